@@ -1,0 +1,2 @@
+//! Connection-level tower layers, independent of the Versile protocol.
+#![forbid(unsafe_code)]

@@ -1,0 +1,4 @@
+//! versile: Versile Object Platform services and clients (work in progress).
+#![forbid(unsafe_code)]
+
+pub mod vec;
