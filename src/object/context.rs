@@ -1,0 +1,128 @@
+//! The per-link call context (`vol.md` §4.8, `vop-service.md` §5.4): who the
+//! peer is and what the transport learned, visible to every method.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use crate::extensions::Extensions;
+use crate::runtime::LinkHandle;
+use crate::value::Value;
+use crate::vop::Transport;
+
+/// What a link knows about its peer, shared by all calls on that link.
+///
+/// Cheap to clone. Methods receive it in [`Call::ctx`](crate::Call::ctx).
+#[derive(Clone)]
+pub struct CallContext {
+    pub(crate) link: LinkHandle,
+}
+
+/// Facts about a connection, gathered by the accept loop and the layers.
+#[derive(Debug, Default)]
+pub struct ConnectionInfo {
+    /// The network peer (`network_peer` in Python).
+    pub peer_addr: Option<SocketAddr>,
+    /// Our address of the connection.
+    pub local_addr: Option<SocketAddr>,
+    /// The negotiated secure protocol; `None` for PLAIN (`sec_protocol`).
+    pub protocol: Option<Transport>,
+    /// The identity the peer claimed (unverified).
+    pub claimed_identity: Option<String>,
+    /// Whatever layers recorded (peer key, certificates, tags...).
+    pub extensions: Extensions,
+}
+
+#[derive(Default)]
+pub(crate) struct ContextState {
+    pub(crate) authorized: bool,
+    pub(crate) identity: Option<String>,
+    pub(crate) entries: HashMap<String, Value>,
+}
+
+impl CallContext {
+    /// The link the call arrived on.
+    pub fn link(&self) -> &LinkHandle {
+        &self.link
+    }
+
+    fn info(&self) -> &ConnectionInfo {
+        &self.link.shared.info
+    }
+
+    /// The peer's network address.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.info().peer_addr
+    }
+
+    /// Our local address of the connection.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.info().local_addr
+    }
+
+    /// `Some(Vts)`/`Some(Tls)` on a secure transport, `None` on PLAIN.
+    pub fn protocol(&self) -> Option<Transport> {
+        self.info().protocol
+    }
+
+    /// The identity the peer claimed during the transport handshake.
+    pub fn claimed_identity(&self) -> Option<&str> {
+        self.info().claimed_identity.as_deref()
+    }
+
+    /// Typed facts recorded by layers (e.g. the peer's key).
+    pub fn extensions(&self) -> &Extensions {
+        &self.info().extensions
+    }
+
+    /// Whether an authorizer marked the peer as authorized.
+    pub fn is_authorized(&self) -> bool {
+        self.state().authorized
+    }
+
+    /// The identity an authorizer established (only while authorized).
+    pub fn identity(&self) -> Option<String> {
+        let st = self.state();
+        st.authorized.then(|| st.identity.clone()).flatten()
+    }
+
+    /// Mark the peer authorized, optionally with an identity (Python's
+    /// `_v_authorize` / `_v_set_identity`, without its identity bug).
+    pub fn authorize(&self, identity: Option<String>) {
+        let mut st = self.state();
+        st.authorized = true;
+        st.identity = identity;
+    }
+
+    /// A per-link entry.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.state().entries.get(key).cloned()
+    }
+
+    /// Set a per-link entry, visible to later calls on the same link.
+    pub fn set(&self, key: impl Into<String>, value: Value) {
+        self.state().entries.insert(key.into(), value);
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ContextState> {
+        // A poisoned lock only means a method panicked mid-update; the
+        // state is plain data, so keep going.
+        self.link
+            .shared
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl std::fmt::Debug for CallContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallContext")
+            .field("peer_addr", &self.peer_addr())
+            .field("protocol", &self.protocol())
+            .field("authorized", &self.is_authorized())
+            .finish()
+    }
+}
+
+pub(crate) type SharedState = Arc<Mutex<ContextState>>;

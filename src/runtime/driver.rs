@@ -1,0 +1,552 @@
+//! The link task: moves bytes between a stream and a sans-IO [`Link`], runs
+//! incoming calls as tasks, and serves [`LinkHandle`]s and
+//! [`RemoteObject`]s through a command channel.
+//!
+//! One future polls everything in turn — commands, the socket's read and
+//! write sides, the timers — so the link state needs no lock and every
+//! message that is ready goes out in one write (`design.md`, performance).
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, Sleep};
+use tokio_util::io::poll_read_buf;
+
+use super::handle::{CloseReason, Command, LinkHandle};
+use crate::object::remote::RemoteInner;
+use crate::object::{Call, CallContext, CallError, LocalObject, Object, RemoteObject, VObject};
+use crate::value::Value;
+use crate::vec::Entity;
+use crate::vol::{CallId, CallKind, CallSendError, Event, Link, LinkConfig, LinkError, Outcome, Ref};
+
+/// Decides whether a peer may use the link (`vol.md` §2.6); runs after the
+/// peer's hello and before our handshake object is sent.
+pub type Authorizer = Arc<dyn Fn(CallContext) -> BoxFuture<'static, bool> + Send + Sync>;
+
+/// Called once: with the link and the peer's gateway when the handshake
+/// completes, or with the error if it never does (`vop-service.md` §5.3 step 7).
+pub type OnEstablished =
+    Box<dyn FnOnce(Result<(LinkHandle, RemoteObject), LinkError>) + Send + 'static>;
+
+/// Runtime settings of one link.
+#[derive(Clone)]
+pub struct LinkOptions {
+    /// Protocol settings (licence, keep-alive, handshake timeout, limits).
+    pub protocol: LinkConfig,
+    /// Incoming calls running at once; more are queued (`vol.md` §6.3).
+    pub max_calls_in_flight: usize,
+    /// Queued calls beyond which the link stops reading from the peer.
+    pub max_queued_calls: usize,
+    /// How long a graceful shutdown may wait for running calls before the
+    /// link is closed anyway.
+    pub drain_timeout: Duration,
+    /// Optional authorizer.
+    pub authorizer: Option<Authorizer>,
+}
+
+impl Default for LinkOptions {
+    fn default() -> Self {
+        LinkOptions {
+            protocol: LinkConfig::default(),
+            max_calls_in_flight: 256,
+            max_queued_calls: 4096,
+            drain_timeout: Duration::from_secs(30),
+            authorizer: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for LinkOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkOptions")
+            .field("protocol", &self.protocol)
+            .field("max_calls_in_flight", &self.max_calls_in_flight)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("authorizer", &self.authorizer.is_some())
+            .finish()
+    }
+}
+
+/// How a link ended, with counters.
+#[derive(Debug, Clone)]
+pub struct LinkOutcome {
+    pub reason: CloseReason,
+    /// Whether the VOL handshake had completed.
+    pub established: bool,
+    pub calls_received: u64,
+    pub calls_sent: u64,
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+}
+
+struct QueuedCall {
+    call_id: CallId,
+    kind: CallKind,
+    target: LocalObject,
+    args: Vec<Value>,
+}
+
+struct ImportSlot {
+    handle: Weak<RemoteInner>,
+    generation: u64,
+}
+
+/// Runs one link over `io` until it closes.
+pub(crate) struct LinkDriver<IO> {
+    io: IO,
+    link: Link<LocalObject>,
+    handle: LinkHandle,
+    rx: mpsc::UnboundedReceiver<Command>,
+    options: LinkOptions,
+    rbuf: BytesMut,
+    imports: HashMap<i64, ImportSlot>,
+    next_generation: u64,
+    pending: HashMap<i64, oneshot::Sender<Result<Value, CallError>>>,
+    queued: VecDeque<QueuedCall>,
+    in_flight: usize,
+    auth: Option<BoxFuture<'static, bool>>,
+    on_established: Option<OnEstablished>,
+    closing: Option<(CloseReason, Instant)>,
+    timer: Pin<Box<Sleep>>,
+    outcome: LinkOutcome,
+}
+
+const READ_CHUNK: usize = 64 * 1024;
+/// Rounds of work before yielding to other tasks.
+const POLL_BUDGET: usize = 64;
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
+    pub(crate) fn new(
+        io: IO,
+        gateway: LocalObject,
+        handle: LinkHandle,
+        rx: mpsc::UnboundedReceiver<Command>,
+        mut options: LinkOptions,
+        on_established: Option<OnEstablished>,
+    ) -> Self {
+        options.protocol.authorize = options.authorizer.is_some();
+        let now = Instant::now();
+        LinkDriver {
+            io,
+            link: Link::new(options.protocol.clone(), gateway, now.into_std()),
+            handle,
+            rx,
+            options,
+            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            imports: HashMap::new(),
+            next_generation: 0,
+            pending: HashMap::new(),
+            queued: VecDeque::new(),
+            in_flight: 0,
+            auth: None,
+            on_established,
+            closing: None,
+            timer: Box::pin(tokio::time::sleep_until(now + Duration::from_secs(3600))),
+            outcome: LinkOutcome {
+                reason: CloseReason::PeerClosed,
+                established: false,
+                calls_received: 0,
+                calls_sent: 0,
+                bytes_received: 0,
+                bytes_sent: 0,
+            },
+        }
+    }
+
+    /// Drive the link to its end.
+    pub(crate) async fn run(mut self) -> LinkOutcome {
+        let reason = std::future::poll_fn(|cx| self.poll_drive(cx)).await;
+        self.finish(reason)
+    }
+
+    fn finish(mut self, reason: CloseReason) -> LinkOutcome {
+        let err = match &reason {
+            CloseReason::Error(e) => e.clone(),
+            _ => LinkError::Closed,
+        };
+        for (_, reply) in self.pending.drain() {
+            let _ = reply.send(Err(CallError::Link(err.clone())));
+        }
+        if let Some(cb) = self.on_established.take() {
+            cb(Err(err));
+        }
+        self.outcome.established = self.link.is_established();
+        self.outcome.reason = reason.clone();
+        self.handle.shared.closed.send_replace(Some(reason));
+        self.outcome
+    }
+
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        for _ in 0..POLL_BUDGET {
+            match self.poll_once(cx) {
+                Ok(Some(reason)) => return Poll::Ready(reason),
+                Ok(None) => return Poll::Pending,
+                Err(Step::Progress) => continue,
+                Err(Step::Closed(reason)) => return Poll::Ready(reason),
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// One round over every source of work. `Err(Step::Progress)` asks for
+    /// another round; `Ok(None)` means everything is waiting.
+    fn poll_once(&mut self, cx: &mut Context<'_>) -> Result<Option<CloseReason>, Step> {
+        let mut progress = false;
+        let now = Instant::now();
+
+        while let Poll::Ready(Some(cmd)) = self.rx.poll_recv(cx) {
+            self.on_command(cmd, now)?;
+            progress = true;
+        }
+
+        if let Some(auth) = self.auth.as_mut() {
+            if let Poll::Ready(accept) = auth.poll_unpin(cx) {
+                self.auth = None;
+                self.link.authorize(accept).map_err(fail)?;
+                self.process_events(now)?;
+                progress = true;
+            }
+        }
+
+        if self.closing.is_none() && self.queued.len() < self.options.max_queued_calls {
+            if self.rbuf.capacity() - self.rbuf.len() < 4096 {
+                self.rbuf.reserve(READ_CHUNK);
+            }
+            match poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
+                Poll::Ready(Ok(0)) => {
+                    if !self.link.is_established() {
+                        return Err(fail(LinkError::UnexpectedEof));
+                    }
+                    self.begin_shutdown(CloseReason::PeerClosed, now);
+                    progress = true;
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.outcome.bytes_received += n as u64;
+                    self.link
+                        .receive(&mut self.rbuf, now.into_std())
+                        .map_err(fail)?;
+                    self.process_events(now)?;
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => return Err(fail(e.into())),
+                Poll::Pending => {}
+            }
+        }
+
+        progress |= self.start_queued();
+
+        let mut wrote = false;
+        while !self.link.pending_output().is_empty() {
+            match Pin::new(&mut self.io).poll_write(cx, self.link.pending_output()) {
+                Poll::Ready(Ok(0)) => {
+                    return Err(fail(std::io::Error::from(std::io::ErrorKind::WriteZero).into()))
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.outcome.bytes_sent += n as u64;
+                    self.link.consume_output(n);
+                    wrote = true;
+                }
+                Poll::Ready(Err(e)) => return Err(fail(e.into())),
+                Poll::Pending => break,
+            }
+        }
+        if wrote {
+            self.link.on_output_written(now.into_std());
+            // Streams with their own buffering (TLS, VTS) need a flush.
+            if let Poll::Ready(Err(e)) = Pin::new(&mut self.io).poll_flush(cx) {
+                return Err(fail(e.into()));
+            }
+            progress = true;
+        }
+
+        if let Some((reason, deadline)) = &self.closing {
+            let drained = self.in_flight == 0 && self.queued.is_empty();
+            if drained && self.link.pending_output().is_empty() {
+                return match Pin::new(&mut self.io).poll_shutdown(cx) {
+                    Poll::Ready(_) => Ok(Some(reason.clone())),
+                    Poll::Pending => Ok(None),
+                };
+            }
+            if now >= *deadline {
+                // The drain deadline passed: force (`vol.md` §7.2 step 6).
+                return Ok(Some(CloseReason::Shutdown { forced: true }));
+            }
+        }
+
+        if let Some(deadline) = self.next_deadline() {
+            if self.timer.deadline() != deadline {
+                self.timer.as_mut().reset(deadline);
+            }
+            if self.timer.as_mut().poll(cx).is_ready() {
+                self.link.handle_timeout(now.into_std()).map_err(fail)?;
+                if let Some((_, d)) = &self.closing {
+                    if now >= *d {
+                        return Ok(Some(CloseReason::Shutdown { forced: true }));
+                    }
+                }
+                // Re-arm (or sleep far) so a stale deadline does not spin.
+                let next = self.next_deadline().filter(|d| *d > now);
+                self.timer
+                    .as_mut()
+                    .reset(next.unwrap_or(now + Duration::from_secs(3600)));
+                progress = true;
+            }
+        }
+
+        if progress {
+            Err(Step::Progress)
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let link = self.link.poll_timeout().map(Instant::from_std);
+        let drain = self.closing.as_ref().map(|(_, d)| *d);
+        match (link, drain) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn begin_shutdown(&mut self, reason: CloseReason, now: Instant) {
+        if self.closing.is_some() {
+            return;
+        }
+        self.link.close();
+        // Our pending calls fail at once (`vol.md` §7.2 step 2).
+        for (_, reply) in self.pending.drain() {
+            let _ = reply.send(Err(CallError::Link(LinkError::Closed)));
+        }
+        self.closing = Some((reason, now + self.options.drain_timeout));
+    }
+
+    fn on_command(&mut self, cmd: Command, now: Instant) -> Result<(), Step> {
+        match cmd {
+            Command::Call {
+                target,
+                kind,
+                args,
+                reply,
+            } => {
+                let args = args.into_iter().map(|a| self.to_wire(a)).collect();
+                match self.link.call(target, kind, args) {
+                    Ok(msg_id) => {
+                        self.outcome.calls_sent += 1;
+                        match (kind, reply) {
+                            (CallKind::NoReturn, Some(reply)) => {
+                                let _ = reply.send(Ok(Entity::None));
+                            }
+                            (_, Some(reply)) => {
+                                self.pending.insert(msg_id, reply);
+                            }
+                            (_, None) => {}
+                        }
+                    }
+                    Err(e) => {
+                        let err = match e {
+                            CallSendError::Closed => CallError::Link(LinkError::Closed),
+                            CallSendError::Unencodable(what) => CallError::Unencodable(what),
+                            CallSendError::Link(e) => return Err(fail(e)),
+                        };
+                        if let Some(reply) = reply {
+                            let _ = reply.send(Err(err));
+                        }
+                    }
+                }
+            }
+            Command::Respond {
+                call_id,
+                kind,
+                outcome,
+            } => {
+                self.in_flight -= 1;
+                let outcome = match outcome {
+                    Ok(v) => Outcome::Result(self.to_wire(v)),
+                    Err(CallError::Exception(v)) => Outcome::Exception(self.to_wire(v)),
+                    Err(_) => Outcome::Error,
+                };
+                self.link.respond(&call_id, kind, outcome).map_err(fail)?;
+            }
+            Command::Release { id, generation } => {
+                if self
+                    .imports
+                    .get(&id)
+                    .is_some_and(|s| s.generation == generation)
+                {
+                    self.imports.remove(&id);
+                    self.link.release(id).map_err(fail)?;
+                    self.process_events(now)?;
+                }
+            }
+            Command::Shutdown { force } => {
+                if force || !self.link.is_established() {
+                    return Err(Step::Closed(CloseReason::Shutdown { forced: true }));
+                }
+                self.begin_shutdown(CloseReason::Shutdown { forced: false }, now);
+            }
+        }
+        Ok(())
+    }
+
+    fn process_events(&mut self, now: Instant) -> Result<(), Step> {
+        while let Some(event) = self.link.poll_event() {
+            match event {
+                Event::Authorize { .. } => match &self.options.authorizer {
+                    Some(auth) => self.auth = Some(auth(self.handle.context())),
+                    None => self.link.authorize(true).map_err(fail)?,
+                },
+                Event::Established { peer_gateway } => {
+                    let gateway = self.import_handle(peer_gateway);
+                    if let Some(cb) = self.on_established.take() {
+                        cb(Ok((self.handle.clone(), gateway)));
+                    }
+                }
+                Event::Call {
+                    call_id,
+                    kind,
+                    target,
+                    args,
+                } => {
+                    self.outcome.calls_received += 1;
+                    let args = args.into_iter().map(|a| self.to_value(a)).collect();
+                    self.queued.push_back(QueuedCall {
+                        call_id,
+                        kind,
+                        target,
+                        args,
+                    });
+                }
+                Event::Response { call_id, outcome } => {
+                    let result = match outcome {
+                        Outcome::Result(v) => Ok(self.to_value(v)),
+                        Outcome::Exception(v) => Err(CallError::Exception(self.to_value(v))),
+                        Outcome::Error => Err(CallError::Failed(None)),
+                    };
+                    // Responses to calls nobody waits for are dropped; any
+                    // objects in them are released by the drop.
+                    if let Some(reply) = self.pending.remove(&call_id) {
+                        let _ = reply.send(result);
+                    }
+                }
+                Event::Idle => self.begin_shutdown(CloseReason::Idle, now),
+            }
+        }
+        Ok(())
+    }
+
+    fn start_queued(&mut self) -> bool {
+        let mut started = false;
+        while self.in_flight < self.options.max_calls_in_flight {
+            let Some(call) = self.queued.pop_front() else {
+                break;
+            };
+            self.in_flight += 1;
+            started = true;
+            let tx = self.handle.tx.clone();
+            let ctx = self.handle.context();
+            let QueuedCall {
+                call_id,
+                kind,
+                target,
+                args,
+            } = call;
+            tokio::spawn(async move {
+                let run = AssertUnwindSafe(async move { target.call(Call { ctx, args }).await });
+                let outcome = run
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| Err(CallError::failed("method panicked")));
+                let _ = tx.send(Command::Respond {
+                    call_id,
+                    kind,
+                    outcome,
+                });
+            });
+        }
+        started
+    }
+
+    /// The handle for peer object `id`: the live one, or a new generation.
+    fn import_handle(&mut self, id: i64) -> RemoteObject {
+        if let Some(slot) = self.imports.get(&id) {
+            if let Some(inner) = slot.handle.upgrade() {
+                return RemoteObject(inner);
+            }
+        }
+        self.next_generation += 1;
+        let inner = Arc::new(RemoteInner {
+            id,
+            generation: self.next_generation,
+            link: self.handle.clone(),
+        });
+        self.imports.insert(
+            id,
+            ImportSlot {
+                handle: Arc::downgrade(&inner),
+                generation: self.next_generation,
+            },
+        );
+        RemoteObject(inner)
+    }
+
+    fn to_value(&mut self, e: Entity<Ref<LocalObject>>) -> Value {
+        let mapped = e.try_map_refs(&mut |r| {
+            Ok::<_, Infallible>(match r {
+                Ref::Local(l) => Object::Local(l),
+                Ref::Remote(id) => Object::Remote(self.import_handle(id)),
+            })
+        });
+        match mapped {
+            Ok(v) => v,
+            Err(never) => match never {},
+        }
+    }
+
+    fn to_wire(&self, v: Value) -> Entity<Ref<LocalObject>> {
+        let mapped = v.try_map_refs(&mut |o| {
+            Ok::<_, Infallible>(match o {
+                Object::Local(l) => Ref::Local(l),
+                Object::Remote(r) if r.link().same_link(&self.handle) => Ref::Remote(r.id()),
+                // A reference from another link is re-exported as our own
+                // object that forwards calls (`vol.md` §4.6).
+                Object::Remote(r) => Ref::Local(LocalObject::new(Forwarder(r))),
+            })
+        });
+        match mapped {
+            Ok(v) => v,
+            Err(never) => match never {},
+        }
+    }
+}
+
+enum Step {
+    Progress,
+    Closed(CloseReason),
+}
+
+fn fail(e: LinkError) -> Step {
+    Step::Closed(CloseReason::Error(e))
+}
+
+/// Forwards calls to an object on another link.
+struct Forwarder(RemoteObject);
+
+impl VObject for Forwarder {
+    fn call(&self, call: Call) -> BoxFuture<'static, Result<Value, CallError>> {
+        let target = self.0.clone();
+        async move { target.call_raw(CallKind::Normal, call.args).await }.boxed()
+    }
+}

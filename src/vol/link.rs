@@ -1,0 +1,775 @@
+//! The sans-IO VOL link state machine (`vol.md` §2–§8).
+//!
+//! Bytes in: [`Link::receive`] takes what the transport delivered, runs the
+//! VEC hello and the entity decoder, and turns entities into [`Event`]s
+//! (calls to run, responses to deliver, handshake progress). Bytes out: every
+//! operation appends encoded entities to an output buffer that the runtime
+//! drains with [`Link::pending_output`] / [`Link::consume_output`]. Time is
+//! passed in (`now`), never read, so tests drive the link deterministically.
+//!
+//! References: incoming `FC` ids are counted in the import table and handed
+//! out as [`Ref::Remote`]; incoming `FD` ids are resolved to the local object
+//! ([`Ref::Local`]). Outgoing [`Ref::Local`] objects are exported (`FC`),
+//! [`Ref::Remote`] ids are written back as `FD` (`vol.md` §4.6, §5).
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use num_bigint::BigInt;
+
+use crate::vec::{self, Decoder, DecoderConfig, EncodeConfig, Entity, StrCodec, WireRef};
+use crate::vol::hello::{check_hello, hello_entity, Licence};
+use crate::vol::message::{self, code, CallKind, Message, Outcome};
+use crate::vol::tables::{ExportKey, ExportTable, Exported, ImportTable};
+use crate::vol::LinkError;
+
+/// A reference as the application side of the link sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ref<L> {
+    /// One of our own objects.
+    Local(L),
+    /// A peer object, by its id in the peer's id space (an import).
+    Remote(i64),
+}
+
+/// The msg_id of an incoming call, quoted back in its response (`vol.md` §3.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallId {
+    Small(i64),
+    Big(BigInt),
+}
+
+impl CallId {
+    fn to_entity<R>(&self) -> Entity<R> {
+        match self {
+            CallId::Small(v) => Entity::Int(*v),
+            CallId::Big(v) => Entity::BigInt(v.clone()),
+        }
+    }
+}
+
+/// Link settings that affect the protocol (`vol.md` §7.3, §8).
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    /// The licence tuple announced in our VOL hello.
+    pub licence: Licence,
+    /// Stop after the peer's hello until [`Link::authorize`] is called
+    /// (`vol.md` §2.6). Set by the runtime when an authorizer is installed.
+    pub authorize: bool,
+    /// Ask the peer to send keep-alive traffic at this interval (`vol.md` §8).
+    pub keep_alive_request: Option<Duration>,
+    /// Lowest interval we grant to a peer that asks for keep-alive
+    /// (Python's `min_send`, default 300 s).
+    pub keep_alive_min_send: Duration,
+    /// Expire the link after `granted × factor` without traffic (1.5).
+    pub keep_alive_expire_factor: f64,
+    /// Force-close if the handshake is not complete within this time (L08).
+    pub handshake_timeout: Option<Duration>,
+    /// Entity size limit (`vec.md` §8.4).
+    pub max_entity_size: usize,
+    /// Entity nesting limit.
+    pub max_depth: usize,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        let dec = DecoderConfig::default();
+        LinkConfig {
+            licence: Licence::NotCopyleft,
+            authorize: false,
+            keep_alive_request: None,
+            keep_alive_min_send: Duration::from_secs(300),
+            keep_alive_expire_factor: 1.5,
+            handshake_timeout: Some(Duration::from_secs(30)),
+            max_entity_size: dec.max_entity_size,
+            max_depth: dec.max_depth,
+        }
+    }
+}
+
+/// Something the runtime must act on.
+#[derive(Debug)]
+pub enum Event<L> {
+    /// The peer's hello was valid; call [`Link::authorize`] to go on
+    /// (only with [`LinkConfig::authorize`]).
+    Authorize { peer_licence: Licence },
+    /// Both sides finished the handshake (`vol.md` §2.1 H10). The peer's
+    /// gateway is an import; the runtime owns the handle from now on.
+    Established { peer_gateway: i64 },
+    /// A call on one of our objects. Answer with [`Link::respond`] unless
+    /// `kind` is [`CallKind::NoReturn`].
+    Call {
+        call_id: CallId,
+        kind: CallKind,
+        target: L,
+        args: Vec<Entity<Ref<L>>>,
+    },
+    /// The outcome of one of our calls (ids we did not issue are still
+    /// reported; the runtime ignores them after releasing their references).
+    Response {
+        call_id: i64,
+        outcome: Outcome<Ref<L>>,
+    },
+    /// Both object tables are empty: start a graceful shutdown (`vol.md` §5.3).
+    Idle,
+}
+
+/// Where the link is in its life (`vol.md` §2.1, §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the peer's VEC hello line.
+    ExpectVecHello,
+    /// Waiting for the peer's VOL hello entity.
+    ExpectVolHello,
+    /// Hello accepted; waiting for the application's authorization.
+    ExpectAuthorization,
+    /// Our handshake object is sent; waiting for the peer's.
+    ExpectHandshakeObject,
+    /// Message triples flow (the handshake may still be finishing).
+    Messages,
+    /// Shut down: nothing more is read; responses may still be written.
+    Closing,
+}
+
+/// Our outgoing calls that the link makes itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InternalCall {
+    KeepAlive(u64),
+    Finish,
+}
+
+#[derive(Debug, Default)]
+struct HandshakeState {
+    peer_handshake: Option<i64>,
+    /// Our `finish` call is sent (H7).
+    ready_to_finish: bool,
+    /// The peer's gateway arrived (H8).
+    peer_gateway: Option<i64>,
+    /// The peer called `finish` (msg id); answered once we are ready (H9).
+    peer_finish: Option<CallId>,
+    finish_answered: bool,
+    keep_alive_granted: bool,
+    complete: bool,
+    internal: Vec<(i64, InternalCall)>,
+}
+
+/// One VOL link, both roles (the protocol is symmetric, `vol.md` §1.2).
+pub struct Link<L> {
+    config: LinkConfig,
+    phase: Phase,
+    gateway: L,
+    decoder: Decoder,
+    encode: EncodeConfig,
+    out: BytesMut,
+    next_msg_id: i64,
+    exports: ExportTable<L>,
+    imports: ImportTable,
+    handshake: HandshakeState,
+    events: VecDeque<Event<L>>,
+    peer_licence: Option<Licence>,
+    started: Instant,
+    last_received: Instant,
+    last_sent: Instant,
+    /// Interval at which we must show activity (granted to the peer).
+    send_interval: Option<Duration>,
+    /// Silence after which we give up on the peer (we requested keep-alive).
+    expiry: Option<Duration>,
+}
+
+impl<L: Clone + ExportKey> Link<L> {
+    /// A new link serving `gateway`; our VEC hello is queued at once
+    /// (`vec.md` §8.2: each side sends its hello without waiting).
+    pub fn new(config: LinkConfig, gateway: L, now: Instant) -> Self {
+        let decoder = Decoder::new(DecoderConfig {
+            max_entity_size: config.max_entity_size,
+            max_depth: config.max_depth,
+            str_decoding: None,
+            allow_refs: true,
+        });
+        let mut out = BytesMut::with_capacity(4096);
+        out.extend_from_slice(vec::hello_line(Some(StrCodec::Utf8)));
+        Link {
+            config,
+            phase: Phase::ExpectVecHello,
+            gateway,
+            decoder,
+            encode: EncodeConfig::link(),
+            out,
+            next_msg_id: 1,
+            exports: ExportTable::new(),
+            imports: ImportTable::default(),
+            handshake: HandshakeState::default(),
+            events: VecDeque::new(),
+            peer_licence: None,
+            started: now,
+            last_received: now,
+            last_sent: now,
+            send_interval: None,
+            expiry: None,
+        }
+    }
+
+    /// Bytes waiting to be written to the transport.
+    pub fn pending_output(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Mark `n` bytes of [`pending_output`](Self::pending_output) as written.
+    pub fn consume_output(&mut self, n: usize) {
+        let _ = self.out.split_to(n.min(self.out.len()));
+    }
+
+    /// Take all pending output at once.
+    pub fn take_output(&mut self) -> BytesMut {
+        self.out.split()
+    }
+
+    /// The next event for the runtime, if any.
+    pub fn poll_event(&mut self) -> Option<Event<L>> {
+        self.events.pop_front()
+    }
+
+    /// Whether the VOL handshake is complete (`vol.md` §2.1 H10).
+    pub fn is_established(&self) -> bool {
+        self.handshake.complete
+    }
+
+    /// Whether the link is shutting down (no more input is processed).
+    pub fn is_closing(&self) -> bool {
+        self.phase == Phase::Closing
+    }
+
+    /// The licence tuple from the peer's hello, once received.
+    pub fn peer_licence(&self) -> Option<&Licence> {
+        self.peer_licence.as_ref()
+    }
+
+    /// Sizes of the export and import tables (for tests and metrics).
+    pub fn table_sizes(&self) -> (usize, usize) {
+        (self.exports.len(), self.imports.len())
+    }
+
+    /// Stop processing input: the start of a graceful or forced shutdown
+    /// (`vol.md` §7.2). Responses to running calls may still be written.
+    pub fn close(&mut self) {
+        self.phase = Phase::Closing;
+    }
+
+    /// Feed bytes from the transport; consumes what it could process.
+    pub fn receive(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), LinkError> {
+        loop {
+            match self.phase {
+                Phase::Closing | Phase::ExpectAuthorization => return Ok(()),
+                Phase::ExpectVecHello => match vec::parse_hello(buf)? {
+                    None => return Ok(()),
+                    Some(codec) => {
+                        self.decoder.set_str_decoding(codec);
+                        self.phase = Phase::ExpectVolHello;
+                        // Entities only after the peer's hello (`vec.md` §8.2).
+                        let hello = hello_entity(&self.config.licence);
+                        self.write_entity(&hello)?;
+                    }
+                },
+                _ => match self.decoder.decode(buf)? {
+                    None => return Ok(()),
+                    Some(entity) => {
+                        self.last_received = now;
+                        self.handle_entity(entity, now)?;
+                    }
+                },
+            }
+        }
+    }
+
+    /// The application's verdict on the peer (`vol.md` §2.6). Rejection is
+    /// an error: the runtime closes without sending anything further.
+    pub fn authorize(&mut self, accept: bool) -> Result<(), LinkError> {
+        if self.phase != Phase::ExpectAuthorization {
+            return Ok(());
+        }
+        if !accept {
+            self.phase = Phase::Closing;
+            self.out.clear();
+            return Err(LinkError::Rejected);
+        }
+        self.send_handshake_object()
+    }
+
+    fn handle_entity(&mut self, entity: Entity, now: Instant) -> Result<(), LinkError> {
+        match self.phase {
+            Phase::ExpectVolHello => {
+                let licence = check_hello(&entity)?;
+                self.peer_licence = Some(licence.clone());
+                if self.config.authorize {
+                    self.phase = Phase::ExpectAuthorization;
+                    self.events.push_back(Event::Authorize {
+                        peer_licence: licence,
+                    });
+                    Ok(())
+                } else {
+                    self.send_handshake_object()
+                }
+            }
+            Phase::ExpectHandshakeObject => {
+                // H5: the second entity must be a bare FC reference.
+                let Entity::Ref(WireRef::SenderOwned(id)) = entity else {
+                    return Err(LinkError::Handshake("expected the peer's handshake object"));
+                };
+                self.imports.receive(id);
+                self.handshake.peer_handshake = Some(id);
+                self.phase = Phase::Messages;
+                match self.config.keep_alive_request {
+                    Some(t) => {
+                        let t = t.as_millis().max(1) as u64;
+                        let args = vec![
+                            Entity::String("keep_alive".into()),
+                            Entity::int(t),
+                        ];
+                        let msg_id = self.send_call_raw(id, CallKind::Normal, args)?;
+                        self.handshake
+                            .internal
+                            .push((msg_id, InternalCall::KeepAlive(t)));
+                        Ok(())
+                    }
+                    None => self.send_finish(now),
+                }
+            }
+            Phase::Messages => {
+                let (msg_id, msg) = message::parse(entity)?;
+                self.handle_message(msg_id, msg, now)
+            }
+            Phase::ExpectVecHello | Phase::ExpectAuthorization | Phase::Closing => Ok(()),
+        }
+    }
+
+    fn send_handshake_object(&mut self) -> Result<(), LinkError> {
+        // H4: our handshake object, a bare FC entity (`vol.md` §2.3).
+        let id = self.exports.export_handshake();
+        self.write_entity(&Entity::Ref(WireRef::SenderOwned(id)))?;
+        self.phase = Phase::ExpectHandshakeObject;
+        Ok(())
+    }
+
+    fn send_finish(&mut self, now: Instant) -> Result<(), LinkError> {
+        let peer_hs = self
+            .handshake
+            .peer_handshake
+            .ok_or(LinkError::Handshake("no peer handshake object"))?;
+        let args = vec![Entity::String("finish".into())];
+        let msg_id = self.send_call_raw(peer_hs, CallKind::Normal, args)?;
+        self.handshake.internal.push((msg_id, InternalCall::Finish));
+        self.handshake.ready_to_finish = true;
+        if let Some(call_id) = self.handshake.peer_finish.clone() {
+            self.answer_finish(call_id, now)?;
+        }
+        Ok(())
+    }
+
+    fn answer_finish(&mut self, call_id: CallId, now: Instant) -> Result<(), LinkError> {
+        let gateway = self.gateway.clone();
+        let payload = Entity::Ref(Ref::Local(gateway));
+        self.send_response(&call_id, CallKind::Normal, Outcome::Result(payload))?;
+        self.handshake.finish_answered = true;
+        self.check_complete(now)
+    }
+
+    fn check_complete(&mut self, now: Instant) -> Result<(), LinkError> {
+        let hs = &self.handshake;
+        if hs.complete || !hs.finish_answered {
+            return Ok(());
+        }
+        let Some(peer_gateway) = hs.peer_gateway else {
+            return Ok(());
+        };
+        self.handshake.complete = true;
+        self.last_received = now;
+        self.last_sent = now;
+        // Release the peer's handshake object right away, as Python does
+        // (`vol.md` §2.3).
+        if let Some(hs_id) = self.handshake.peer_handshake {
+            self.release(hs_id)?;
+        }
+        self.events.push_back(Event::Established { peer_gateway });
+        Ok(())
+    }
+
+    fn handle_message(
+        &mut self,
+        msg_id: Entity,
+        msg: Message<WireRef>,
+        now: Instant,
+    ) -> Result<(), LinkError> {
+        match msg {
+            Message::Call { kind, target, args } => {
+                // Resolve every reference first: an unknown FD anywhere is
+                // fatal, as in Python's decoder (`vol.md` §3.3).
+                let target = match target {
+                    WireRef::ReceiverOwned(id) => id,
+                    WireRef::SenderOwned(_) => {
+                        return Err(LinkError::Protocol("call target is not an FD reference"))
+                    }
+                };
+                let target_obj = self
+                    .exports
+                    .get(target)
+                    .cloned()
+                    .ok_or(LinkError::UnknownObject(target))?;
+                let args = args
+                    .into_iter()
+                    .map(|a| self.resolve_incoming(a))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let call_id = match msg_id {
+                    Entity::Int(v) => CallId::Small(v),
+                    Entity::BigInt(v) => CallId::Big(v),
+                    _ => return Err(LinkError::Protocol("msg_id is not an integer")),
+                };
+                match target_obj {
+                    Exported::Handshake => self.handshake_call(call_id, kind, args, now),
+                    Exported::Object(target) => {
+                        self.events.push_back(Event::Call {
+                            call_id,
+                            kind,
+                            target,
+                            args,
+                        });
+                        Ok(())
+                    }
+                }
+            }
+            Message::Response { call_id, outcome } => {
+                let outcome = match outcome {
+                    Outcome::Result(v) => Outcome::Result(self.resolve_incoming(v)?),
+                    Outcome::Exception(v) => Outcome::Exception(self.resolve_incoming(v)?),
+                    Outcome::Error => Outcome::Error,
+                };
+                let Some(call_id) = call_id else {
+                    return Ok(()); // not one of ours (§3.4); nothing to release
+                };
+                let internal = self
+                    .handshake
+                    .internal
+                    .iter()
+                    .position(|(id, _)| *id == call_id);
+                match internal {
+                    Some(pos) => {
+                        let (_, which) = self.handshake.internal.swap_remove(pos);
+                        self.internal_response(which, outcome, now)
+                    }
+                    None => {
+                        self.events.push_back(Event::Response { call_id, outcome });
+                        Ok(())
+                    }
+                }
+            }
+            Message::NotifyDeref { object_id, count } => {
+                if let (Some(id), Some(count)) = (object_id, count) {
+                    if self.exports.release(id, count) {
+                        self.send_message(code::CONFIRM_DEREF, Entity::Int(id))?;
+                        self.check_idle();
+                    }
+                }
+                Ok(())
+            }
+            Message::ConfirmDeref { object_id } => {
+                if let Some(id) = object_id {
+                    if self.imports.confirm(id) {
+                        self.check_idle();
+                    }
+                }
+                Ok(())
+            }
+            Message::KeepAlive => Ok(()),
+        }
+    }
+
+    /// Calls on our handshake object (`vol.md` §2.3); misuse closes the link.
+    fn handshake_call(
+        &mut self,
+        call_id: CallId,
+        kind: CallKind,
+        args: Vec<Entity<Ref<L>>>,
+        now: Instant,
+    ) -> Result<(), LinkError> {
+        if kind != CallKind::Normal {
+            return Err(LinkError::Handshake("handshake object called without result"));
+        }
+        match args.first().and_then(|a| a.as_str()) {
+            Some("finish") if args.len() == 1 => {
+                if self.handshake.peer_finish.is_some() {
+                    return Err(LinkError::Handshake("finish called twice"));
+                }
+                self.handshake.peer_finish = Some(call_id.clone());
+                if self.handshake.ready_to_finish {
+                    self.answer_finish(call_id, now)?;
+                }
+                Ok(())
+            }
+            Some("keep_alive") if args.len() == 2 => {
+                let requested = match args[1] {
+                    Entity::Int(t) if t > 0 => t as u64,
+                    _ => return Err(LinkError::Handshake("invalid keep_alive interval")),
+                };
+                if self.handshake.keep_alive_granted {
+                    return Err(LinkError::Handshake("keep_alive called twice"));
+                }
+                self.handshake.keep_alive_granted = true;
+                let min = self.config.keep_alive_min_send.as_millis() as u64;
+                let granted = requested.max(min);
+                self.send_interval = Some(Duration::from_millis(granted));
+                self.send_response(
+                    &call_id,
+                    CallKind::Normal,
+                    Outcome::Result(Entity::int(granted)),
+                )
+            }
+            _ => Err(LinkError::Handshake("unknown call on the handshake object")),
+        }
+    }
+
+    fn internal_response(
+        &mut self,
+        which: InternalCall,
+        outcome: Outcome<Ref<L>>,
+        now: Instant,
+    ) -> Result<(), LinkError> {
+        match which {
+            InternalCall::KeepAlive(requested) => match outcome {
+                Outcome::Result(Entity::Int(g)) if g >= 0 && g as u64 >= requested => {
+                    let granted = Duration::from_millis(g as u64);
+                    self.expiry = Some(granted.mul_f64(self.config.keep_alive_expire_factor));
+                    self.send_finish(now)
+                }
+                // Python stalls here (§2.4); failing is more useful.
+                _ => Err(LinkError::Handshake("keep_alive request refused")),
+            },
+            InternalCall::Finish => match outcome {
+                Outcome::Result(Entity::Ref(Ref::Remote(id))) => {
+                    self.handshake.peer_gateway = Some(id);
+                    self.check_complete(now)
+                }
+                _ => Err(LinkError::Handshake("finish did not return a gateway reference")),
+            },
+        }
+    }
+
+    /// Map wire references to application references, counting `FC`s.
+    fn resolve_incoming(&mut self, entity: Entity) -> Result<Entity<Ref<L>>, LinkError> {
+        let exports = &self.exports;
+        let imports = &mut self.imports;
+        entity.try_map_refs(&mut |r| match r {
+            WireRef::SenderOwned(id) => {
+                imports.receive(id);
+                Ok(Ref::Remote(id))
+            }
+            WireRef::ReceiverOwned(id) => match exports.get(id) {
+                Some(Exported::Object(obj)) => Ok(Ref::Local(obj.clone())),
+                // Our handshake object passed back as a value: not callable
+                // by the application; treat as a protocol violation.
+                Some(Exported::Handshake) => {
+                    Err(LinkError::Protocol("handshake object passed as a value"))
+                }
+                None => Err(LinkError::UnknownObject(id)),
+            },
+        })
+    }
+
+    /// Map application references to wire references, exporting our objects.
+    fn resolve_outgoing(&mut self, entity: Entity<Ref<L>>) -> Result<Entity, LinkError> {
+        let exports = &mut self.exports;
+        let imports = &self.imports;
+        entity.try_map_refs(&mut |r| match r {
+            Ref::Local(obj) => Ok(WireRef::SenderOwned(exports.send(&obj))),
+            Ref::Remote(id) if imports.contains(id) => Ok(WireRef::ReceiverOwned(id)),
+            Ref::Remote(_) => Err(LinkError::Closed),
+        })
+    }
+
+    /// Send a call to the peer object `target` (an import id). Returns the
+    /// call id the response will quote.
+    pub fn call(
+        &mut self,
+        target: i64,
+        kind: CallKind,
+        args: Vec<Entity<Ref<L>>>,
+    ) -> Result<i64, CallSendError> {
+        if self.phase != Phase::Messages {
+            return Err(CallSendError::Closed);
+        }
+        if !self.imports.contains(target) {
+            return Err(CallSendError::Closed);
+        }
+        let args = Entity::Tuple(args);
+        check_encodable(&args)?;
+        let args = self.resolve_outgoing(args).map_err(|_| CallSendError::Closed)?;
+        let Entity::Tuple(args) = args else {
+            unreachable!("a tuple maps to a tuple")
+        };
+        self.send_call_raw(target, kind, args)
+            .map_err(CallSendError::Link)
+    }
+
+    fn send_call_raw(
+        &mut self,
+        target: i64,
+        kind: CallKind,
+        args: Vec<Entity>,
+    ) -> Result<i64, LinkError> {
+        let payload = Entity::Tuple(vec![
+            Entity::Ref(WireRef::ReceiverOwned(target)),
+            Entity::Tuple(args),
+        ]);
+        self.send_message(kind.code(), payload)
+    }
+
+    /// Answer an incoming call (`vol.md` §4.5). A result that cannot be
+    /// encoded becomes CALL_ERROR.
+    pub fn respond(
+        &mut self,
+        call_id: &CallId,
+        kind: CallKind,
+        outcome: Outcome<Ref<L>>,
+    ) -> Result<(), LinkError> {
+        self.send_response(call_id, kind, outcome)
+    }
+
+    fn send_response(
+        &mut self,
+        call_id: &CallId,
+        kind: CallKind,
+        outcome: Outcome<Ref<L>>,
+    ) -> Result<(), LinkError> {
+        let outcome = match (kind, outcome) {
+            (CallKind::NoReturn, _) => return Ok(()),
+            (CallKind::VoidResult, Outcome::Result(_)) => Outcome::Result(Entity::None),
+            (_, o) => o,
+        };
+        let outcome = match outcome {
+            Outcome::Result(v) if check_encodable(&v).is_ok() => {
+                Outcome::Result(self.resolve_outgoing(v)?)
+            }
+            Outcome::Exception(v) if check_encodable(&v).is_ok() => {
+                Outcome::Exception(self.resolve_outgoing(v)?)
+            }
+            _ => Outcome::Error,
+        };
+        let (code, payload) = message::response(call_id.to_entity(), outcome);
+        self.send_message(code, payload).map(|_| ())
+    }
+
+    /// The application dropped its last handle to the peer object `id`:
+    /// send NOTIFY_DEREF with the total receive count (`vol.md` §5.2).
+    pub fn release(&mut self, id: i64) -> Result<(), LinkError> {
+        if self.phase == Phase::Closing {
+            return Ok(());
+        }
+        if let Some(count) = self.imports.release(id) {
+            let payload = Entity::Tuple(vec![Entity::Int(id), Entity::int(count)]);
+            self.send_message(code::NOTIFY_DEREF, payload)?;
+        }
+        Ok(())
+    }
+
+    fn check_idle(&mut self) {
+        if self.handshake.complete && self.exports.is_empty() && self.imports.is_empty() {
+            self.events.push_back(Event::Idle);
+        }
+    }
+
+    fn send_message(&mut self, code: i64, payload: Entity) -> Result<i64, LinkError> {
+        let msg_id = self.next_msg_id;
+        self.next_msg_id += 1;
+        self.write_entity(&message::envelope(msg_id, code, payload))?;
+        Ok(msg_id)
+    }
+
+    fn write_entity(&mut self, entity: &Entity) -> Result<(), LinkError> {
+        vec::encode(entity, &self.encode, &mut self.out)?;
+        Ok(())
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.phase == Phase::Closing {
+            return None;
+        }
+        if !self.handshake.complete {
+            return self.config.handshake_timeout.map(|t| self.started + t);
+        }
+        let send = self.send_interval.map(|i| self.last_sent + i);
+        let expire = self.expiry.map(|e| self.last_received + e);
+        match (send, expire) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Run timers: handshake deadline, keep-alive sending and expiry.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), LinkError> {
+        if self.phase == Phase::Closing {
+            return Ok(());
+        }
+        if !self.handshake.complete {
+            if let Some(t) = self.config.handshake_timeout {
+                if now >= self.started + t {
+                    return Err(LinkError::HandshakeTimeout);
+                }
+            }
+            return Ok(());
+        }
+        if let Some(e) = self.expiry {
+            if now >= self.last_received + e {
+                return Err(LinkError::KeepAliveExpired);
+            }
+        }
+        if let Some(i) = self.send_interval {
+            if now >= self.last_sent + i {
+                // Python 3 peers die on their 6th KEEP_ALIVE (`vol.md` §8), so
+                // keep them alive with an ignored NOTIFY_DEREF (0, 0) instead.
+                let payload = Entity::Tuple(vec![Entity::Int(0), Entity::Int(0)]);
+                self.send_message(code::NOTIFY_DEREF, payload)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Note that output was written at `now` (keep-alive bookkeeping).
+    pub fn on_output_written(&mut self, now: Instant) {
+        self.last_sent = now;
+    }
+}
+
+/// Why an outgoing call could not be sent.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallSendError {
+    /// The link is not (or no longer) able to carry calls.
+    #[error("link closed")]
+    Closed,
+    /// The arguments cannot be represented on the wire.
+    #[error("arguments cannot be encoded: {0}")]
+    Unencodable(&'static str),
+    /// The link failed while writing.
+    #[error(transparent)]
+    Link(LinkError),
+}
+
+/// Reject values that have no wire form before any object gets exported for
+/// them (`vec.md` §5.3: no infinities or NaN; float base ≥ 2).
+fn check_encodable<R>(entity: &Entity<R>) -> Result<(), CallSendError> {
+    match entity {
+        Entity::Float(f) if !f.is_finite() => {
+            Err(CallSendError::Unencodable("non-finite float"))
+        }
+        Entity::VFloat(v) if v.base < BigInt::from(2) => {
+            Err(CallSendError::Unencodable("float base below 2"))
+        }
+        Entity::Tuple(items) | Entity::Exception(items) => {
+            items.iter().try_for_each(check_encodable)
+        }
+        Entity::Tagged(t) => {
+            check_encodable(&t.value)?;
+            t.tags.iter().try_for_each(check_encodable)
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,22 @@
+//! VOL: the link protocol carried over a VEC channel (`vol.md`).
+//!
+//! * [`hello`] — the VOL hello and its checks (§2.2);
+//! * [`message`] — the `(msg_id, code, payload)` envelope (§3);
+//! * `tables` — export/import tables and reference counts (§5);
+//! * [`Link`] — the sans-IO state machine tying them together: handshake
+//!   (§2), dispatch of messages into [`Event`]s, releases, keep-alive (§8).
+//!
+//! The runtime (`crate::runtime`) owns a [`Link`] per connection and moves
+//! bytes between it and the socket.
+
+mod error;
+pub mod hello;
+mod link;
+pub mod message;
+mod tables;
+
+pub use error::LinkError;
+pub use hello::Licence;
+pub use link::{CallId, CallSendError, Event, Link, LinkConfig, Ref};
+pub use message::{CallKind, Outcome};
+pub use tables::ExportKey;
