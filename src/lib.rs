@@ -3,3 +3,4 @@
 
 pub mod vec;
 pub mod vop;
+pub mod vri;
