@@ -2,3 +2,5 @@
 #![forbid(unsafe_code)]
 
 pub mod vec;
+pub mod vop;
+pub mod vri;
