@@ -395,8 +395,9 @@ def scenario_errors(t):
         e = t.call(gw, 'urlget', ('text', 'echo'))
         r = t.call(e, 'echo', 'via urlget')
         expect(r == 'via urlget', 'echo -> %r' % (r,))
+        # vol.md §4.9: no match -> CALL_ERROR
         expect_raises(lambda: t.call(gw, 'urlget', ('no', 'such')),
-                      (VCallError, VException), 'urlget(no/such)')
+                      VCallError, 'urlget(no/such)')
         return 'ok'
     t.check('urlget_direct_call', urlget_direct)
 
@@ -436,9 +437,12 @@ def scenario_errors(t):
     t.check('meta_doc_method', meta_doc_echo)
 
     def meta_doc_unknown():
+        # vol.md §4.3: CALL_EXCEPTION VException("Not an exposed method")
         e = expect_raises(lambda: t.call(gw, 'meta.doc', 'no_such_method'),
-                          (VException, VCallError), 'doc("no_such_method")')
-        return repr(e)
+                          VException, 'doc("no_such_method")')
+        expect(tuple(e.args) == ('Not an exposed method',),
+               'exception args %r' % (e.args,))
+        return e
     t.check('meta_doc_unknown_method', meta_doc_unknown)
 
     def meta_unknown():
