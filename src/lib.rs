@@ -1,6 +1,72 @@
-//! versile: Versile Object Platform services and clients (work in progress).
+//! # versile
+//!
+//! Serve and call Versile objects over the Versile Object Platform, wire
+//! compatible with Versile Python 0.8.5, built as a tower stack.
+//!
+//! ## One connection, end to end
+//!
+//! ```text
+//! TcpListener::accept                      server::Server (accept loop, one task each)
+//!   → Connection { io, info }              server::Connection
+//!   → VopLayer                             VOP hello, choose VTS | TLS | PLAIN (vop-service.md §2)
+//!   → (transport)                          stream wrapped by the chosen transport
+//!   → GatewayService                       gateway from the factory, then the link task:
+//!        VEC hello + entities              vec   (vec.md)
+//!        VOL handshake, calls, releases    vol   (vol.md)
+//!        objects and calls                 object, runtime
+//! ```
+//!
+//! ## Layout
+//!
+//! The protocol core is sans-IO — state machines over byte buffers, no
+//! tokio inside — so every input can be tested in memory:
+//! * [`vec`] — entity codec and the VEC hello line;
+//! * [`vop`] — the VOP transport negotiation lines;
+//! * [`vol`] — the VOL link: handshake, messages, reference counting;
+//! * [`vri`] — `vop://` URLs.
+//!
+//! The runtime runs them on tokio:
+//! * [`runtime`] — the link task and [`LinkHandle`];
+//! * [`object`] — [`LocalObject`]s you serve ([`ObjectBuilder`]),
+//!   [`RemoteObject`]s you call, [`CallContext`];
+//! * [`server`] — [`Connection`], [`VopLayer`], [`GatewayService`], [`Server`];
+//! * [`client`] — [`Client`](client::Client) and VRI resolution;
+//! * [`demo`] — `Echoer`, `Adder`, `SimpleGateway`.
+//!
+//! ## A service in a few lines
+//!
+//! ```no_run
+//! use tower::ServiceBuilder;
+//! use versile::{demo::Echoer, GatewayService, Server, VopLayer};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let svc = ServiceBuilder::new()
+//!     .layer(VopLayer::insecure())
+//!     .service(GatewayService::new(|| Echoer));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:4433").await?;
+//! let server = Server::serve(listener, svc)?;
+//! # let _ = server; Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 
+pub mod client;
+pub mod demo;
+pub mod extensions;
+pub mod object;
+pub mod runtime;
+pub mod server;
+pub mod value;
 pub mod vec;
+pub mod vol;
 pub mod vop;
 pub mod vri;
+
+pub use client::{Client, ClientConfig};
+pub use object::{
+    Call, CallContext, CallError, LocalObject, MethodSpec, Object, ObjectBuilder, RemoteObject,
+    VObject,
+};
+pub use runtime::{LinkHandle, LinkOptions};
+pub use server::{Connection, GatewayService, Server, StopLinks, VopLayer};
+pub use value::{FromArgs, FromValue, IntoArgs, Value, ValueError};
+pub use vec::Entity;

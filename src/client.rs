@@ -1,0 +1,280 @@
+//! The client: connect to a VOP service, run the link, resolve `vop://`
+//! VRIs (`vop-service.md` §2.2, §2.5, §4.4).
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! use versile::client::{Client, ClientConfig};
+//!
+//! let client = Client::new(ClientConfig::insecure());
+//! let resolved = client.resolve("vop://127.0.0.1:4433/math/adder/".parse()?).await?;
+//! let adder = resolved.value.as_remote().expect("an object");
+//! adder.call("add", (5,)).await?;
+//! resolved.link.shutdown(false);
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::future::BoxFuture;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::object::{CallError, ConnectionInfo, LocalObject, ObjectBuilder, RemoteObject};
+use crate::runtime::{connect_link, BoxedIo, LinkHandle, LinkOptions, Rewind};
+use crate::value::Value;
+use crate::vec::{Entity, Tagged};
+use crate::vol::LinkError;
+use crate::vop::{ClientHandshake, Transport, TransportSet, VopError};
+use crate::vri::{urlget_arg, Query, Vri};
+
+/// The client side of one byte transport (VTS and TLS plug in here).
+pub trait ClientTransport: Send + Sync + 'static {
+    /// Which VOP token this transport answers to.
+    fn transport(&self) -> Transport;
+    /// Run the client handshake on `io`, recording what was learned.
+    fn connect(
+        &self,
+        io: BoxedIo,
+        info: &mut ConnectionInfo,
+    ) -> BoxFuture<'static, Result<BoxedIo, ClientError>>;
+}
+
+/// Client settings (Python's `VOPUrlConfig`, `vop-service.md` §4.6).
+#[derive(Clone)]
+pub struct ClientConfig {
+    transports: BTreeMap<Transport, Arc<dyn ClientTransport>>,
+    allow_insecure: bool,
+    /// Link settings.
+    pub link: LinkOptions,
+    /// Limit for TCP connect + VOP + transport + VOL handshakes.
+    pub connect_timeout: Duration,
+    /// The gateway we offer to the server (default: an object without
+    /// methods, as Python's default client gateway).
+    pub gateway: Option<LocalObject>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            transports: BTreeMap::new(),
+            allow_insecure: false,
+            link: LinkOptions::default(),
+            connect_timeout: Duration::from_secs(30),
+            gateway: None,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Offer only PLAIN (Python's `VOPInsecureUrlConfig`).
+    pub fn insecure() -> Self {
+        ClientConfig {
+            allow_insecure: true,
+            ..Self::default()
+        }
+    }
+
+    /// Also offer PLAIN.
+    pub fn allow_insecure(mut self, allow: bool) -> Self {
+        self.allow_insecure = allow;
+        self
+    }
+
+    /// Offer a secure transport.
+    pub fn transport(mut self, t: impl ClientTransport) -> Self {
+        self.transports.insert(t.transport(), Arc::new(t));
+        self
+    }
+
+    /// Offer `gateway` to the server.
+    pub fn gateway(mut self, gateway: LocalObject) -> Self {
+        self.gateway = Some(gateway);
+        self
+    }
+
+    /// The tokens the client hello will carry, in the order VTS, TLS, PLAIN.
+    pub fn offered(&self) -> TransportSet {
+        let mut set: TransportSet = self.transports.keys().copied().collect();
+        if self.allow_insecure {
+            set.insert(Transport::Plain);
+        }
+        set
+    }
+}
+
+/// Why connecting or resolving failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no transport enabled: VTS is not available in this build yet; allow PLAIN (insecure) to connect")]
+    NoTransport,
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("VOP handshake failed: {0}")]
+    Vop(#[from] VopError),
+    #[error("I/O error during the handshake: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("transport handshake failed: {0}")]
+    Transport(String),
+    #[error("link failed: {0}")]
+    Link(#[from] LinkError),
+    #[error("timed out connecting")]
+    Timeout,
+    /// `urlget` on the gateway failed (`vop-service.md` §4.4 step 4).
+    #[error("VRI path did not resolve: {0}")]
+    PathNotResolved(CallError),
+    /// The query call raised or failed (§4.4 step 5).
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+/// A resolved VRI: the resource and the link it lives on.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The gateway, the object `urlget` returned, or the query call's result.
+    pub value: Value,
+    /// The link; shut it down when done (`vop-service.md` §4.5).
+    pub link: LinkHandle,
+}
+
+/// Connects to VOP services.
+#[derive(Clone, Default)]
+pub struct Client {
+    config: ClientConfig,
+}
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Self {
+        Client { config }
+    }
+
+    /// Connect to `addr` (`host:port`) and return the link and the
+    /// server's gateway.
+    pub async fn connect(&self, addr: &str) -> Result<(LinkHandle, RemoteObject), ClientError> {
+        tokio::time::timeout(self.config.connect_timeout, self.connect_inner(addr))
+            .await
+            .map_err(|_| ClientError::Timeout)?
+    }
+
+    async fn connect_inner(&self, addr: &str) -> Result<(LinkHandle, RemoteObject), ClientError> {
+        let offered = self.config.offered();
+        if offered.is_empty() {
+            return Err(ClientError::NoTransport);
+        }
+        let mut stream = TcpStream::connect(addr)
+            .await
+            .map_err(|source| ClientError::Connect {
+                addr: addr.to_owned(),
+                source,
+            })?;
+        stream.set_nodelay(true)?;
+        let mut info = ConnectionInfo {
+            peer_addr: stream.peer_addr().ok(),
+            local_addr: stream.local_addr().ok(),
+            ..ConnectionInfo::default()
+        };
+        // VOP client handshake: send the hello, then nothing until the
+        // whole answer is read (`vop-service.md` §2.9 client rules 2–4).
+        let mut hs = ClientHandshake::new(offered)?;
+        stream.write_all(&hs.hello()).await?;
+        let mut buf = BytesMut::with_capacity(128);
+        let chosen = loop {
+            if let Some(t) = hs.feed(&mut buf)? {
+                break t;
+            }
+            if stream.read_buf(&mut buf).await? == 0 {
+                break hs.feed_eof(&mut buf)?;
+            }
+        };
+        let mut io: BoxedIo = Box::pin(stream);
+        if !buf.is_empty() {
+            io = Box::pin(Rewind::new(buf.freeze(), io));
+        }
+        if chosen != Transport::Plain {
+            info.protocol = Some(chosen);
+            let transport = self
+                .config
+                .transports
+                .get(&chosen)
+                .ok_or(ClientError::NoTransport)?
+                .clone();
+            io = transport.connect(io, &mut info).await?;
+        }
+        let gateway = self
+            .config
+            .gateway
+            .clone()
+            .unwrap_or_else(|| ObjectBuilder::new(()).build());
+        let link = connect_link(io, gateway, info, self.config.link.clone()).await?;
+        Ok(link)
+    }
+
+    /// Resolve a VRI (`vop-service.md` §4.4): connect, `urlget` the path on
+    /// the gateway if it is not empty, then make the query call if any.
+    pub async fn resolve(&self, vri: &Vri) -> Result<Resolved, ClientError> {
+        let (link, gateway) = self.connect(&vri.authority()).await?;
+        match resolve_on(&gateway, &vri.path, vri.query.as_ref()).await {
+            Ok(value) => Ok(Resolved { value, link }),
+            Err(e) => {
+                link.shutdown(false);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Resolve `"/path/[query]"` on an already connected gateway
+/// (Python's `VUrl.relative`, `vop-service.md` §4.4).
+pub async fn resolve_relative(gateway: &RemoteObject, relative: &str) -> Result<Value, ClientError> {
+    let (path, query) =
+        crate::vri::resolve_relative(relative).map_err(|e| ClientError::Transport(e.to_string()))?;
+    resolve_on(gateway, &path, query.as_ref()).await
+}
+
+async fn resolve_on(
+    gateway: &RemoteObject,
+    path: &[String],
+    query: Option<&Query>,
+) -> Result<Value, ClientError> {
+    let resource: Value = match urlget_arg::<crate::object::Object>(path) {
+        None => gateway.clone().into(),
+        Some(arg) => gateway
+            .call("urlget", (arg,))
+            .await
+            .map_err(|e| match e {
+                CallError::Link(l) => ClientError::Link(l),
+                other => ClientError::PathNotResolved(other),
+            })?,
+    };
+    let Some(query) = query else {
+        return Ok(resource);
+    };
+    let target = match &resource {
+        Entity::Ref(crate::object::Object::Remote(r)) => r.clone(),
+        _ => {
+            return Err(ClientError::PathNotResolved(CallError::failed(
+                "urlget did not return an object",
+            )))
+        }
+    };
+    let mut args: Vec<Value> = query.positional_entities();
+    if !query.kwargs.is_empty() {
+        // Keyword arguments travel as one trailing frozendict (§4.4 step 5).
+        let mut flat = Vec::with_capacity(query.kwargs.len() * 2);
+        for (k, v) in &query.kwargs {
+            flat.push(Value::from(k.as_str()));
+            flat.push(v.to_entity());
+        }
+        args.push(Entity::Tagged(Box::new(Tagged {
+            value: Entity::Tuple(flat),
+            // VSE container.frozendict: tags 21, 1, 2 (`vec.md` §6, §7).
+            tags: vec![Entity::Int(21), Entity::Int(1), Entity::Int(2)],
+        })));
+    }
+    Ok(target.call(&query.name, args).await?)
+}

@@ -1,0 +1,122 @@
+//! Demo objects equivalent to Python's `versile.demo` (`vol.md` §4.9):
+//! [`Echoer`], [`Adder`] and [`SimpleGateway`], the default gateway of
+//! `versile serve`.
+
+use std::sync::Mutex;
+
+use crate::object::{CallError, LocalObject, MethodSpec, ObjectBuilder};
+use crate::value::Value;
+use crate::vec::Entity;
+
+/// Echoes its argument: `echo(x) -> x`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Echoer;
+
+impl From<Echoer> for LocalObject {
+    fn from(_: Echoer) -> LocalObject {
+        ObjectBuilder::new(())
+            .doc("A simple service object for receiving and echoing a VEntity.\n")
+            .publish(
+                MethodSpec::new("echo").doc(
+                    "Returns the received argument.\n\n:param arg: argument to return\n\
+                     :returns:   received argument\n\n\n",
+                ),
+                |_, call| async move {
+                    let (arg,): (Value,) = call.into_args()?;
+                    Ok(arg)
+                },
+            )
+            .build()
+    }
+}
+
+/// A running sum: `add(n) -> sum`, `result() -> sum`, `reset() -> None`.
+/// Every instance has its own state.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Adder;
+
+impl From<Adder> for LocalObject {
+    fn from(_: Adder) -> LocalObject {
+        ObjectBuilder::new(Mutex::new(Value::Int(0)))
+            .doc("Adds values.\n")
+            .method("add", |sum, call| async move {
+                let (n,): (Value,) = call.into_args()?;
+                let mut sum = sum.lock().unwrap_or_else(|p| p.into_inner());
+                *sum = add_values(&sum, &n)?;
+                Ok(sum.clone())
+            })
+            .method("result", |sum, call| async move {
+                call.args::<()>()?;
+                Ok(sum.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            })
+            .method("reset", |sum, call| async move {
+                call.args::<()>()?;
+                *sum.lock().unwrap_or_else(|p| p.into_inner()) = Value::Int(0);
+                Ok(Value::None)
+            })
+            .build()
+    }
+}
+
+/// Integer sums of any size; floats as doubles (Python's `+`).
+fn add_values(a: &Value, b: &Value) -> Result<Value, CallError> {
+    match (a, b) {
+        (Entity::Float(x), Entity::Float(y)) => Ok(Value::Float(x + y)),
+        (Entity::Float(x), i) | (i, Entity::Float(x)) => match i.as_bigint() {
+            Some(i) => Ok(Value::Float(x + num_traits::ToPrimitive::to_f64(&i).unwrap_or(f64::NAN))),
+            None => Err(CallError::failed("add takes a number")),
+        },
+        _ => match (a.as_bigint(), b.as_bigint()) {
+            (Some(x), Some(y)) => Ok(Value::int(x + y)),
+            _ => Err(CallError::failed("add takes a number")),
+        },
+    }
+}
+
+/// A gateway resolving VRI paths (`vol.md` §4.9, `vop-service.md` §4.4):
+/// `urlget(("text", "echo"))` → a new [`Echoer`], `urlget(("math",
+/// "adder"))` → a new [`Adder`]; any other path → CALL_ERROR (Python's
+/// "VRI does not resolve"); a path that is not a tuple of strings →
+/// CALL_EXCEPTION with an empty VException. Also offers `echo` itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SimpleGateway;
+
+impl SimpleGateway {
+    /// A new gateway (usable as a factory: `GatewayService::new(SimpleGateway::new)`).
+    pub fn new() -> LocalObject {
+        SimpleGateway.into()
+    }
+}
+
+impl From<SimpleGateway> for LocalObject {
+    fn from(_: SimpleGateway) -> LocalObject {
+        ObjectBuilder::new(())
+            .doc("Gateway to the demo services text/echo and math/adder.\n")
+            .publish(
+                MethodSpec::new("urlget").doc("Resolves a VRI path to a new service object.\n"),
+                |_, call| async move {
+                    let (path,): (Value,) = call.into_args()?;
+                    let components = path_components(&path)
+                        .ok_or_else(|| CallError::exception(()))?;
+                    let parts: Vec<&str> = components.iter().map(String::as_str).collect();
+                    match parts.as_slice() {
+                        ["text", "echo"] => Ok(LocalObject::from(Echoer).into()),
+                        ["math", "adder"] => Ok(LocalObject::from(Adder).into()),
+                        _ => Err(CallError::failed("VRI does not resolve")),
+                    }
+                },
+            )
+            .publish(MethodSpec::new("echo"), |_, call| async move {
+                let (arg,): (Value,) = call.into_args()?;
+                Ok(arg)
+            })
+            .build()
+    }
+}
+
+fn path_components(path: &Value) -> Option<Vec<String>> {
+    path.as_tuple()?
+        .iter()
+        .map(|c| c.as_str().map(str::to_owned))
+        .collect()
+}

@@ -1,0 +1,114 @@
+//! [`GatewayService`]: the terminal `Service<Connection>` that runs a VOL
+//! link with a gateway object from a per-connection factory
+//! (`vop-service.md` §5.1, §5.3 steps 4–7).
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use tower::{BoxError, Service};
+
+use super::connection::Connection;
+use super::registry::LinkRegistry;
+use crate::object::{LocalObject, RemoteObject};
+use crate::runtime::driver::LinkDriver;
+use crate::runtime::{LinkHandle, LinkOptions, LinkOutcome, OnEstablished};
+
+type InitCallback = Arc<dyn Fn(LinkHandle, RemoteObject) + Send + Sync>;
+
+/// Runs one link per connection; its future completes when the link closes,
+/// with the [`LinkOutcome`] (so outer layers see every connection's end).
+///
+/// The gateway is built only once the transport is up, not at accept time
+/// as in Python (§5.3 allows this; no work is spent on failed handshakes).
+pub struct GatewayService<F> {
+    factory: Arc<F>,
+    options: LinkOptions,
+    on_established: Option<InitCallback>,
+}
+
+impl<F> Clone for GatewayService<F> {
+    fn clone(&self) -> Self {
+        GatewayService {
+            factory: self.factory.clone(),
+            options: self.options.clone(),
+            on_established: self.on_established.clone(),
+        }
+    }
+}
+
+impl<F, G> GatewayService<F>
+where
+    F: Fn() -> G + Send + Sync + 'static,
+    G: Into<LocalObject>,
+{
+    /// Serve a new gateway from `factory` on every connection.
+    pub fn new(factory: F) -> Self {
+        let mut options = LinkOptions::default();
+        options.protocol.handshake_timeout = Some(std::time::Duration::from_secs(30));
+        GatewayService {
+            factory: Arc::new(factory),
+            options,
+            on_established: None,
+        }
+    }
+
+    /// Link settings used for every link (Python's link config template).
+    pub fn with_options(mut self, options: LinkOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Called with the link and the client's gateway once the VOL handshake
+    /// completes (Python's `init_callback`). Keep the `RemoteObject` to hold
+    /// the client's gateway; dropping it releases it (Python's
+    /// `hold_peer=False`, `vol.md` §7.4).
+    pub fn on_established(
+        mut self,
+        callback: impl Fn(LinkHandle, RemoteObject) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_established = Some(Arc::new(callback));
+        self
+    }
+}
+
+impl<F, G> Service<Connection> for GatewayService<F>
+where
+    F: Fn() -> G + Send + Sync + 'static,
+    G: Into<LocalObject>,
+{
+    type Response = LinkOutcome;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<LinkOutcome, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, conn: Connection) -> Self::Future {
+        let gateway: LocalObject = (self.factory)().into();
+        let options = self.options.clone();
+        let init = self.on_established.clone();
+        Box::pin(async move {
+            let Connection { io, info } = conn;
+            let registry = info.extensions.get::<LinkRegistry>().cloned();
+            let (handle, rx) = LinkHandle::new(info);
+            let on_established: Option<OnEstablished> = init.map(|cb| {
+                Box::new(move |r: Result<(LinkHandle, RemoteObject), _>| {
+                    if let Ok((link, peer_gateway)) = r {
+                        cb(link, peer_gateway);
+                    }
+                }) as OnEstablished
+            });
+            if let Some(r) = &registry {
+                r.register(&handle);
+            }
+            let driver = LinkDriver::new(io, gateway, handle.clone(), rx, options, on_established);
+            let outcome = driver.run().await;
+            if let Some(r) = &registry {
+                r.unregister(&handle);
+            }
+            Ok(outcome)
+        })
+    }
+}

@@ -1,0 +1,15 @@
+//! The server: [`Connection`]s flow from the accept loop ([`Server`])
+//! through tower layers — [`VopLayer`] negotiates the transport — to
+//! [`GatewayService`], which runs the link.
+
+mod connection;
+mod gateway;
+mod registry;
+mod serve;
+mod vop_layer;
+
+pub use connection::{Connection, NegotiatedTransport};
+pub use gateway::GatewayService;
+pub use registry::LinkRegistry;
+pub use serve::{Server, StopLinks};
+pub use vop_layer::{ConfigError, ServerTransport, VopLayer, VopLayerBuilder, VopService};

@@ -1,0 +1,190 @@
+//! [`VopLayer`]: the VOP transport negotiation as a tower layer
+//! (`vop-service.md` §2).
+//!
+//! Reads the client's hello line, picks VTS > TLS > PLAIN among offered ∩
+//! enabled, writes the answer, hands the stream (with any bytes read past the
+//! line) to the chosen [`ServerTransport`], and calls the inner service with
+//! the wrapped connection. Any error closes the connection without a word
+//! (§2.6).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::BytesMut;
+use futures::future::BoxFuture;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower::{BoxError, Layer, Service, ServiceExt};
+
+use super::connection::{Connection, NegotiatedTransport};
+use crate::runtime::Rewind;
+use crate::vop::{answer_line, ServerHandshake, Transport, TransportSet};
+
+/// The server side of one byte transport (`vop-service.md` §1 layer 2).
+///
+/// PLAIN is built in; VTS and TLS plug in through this trait.
+pub trait ServerTransport: Send + Sync + 'static {
+    /// Which VOP token this transport answers to.
+    fn transport(&self) -> Transport;
+    /// Run the transport's server handshake on `conn.io` and return the
+    /// connection with the plaintext stream and what was learned.
+    fn accept(&self, conn: Connection) -> BoxFuture<'static, Result<Connection, BoxError>>;
+}
+
+/// PLAIN: the stream as it is (`vop-service.md` §2.7).
+struct Plain;
+
+impl ServerTransport for Plain {
+    fn transport(&self) -> Transport {
+        Transport::Plain
+    }
+    fn accept(&self, conn: Connection) -> BoxFuture<'static, Result<Connection, BoxError>> {
+        Box::pin(async move { Ok(conn) })
+    }
+}
+
+/// A configuration that could not be used to build a service.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConfigError {
+    /// Nothing to negotiate: every connection would fail (`vop-service.md` §5.3).
+    #[error("no transport is enabled; enable VTS or TLS with a key, or allow PLAIN (insecure)")]
+    NoTransport,
+}
+
+/// Negotiates the transport of each connection (`vop-service.md` §2).
+#[derive(Clone)]
+pub struct VopLayer {
+    transports: Arc<BTreeMap<Transport, Arc<dyn ServerTransport>>>,
+    enabled: TransportSet,
+}
+
+impl VopLayer {
+    /// A layer with the given transports. PLAIN is enabled only through
+    /// [`allow_insecure`](VopLayerBuilder::allow_insecure), as in Python.
+    pub fn builder() -> VopLayerBuilder {
+        VopLayerBuilder {
+            transports: BTreeMap::new(),
+        }
+    }
+
+    /// PLAIN only: Python's `VOPInsecureServiceConfig`.
+    pub fn insecure() -> Self {
+        Self::builder()
+            .allow_insecure()
+            .build()
+            .expect("PLAIN is enabled")
+    }
+
+    /// The transports this layer accepts.
+    pub fn enabled(&self) -> TransportSet {
+        self.enabled
+    }
+}
+
+/// Builds a [`VopLayer`].
+pub struct VopLayerBuilder {
+    transports: BTreeMap<Transport, Arc<dyn ServerTransport>>,
+}
+
+impl VopLayerBuilder {
+    /// Accept PLAIN (no encryption, no authentication of the peer).
+    pub fn allow_insecure(mut self) -> Self {
+        self.transports.insert(Transport::Plain, Arc::new(Plain));
+        self
+    }
+
+    /// Accept a secure transport.
+    pub fn transport(mut self, t: impl ServerTransport) -> Self {
+        self.transports.insert(t.transport(), Arc::new(t));
+        self
+    }
+
+    /// Finish; fails if nothing is enabled.
+    pub fn build(self) -> Result<VopLayer, ConfigError> {
+        let enabled: TransportSet = self.transports.keys().copied().collect();
+        if enabled.is_empty() {
+            return Err(ConfigError::NoTransport);
+        }
+        Ok(VopLayer {
+            transports: Arc::new(self.transports),
+            enabled,
+        })
+    }
+}
+
+impl<S> Layer<S> for VopLayer {
+    type Service = VopService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        VopService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service produced by [`VopLayer`].
+#[derive(Clone)]
+pub struct VopService<S> {
+    inner: S,
+    layer: VopLayer,
+}
+
+impl<S> Service<Connection> for VopService<S>
+where
+    S: Service<Connection> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    S::Response: Send,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<S::Response, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // The inner service is only needed after the handshake; its
+        // readiness is awaited then.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, conn: Connection) -> Self::Future {
+        let inner = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, inner);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let (mut conn, chosen) = negotiate(conn, layer.enabled).await?;
+            conn.info.protocol = (chosen != Transport::Plain).then_some(chosen);
+            conn.info.extensions.insert(NegotiatedTransport(chosen));
+            let transport = layer
+                .transports
+                .get(&chosen)
+                .ok_or("negotiated transport has no implementation")?
+                .clone();
+            let conn = transport.accept(conn).await?;
+            inner.oneshot(conn).await.map_err(Into::into)
+        })
+    }
+}
+
+/// The server's half of the VOP handshake on `conn.io`; bytes read past the
+/// client's line are put back in front of the stream (§2.9 rule 4).
+async fn negotiate(
+    conn: Connection,
+    enabled: TransportSet,
+) -> Result<(Connection, Transport), BoxError> {
+    let Connection { mut io, info } = conn;
+    let mut hs = ServerHandshake::new(enabled)?;
+    let mut buf = BytesMut::with_capacity(128);
+    let chosen = loop {
+        if let Some(t) = hs.feed(&mut buf)? {
+            break t;
+        }
+        if io.read_buf(&mut buf).await? == 0 {
+            break hs.feed_eof(&mut buf)?;
+        }
+    };
+    io.write_all(answer_line(chosen)).await?;
+    if !buf.is_empty() {
+        io = Box::pin(Rewind::new(buf.freeze(), io));
+    }
+    Ok((Connection { io, info }, chosen))
+}
