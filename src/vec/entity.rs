@@ -131,10 +131,7 @@ impl<R> Entity<R> {
     ///
     /// References are visited in pre-order, the order in which they appear
     /// on the wire, so id assignment on export matches Python's.
-    pub fn try_map_refs<S, E>(
-        self,
-        f: &mut impl FnMut(R) -> Result<S, E>,
-    ) -> Result<Entity<S>, E> {
+    pub fn try_map_refs<S, E>(self, f: &mut impl FnMut(R) -> Result<S, E>) -> Result<Entity<S>, E> {
         Ok(match self {
             Entity::None => Entity::None,
             Entity::Bool(b) => Entity::Bool(b),
