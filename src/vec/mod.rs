@@ -4,8 +4,21 @@
 //! §8.2) → [`Decoder`] (incremental, `Ok(None)` on incomplete input) →
 //! [`Entity`] trees. The other way, [`encode`] appends an entity's header
 //! section and reversed payload section (§2.1) to a write buffer.
+//! [`netbytes`] holds the integer primitives (§1) shared with other layers;
+//! [`vse`] maps VSE standard types (§6, §7) to and from tagged entities.
 //!
 //! No I/O happens here: callers own the buffers.
 
+mod decode;
+mod encode;
 mod entity;
+mod error;
+pub mod hello;
+pub mod netbytes;
+// pub mod vse;
+
+pub use decode::{Decoder, DecoderConfig, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTITY_SIZE};
+pub use encode::{encode, float_parts, EncodeConfig, StrCodec};
 pub use entity::{Entity, Tagged, VFloat, WireRef};
+pub use error::VecError;
+pub use hello::{hello_line, parse_hello};

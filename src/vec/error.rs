@@ -1,0 +1,64 @@
+//! Errors of the VEC layer (`vec.md` §8.4).
+//!
+//! Every variant is fatal for the channel: Python closes the connection
+//! without sending anything, and so should the runtime.
+
+use num_bigint::BigInt;
+use thiserror::Error;
+
+/// A VEC encoding, decoding or hello-line failure.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum VecError {
+    /// `vec.md` §3: type code `0xFF` (the only unused code).
+    #[error("could not parse object type: bad type code 0x{0:02X}")]
+    BadTypeCode(u8),
+
+    /// `vec.md` §5.6: string bytes not valid for their codec.
+    #[error("invalid encoding name or encoding: {0}")]
+    InvalidString(&'static str),
+
+    /// `vec.md` §5.6: an `F5` codec name this implementation does not decode.
+    #[error("invalid encoding name or encoding: unknown string codec {0:?}")]
+    UnknownCodec(String),
+
+    /// `vec.md` §4, §5.6: `F4` string but the peer announced no codec.
+    #[error("cannot decode F4 string, no codec defined")]
+    NoStringCodec,
+
+    /// `vec.md` §5.10: `FC`/`FD` outside an object context.
+    #[error("object references (FC/FD) not allowed in this context")]
+    RefsNotAllowed,
+
+    /// `vec.md` §5.3: VFloat base below 2.
+    #[error("invalid VFloat base {0}")]
+    InvalidFloatBase(BigInt),
+
+    /// `vec.md` §5.3: infinity and NaN have no wire form.
+    #[error("cannot encode non-finite float")]
+    NonFiniteFloat,
+
+    /// `vec.md` §5.9: `FE 00`, a tagged value without a value.
+    #[error("malformed tagged value (FE 00): no value")]
+    MalformedTagged,
+
+    /// `vec.md` §8.4: the entity is larger than the configured limit.
+    #[error("entity too large: at least {size} bytes, limit {max}")]
+    EntityTooLarge { size: u128, max: usize },
+
+    /// `vec.md` §1.1: more nested `0xFF` length prefixes than
+    /// [`MAX_LENGTH_CHAIN`](super::netbytes::MAX_LENGTH_CHAIN).
+    #[error("netbytes length prefix nested too deep")]
+    NetbytesTooDeep,
+
+    /// Nesting of tuples/exceptions/tagged values beyond the configured limit.
+    #[error("entity nesting too deep (limit {max})")]
+    NestingTooDeep { max: usize },
+
+    /// `vec.md` §5.10: object ids are kept as `i64`.
+    #[error("integer out of range for object id")]
+    ObjectIdOutOfRange,
+
+    /// `vec.md` §8.2: the peer's hello line was rejected (Python's wording).
+    #[error("bad VEC hello line: {0}")]
+    BadHello(&'static str),
+}

@@ -1,0 +1,167 @@
+//! Hostile input: huge declared lengths, deep nesting, truncation, bad codes
+//! (`vec.md` §1.1, §8.4).
+
+use bytes::BytesMut;
+use versile::vec::{Decoder, DecoderConfig, Entity, VecError};
+
+fn dec(bytes: &[u8], cfg: DecoderConfig) -> (Result<Option<Entity>, VecError>, usize) {
+    let mut buf = BytesMut::from(bytes);
+    let r = Decoder::new(cfg).decode(&mut buf);
+    (r, buf.len())
+}
+
+fn too_large(r: &Result<Option<Entity>, VecError>) -> bool {
+    matches!(r, Err(VecError::EntityTooLarge { .. }))
+}
+
+#[test]
+fn huge_declared_byte_length_fails_up_front() {
+    // F3 + posint(2^64 + 246): no payload sent, rejected at once.
+    let (r, left) = dec(
+        &[0xF3, 0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
+        DecoderConfig::default(),
+    );
+    assert!(too_large(&r), "{r:?}");
+    assert_eq!(left, 10);
+    // Just over the default limit (100 MiB + 1).
+    let mut b = vec![0xF3, 0xFA];
+    b.extend_from_slice(&(105_906_177u32 - 247).to_be_bytes());
+    assert!(too_large(&dec(&b, DecoderConfig::default()).0));
+    // 0xFF length-of-length form declaring 2^70 bytes.
+    let mut b = vec![0xF3, 0xFF, 0x00];
+    b.extend_from_slice(&[0x40, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert!(too_large(&dec(&b, DecoderConfig::default()).0));
+}
+
+#[test]
+fn huge_counts_and_integers_fail_up_front() {
+    // Tuple of 2^40 elements.
+    let r = dec(&[0xF6, 0xFB, 1, 0, 0, 0, 0], DecoderConfig::default()).0;
+    assert!(too_large(&r));
+    // Integer magnitude longer than the limit.
+    let cfg = DecoderConfig {
+        max_entity_size: 8,
+        ..DecoderConfig::default()
+    };
+    assert!(too_large(&dec(&[0xEF, 0xFF, 0x00], cfg).0));
+    // F5 codec + data lengths summing past the limit.
+    assert!(too_large(&dec(&[0xF5, 0x04, 0x05], cfg).0));
+}
+
+#[test]
+fn limit_applies_to_headers_without_payload() {
+    let cfg = DecoderConfig {
+        max_entity_size: 50,
+        max_depth: 1000,
+        ..DecoderConfig::default()
+    };
+    let chain: Vec<u8> = [0xF6, 0x02].repeat(40);
+    let (r, left) = dec(&chain, cfg);
+    assert!(too_large(&r), "{r:?}");
+    assert_eq!(left, 80);
+    // Exactly at the limit is fine.
+    let mut ok = vec![0xF3, 48];
+    ok.extend_from_slice(&[7; 48]);
+    assert!(matches!(dec(&ok, cfg).0, Ok(Some(Entity::Bytes(_)))));
+    ok[1] = 49;
+    ok.push(7);
+    assert!(too_large(&dec(&ok, cfg).0));
+}
+
+#[test]
+fn nesting_limit() {
+    let cfg = DecoderConfig {
+        max_depth: 256,
+        ..DecoderConfig::default()
+    };
+    let mut ok = [0xF6, 0x01].repeat(256);
+    ok.push(0x01);
+    let (r, left) = dec(&ok, cfg);
+    assert!(matches!(r, Ok(Some(Entity::Tuple(_)))));
+    assert_eq!(left, 0);
+    let mut deep = [0xF6, 0x01].repeat(257);
+    deep.push(0x01);
+    assert_eq!(
+        dec(&deep, cfg).0,
+        Err(VecError::NestingTooDeep { max: 256 })
+    );
+    // A million nested tagged values: error, no stack overflow.
+    let hostile = [0xFE, 0x01].repeat(1_000_000);
+    assert_eq!(
+        dec(&hostile, DecoderConfig::default()).0,
+        Err(VecError::NestingTooDeep { max: 256 })
+    );
+}
+
+#[test]
+fn truncated_input_is_incomplete() {
+    for bytes in [
+        &[][..],
+        &[0xF6, 0x02, 0x01],
+        &[0xEF, 0xF8, 0x01],
+        &[0xF3, 0x05, b'a', b'b'],
+        &[0xF5, 0x04, 0x02, b'h', b'i', b'u'],
+        &[0xFA, 0x30],
+        &[0xFE, 0x02, 0x01],
+    ] {
+        let (r, left) = dec(bytes, DecoderConfig::default());
+        assert_eq!(r, Ok(None), "{bytes:02X?}");
+        assert_eq!(left, bytes.len());
+    }
+}
+
+#[test]
+fn bad_codes_and_netbytes() {
+    assert_eq!(
+        dec(&[0xFF], DecoderConfig::default()).0,
+        Err(VecError::BadTypeCode(0xFF))
+    );
+    let mut chain = vec![0xF3];
+    chain.extend_from_slice(&[0xFF; 1000]);
+    assert_eq!(
+        dec(&chain, DecoderConfig::default()).0,
+        Err(VecError::NetbytesTooDeep)
+    );
+    // Object id beyond i64.
+    let cfg = DecoderConfig {
+        allow_refs: true,
+        ..DecoderConfig::default()
+    };
+    let mut id = vec![0xFC, 0xFF, 0x01];
+    id.extend_from_slice(&[0xFF; 10]);
+    assert_eq!(dec(&id, cfg).0, Err(VecError::ObjectIdOutOfRange));
+}
+
+#[test]
+fn errors_consume_nothing_and_reset() {
+    // Invalid UTF-8 is only found once the payload is there.
+    let bad = [0xF5, 0x04, 0x01, 0xFF, b'u', b't', b'f', b'8', 0x01];
+    let mut buf = BytesMut::from(&bad[..]);
+    let mut d = Decoder::new(DecoderConfig::default());
+    assert!(matches!(
+        d.decode(&mut buf),
+        Err(VecError::InvalidString(_))
+    ));
+    assert_eq!(&buf[..], &bad[..]);
+    // The decoder starts over on the next call.
+    let mut buf = BytesMut::from(&[0x02][..]);
+    assert_eq!(d.decode(&mut buf), Ok(Some(Entity::Int(1))));
+}
+
+#[test]
+fn large_payload_in_chunks_uses_length_hint() {
+    let mut d = Decoder::new(DecoderConfig::default());
+    let mut buf = BytesMut::from(&[0xF3, 0xF9, 0x0F, 0x41, 0x49][..]); // 1_000_000 bytes
+    assert_eq!(d.decode(&mut buf), Ok(None));
+    assert_eq!(d.min_bytes_needed(), 5 + 1_000_000);
+    for _ in 0..1000 {
+        buf.extend_from_slice(&[9; 1000]);
+        let r = d.decode(&mut buf).unwrap();
+        if buf.is_empty() {
+            assert!(matches!(r, Some(Entity::Bytes(b)) if b.len() == 1_000_000));
+            return;
+        }
+        assert!(r.is_none());
+    }
+    panic!("never completed");
+}
