@@ -230,9 +230,12 @@ impl Client {
 
 /// Resolve `"/path/[query]"` on an already connected gateway
 /// (Python's `VUrl.relative`, `vop-service.md` §4.4).
-pub async fn resolve_relative(gateway: &RemoteObject, relative: &str) -> Result<Value, ClientError> {
-    let (path, query) =
-        crate::vri::resolve_relative(relative).map_err(|e| ClientError::Transport(e.to_string()))?;
+pub async fn resolve_relative(
+    gateway: &RemoteObject,
+    relative: &str,
+) -> Result<Value, ClientError> {
+    let (path, query) = crate::vri::resolve_relative(relative)
+        .map_err(|e| ClientError::Transport(e.to_string()))?;
     resolve_on(gateway, &path, query.as_ref()).await
 }
 
@@ -243,13 +246,10 @@ async fn resolve_on(
 ) -> Result<Value, ClientError> {
     let resource: Value = match urlget_arg::<crate::object::Object>(path) {
         None => gateway.clone().into(),
-        Some(arg) => gateway
-            .call("urlget", (arg,))
-            .await
-            .map_err(|e| match e {
-                CallError::Link(l) => ClientError::Link(l),
-                other => ClientError::PathNotResolved(other),
-            })?,
+        Some(arg) => gateway.call("urlget", (arg,)).await.map_err(|e| match e {
+            CallError::Link(l) => ClientError::Link(l),
+            other => ClientError::PathNotResolved(other),
+        })?,
     };
     let Some(query) = query else {
         return Ok(resource);

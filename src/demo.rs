@@ -63,7 +63,9 @@ fn add_values(a: &Value, b: &Value) -> Result<Value, CallError> {
     match (a, b) {
         (Entity::Float(x), Entity::Float(y)) => Ok(Value::Float(x + y)),
         (Entity::Float(x), i) | (i, Entity::Float(x)) => match i.as_bigint() {
-            Some(i) => Ok(Value::Float(x + num_traits::ToPrimitive::to_f64(&i).unwrap_or(f64::NAN))),
+            Some(i) => Ok(Value::Float(
+                x + num_traits::ToPrimitive::to_f64(&i).unwrap_or(f64::NAN),
+            )),
             None => Err(CallError::failed("add takes a number")),
         },
         _ => match (a.as_bigint(), b.as_bigint()) {
@@ -96,8 +98,8 @@ impl From<SimpleGateway> for LocalObject {
                 MethodSpec::new("urlget").doc("Resolves a VRI path to a new service object.\n"),
                 |_, call| async move {
                     let (path,): (Value,) = call.into_args()?;
-                    let components = path_components(&path)
-                        .ok_or_else(|| CallError::exception(()))?;
+                    let components =
+                        path_components(&path).ok_or_else(|| CallError::exception(()))?;
                     let parts: Vec<&str> = components.iter().map(String::as_str).collect();
                     match parts.as_slice() {
                         ["text", "echo"] => Ok(LocalObject::from(Echoer).into()),

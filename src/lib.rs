@@ -49,6 +49,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod extensions;

@@ -334,8 +334,26 @@ macro_rules! from_value_via_try_from {
     )*};
 }
 from_value_via_try_from!(
-    i8, i16, i32, i64, u8, u16, u32, u64, i128, u128, usize, isize, BigInt, bool, f64,
-    String, Bytes, Vec<u8>, Vec<Value>, Object
+    i8,
+    i16,
+    i32,
+    i64,
+    u8,
+    u16,
+    u32,
+    u64,
+    i128,
+    u128,
+    usize,
+    isize,
+    BigInt,
+    bool,
+    f64,
+    String,
+    Bytes,
+    Vec<u8>,
+    Vec<Value>,
+    Object
 );
 
 impl<T: FromValue> FromValue for Option<T> {

@@ -16,7 +16,8 @@ use super::{Call, CallError, LocalObject, VObject};
 use crate::value::Value;
 use crate::vec::Entity;
 
-type Handler<S> = Arc<dyn Fn(Arc<S>, Call) -> BoxFuture<'static, Result<Value, CallError>> + Send + Sync>;
+type Handler<S> =
+    Arc<dyn Fn(Arc<S>, Call) -> BoxFuture<'static, Result<Value, CallError>> + Send + Sync>;
 
 /// How a method is published (`vol.md` §4.2).
 #[derive(Debug, Clone)]
@@ -177,7 +178,9 @@ impl<S: Send + Sync + 'static> Published<S> {
             "methods" => ready(Err(CallError::failed("meta methods takes no arguments"))),
             other => match self.meta.get(other) {
                 Some(h) => h(self.state.clone(), call),
-                None => ready(Err(CallError::failed(format!("unknown meta call {other:?}")))),
+                None => ready(Err(CallError::failed(format!(
+                    "unknown meta call {other:?}"
+                )))),
             },
         }
     }

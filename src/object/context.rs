@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use crate::extensions::Extensions;
 use crate::runtime::LinkHandle;
@@ -124,5 +123,3 @@ impl std::fmt::Debug for CallContext {
             .finish()
     }
 }
-
-pub(crate) type SharedState = Arc<Mutex<ContextState>>;

@@ -11,7 +11,7 @@
 mod builder;
 mod context;
 mod error;
-mod remote;
+pub(crate) mod remote;
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,8 +19,8 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 pub use builder::{MethodSpec, ObjectBuilder};
+pub(crate) use context::ContextState;
 pub use context::{CallContext, ConnectionInfo};
-pub(crate) use context::{ContextState, SharedState};
 pub use error::CallError;
 pub use remote::RemoteObject;
 

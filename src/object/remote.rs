@@ -106,6 +106,11 @@ impl PartialEq for RemoteObject {
 
 impl fmt::Debug for RemoteObject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RemoteObject(link {}, id {})", self.0.link.id(), self.0.id)
+        write!(
+            f,
+            "RemoteObject(link {}, id {})",
+            self.0.link.id(),
+            self.0.id
+        )
     }
 }

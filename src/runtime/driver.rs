@@ -28,7 +28,9 @@ use crate::object::remote::RemoteInner;
 use crate::object::{Call, CallContext, CallError, LocalObject, Object, RemoteObject, VObject};
 use crate::value::Value;
 use crate::vec::Entity;
-use crate::vol::{CallId, CallKind, CallSendError, Event, Link, LinkConfig, LinkError, Outcome, Ref};
+use crate::vol::{
+    CallId, CallKind, CallSendError, Event, Link, LinkConfig, LinkError, Outcome, Ref,
+};
 
 /// Decides whether a peer may use the link (`vol.md` §2.6); runs after the
 /// peer's hello and before our handshake object is sent.
@@ -251,7 +253,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         while !self.link.pending_output().is_empty() {
             match Pin::new(&mut self.io).poll_write(cx, self.link.pending_output()) {
                 Poll::Ready(Ok(0)) => {
-                    return Err(fail(std::io::Error::from(std::io::ErrorKind::WriteZero).into()))
+                    return Err(fail(
+                        std::io::Error::from(std::io::ErrorKind::WriteZero).into(),
+                    ))
                 }
                 Poll::Ready(Ok(n)) => {
                     self.outcome.bytes_sent += n as u64;

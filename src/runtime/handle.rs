@@ -103,10 +103,11 @@ impl LinkHandle {
     /// Wait until the link has closed; returns why.
     pub async fn closed(&self) -> CloseReason {
         let mut rx = self.shared.closed.subscribe();
-        match rx.wait_for(|r| r.is_some()).await {
-            Ok(r) => r.clone().unwrap_or(CloseReason::Shutdown { forced: true }),
-            Err(_) => CloseReason::Shutdown { forced: true },
-        }
+        let reason = match rx.wait_for(|r| r.is_some()).await {
+            Ok(r) => r.clone(),
+            Err(_) => None,
+        };
+        reason.unwrap_or(CloseReason::Shutdown { forced: true })
     }
 }
 

@@ -72,7 +72,9 @@ impl Server {
         let force = server.force.clone();
         let tracker = server.tracker.clone();
         let links = server.links.clone();
-        server.tracker.spawn(accept_loop(listener, service, stop, force, tracker, links));
+        server
+            .tracker
+            .spawn(accept_loop(listener, service, stop, force, tracker, links));
         Ok(server)
     }
 

@@ -322,10 +322,7 @@ impl<L: Clone + ExportKey> Link<L> {
                 match self.config.keep_alive_request {
                     Some(t) => {
                         let t = t.as_millis().max(1) as u64;
-                        let args = vec![
-                            Entity::String("keep_alive".into()),
-                            Entity::int(t),
-                        ];
+                        let args = vec![Entity::String("keep_alive".into()), Entity::int(t)];
                         let msg_id = self.send_call_raw(id, CallKind::Normal, args)?;
                         self.handshake
                             .internal
@@ -492,7 +489,9 @@ impl<L: Clone + ExportKey> Link<L> {
         now: Instant,
     ) -> Result<(), LinkError> {
         if kind != CallKind::Normal {
-            return Err(LinkError::Handshake("handshake object called without result"));
+            return Err(LinkError::Handshake(
+                "handshake object called without result",
+            ));
         }
         match args.first().and_then(|a| a.as_str()) {
             Some("finish") if args.len() == 1 => {
@@ -548,7 +547,9 @@ impl<L: Clone + ExportKey> Link<L> {
                     self.handshake.peer_gateway = Some(id);
                     self.check_complete(now)
                 }
-                _ => Err(LinkError::Handshake("finish did not return a gateway reference")),
+                _ => Err(LinkError::Handshake(
+                    "finish did not return a gateway reference",
+                )),
             },
         }
     }
@@ -601,7 +602,9 @@ impl<L: Clone + ExportKey> Link<L> {
         }
         let args = Entity::Tuple(args);
         check_encodable(&args)?;
-        let args = self.resolve_outgoing(args).map_err(|_| CallSendError::Closed)?;
+        let args = self
+            .resolve_outgoing(args)
+            .map_err(|_| CallSendError::Closed)?;
         let Entity::Tuple(args) = args else {
             unreachable!("a tuple maps to a tuple")
         };
@@ -757,9 +760,7 @@ pub enum CallSendError {
 /// them (`vec.md` §5.3: no infinities or NaN; float base ≥ 2).
 fn check_encodable<R>(entity: &Entity<R>) -> Result<(), CallSendError> {
     match entity {
-        Entity::Float(f) if !f.is_finite() => {
-            Err(CallSendError::Unencodable("non-finite float"))
-        }
+        Entity::Float(f) if !f.is_finite() => Err(CallSendError::Unencodable("non-finite float")),
         Entity::VFloat(v) if v.base < BigInt::from(2) => {
             Err(CallSendError::Unencodable("float base below 2"))
         }

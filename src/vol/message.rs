@@ -139,7 +139,9 @@ pub fn parse<R>(entity: Entity<R>) -> Result<(Entity<R>, Message<R>), LinkError>
         }
         code::CONFIRM_DEREF => {
             if !is_int(&payload) {
-                return Err(LinkError::Protocol("CONFIRM_DEREF payload is not an integer"));
+                return Err(LinkError::Protocol(
+                    "CONFIRM_DEREF payload is not an integer",
+                ));
             }
             Message::ConfirmDeref {
                 object_id: payload.as_i64(),

@@ -1,0 +1,75 @@
+//! Two links over an in-memory duplex stream: the whole object protocol
+//! without sockets.
+
+use std::time::Duration;
+
+use versile::demo::{Echoer, SimpleGateway};
+use versile::object::ConnectionInfo;
+use versile::runtime::{connect_link, LinkOptions};
+use versile::{CallError, LocalObject, ObjectBuilder, RemoteObject, Value};
+
+async fn pair(server_gw: LocalObject, client_gw: LocalObject) -> (RemoteObject, RemoteObject) {
+    let (a, b) = tokio::io::duplex(1 << 16);
+    let s = tokio::spawn(connect_link(
+        a,
+        server_gw,
+        ConnectionInfo::default(),
+        LinkOptions::default(),
+    ));
+    let (_client_link, server_gateway) = connect_link(
+        b,
+        client_gw,
+        ConnectionInfo::default(),
+        LinkOptions::default(),
+    )
+    .await
+    .expect("client handshake");
+    let (_server_link, client_gateway) = s.await.unwrap().expect("server handshake");
+    (server_gateway, client_gateway)
+}
+
+#[tokio::test]
+async fn echo_and_resolve() {
+    let (gw, _) = tokio::time::timeout(
+        Duration::from_secs(5),
+        pair(SimpleGateway::new(), Echoer.into()),
+    )
+    .await
+    .unwrap();
+    let v = gw.call("echo", ("hi",)).await.unwrap();
+    assert_eq!(v, Value::from("hi"));
+    let adder = gw.call("urlget", (("math", "adder"),)).await.unwrap();
+    let adder = adder.as_remote().unwrap().clone();
+    assert_eq!(adder.call("add", (5,)).await.unwrap(), Value::from(5));
+    assert_eq!(adder.call("add", (7,)).await.unwrap(), Value::from(12));
+    let err = gw.call("nope", ()).await.unwrap_err();
+    assert!(matches!(err, CallError::Failed(_)), "{err:?}");
+    let methods = gw.meta("methods", ()).await.unwrap();
+    assert_eq!(methods, Value::from(("echo", "urlget")));
+}
+
+#[tokio::test]
+async fn callbacks_and_exceptions() {
+    let server = ObjectBuilder::new(())
+        .method("call_back", |_, call| async move {
+            let (obj, x): (RemoteObject, i64) = call.into_args()?;
+            obj.call("twice", (x,)).await
+        })
+        .method("raise", |_, _call| async move {
+            Err(CallError::exception(("failed on purpose", 42)))
+        })
+        .build();
+    let (gw, _) = pair(server, Echoer.into()).await;
+    let local = ObjectBuilder::new(())
+        .method("twice", |_, call| async move {
+            let (x,): (i64,) = call.into_args()?;
+            Ok(Value::from(x * 2))
+        })
+        .build();
+    let r = gw.call("call_back", (local, 21)).await.unwrap();
+    assert_eq!(r, Value::from(42));
+    let e = gw.call("raise", ()).await.unwrap_err();
+    let args = e.exception_args().unwrap();
+    assert_eq!(args[0], Value::from("failed on purpose"));
+    assert_eq!(args[1], Value::from(42));
+}
