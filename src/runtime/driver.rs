@@ -217,6 +217,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             if let Poll::Ready(accept) = auth.poll_unpin(cx) {
                 self.auth = None;
                 self.link.authorize(accept).map_err(fail)?;
+                // Input that arrived while the authorizer ran is still
+                // buffered: process it now, not on the next read.
+                self.link
+                    .receive(&mut self.rbuf, now.into_std())
+                    .map_err(fail)?;
                 self.process_events(now)?;
                 progress = true;
             }
