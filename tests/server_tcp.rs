@@ -10,8 +10,8 @@ use versile::client::{ClientError, Resolved};
 use versile::demo::SimpleGateway;
 use versile::runtime::CloseReason;
 use versile::{
-    CallError, Client, ClientConfig, GatewayService, LocalObject, ObjectBuilder, Server,
-    StopLinks, Value, VopLayer,
+    CallError, Client, ClientConfig, GatewayService, LocalObject, ObjectBuilder, Server, StopLinks,
+    Value, VopLayer,
 };
 
 const T: Duration = Duration::from_secs(10);
@@ -29,7 +29,9 @@ where
 }
 
 async fn resolve(server: &Server, path: &str) -> Result<Resolved, ClientError> {
-    let vri = format!("vop://{}/{path}", server.local_addr()).parse().unwrap();
+    let vri = format!("vop://{}/{path}", server.local_addr())
+        .parse()
+        .unwrap();
     tokio::time::timeout(T, Client::new(ClientConfig::insecure()).resolve(&vri))
         .await
         .expect("resolve timed out")
@@ -77,7 +79,10 @@ async fn releasing_everything_closes_the_link() {
     drop(r.value);
     // vol.md §5.3: both tables empty → both sides close.
     let reason = tokio::time::timeout(T, r.link.closed()).await.unwrap();
-    assert!(matches!(reason, CloseReason::Idle | CloseReason::PeerClosed), "{reason:?}");
+    assert!(
+        matches!(reason, CloseReason::Idle | CloseReason::PeerClosed),
+        "{reason:?}"
+    );
     tokio::time::timeout(T, async {
         while !server.links().is_empty() {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -100,7 +105,11 @@ async fn graceful_stop_lets_running_calls_finish() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     server.stop(StopLinks::Graceful);
     // The in-flight call completes (vol.md §7.2 step 4).
-    let v = tokio::time::timeout(T, call).await.unwrap().unwrap().unwrap();
+    let v = tokio::time::timeout(T, call)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(v, Value::from("done"));
     tokio::time::timeout(T, server.drained()).await.unwrap();
     assert_eq!(server.links().len(), 0);
@@ -119,7 +128,11 @@ async fn forced_stop_fails_pending_calls() {
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
     server.stop(StopLinks::Force);
-    let err = tokio::time::timeout(T, call).await.unwrap().unwrap().unwrap_err();
+    let err = tokio::time::timeout(T, call)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
     assert!(matches!(err, CallError::Link(_)), "{err:?}");
     tokio::time::timeout(T, server.drained()).await.unwrap();
     assert_eq!(server.links().len(), 0);
@@ -150,9 +163,16 @@ async fn many_calls_in_flight_on_one_link() {
         tokio::time::timeout(T, t).await.unwrap().unwrap();
     }
     assert_eq!(done.load(Ordering::Relaxed), 200);
-    assert!(!slow.is_finished(), "fast calls finished before the slow one");
+    assert!(
+        !slow.is_finished(),
+        "fast calls finished before the slow one"
+    );
     assert_eq!(
-        tokio::time::timeout(T, slow).await.unwrap().unwrap().unwrap(),
+        tokio::time::timeout(T, slow)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap(),
         Value::from("slow")
     );
 }
