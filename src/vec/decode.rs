@@ -17,6 +17,7 @@
 
 use bytes::{Bytes, BytesMut};
 use num_bigint::BigInt;
+use num_traits::ToPrimitive;
 
 use super::encode::{code, float_parts, StrCodec};
 use super::entity::{Entity, Tagged, VFloat, WireRef};
@@ -365,6 +366,41 @@ pub(crate) fn canonical_f64(d: i64, e: i64) -> Option<f64> {
     };
     let x = d as f64 * scale;
     (float_parts(x) == Some((d, e))).then_some(x)
+}
+
+impl VFloat {
+    /// The value as a double if it is base 2 and `digits × 2^exp` is exactly
+    /// a finite double, in any representation — Python's native conversion
+    /// rule (`vec.md` §5.3). The decoder itself only yields `Entity::Float`
+    /// for Python's canonical form, so that every entity re-encodes to the
+    /// bytes it came from.
+    pub fn to_f64_exact(&self) -> Option<f64> {
+        if self.base != BigInt::from(2) {
+            return None;
+        }
+        let Some(tz) = self.digits.trailing_zeros() else {
+            return Some(0.0); // digits == 0
+        };
+        let mag = self.digits.magnitude() >> tz;
+        let bits = mag.bits();
+        let low = (&self.exp + tz).to_i64()?;
+        let top = low.checked_add(i64::try_from(bits).ok()? - 1)?;
+        if bits > 53 || low < -1074 || top > 1023 {
+            return None;
+        }
+        let m = mag.to_u64()? as f64; // exact: at most 53 bits
+        let scale = if low >= -1022 {
+            f64::from_bits(((low + 1023) as u64) << 52)
+        } else {
+            f64::from_bits(1u64 << (low + 1074))
+        };
+        let x = m * scale; // exact: the product is representable
+        Some(if self.digits.sign() == num_bigint::Sign::Minus {
+            -x
+        } else {
+            x
+        })
+    }
 }
 
 /// Build the tree from the pre-order node list (`vec.md` §2.3 step 2-3).

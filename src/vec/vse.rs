@@ -7,9 +7,7 @@
 
 use bytes::{BufMut, Bytes};
 use num_bigint::BigInt;
-use num_traits::ToPrimitive;
 
-use super::decode::canonical_f64;
 use super::entity::{Entity, Tagged, VFloat, WireRef};
 use super::error::VecError;
 use super::netbytes::{decode_posint_raw, encode_signed};
@@ -339,16 +337,12 @@ impl<R: Clone> VseValue<R> {
     }
 }
 
-/// A base-2 VFloat that is exactly a double becomes `Float` (`vec.md` §5.3).
+/// Python's native value of an array VFloat: a double if exact (`vec.md` §5.3).
 fn vfloat_entity<R>(f: &VFloat) -> Entity<R> {
-    if f.base == BigInt::from(2) {
-        if let (Some(d), Some(e)) = (f.digits.to_i64(), f.exp.to_i64()) {
-            if let Some(x) = canonical_f64(d, e) {
-                return Entity::Float(x);
-            }
-        }
+    match f.to_f64_exact() {
+        Some(x) => Entity::Float(x),
+        None => Entity::VFloat(f.clone()),
     }
-    Entity::VFloat(f.clone())
 }
 
 /// The label tags `21, a, b` Python writes for VSE type `(a, b)` (`vec.md` §6).
