@@ -165,3 +165,32 @@ fn large_payload_in_chunks_uses_length_hint() {
     }
     panic!("never completed");
 }
+
+#[test]
+fn base2_floats_keep_their_form() {
+    use versile::vec::VFloat;
+    // FA 93 0 (Python's VFloat(93, base=2)) is not the canonical form of
+    // 93.0, so it stays a VFloat and re-encodes to the same bytes; the
+    // native value is still available exactly.
+    let (r, _) = dec(&[0xFA, 0xBA, 0x00], DecoderConfig::default());
+    let Ok(Some(Entity::VFloat(f))) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(f.to_f64_exact(), Some(93.0));
+    let vf = |d: i64, e: i64| VFloat {
+        digits: d.into(),
+        base: 2.into(),
+        exp: e.into(),
+    };
+    assert_eq!(vf(-3, -1075).to_f64_exact(), None);
+    assert_eq!(vf(-2, -1075).to_f64_exact(), Some(-5e-324));
+    assert_eq!(vf(1 << 20, -20).to_f64_exact(), Some(1.0));
+    assert_eq!(vf(1, 1024).to_f64_exact(), None);
+    assert_eq!(vf(3, 1022).to_f64_exact(), Some(3.0 * 2f64.powi(1022)));
+    assert_eq!(vf((1 << 53) + 1, 0).to_f64_exact(), None);
+    // Canonical FA decodes straight to Float.
+    assert_eq!(
+        dec(&[0xFA, 0x30, 0x09], DecoderConfig::default()).0,
+        Ok(Some(Entity::Float(1.5)))
+    );
+}

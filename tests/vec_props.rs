@@ -110,6 +110,13 @@ proptest! {
     }
 
     #[test]
+    fn float_parts_are_exact(x in finite_f64(), shift in 0u32..8) {
+        let (d, e) = versile::vec::float_parts(x).unwrap();
+        let f = VFloat { digits: BigInt::from(d) << shift, base: 2.into(), exp: (e - i64::from(shift)).into() };
+        prop_assert_eq!(f.to_f64_exact(), Some(x));
+    }
+
+    #[test]
     fn round_trip_without_refs(e in entity(false)) {
         let mut buf = encoded(&e, &EncodeConfig::PLAIN);
         let got = Decoder::new(DecoderConfig::default()).decode(&mut buf).unwrap();
@@ -141,7 +148,8 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(
-        data in prop::collection::vec(any::<u8>(), 0..512),
+        // Biased towards type codes and small lengths.
+        data in prop::collection::vec(prop_oneof![any::<u8>(), 0xEFu8..=0xFF, 0u8..8], 0..512),
         chunk in 1usize..32,
         refs in any::<bool>(),
         small in any::<bool>(),
@@ -152,13 +160,21 @@ proptest! {
             max_entity_size: if small { 64 } else { 1 << 20 },
             max_depth: 8,
         };
+        let ecfg = EncodeConfig { str_encoding: Some(StrCodec::Utf8), allow_refs: refs };
         let mut dec = Decoder::new(cfg);
         let mut buf = BytesMut::new();
         'outer: for piece in data.chunks(chunk) {
             buf.extend_from_slice(piece);
             loop {
                 match dec.decode(&mut buf) {
-                    Ok(Some(_)) => continue,
+                    Ok(Some(e)) => {
+                        // Same oracle as the fuzz target: re-encode, re-decode.
+                        let mut out = encoded(&e, &ecfg);
+                        let roomy = DecoderConfig { max_entity_size: usize::MAX, ..cfg };
+                        let again = Decoder::new(roomy).decode(&mut out).unwrap();
+                        prop_assert_eq!(again, Some(e));
+                        prop_assert!(out.is_empty());
+                    }
                     Ok(None) => break,
                     Err(_) => break 'outer,
                 }

@@ -17,6 +17,7 @@
 
 use bytes::{Bytes, BytesMut};
 use num_bigint::BigInt;
+use num_traits::ToPrimitive;
 
 use super::encode::{code, float_parts, StrCodec};
 use super::entity::{Entity, Tagged, VFloat, WireRef};
@@ -83,7 +84,12 @@ struct Progress {
 pub struct Decoder {
     cfg: DecoderConfig,
     st: Progress,
+    /// Scratch value stack for building trees (reused).
+    vals: Vec<Entity>,
 }
+
+/// Scratch vectors larger than this are freed after an entity.
+const KEEP_CAPACITY: usize = 4096;
 
 macro_rules! need {
     ($e:expr) => {
@@ -100,6 +106,7 @@ impl Decoder {
         Self {
             cfg,
             st: Progress::default(),
+            vals: Vec::new(),
         }
     }
 
@@ -115,7 +122,21 @@ impl Decoder {
 
     /// Forget any partially parsed entity.
     pub fn reset(&mut self) {
-        self.st = Progress::default();
+        let st = &mut self.st;
+        st.pos = 0;
+        st.payload = 0;
+        st.total = None;
+        st.open.clear();
+        st.nodes.clear();
+        self.vals.clear();
+        // Keep scratch capacity for the next entity, unless it got large.
+        if st.nodes.capacity() > KEEP_CAPACITY {
+            st.nodes = Vec::new();
+            self.vals = Vec::new();
+        }
+        if st.open.capacity() > KEEP_CAPACITY {
+            st.open = Vec::new();
+        }
     }
 
     /// Lower bound of the buffer length at which the next call can progress.
@@ -147,10 +168,17 @@ impl Decoder {
         if buf.len() < total {
             return Ok(None);
         }
-        let nodes = std::mem::take(&mut self.st).nodes;
-        let header_len = total - nodes_payload(&nodes);
+        let header_len = self.st.pos;
         let data = buf.split_to(total).freeze();
-        match build(nodes, &data, header_len, self.cfg.str_decoding) {
+        let built = build(
+            &mut self.st.nodes,
+            &mut self.vals,
+            &data,
+            header_len,
+            self.cfg.str_decoding,
+        );
+        self.reset();
+        match built {
             Ok(e) => Ok(Some(e)),
             Err(e) => {
                 // Put the bytes back (error path only).
@@ -304,17 +332,6 @@ fn too_large_raw(raw: RawPosint<'_>, max: usize) -> VecError {
     }
 }
 
-fn nodes_payload(nodes: &[Node]) -> usize {
-    nodes
-        .iter()
-        .map(|n| match n {
-            Node::Bytes(l) | Node::Str4(l) => *l,
-            Node::Str5 { codec, data } => codec + data,
-            _ => 0,
-        })
-        .sum()
-}
-
 /// `EF`/`F0` VInteger (`vec.md` §5.1), normalised to `Int` when it fits.
 fn vint(raw: RawPosint<'_>, positive: bool) -> Entity {
     if let Some(u) = raw.to_u128().and_then(|u| i128::try_from(u).ok()) {
@@ -367,21 +384,57 @@ pub(crate) fn canonical_f64(d: i64, e: i64) -> Option<f64> {
     (float_parts(x) == Some((d, e))).then_some(x)
 }
 
+impl VFloat {
+    /// The value as a double if it is base 2 and `digits × 2^exp` is exactly
+    /// a finite double, in any representation — Python's native conversion
+    /// rule (`vec.md` §5.3). The decoder itself only yields `Entity::Float`
+    /// for Python's canonical form, so that every entity re-encodes to the
+    /// bytes it came from.
+    pub fn to_f64_exact(&self) -> Option<f64> {
+        if self.base != BigInt::from(2) {
+            return None;
+        }
+        let Some(tz) = self.digits.trailing_zeros() else {
+            return Some(0.0); // digits == 0
+        };
+        let mag = self.digits.magnitude() >> tz;
+        let bits = mag.bits();
+        let low = (&self.exp + tz).to_i64()?;
+        let top = low.checked_add(i64::try_from(bits).ok()? - 1)?;
+        if bits > 53 || low < -1074 || top > 1023 {
+            return None;
+        }
+        let m = mag.to_u64()? as f64; // exact: at most 53 bits
+        let scale = if low >= -1022 {
+            f64::from_bits(((low + 1023) as u64) << 52)
+        } else {
+            f64::from_bits(1u64 << (low + 1074))
+        };
+        let x = m * scale; // exact: the product is representable
+        Some(if self.digits.sign() == num_bigint::Sign::Minus {
+            -x
+        } else {
+            x
+        })
+    }
+}
+
 /// Build the tree from the pre-order node list (`vec.md` §2.3 step 2-3).
 fn build(
-    nodes: Vec<Node>,
+    nodes: &mut Vec<Node>,
+    vals: &mut Vec<Entity>,
     data: &Bytes,
     header_len: usize,
     str_decoding: Option<StrCodec>,
 ) -> Result<Entity, VecError> {
-    let mut vals: Vec<Entity> = Vec::new();
+    vals.clear();
     let mut cur = header_len;
     let mut take = |len: usize| {
         let s = data.slice(cur..cur + len);
         cur += len;
         s
     };
-    for node in nodes.into_iter().rev() {
+    for node in nodes.drain(..).rev() {
         let e = match node {
             Node::Leaf(e) => e,
             Node::Bytes(len) => Entity::Bytes(take(len)),
@@ -398,10 +451,10 @@ fn build(
                 })?;
                 Entity::String(decode_str(c, &text)?)
             }
-            Node::Tuple(n) => Entity::Tuple(pop_children(&mut vals, n)),
-            Node::Exception(n) => Entity::Exception(pop_children(&mut vals, n)),
+            Node::Tuple(n) => Entity::Tuple(pop_children(vals, n)),
+            Node::Exception(n) => Entity::Exception(pop_children(vals, n)),
             Node::Tagged(n) => {
-                let mut items = pop_children(&mut vals, n).into_iter();
+                let mut items = pop_children(vals, n).into_iter();
                 let value = items.next().ok_or(VecError::MalformedTagged)?;
                 Entity::Tagged(Box::new(Tagged {
                     value,

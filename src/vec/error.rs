@@ -58,6 +58,10 @@ pub enum VecError {
     #[error("integer out of range for object id")]
     ObjectIdOutOfRange,
 
+    /// `vec.md` §7: a VSE label with a value layout that does not fit.
+    #[error("invalid VSE value: {0}")]
+    InvalidVse(&'static str),
+
     /// `vec.md` §8.2: the peer's hello line was rejected (Python's wording).
     #[error("bad VEC hello line: {0}")]
     BadHello(&'static str),

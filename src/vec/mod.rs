@@ -15,10 +15,11 @@ mod entity;
 mod error;
 pub mod hello;
 pub mod netbytes;
-// pub mod vse;
+pub mod vse;
 
 pub use decode::{Decoder, DecoderConfig, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTITY_SIZE};
 pub use encode::{encode, float_parts, EncodeConfig, StrCodec};
 pub use entity::{Entity, Tagged, VFloat, WireRef};
 pub use error::VecError;
 pub use hello::{hello_line, parse_hello};
+pub use vse::{VerLabel, VseValue};
