@@ -125,6 +125,8 @@ pub(crate) struct LinkDriver<IO> {
 }
 
 const READ_CHUNK: usize = 64 * 1024;
+/// Unwritten output beyond which no further incoming call is started.
+const OUTPUT_HIGH_WATER: usize = 4 * 1024 * 1024;
 /// Rounds of work before yielding to other tasks.
 const POLL_BUDGET: usize = 64;
 
@@ -458,7 +460,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
 
     fn start_queued(&mut self) -> bool {
         let mut started = false;
-        while self.in_flight < self.options.max_calls_in_flight {
+        // While the peer is not reading our output, start no more calls:
+        // their results would pile up in memory. Queued calls stay bounded
+        // because reading pauses at `max_queued_calls`; responses to our own
+        // calls keep being read, so two links cannot deadlock on this.
+        while self.in_flight < self.options.max_calls_in_flight
+            && self.link.pending_output().len() < OUTPUT_HIGH_WATER
+        {
             let Some(call) = self.queued.pop_front() else {
                 break;
             };
