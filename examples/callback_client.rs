@@ -17,7 +17,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gateway = resolved.value.as_remote().ok_or("not an object")?;
 
     println!("methods: {:?}", gateway.meta("methods", ()).await?);
-    println!("echo: {:?}", gateway.call("echo", ("hello", 42)).await);
+    println!("echo: {:?}", gateway.call("echo", ("hello",)).await);
 
     // A local object travels as a reference; echoing it back returns it to us.
     let greeter = ObjectBuilder::new(())
