@@ -196,3 +196,21 @@ fn handshake_times_out() {
         Err(LinkError::HandshakeTimeout)
     ));
 }
+
+#[test]
+fn absurd_keep_alive_intervals_do_not_panic() {
+    let t0 = Instant::now();
+    let ca = LinkConfig {
+        keep_alive_request: Some(Duration::from_millis(i64::MAX as u64)),
+        ..LinkConfig::default()
+    };
+    let mut p = Pair::new(ca, LinkConfig::default(), t0);
+    p.pump_ok(t0);
+    established(&mut p.a).expect("a established");
+    established(&mut p.b).expect("b established");
+    let later = t0 + Duration::from_secs(3600 * 24 * 365);
+    let _ = p.a.poll_timeout();
+    let _ = p.b.poll_timeout();
+    p.a.handle_timeout(later).unwrap();
+    p.b.handle_timeout(later).unwrap();
+}

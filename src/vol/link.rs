@@ -536,7 +536,8 @@ impl<L: Clone + ExportKey> Link<L> {
             InternalCall::KeepAlive(requested) => match outcome {
                 Outcome::Result(Entity::Int(g)) if g >= 0 && g as u64 >= requested => {
                     let granted = Duration::from_millis(g as u64);
-                    self.expiry = Some(granted.mul_f64(self.config.keep_alive_expire_factor));
+                    let factor = self.config.keep_alive_expire_factor;
+                    self.expiry = Duration::try_from_secs_f64(granted.as_secs_f64() * factor).ok();
                     self.send_finish(now)
                 }
                 // Python stalls here (§2.4); failing is more useful.
@@ -697,10 +698,16 @@ impl<L: Clone + ExportKey> Link<L> {
             return None;
         }
         if !self.handshake.complete {
-            return self.config.handshake_timeout.map(|t| self.started + t);
+            return self
+                .config
+                .handshake_timeout
+                .and_then(|t| self.started.checked_add(t));
         }
-        let send = self.send_interval.map(|i| self.last_sent + i);
-        let expire = self.expiry.map(|e| self.last_received + e);
+        // Intervals come from the peer: an absurd one means "never", not a panic.
+        let send = self
+            .send_interval
+            .and_then(|i| self.last_sent.checked_add(i));
+        let expire = self.expiry.and_then(|e| self.last_received.checked_add(e));
         match (send, expire) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -712,21 +719,21 @@ impl<L: Clone + ExportKey> Link<L> {
         if self.phase == Phase::Closing {
             return Ok(());
         }
+        let due = |since: Instant, d: Option<Duration>| {
+            d.and_then(|d| since.checked_add(d))
+                .is_some_and(|deadline| now >= deadline)
+        };
         if !self.handshake.complete {
-            if let Some(t) = self.config.handshake_timeout {
-                if now >= self.started + t {
-                    return Err(LinkError::HandshakeTimeout);
-                }
+            if due(self.started, self.config.handshake_timeout) {
+                return Err(LinkError::HandshakeTimeout);
             }
             return Ok(());
         }
-        if let Some(e) = self.expiry {
-            if now >= self.last_received + e {
-                return Err(LinkError::KeepAliveExpired);
-            }
+        if due(self.last_received, self.expiry) {
+            return Err(LinkError::KeepAliveExpired);
         }
-        if let Some(i) = self.send_interval {
-            if now >= self.last_sent + i {
+        {
+            if due(self.last_sent, self.send_interval) {
                 // Python 3 peers die on their 6th KEEP_ALIVE (`vol.md` §8), so
                 // keep them alive with an ignored NOTIFY_DEREF (0, 0) instead.
                 let payload = Entity::Tuple(vec![Entity::Int(0), Entity::Int(0)]);
