@@ -6,7 +6,8 @@
 //! use versile::client::{Client, ClientConfig};
 //!
 //! let client = Client::new(ClientConfig::insecure());
-//! let resolved = client.resolve("vop://127.0.0.1:4433/math/adder/".parse()?).await?;
+//! let vri: versile::vri::Vri = "vop://127.0.0.1:4433/math/adder/".parse()?;
+//! let resolved = client.resolve(&vri).await?;
 //! let adder = resolved.value.as_remote().expect("an object");
 //! adder.call("add", (5,)).await?;
 //! resolved.link.shutdown(false);
