@@ -396,3 +396,31 @@ fn sigterm_closes_established_links_gracefully() {
     // Graceful: well before the 10 s drain timeout.
     assert!(start.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn bench_json_is_one_line_or_a_clear_failure() {
+    let out = versile(&[
+        "bench",
+        "--json",
+        "--iterations",
+        "20",
+        "--in-flight",
+        "2",
+        "--duration",
+        "0.2",
+        "--payload",
+        "8",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        Some(0) => {
+            assert_eq!(stdout.lines().count(), 1, "{stdout}");
+            let v: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+            assert!(v.get("plain_rtt_us_p50").is_some(), "{v}");
+        }
+        // `versile::bench::run` may still be a stub in this build.
+        Some(1) => assert!(stderr.contains("benchmark failed"), "{stderr}"),
+        other => panic!("unexpected exit {other:?}: {stderr}"),
+    }
+}
