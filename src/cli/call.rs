@@ -1,0 +1,149 @@
+//! `versile call`: resolve a `vop://` VRI (`vop-service.md` §4.4) and
+//! optionally call a method on the result; print the result as one line of
+//! JSON ([`super::json`]).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use versile::client::{Client, ClientConfig, ClientError};
+use versile::vri::Vri;
+use versile::{CallError, Value};
+
+use super::json::{parse_arg, to_json, to_json_line};
+use super::{fail, parse_secs, runtime, EXIT_FAILURE, EXIT_USAGE};
+
+/// Resolve a VRI and call a method; print the result as one line of JSON.
+///
+/// `vop://HOST[:PORT]/a/b/` resolves the path (a, b) with the gateway's
+/// urlget; without a trailing slash, the last part is a method called on
+/// the resolved object (`vop://HOST/a/b/m?x&int:5&k=v` calls m("x", 5,
+/// {k: "v"})) and its result is printed. METHOD, if given, is then called
+/// on the resolved object with the ARGs.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "ARG syntax: each ARG is JSON if it parses, otherwise a plain string:\n  \
+    5   -1.5   123456789012345678901234567890   \"text\"   hello   [1,2]   null   true\n  \
+    {\"bytes\":\"<base64>\"}   {\"exception\":[..]}   {\"tagged\":v,\"tags\":[..]}\n\
+Results use the same forms; remote objects print as {\"object\":ID}.\n\n\
+Exit status: 0 success, 1 remote exception / call error / resolution or link failure, 2 usage error.\n\n\
+Example:\n  versile call --insecure vop://127.0.0.1:4433/math/adder/ add 5"
+)]
+pub struct CallArgs {
+    /// Use PLAIN (unencrypted, unauthenticated); required until VTS/TLS
+    /// client transports exist in this build.
+    #[arg(long)]
+    insecure: bool,
+    /// Overall time limit in seconds (connect, resolve, call).
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
+    timeout: Duration,
+    /// The VRI, e.g. vop://127.0.0.1:4433/math/adder/
+    #[arg(value_name = "VRI", value_parser = parse_vri)]
+    vri: Vri,
+    /// Method to call on the resolved object.
+    #[arg(value_name = "METHOD")]
+    method: Option<String>,
+    /// Arguments of METHOD (JSON, or plain strings).
+    #[arg(value_name = "ARG", requires = "method", allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+fn parse_vri(s: &str) -> Result<Vri, String> {
+    s.parse::<Vri>().map_err(|e| e.to_string())
+}
+
+pub fn run(args: CallArgs) -> ExitCode {
+    let mut call_args = Vec::with_capacity(args.args.len());
+    for (i, a) in args.args.iter().enumerate() {
+        match parse_arg(a) {
+            Ok(v) => call_args.push(v),
+            Err(e) => return fail(EXIT_USAGE, format!("argument {}: {e}", i + 1)),
+        }
+    }
+    let rt = match runtime(false) {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(call(args, call_args))
+}
+
+async fn call(args: CallArgs, call_args: Vec<Value>) -> ExitCode {
+    let config = if args.insecure {
+        ClientConfig::insecure()
+    } else {
+        ClientConfig::default()
+    };
+    let client = Client::new(config);
+    let work = async {
+        let resolved = client.resolve(&args.vri).await.map_err(describe_client)?;
+        let link = resolved.link;
+        let result = match &args.method {
+            None => Ok(resolved.value),
+            Some(method) => match resolved.value.as_remote() {
+                Some(target) => target
+                    .call(method, call_args)
+                    .await
+                    .map_err(|e| describe_call(&e)),
+                None => Err(format!(
+                    "the VRI resolved to {}, not an object; cannot call {method:?}",
+                    to_json_line(&resolved.value)
+                )),
+            },
+        };
+        Ok::<_, String>((link, result))
+    };
+    let (link, result) = match tokio::time::timeout(args.timeout, work).await {
+        Err(_) => return fail(EXIT_FAILURE, format!("timed out after {:?}", args.timeout)),
+        Ok(Err(msg)) => return fail(EXIT_FAILURE, msg),
+        Ok(Ok(x)) => x,
+    };
+    let code = match &result {
+        Ok(value) => {
+            println!("{}", to_json_line(value));
+            ExitCode::SUCCESS
+        }
+        Err(msg) => fail(EXIT_FAILURE, msg),
+    };
+    // Release any remote objects in the result before closing the link,
+    // then give the graceful shutdown a moment to reach the peer.
+    drop(result);
+    link.shutdown(false);
+    if tokio::time::timeout(Duration::from_secs(2), link.closed())
+        .await
+        .is_err()
+    {
+        link.shutdown(true);
+    }
+    code
+}
+
+fn describe_client(e: ClientError) -> String {
+    match e {
+        ClientError::NoTransport => {
+            "no transport enabled: VTS is not available in this build yet; \
+             use --insecure to connect with PLAIN (unencrypted, unauthenticated)"
+                .to_owned()
+        }
+        ClientError::Call(c) => describe_call(&c),
+        // urlget answered CALL_ERROR: the gateway has nothing at that path.
+        ClientError::PathNotResolved(CallError::Failed(_)) => {
+            "VRI path did not resolve (the gateway's urlget failed)".to_owned()
+        }
+        ClientError::PathNotResolved(c) => {
+            format!("VRI path did not resolve: {}", describe_call(&c))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn describe_call(e: &CallError) -> String {
+    match e {
+        // The payload prints in the JSON form, `{"exception":[args..]}`.
+        CallError::Exception(v) => format!("remote exception: {}", to_json(v)),
+        CallError::Failed(_) => format!(
+            "call error: {e} (the peer sends no detail: unknown method, wrong arguments \
+             or a failure inside the method)"
+        ),
+        other => other.to_string(),
+    }
+}
