@@ -17,9 +17,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::gateway::test_gateway;
-use support::{run_py_client, ClientReport};
+use support::{run_py_client, ClientReport, PyProcess};
 use versile::demo::SimpleGateway;
-use versile::{GatewayService, LocalObject, Server, VopLayer};
+use versile::{GatewayService, LinkOptions, LocalObject, Server, VopLayer};
 
 /// Limit for one py_client.py run (the client gets 5 s less internally).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -34,6 +34,14 @@ struct RustServer {
 
 impl RustServer {
     fn start<F, G>(factory: F) -> RustServer
+    where
+        F: Fn() -> G + Send + Sync + 'static,
+        G: Into<LocalObject>,
+    {
+        Self::start_with(GatewayService::new(factory))
+    }
+
+    fn start_with<F, G>(service: GatewayService<F>) -> RustServer
     where
         F: Fn() -> G + Send + Sync + 'static,
         G: Into<LocalObject>,
@@ -53,7 +61,7 @@ impl RustServer {
             .expect("bind 127.0.0.1:0");
             let svc = tower::ServiceBuilder::new()
                 .layer(VopLayer::insecure())
-                .service(GatewayService::new(factory));
+                .service(service);
             Server::serve(listener, svc).expect("serve")
         });
         RustServer { rt, server }
@@ -249,5 +257,93 @@ fn simple_gateway() {
     ] {
         assert!(report.check(name).is_some(), "check {name} did not run");
     }
+    server.assert_drained();
+}
+
+/// Runs `py_release.py ARGS VRI` against `server`, waits for its `done`
+/// line, runs `while_alive` (the Python process is still running then),
+/// stops it and returns its steps as `(name, detail)`; every step must
+/// have passed.
+fn run_py_release(
+    server: &RustServer,
+    args: &[&str],
+    while_alive: impl FnOnce(),
+) -> Vec<(String, serde_json::Value)> {
+    let started = Instant::now();
+    let vri = server.vri();
+    let mut all = vec!["--timeout", "10"];
+    all.extend_from_slice(args);
+    all.push(&vri);
+    let mut p = PyProcess::spawn("py_release.py", &all);
+    p.wait_line("done", Duration::from_secs(60));
+    while_alive();
+    let (status, stdout, stderr) = p.stop(Duration::from_secs(10));
+    eprintln!(
+        "py_release.py {args:?}: {:.2?}\n{stdout}",
+        started.elapsed()
+    );
+    let mut steps = Vec::new();
+    for line in stdout.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        assert_eq!(v["ok"], serde_json::Value::Bool(true), "{line}\n{stderr}");
+        let name = v["step"].as_str().unwrap_or("?").to_string();
+        steps.push((name, v["detail"].clone()));
+    }
+    assert!(status.success(), "exit {status}\n{stdout}\n{stderr}");
+    steps
+}
+
+fn step<'a>(steps: &'a [(String, serde_json::Value)], name: &str) -> &'a serde_json::Value {
+    steps
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, d)| d)
+        .unwrap_or_else(|| panic!("step {name} missing: {steps:?}"))
+}
+
+/// `py_release.py` against `SimpleGateway`: the Python client drops the
+/// gateway (and later a resolved Adder) and the link must close because our
+/// server confirms the NOTIFY_DEREF and both sides' tables are empty
+/// (`vol.md` §5.2, §5.3) — checked on our side while the Python process is
+/// still alive, so it is not the process exit that closes the links.
+#[test]
+fn python_client_release_closes_links() {
+    let server = RustServer::start(SimpleGateway::new);
+    let steps = run_py_release(&server, &[], || server.assert_drained());
+    assert_eq!(
+        step(&steps, "gateway_methods"),
+        &serde_json::json!(["echo", "urlget"])
+    );
+    for name in [
+        "gateway_echo",
+        "urlget_echo",
+        "still_open_while_held",
+        "gateway_release_closes_link",
+        "adder_add",
+        "adder_reset",
+        "adder_link_open_while_held",
+        "adder_release_closes_link",
+    ] {
+        step(&steps, name);
+    }
+}
+
+/// The Python client requests keep-alive every 150 ms and our server (lowest
+/// grant 100 ms) grants 150 ms (`vol.md` §8). Python expires a link after
+/// 225 ms without traffic and dies on the 6th KEEP_ALIVE it receives, so
+/// surviving 2 s of idling means we kept the link alive with other traffic.
+#[test]
+fn python_client_keep_alive() {
+    let mut options = LinkOptions::default();
+    options.protocol.handshake_timeout = Some(Duration::from_secs(30));
+    options.protocol.keep_alive_min_send = Duration::from_millis(100);
+    let server =
+        RustServer::start_with(GatewayService::new(SimpleGateway::new).with_options(options));
+    let steps = run_py_release(&server, &["--keepalive", "150"], || {});
+    assert_eq!(step(&steps, "granted"), &serde_json::json!(150));
+    step(&steps, "alive_after_idle");
+    step(&steps, "echo_after_idle");
     server.assert_drained();
 }

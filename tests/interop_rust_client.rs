@@ -44,7 +44,16 @@ where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let server = PyServer::start(&[]);
+    with_py_server_args(&[], body)
+}
+
+/// [`with_py_server`] with extra py_server.py arguments.
+fn with_py_server_args<F, Fut>(args: &[&str], body: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let server = PyServer::start(args);
     let vri = server.vri("");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -81,10 +90,14 @@ fn client() -> Client {
 }
 
 async fn resolve(vri: &str) -> Result<Resolved, ClientError> {
+    resolve_with(&client(), vri).await
+}
+
+async fn resolve_with(client: &Client, vri: &str) -> Result<Resolved, ClientError> {
     let vri = vri
         .parse()
         .unwrap_or_else(|e| panic!("bad VRI {vri}: {e:?}"));
-    within(&format!("resolve {vri}"), client().resolve(&vri)).await
+    within(&format!("resolve {vri}"), client.resolve(&vri)).await
 }
 
 /// Resolves `base + rel` and returns the resource object and its link.
@@ -680,5 +693,91 @@ fn releasing_everything_closes_the_link() {
         assert_eq!(call(&adder, "result", vec![]).await.unwrap(), 3.into());
         drop(adder);
         assert_closes(&link, "after dropping the adder").await;
+    });
+}
+
+/// Keep-alive (`vol.md` §8). We request 150 ms: the default Python service
+/// grants its minimum of 300 s, which must be accepted (≥ the request);
+/// a service allowing 100 ms grants 150 ms and then sends KEEP_ALIVE
+/// whenever idle, which we must accept indefinitely (Python's own receiver
+/// would die on the 6th), and our expiry (1.5 × 150 ms) must not fire.
+#[test]
+fn keep_alive_requested_from_python() {
+    fn keepalive_client() -> Client {
+        let mut config = ClientConfig::insecure();
+        config.link.protocol.keep_alive_request = Some(Duration::from_millis(150));
+        Client::new(config)
+    }
+    with_py_server(|base| async move {
+        let r = resolve_with(&keepalive_client(), &base).await.unwrap();
+        let gw = r.value.as_remote().unwrap().clone();
+        assert_eq!(echo(&gw, s("granted 300 s")).await, s("granted 300 s"));
+        r.link.shutdown(true);
+    });
+    with_py_server_args(&["--min-send", "100"], |base| async move {
+        let r = resolve_with(&keepalive_client(), &base).await.unwrap();
+        let gw = r.value.as_remote().unwrap().clone();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(
+            !r.link.is_closed(),
+            "link closed while idling with keep-alive: {:?}",
+            r.link.closed().await
+        );
+        assert_eq!(echo(&gw, s("still alive")).await, s("still alive"));
+        r.link.shutdown(true);
+    });
+}
+
+/// A graceful shutdown with a call in flight (`vol.md` §7.2): our pending
+/// call fails at once with a link error, and the link closes.
+#[test]
+fn shutdown_with_call_in_flight() {
+    with_py_server(|base| async move {
+        let (gw, link) = resolve_object(&base, "").await;
+        let slow = {
+            let gw = gw.clone();
+            tokio::spawn(async move { gw.call("slow", (3, "late")).await })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let start = Instant::now();
+        link.shutdown(false);
+        let r = within("pending call", slow).await.expect("task");
+        assert!(
+            matches!(r, Err(CallError::Link(_))),
+            "pending call after shutdown: {r:?}"
+        );
+        let reason = within("closed", link.closed()).await;
+        assert!(
+            matches!(reason, CloseReason::Shutdown { .. }),
+            "closed with {reason:?}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        let e = within("call after shutdown", gw.call("echo", ("x",)))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, CallError::Link(_)), "{e:?}");
+    });
+}
+
+/// The gateway a client offers: a Python service does not hold it
+/// (`hold_peer=False`, `vol.md` §9.2 step 2) and releases it right after
+/// the handshake; we must confirm and drop our export, freeing the object.
+#[test]
+fn offered_gateway_is_released_by_python() {
+    with_py_server(|base| async move {
+        let (gateway, dropped, _calls) = client_object();
+        let client = Client::new(ClientConfig::insecure().gateway(gateway));
+        let r = resolve_with(&client, &base).await.unwrap();
+        drop(client);
+        wait_for("release of our gateway", CLOSE_TIMEOUT, || {
+            dropped.load(Ordering::SeqCst)
+        })
+        .await;
+        let gw = r.value.as_remote().unwrap().clone();
+        assert_eq!(echo(&gw, s("after release")).await, s("after release"));
     });
 }
