@@ -158,7 +158,11 @@ struct HandshakeState {
 pub struct Link<L> {
     config: LinkConfig,
     phase: Phase,
-    gateway: L,
+    /// Our gateway until it is handed to the peer in the answer to its
+    /// `finish`; from then on only the export table holds it, so that it is
+    /// freed once the peer releases it (`vol.md` §5.2; Python keeps only a
+    /// weak reference after `local_gw()`, §9.2 step 2).
+    gateway: Option<L>,
     decoder: Decoder,
     encode: EncodeConfig,
     out: BytesMut,
@@ -192,7 +196,7 @@ impl<L: Clone + ExportKey> Link<L> {
         Link {
             config,
             phase: Phase::ExpectVecHello,
-            gateway,
+            gateway: Some(gateway),
             decoder,
             encode: EncodeConfig::link(),
             out,
@@ -364,7 +368,10 @@ impl<L: Clone + ExportKey> Link<L> {
     }
 
     fn answer_finish(&mut self, call_id: CallId, now: Instant) -> Result<(), LinkError> {
-        let gateway = self.gateway.clone();
+        let gateway = self
+            .gateway
+            .take()
+            .ok_or(LinkError::Handshake("finish answered twice"))?;
         let payload = Entity::Ref(Ref::Local(gateway));
         self.send_response(&call_id, CallKind::Normal, Outcome::Result(payload))?;
         self.handshake.finish_answered = true;

@@ -4,6 +4,7 @@
 Usage::
 
     python py_server.py [--port PORT] [--no-shim] [--ignore-stdin] [--verbose]
+                        [--min-send MS]
 
 * Binds a ``VOPService`` to 127.0.0.1:PORT (default 0 = ephemeral port; the
   actual port is read back from the socket).
@@ -13,6 +14,9 @@ Usage::
   removed it, but ``VDispatchGwFactory.build`` in 0.8.5 still calls it, which
   breaks every ``urlget`` on ``SimpleGateway``; see vol.md §4.9).
   ``--no-shim`` leaves the defect in place (urlget then always fails).
+* ``--min-send MS``: the lowest keep-alive interval the service grants
+  (``VLinkKeepAlive(min_send=MS)``, vol.md §8; Python's default is
+  300000 ms).  Links use ``hold_peer=False`` as the service default.
 
 Lines printed on stdout (each flushed):
 
@@ -200,6 +204,8 @@ def main():
                     help='do not stop on end-of-file on stdin')
     ap.add_argument('--verbose', action='store_true',
                     help='log every test-gateway call on stderr')
+    ap.add_argument('--min-send', type=int, default=None,
+                    help='lowest keep-alive interval granted (ms)')
     a = ap.parse_args()
 
     if not a.no_shim and install_getargspec_shim():
@@ -214,6 +220,11 @@ def main():
     sock = VOPService.create_socket(interface='127.0.0.1', port=a.port)
     port = sock.getsockname()[1]
     conf = VOPInsecureServiceConfig(iface='127.0.0.1', port=port)
+    if a.min_send is not None:
+        from versile.reactor.io.link import VLinkAgentConfig
+        from versile.orb.link import VLinkKeepAlive
+        conf.link_config = VLinkAgentConfig(
+            hold_peer=False, keep_alive=VLinkKeepAlive(min_send=a.min_send))
     service = VOPService(lambda: TestGateway(), auth=None, sock=sock,
                          conf=conf)
     service.start()

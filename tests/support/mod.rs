@@ -12,9 +12,14 @@
 //! * [`PyServer`] starts `py_server.py` and knows its port;
 //!   [`run_py_client`] runs `py_client.py` and parses its JSON report.
 //!
+//! * [`gateway`] is the Rust twin of py_server.py's TestGateway, for
+//!   running py_client.py against our server.
+//!
 //! Only loopback addresses are used, and every wait has a timeout.
 
 #![allow(dead_code)]
+
+pub mod gateway;
 
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
