@@ -506,6 +506,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         RemoteObject(inner)
     }
 
+    #[allow(clippy::wrong_self_convention)] // registers imports, hence &mut self
     fn to_value(&mut self, e: Entity<Ref<LocalObject>>) -> Value {
         let mapped = e.try_map_refs(&mut |r| {
             Ok::<_, Infallible>(match r {
