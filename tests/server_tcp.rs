@@ -184,3 +184,30 @@ async fn no_transport_is_a_build_error() {
     let err = client.connect("127.0.0.1:1").await.unwrap_err();
     assert!(matches!(err, ClientError::NoTransport), "{err}");
 }
+
+#[tokio::test]
+async fn silent_client_is_dropped_after_the_line_timeout() {
+    use tokio::io::AsyncReadExt;
+    let layer = VopLayer::builder()
+        .allow_insecure()
+        .line_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(layer)
+        .service(GatewayService::new(SimpleGateway::new));
+    let server = Server::serve(TcpListener::bind("127.0.0.1:0").await.unwrap(), svc).unwrap();
+    let mut silent = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 16];
+    // Closed without a byte sent (vop-service.md §2.6), well within a second.
+    let n = tokio::time::timeout(Duration::from_secs(2), silent.read(&mut buf))
+        .await
+        .expect("closed at the line timeout")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    // Others are served meanwhile.
+    let r = resolve(&server, "text/echo/").await.unwrap();
+    assert!(r.value.as_remote().is_some());
+}

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::future::BoxFuture;
@@ -56,6 +57,7 @@ pub enum ConfigError {
 pub struct VopLayer {
     transports: Arc<BTreeMap<Transport, Arc<dyn ServerTransport>>>,
     enabled: TransportSet,
+    line_timeout: Duration,
 }
 
 impl VopLayer {
@@ -64,6 +66,7 @@ impl VopLayer {
     pub fn builder() -> VopLayerBuilder {
         VopLayerBuilder {
             transports: BTreeMap::new(),
+            line_timeout: DEFAULT_LINE_TIMEOUT,
         }
     }
 
@@ -84,7 +87,12 @@ impl VopLayer {
 /// Builds a [`VopLayer`].
 pub struct VopLayerBuilder {
     transports: BTreeMap<Transport, Arc<dyn ServerTransport>>,
+    line_timeout: Duration,
 }
+
+/// How long a client may take to send its hello line (Python waits
+/// forever, `vop-service.md` §2.4; §2.9 rule 5 asks for a limit).
+pub const DEFAULT_LINE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl VopLayerBuilder {
     /// Accept PLAIN (no encryption, no authentication of the peer).
@@ -99,6 +107,12 @@ impl VopLayerBuilder {
         self
     }
 
+    /// Limit the time until the client's hello line is complete.
+    pub fn line_timeout(mut self, timeout: Duration) -> Self {
+        self.line_timeout = timeout;
+        self
+    }
+
     /// Finish; fails if nothing is enabled.
     pub fn build(self) -> Result<VopLayer, ConfigError> {
         let enabled: TransportSet = self.transports.keys().copied().collect();
@@ -108,6 +122,7 @@ impl VopLayerBuilder {
         Ok(VopLayer {
             transports: Arc::new(self.transports),
             enabled,
+            line_timeout: self.line_timeout,
         })
     }
 }
@@ -151,7 +166,10 @@ where
         let inner = std::mem::replace(&mut self.inner, inner);
         let layer = self.layer.clone();
         Box::pin(async move {
-            let (mut conn, chosen) = negotiate(conn, layer.enabled).await?;
+            let (mut conn, chosen) =
+                tokio::time::timeout(layer.line_timeout, negotiate(conn, layer.enabled))
+                    .await
+                    .map_err(|_| "VOP hello not received in time")??;
             conn.info.protocol = (chosen != Transport::Plain).then_some(chosen);
             conn.info.extensions.insert(NegotiatedTransport(chosen));
             let transport = layer
