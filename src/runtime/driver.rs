@@ -168,13 +168,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         }
     }
 
-    /// Drive the link to its end.
+    /// Drive the link to its end. If the future is dropped instead (a
+    /// forced server stop aborts connection tasks), `Drop` still fails the
+    /// pending calls and marks the link closed.
     pub(crate) async fn run(mut self) -> LinkOutcome {
         let reason = std::future::poll_fn(|cx| self.poll_drive(cx)).await;
         self.finish(reason)
     }
 
-    fn finish(mut self, reason: CloseReason) -> LinkOutcome {
+    fn finish(&mut self, reason: CloseReason) -> LinkOutcome {
         let err = match &reason {
             CloseReason::Error(e) => e.clone(),
             _ => LinkError::Closed,
@@ -188,7 +190,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         self.outcome.established = self.link.is_established();
         self.outcome.reason = reason.clone();
         self.handle.shared.closed.send_replace(Some(reason));
-        self.outcome
+        self.outcome.clone()
     }
 
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
@@ -546,6 +548,25 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             Ok(v) => v,
             Err(never) => match never {},
         }
+    }
+}
+
+impl<IO> Drop for LinkDriver<IO> {
+    fn drop(&mut self) {
+        for (_, reply) in self.pending.drain() {
+            let _ = reply.send(Err(CallError::Link(LinkError::Closed)));
+        }
+        if let Some(cb) = self.on_established.take() {
+            cb(Err(LinkError::Closed));
+        }
+        self.handle.shared.closed.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(CloseReason::Shutdown { forced: true });
+                true
+            } else {
+                false
+            }
+        });
     }
 }
 

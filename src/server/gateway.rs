@@ -100,15 +100,10 @@ where
                     }
                 }) as OnEstablished
             });
-            if let Some(r) = &registry {
-                r.register(&handle);
-            }
+            // Unregisters also when this future is dropped (forced stop).
+            let _registered = registry.map(|r| r.enter(&handle));
             let driver = LinkDriver::new(io, gateway, handle.clone(), rx, options, on_established);
-            let outcome = driver.run().await;
-            if let Some(r) = &registry {
-                r.unregister(&handle);
-            }
-            Ok(outcome)
+            Ok(driver.run().await)
         })
     }
 }

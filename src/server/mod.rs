@@ -10,6 +10,6 @@ mod vop_layer;
 
 pub use connection::{Connection, NegotiatedTransport};
 pub use gateway::GatewayService;
-pub use registry::LinkRegistry;
+pub use registry::{LinkRegistry, Registration};
 pub use serve::{Server, StopLinks};
 pub use vop_layer::{ConfigError, ServerTransport, VopLayer, VopLayerBuilder, VopService};

@@ -40,6 +40,15 @@ impl LinkRegistry {
         }
     }
 
+    /// Register `link` until the returned guard is dropped.
+    pub fn enter(&self, link: &LinkHandle) -> Registration {
+        self.register(link);
+        Registration {
+            registry: self.clone(),
+            link: link.clone(),
+        }
+    }
+
     /// Remove a closed link.
     pub fn unregister(&self, link: &LinkHandle) {
         let mut links = lock(&self.inner.links);
@@ -82,4 +91,16 @@ impl LinkRegistry {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Keeps a link in a [`LinkRegistry`] while alive.
+pub struct Registration {
+    registry: LinkRegistry,
+    link: LinkHandle,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry.unregister(&self.link);
+    }
 }
