@@ -85,6 +85,7 @@ pub struct SimpleGateway;
 
 impl SimpleGateway {
     /// A new gateway (usable as a factory: `GatewayService::new(SimpleGateway::new)`).
+    #[allow(clippy::new_ret_no_self)] // a factory of `LocalObject`s by design
     pub fn new() -> LocalObject {
         SimpleGateway.into()
     }

@@ -423,8 +423,8 @@ mod tests {
     #[test]
     fn round_trips() {
         assert_eq!(i64::try_from(E::from(-5i64)), Ok(-5));
-        assert_eq!(u8::try_from(E::from(300i64)).is_err(), true);
-        let big = BigInt::from(u64::MAX) * 4;
+        assert!(u8::try_from(E::from(300i64)).is_err());
+        let big: BigInt = BigInt::from(u64::MAX) * 4u32;
         assert_eq!(BigInt::try_from(E::from(big.clone())), Ok(big));
         assert_eq!(E::from(u64::MAX), Entity::BigInt(BigInt::from(u64::MAX)));
         assert_eq!(String::try_from(E::from("x")), Ok("x".to_string()));

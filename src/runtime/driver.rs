@@ -345,7 +345,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 args,
                 reply,
             } => {
-                let args = args.into_iter().map(|a| self.to_wire(a)).collect();
+                let args = args.into_iter().map(|a| self.export_value(a)).collect();
                 match self.link.call(target, kind, args) {
                     Ok(msg_id) => {
                         self.outcome.calls_sent += 1;
@@ -378,8 +378,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             } => {
                 self.in_flight -= 1;
                 let outcome = match outcome {
-                    Ok(v) => Outcome::Result(self.to_wire(v)),
-                    Err(CallError::Exception(v)) => Outcome::Exception(self.to_wire(v)),
+                    Ok(v) => Outcome::Result(self.export_value(v)),
+                    Err(CallError::Exception(v)) => Outcome::Exception(self.export_value(v)),
                     Err(_) => Outcome::Error,
                 };
                 self.link.respond(&call_id, kind, outcome).map_err(fail)?;
@@ -425,7 +425,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                     args,
                 } => {
                     self.outcome.calls_received += 1;
-                    let args = args.into_iter().map(|a| self.to_value(a)).collect();
+                    let args = args.into_iter().map(|a| self.import_value(a)).collect();
                     self.queued.push_back(QueuedCall {
                         call_id,
                         kind,
@@ -435,8 +435,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 }
                 Event::Response { call_id, outcome } => {
                     let result = match outcome {
-                        Outcome::Result(v) => Ok(self.to_value(v)),
-                        Outcome::Exception(v) => Err(CallError::Exception(self.to_value(v))),
+                        Outcome::Result(v) => Ok(self.import_value(v)),
+                        Outcome::Exception(v) => Err(CallError::Exception(self.import_value(v))),
                         Outcome::Error => Err(CallError::Failed(None)),
                     };
                     // Responses to calls nobody waits for are dropped; any
@@ -506,7 +506,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         RemoteObject(inner)
     }
 
-    fn to_value(&mut self, e: Entity<Ref<LocalObject>>) -> Value {
+    fn import_value(&mut self, e: Entity<Ref<LocalObject>>) -> Value {
         let mapped = e.try_map_refs(&mut |r| {
             Ok::<_, Infallible>(match r {
                 Ref::Local(l) => Object::Local(l),
@@ -519,7 +519,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         }
     }
 
-    fn to_wire(&self, v: Value) -> Entity<Ref<LocalObject>> {
+    fn export_value(&self, v: Value) -> Entity<Ref<LocalObject>> {
         let mapped = v.try_map_refs(&mut |o| {
             Ok::<_, Infallible>(match o {
                 Object::Local(l) => Ref::Local(l),
