@@ -190,8 +190,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     }
 
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        // One clock reading per wake-up, not per round: a round trip takes
+        // several rounds, and the timestamps only feed keep-alive and drain
+        // deadlines (seconds), where a few µs of staleness do not matter.
+        let now = Instant::now();
         for _ in 0..POLL_BUDGET {
-            match self.poll_once(cx) {
+            match self.poll_once(cx, now) {
                 Ok(Some(reason)) => return Poll::Ready(reason),
                 Ok(None) => return Poll::Pending,
                 Err(Step::Progress) => continue,
@@ -204,9 +208,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
 
     /// One round over every source of work. `Err(Step::Progress)` asks for
     /// another round; `Ok(None)` means everything is waiting.
-    fn poll_once(&mut self, cx: &mut Context<'_>) -> Result<Option<CloseReason>, Step> {
+    fn poll_once(
+        &mut self,
+        cx: &mut Context<'_>,
+        now: Instant,
+    ) -> Result<Option<CloseReason>, Step> {
         let mut progress = false;
-        let now = Instant::now();
 
         while let Poll::Ready(Some(cmd)) = self.rx.poll_recv(cx) {
             self.on_command(cmd, now)?;
