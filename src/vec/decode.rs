@@ -83,7 +83,14 @@ struct Progress {
 pub struct Decoder {
     cfg: DecoderConfig,
     st: Progress,
+    /// Scratch stack of built values, kept between entities (with the
+    /// node lists in `st`) so a decoded message costs no allocations for
+    /// the decoder's own bookkeeping.
+    vals: Vec<Entity>,
 }
+
+/// Node-list capacity kept between entities.
+const KEEP_NODES: usize = 1024;
 
 macro_rules! need {
     ($e:expr) => {
@@ -100,6 +107,7 @@ impl Decoder {
         Self {
             cfg,
             st: Progress::default(),
+            vals: Vec::new(),
         }
     }
 
@@ -147,10 +155,32 @@ impl Decoder {
         if buf.len() < total {
             return Ok(None);
         }
-        let nodes = std::mem::take(&mut self.st).nodes;
+        let mut nodes = std::mem::take(&mut self.st.nodes);
         let header_len = total - nodes_payload(&nodes);
         let data = buf.split_to(total).freeze();
-        match build(nodes, &data, header_len, self.cfg.str_decoding) {
+        let built = build(
+            &mut nodes,
+            &mut self.vals,
+            &data,
+            header_len,
+            self.cfg.str_decoding,
+        );
+        // Start the next entity, keeping the lists' capacity (unless one
+        // huge entity grew them: do not hold on to that memory).
+        nodes.clear();
+        self.vals.clear();
+        self.st.open.clear();
+        if nodes.capacity() > KEEP_NODES {
+            nodes = Vec::new();
+            self.vals = Vec::new();
+            self.st.open = Vec::new();
+        }
+        self.st = Progress {
+            nodes,
+            open: std::mem::take(&mut self.st.open),
+            ..Progress::default()
+        };
+        match built {
             Ok(e) => Ok(Some(e)),
             Err(e) => {
                 // Put the bytes back (error path only).
@@ -369,19 +399,20 @@ pub(crate) fn canonical_f64(d: i64, e: i64) -> Option<f64> {
 
 /// Build the tree from the pre-order node list (`vec.md` §2.3 step 2-3).
 fn build(
-    nodes: Vec<Node>,
+    nodes: &mut Vec<Node>,
+    vals: &mut Vec<Entity>,
     data: &Bytes,
     header_len: usize,
     str_decoding: Option<StrCodec>,
 ) -> Result<Entity, VecError> {
-    let mut vals: Vec<Entity> = Vec::new();
+    vals.clear();
     let mut cur = header_len;
     let mut take = |len: usize| {
         let s = data.slice(cur..cur + len);
         cur += len;
         s
     };
-    for node in nodes.into_iter().rev() {
+    for node in nodes.drain(..).rev() {
         let e = match node {
             Node::Leaf(e) => e,
             Node::Bytes(len) => Entity::Bytes(take(len)),
@@ -398,10 +429,10 @@ fn build(
                 })?;
                 Entity::String(decode_str(c, &text)?)
             }
-            Node::Tuple(n) => Entity::Tuple(pop_children(&mut vals, n)),
-            Node::Exception(n) => Entity::Exception(pop_children(&mut vals, n)),
+            Node::Tuple(n) => Entity::Tuple(pop_children(vals, n)),
+            Node::Exception(n) => Entity::Exception(pop_children(vals, n)),
             Node::Tagged(n) => {
-                let mut items = pop_children(&mut vals, n).into_iter();
+                let mut items = pop_children(vals, n).into_iter();
                 let value = items.next().ok_or(VecError::MalformedTagged)?;
                 Entity::Tagged(Box::new(Tagged {
                     value,
