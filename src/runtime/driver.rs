@@ -194,8 +194,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     }
 
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        // One clock reading per wake-up, not per round: a round trip takes
+        // several rounds, and the timestamps only feed keep-alive and drain
+        // deadlines (seconds), where a few µs of staleness do not matter.
+        let now = Instant::now();
         for _ in 0..POLL_BUDGET {
-            match self.poll_once(cx) {
+            match self.poll_once(cx, now) {
                 Ok(Some(reason)) => return Poll::Ready(reason),
                 Ok(None) => return Poll::Pending,
                 Err(Step::Progress) => continue,
@@ -208,9 +212,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
 
     /// One round over every source of work. `Err(Step::Progress)` asks for
     /// another round; `Ok(None)` means everything is waiting.
-    fn poll_once(&mut self, cx: &mut Context<'_>) -> Result<Option<CloseReason>, Step> {
+    fn poll_once(
+        &mut self,
+        cx: &mut Context<'_>,
+        now: Instant,
+    ) -> Result<Option<CloseReason>, Step> {
         let mut progress = false;
-        let now = Instant::now();
 
         while let Poll::Ready(Some(cmd)) = self.rx.poll_recv(cx) {
             self.on_command(cmd, now)?;
@@ -354,7 +361,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 args,
                 reply,
             } => {
-                let args = args.into_iter().map(|a| self.value_to_link(a)).collect();
+                let args = args.into_iter().map(|a| self.export_value(a)).collect();
                 match self.link.call(target, kind, args) {
                     Ok(msg_id) => {
                         self.outcome.calls_sent += 1;
@@ -387,8 +394,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             } => {
                 self.in_flight -= 1;
                 let outcome = match outcome {
-                    Ok(v) => Outcome::Result(self.value_to_link(v)),
-                    Err(CallError::Exception(v)) => Outcome::Exception(self.value_to_link(v)),
+                    Ok(v) => Outcome::Result(self.export_value(v)),
+                    Err(CallError::Exception(v)) => Outcome::Exception(self.export_value(v)),
                     Err(_) => Outcome::Error,
                 };
                 self.link.respond(&call_id, kind, outcome).map_err(fail)?;
@@ -434,7 +441,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                     args,
                 } => {
                     self.outcome.calls_received += 1;
-                    let args = args.into_iter().map(|a| self.link_to_value(a)).collect();
+                    let args = args.into_iter().map(|a| self.import_value(a)).collect();
                     self.queued.push_back(QueuedCall {
                         call_id,
                         kind,
@@ -444,8 +451,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 }
                 Event::Response { call_id, outcome } => {
                     let result = match outcome {
-                        Outcome::Result(v) => Ok(self.link_to_value(v)),
-                        Outcome::Exception(v) => Err(CallError::Exception(self.link_to_value(v))),
+                        Outcome::Result(v) => Ok(self.import_value(v)),
+                        Outcome::Exception(v) => Err(CallError::Exception(self.import_value(v))),
                         Outcome::Error => Err(CallError::Failed(None)),
                     };
                     // Responses to calls nobody waits for are dropped; any
@@ -521,7 +528,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         RemoteObject(inner)
     }
 
-    fn link_to_value(&mut self, e: Entity<Ref<LocalObject>>) -> Value {
+    fn import_value(&mut self, e: Entity<Ref<LocalObject>>) -> Value {
         let mapped = e.try_map_refs(&mut |r| {
             Ok::<_, Infallible>(match r {
                 Ref::Local(l) => Object::Local(l),
@@ -534,7 +541,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         }
     }
 
-    fn value_to_link(&self, v: Value) -> Entity<Ref<LocalObject>> {
+    fn export_value(&self, v: Value) -> Entity<Ref<LocalObject>> {
         let mapped = v.try_map_refs(&mut |o| {
             Ok::<_, Infallible>(match o {
                 Object::Local(l) => Ref::Local(l),

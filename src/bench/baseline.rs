@@ -1,0 +1,57 @@
+//! The baseline: a raw tokio TCP ping-pong over loopback with
+//! `TCP_NODELAY`, sending messages of exactly the sizes an echo call puts
+//! on the wire (request and response), so the only difference to the PLAIN
+//! echo measurement is our stack.
+
+use std::io;
+use std::time::Instant;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::{Measured, Phase};
+
+/// Sequential round trips: `warmup` untimed, then `iterations` timed.
+pub async fn ping_pong(
+    request_len: usize,
+    response_len: usize,
+    warmup: usize,
+    iterations: usize,
+) -> io::Result<Measured> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await?;
+        s.set_nodelay(true)?;
+        let mut req = vec![0u8; request_len];
+        let resp = vec![0xa5u8; response_len];
+        loop {
+            match s.read_exact(&mut req).await {
+                Ok(_) => s.write_all(&resp).await?,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    });
+
+    let mut c = TcpStream::connect(addr).await?;
+    c.set_nodelay(true)?;
+    let req = vec![0x5au8; request_len];
+    let mut resp = vec![0u8; response_len];
+    let mut phase = Phase::start(iterations);
+    for i in 0..warmup + iterations {
+        if i == warmup {
+            phase = Phase::start(iterations);
+        }
+        let t = Instant::now();
+        c.write_all(&req).await?;
+        c.read_exact(&mut resp).await?;
+        if i >= warmup {
+            phase.sample(t.elapsed());
+        }
+    }
+    let phase = phase.finish(iterations as u64);
+    drop(c);
+    server.await.map_err(io::Error::other)??;
+    Ok(phase)
+}

@@ -1,0 +1,114 @@
+//! PLAIN echo through our own server and client: sequential round trips,
+//! and pipelined calls on one link.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::stream::{FuturesUnordered, StreamExt};
+use tower::ServiceBuilder;
+
+use super::{Measured, Phase};
+use crate::client::{Client, ClientConfig};
+use crate::object::{CallError, RemoteObject};
+use crate::server::{GatewayService, Server, StopLinks, VopLayer};
+use crate::value::Value;
+use crate::vec::Entity;
+
+/// A PLAIN server with an `Echoer` gateway and one client link to it.
+pub struct EchoSetup {
+    server: Server,
+    link: crate::runtime::LinkHandle,
+    pub gateway: RemoteObject,
+}
+
+impl EchoSetup {
+    pub async fn start() -> io::Result<Self> {
+        let svc = ServiceBuilder::new()
+            .layer(VopLayer::insecure())
+            .service(GatewayService::new(|| crate::demo::Echoer));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let server = Server::serve(listener, svc)?;
+        let client = Client::new(ClientConfig::insecure());
+        let (link, gateway) = client
+            .connect(&server.local_addr().to_string())
+            .await
+            .map_err(io::Error::other)?;
+        Ok(EchoSetup {
+            server,
+            link,
+            gateway,
+        })
+    }
+
+    /// Close the link and stop the server, within a bounded time.
+    pub async fn stop(self) {
+        let EchoSetup {
+            server,
+            link,
+            gateway,
+        } = self;
+        drop(gateway);
+        link.shutdown(false);
+        let _ = tokio::time::timeout(Duration::from_secs(2), link.closed()).await;
+        server.stop(StopLinks::Force);
+        let _ = server.shutdown(Duration::from_secs(2)).await;
+    }
+}
+
+async fn echo_once(gateway: &RemoteObject, payload: &Bytes) -> io::Result<()> {
+    match gateway.call("echo", (Value::Bytes(payload.clone()),)).await {
+        Ok(Entity::Bytes(b)) if b == *payload => Ok(()),
+        Ok(other) => Err(io::Error::other(format!("echo returned {other:?}"))),
+        Err(e) => Err(io::Error::other(e)),
+    }
+}
+
+/// Sequential `echo(payload)` round trips.
+pub async fn sequential(
+    gateway: &RemoteObject,
+    payload: &Bytes,
+    warmup: usize,
+    iterations: usize,
+) -> io::Result<Measured> {
+    for _ in 0..warmup {
+        echo_once(gateway, payload).await?;
+    }
+    let mut phase = Phase::start(iterations);
+    for _ in 0..iterations {
+        let t = Instant::now();
+        echo_once(gateway, payload).await?;
+        phase.sample(t.elapsed());
+    }
+    Ok(phase.finish(iterations as u64))
+}
+
+/// Keep `in_flight` calls outstanding on one link for `duration`; every
+/// call is awaited (the last ones after the deadline are counted too).
+pub async fn pipelined(
+    gateway: &RemoteObject,
+    payload: &Bytes,
+    in_flight: usize,
+    duration: Duration,
+) -> io::Result<Measured> {
+    let call = || {
+        let g = gateway.clone();
+        let p = Value::Bytes(payload.clone());
+        async move { g.call("echo", (p,)).await }
+    };
+    let phase = Phase::start(0);
+    let deadline = Instant::now() + duration;
+    let mut running = FuturesUnordered::new();
+    for _ in 0..in_flight.max(1) {
+        running.push(call());
+    }
+    let mut done: u64 = 0;
+    while let Some(r) = running.next().await {
+        r.map_err(|e: CallError| io::Error::other(e))?;
+        done += 1;
+        if Instant::now() < deadline {
+            running.push(call());
+        }
+    }
+    Ok(phase.finish(done))
+}

@@ -1,0 +1,380 @@
+//! `versile bench`: round-trip and throughput measurements of PLAIN echo
+//! calls against a raw tokio TCP ping-pong baseline measured in the same
+//! run (`design.md`, performance principles).
+//!
+//! Everything runs in one process on loopback (127.0.0.1), on the caller's
+//! runtime: the baseline's two ends, our server and our client are all tasks
+//! of that runtime (the CLI uses a multi-thread runtime with the default
+//! number of workers; the report records the flavour, the workers and the
+//! CPUs the process may use, so run it under `taskset -c 0` and
+//! `taskset -c 0,1` to compare placements).
+//!
+//! Phases, in order:
+//! 1. baseline: sequential ping-pong with `TCP_NODELAY`; the client sends
+//!    exactly as many bytes as an echo *call* message takes on the wire and
+//!    the server answers with as many bytes as the echo *result* message
+//!    ([`wire_sizes`]), so both measurements move the same bytes;
+//! 2. PLAIN echo: `Server` + `VopLayer::insecure()` + an `Echoer` gateway,
+//!    `Client` over one link, sequential `echo(payload)` calls;
+//! 3. pipelined: `in_flight` echo calls outstanding on that one link for
+//!    `duration`.
+//!
+//! Each phase has an untimed warm-up (not for 3) and is bracketed by
+//! readings of process CPU time ([`cpu`]); CPU µs per call counts both ends
+//! (client and server live in this process in both measurements).
+
+mod baseline;
+mod cpu;
+mod echo;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::vec::{encode, EncodeConfig, Entity, WireRef};
+use crate::vol::message::{code, envelope};
+
+pub use cpu::{allowed_cpus, process_cpu_time};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Payload size in bytes for echo calls (the baseline sends the same
+    /// number of bytes as the encoded call and result messages).
+    pub payload: usize,
+    /// Sequential round trips to time.
+    pub iterations: usize,
+    /// Untimed round trips before each sequential phase.
+    pub warmup: usize,
+    /// Calls kept in flight for the pipelined measurement.
+    pub in_flight: usize,
+    /// Duration of the pipelined measurement.
+    pub duration: Duration,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            payload: 32,
+            iterations: 20_000,
+            warmup: 2_000,
+            in_flight: 64,
+            duration: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Results; `Display` prints a table, [`to_json`](Self::to_json) one object.
+#[derive(Debug, Clone, Default)]
+pub struct BenchReport {
+    /// Payload bytes of each echo call.
+    pub payload_bytes: usize,
+    /// Bytes of one echo call message on the wire (= baseline request).
+    pub request_bytes: usize,
+    /// Bytes of one echo result message on the wire (= baseline response).
+    pub response_bytes: usize,
+    pub iterations: usize,
+    pub warmup: usize,
+    pub in_flight: usize,
+    /// `"multi_thread"` or `"current_thread"`.
+    pub runtime: String,
+    /// Runtime worker threads.
+    pub workers: usize,
+    /// CPUs the process may run on (`taskset`), e.g. `"0"` or `"0-1"`.
+    pub cpus: String,
+    pub baseline_rtt_us_p50: f64,
+    pub baseline_rtt_us_p99: f64,
+    /// Process CPU time (both ends) per baseline round trip.
+    pub baseline_cpu_us_per_call: f64,
+    pub plain_rtt_us_p50: f64,
+    pub plain_rtt_us_p99: f64,
+    /// Process CPU time (client + server) per sequential echo call.
+    pub plain_cpu_us_per_call: f64,
+    pub plain_pipelined_calls_per_s: f64,
+    /// Process CPU time per call in the pipelined phase.
+    pub plain_pipelined_cpu_us_per_call: f64,
+    /// `plain_rtt_us_p50 / baseline_rtt_us_p50`.
+    pub ratio_plain_baseline_p50: f64,
+    /// `plain_rtt_us_p99 / baseline_rtt_us_p99`.
+    pub ratio_plain_baseline_p99: f64,
+}
+
+impl BenchReport {
+    /// One JSON object with every figure.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "payload_bytes": self.payload_bytes,
+            "request_bytes": self.request_bytes,
+            "response_bytes": self.response_bytes,
+            "iterations": self.iterations,
+            "warmup": self.warmup,
+            "in_flight": self.in_flight,
+            "runtime": self.runtime,
+            "workers": self.workers,
+            "cpus": self.cpus,
+            "baseline_rtt_us_p50": round2(self.baseline_rtt_us_p50),
+            "baseline_rtt_us_p99": round2(self.baseline_rtt_us_p99),
+            "baseline_cpu_us_per_call": round2(self.baseline_cpu_us_per_call),
+            "plain_rtt_us_p50": round2(self.plain_rtt_us_p50),
+            "plain_rtt_us_p99": round2(self.plain_rtt_us_p99),
+            "plain_cpu_us_per_call": round2(self.plain_cpu_us_per_call),
+            "plain_pipelined_calls_per_s": self.plain_pipelined_calls_per_s.round(),
+            "plain_pipelined_cpu_us_per_call": round2(self.plain_pipelined_cpu_us_per_call),
+            "ratio_plain_baseline_p50": round2(self.ratio_plain_baseline_p50),
+            "ratio_plain_baseline_p99": round2(self.ratio_plain_baseline_p99),
+        })
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+impl fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "versile bench: loopback, payload {} B (call {} B, result {} B on the wire), \
+             {} iterations after {} warm-up",
+            self.payload_bytes,
+            self.request_bytes,
+            self.response_bytes,
+            self.iterations,
+            self.warmup
+        )?;
+        writeln!(
+            f,
+            "runtime {} ({} workers), CPUs {}",
+            self.runtime, self.workers, self.cpus
+        )?;
+        writeln!(
+            f,
+            "{:<26} {:>9} {:>9} {:>12} {:>12}",
+            "", "p50 µs", "p99 µs", "CPU µs/call", "calls/s"
+        )?;
+        let row = |f: &mut fmt::Formatter<'_>, name: &str, p50: f64, p99: f64, cpu: f64| {
+            writeln!(
+                f,
+                "{name:<26} {p50:>9.1} {p99:>9.1} {cpu:>12.1} {:>12.0}",
+                if p50 > 0.0 { 1e6 / p50 } else { 0.0 }
+            )
+        };
+        row(
+            f,
+            "baseline TCP ping-pong",
+            self.baseline_rtt_us_p50,
+            self.baseline_rtt_us_p99,
+            self.baseline_cpu_us_per_call,
+        )?;
+        row(
+            f,
+            "PLAIN echo (sequential)",
+            self.plain_rtt_us_p50,
+            self.plain_rtt_us_p99,
+            self.plain_cpu_us_per_call,
+        )?;
+        writeln!(
+            f,
+            "{:<26} {:>9} {:>9} {:>12.1} {:>12.0}",
+            format!("PLAIN echo ({} in flight)", self.in_flight),
+            "-",
+            "-",
+            self.plain_pipelined_cpu_us_per_call,
+            self.plain_pipelined_calls_per_s
+        )?;
+        writeln!(
+            f,
+            "PLAIN / baseline: p50 {:.2}x, p99 {:.2}x",
+            self.ratio_plain_baseline_p50, self.ratio_plain_baseline_p99
+        )
+    }
+}
+
+/// Run every measurement on the current runtime.
+///
+/// The phases run in a task spawned on the runtime, not in the caller's
+/// future: under `Runtime::block_on` that future would run on the calling
+/// thread, outside the worker pool, and every round trip would pay a
+/// cross-thread wake-up that a server's tasks do not pay.
+pub async fn run(options: BenchOptions) -> std::io::Result<BenchReport> {
+    tokio::spawn(run_phases(options))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+async fn run_phases(options: BenchOptions) -> std::io::Result<BenchReport> {
+    let iterations = options.iterations.max(1);
+    let payload = Bytes::from(
+        (0..options.payload)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>(),
+    );
+    // A msg_id from the middle of the run sizes the messages (ids grow).
+    let (request_bytes, response_bytes) =
+        wire_sizes(&payload, (options.warmup + iterations / 2) as i64);
+
+    let base =
+        baseline::ping_pong(request_bytes, response_bytes, options.warmup, iterations).await?;
+
+    let setup = echo::EchoSetup::start().await?;
+    let result = async {
+        let seq = echo::sequential(&setup.gateway, &payload, options.warmup, iterations).await?;
+        let pipe = echo::pipelined(
+            &setup.gateway,
+            &payload,
+            options.in_flight,
+            options.duration,
+        )
+        .await?;
+        Ok::<_, std::io::Error>((seq, pipe))
+    }
+    .await;
+    setup.stop().await;
+    let (seq, pipe) = result?;
+
+    let handle = tokio::runtime::Handle::current();
+    let runtime = match handle.runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => "current_thread",
+        _ => "multi_thread",
+    };
+    Ok(BenchReport {
+        payload_bytes: options.payload,
+        request_bytes,
+        response_bytes,
+        iterations,
+        warmup: options.warmup,
+        in_flight: options.in_flight,
+        runtime: runtime.to_owned(),
+        workers: handle.metrics().num_workers(),
+        cpus: allowed_cpus().unwrap_or_else(|| "?".to_owned()),
+        baseline_rtt_us_p50: base.p50_us,
+        baseline_rtt_us_p99: base.p99_us,
+        baseline_cpu_us_per_call: base.cpu_us_per_call,
+        plain_rtt_us_p50: seq.p50_us,
+        plain_rtt_us_p99: seq.p99_us,
+        plain_cpu_us_per_call: seq.cpu_us_per_call,
+        plain_pipelined_calls_per_s: pipe.calls_per_s,
+        plain_pipelined_cpu_us_per_call: pipe.cpu_us_per_call,
+        ratio_plain_baseline_p50: seq.p50_us / base.p50_us,
+        ratio_plain_baseline_p99: seq.p99_us / base.p99_us,
+    })
+}
+
+/// Encoded sizes of an `echo(payload)` call message and of its result
+/// message (`vol.md` §3.1, §3.3, §3.4), for a msg_id of `msg_id`.
+pub fn wire_sizes(payload: &Bytes, msg_id: i64) -> (usize, usize) {
+    let call: Entity<WireRef> = envelope(
+        msg_id,
+        code::METHOD_CALL,
+        Entity::Tuple(vec![
+            Entity::Ref(WireRef::ReceiverOwned(1)),
+            Entity::Tuple(vec![
+                Entity::String("echo".into()),
+                Entity::Bytes(payload.clone()),
+            ]),
+        ]),
+    );
+    let result: Entity<WireRef> = envelope(
+        msg_id,
+        code::CALL_RESULT,
+        Entity::Tuple(vec![Entity::Int(msg_id), Entity::Bytes(payload.clone())]),
+    );
+    let size = |e: &Entity<WireRef>| {
+        let mut buf = bytes::BytesMut::new();
+        // These entities are always encodable in a link context.
+        encode(e, &EncodeConfig::LINK, &mut buf).map_or(0, |_| buf.len())
+    };
+    (size(&call), size(&result))
+}
+
+/// One phase in progress: latency samples and the CPU/wall clocks at start.
+struct Phase {
+    samples_ns: Vec<u64>,
+    started: Instant,
+    cpu: Option<Duration>,
+}
+
+/// What a phase measured.
+struct Measured {
+    p50_us: f64,
+    p99_us: f64,
+    cpu_us_per_call: f64,
+    calls_per_s: f64,
+}
+
+impl Phase {
+    fn start(expected: usize) -> Phase {
+        Phase {
+            samples_ns: Vec::with_capacity(expected),
+            cpu: process_cpu_time(),
+            started: Instant::now(),
+        }
+    }
+
+    fn sample(&mut self, d: Duration) {
+        self.samples_ns.push(d.as_nanos() as u64);
+    }
+
+    fn finish(mut self, calls: u64) -> Measured {
+        let wall = self.started.elapsed();
+        let cpu = match (self.cpu, process_cpu_time()) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => Duration::ZERO,
+        };
+        self.samples_ns.sort_unstable();
+        let calls_f = calls.max(1) as f64;
+        Measured {
+            p50_us: percentile(&self.samples_ns, 0.50),
+            p99_us: percentile(&self.samples_ns, 0.99),
+            cpu_us_per_call: cpu.as_secs_f64() * 1e6 / calls_f,
+            calls_per_s: calls as f64 / wall.as_secs_f64(),
+        }
+    }
+}
+
+/// Nearest-rank percentile of sorted nanosecond samples, in µs.
+fn percentile(sorted_ns: &[u64], q: f64) -> f64 {
+    if sorted_ns.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted_ns.len() as f64).ceil() as usize).clamp(1, sorted_ns.len());
+    sorted_ns[rank - 1] as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles() {
+        let v: Vec<u64> = (1..=100).map(|i| i * 1000).collect();
+        assert_eq!(percentile(&v, 0.5), 50.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn small_run() {
+        let report = tokio::time::timeout(
+            Duration::from_secs(60),
+            run(BenchOptions {
+                payload: 16,
+                iterations: 200,
+                warmup: 20,
+                in_flight: 8,
+                duration: Duration::from_millis(200),
+            }),
+        )
+        .await
+        .expect("bench finishes")
+        .expect("bench runs");
+        assert!(report.baseline_rtt_us_p50 > 0.0);
+        assert!(report.plain_rtt_us_p50 > 0.0);
+        assert!(report.plain_pipelined_calls_per_s > 0.0);
+        assert!(report.request_bytes > 16 && report.response_bytes > 16);
+        let json = report.to_json();
+        assert_eq!(json["iterations"], 200);
+        assert!(report.to_string().contains("PLAIN echo"));
+    }
+}
