@@ -24,6 +24,9 @@ pub struct BenchArgs {
     /// Calls kept in flight for the pipelined measurement.
     #[arg(long, value_name = "N", default_value_t = BenchOptions::default().in_flight)]
     in_flight: usize,
+    /// Untimed round trips before each sequential phase.
+    #[arg(long, value_name = "N", default_value_t = BenchOptions::default().warmup)]
+    warmup: usize,
     /// Duration of the pipelined measurement, in seconds.
     #[arg(long, value_name = "SECS", default_value = "3", value_parser = parse_secs)]
     duration: Duration,
@@ -38,6 +41,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
         payload: args.payload,
         iterations: args.iterations,
         in_flight: args.in_flight,
+        warmup: args.warmup,
         duration: args.duration,
     };
     match rt.block_on(versile::bench::run(options)) {
