@@ -27,7 +27,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .build();
     let back = gateway.call("echo", (greeter.clone(),)).await?;
-    println!("our object came back as ours: {}", back.as_remote().is_none());
+    println!(
+        "our object came back as ours: {}",
+        back.as_remote().is_none()
+    );
 
     resolved.link.shutdown(false);
     resolved.link.closed().await;

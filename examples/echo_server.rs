@@ -11,7 +11,9 @@ use versile::{GatewayService, Server, VopLayer};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:4433".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:4433".into());
     let svc = ServiceBuilder::new()
         .layer(VopLayer::insecure())
         .service(GatewayService::new(|| Echoer));

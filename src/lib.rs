@@ -61,6 +61,7 @@ pub mod vec;
 pub mod vol;
 pub mod vop;
 pub mod vri;
+pub mod vts;
 
 pub use client::{Client, ClientConfig};
 pub use object::{
