@@ -431,6 +431,7 @@ mod scenarios {
     }
 
     #[test]
+    #[allow(clippy::field_reassign_with_default)]
     fn negotiation_vectors() {
         let v = vectors();
         let list = arr(&v["negotiation"]);
