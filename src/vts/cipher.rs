@@ -106,7 +106,7 @@ pub trait BlockTransform: Send {
     fn transform(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), VtsError>;
 }
 
-/// Which way a [`SymmetricTransform`] runs.
+/// Which way a symmetric transform runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     Encrypt,

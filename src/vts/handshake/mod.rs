@@ -6,7 +6,7 @@
 //! from the front of the buffer and leaves everything after it in place:
 //! bytes that follow a handshake message belong to the next stage or to
 //! the record layer (§3.7 pipelining hazard). Randomness comes from an
-//! injected [`RandomSource`] so the vectors' randoms can be replayed.
+//! injected [`RandomSource`](crate::vts::random::RandomSource) so the vectors' randoms can be replayed.
 
 pub mod client;
 pub mod server;
