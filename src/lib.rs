@@ -61,6 +61,7 @@ pub mod vec;
 pub mod vol;
 pub mod vop;
 pub mod vri;
+pub mod vts;
 
 pub use client::{Client, ClientConfig};
 pub use object::{
@@ -71,3 +72,4 @@ pub use runtime::{LinkHandle, LinkOptions};
 pub use server::{Connection, GatewayService, Server, StopLinks, VopLayer};
 pub use value::{FromArgs, FromValue, IntoArgs, Value, ValueError};
 pub use vec::Entity;
+pub use vts::{RsaKeyPair, VtsClientTransport, VtsConfig, VtsPeer, VtsServerTransport, VtsStream};

@@ -483,7 +483,7 @@ fn decode_str(codec: StrCodec, b: &[u8]) -> Result<String, VecError> {
             .map(str::to_owned)
             .map_err(|_| VecError::InvalidString("invalid UTF-8")),
         StrCodec::Utf16 => {
-            if b.len() % 2 != 0 {
+            if !b.len().is_multiple_of(2) {
                 return Err(VecError::InvalidString("odd UTF-16 length"));
             }
             // BOM decides the order; none means little-endian (§5.6).

@@ -1,0 +1,132 @@
+//! [`VtsConfig`]: algorithm preferences, limits, key policy and the
+//! authorization hook (`vts.md` §5.3, §6, §10).
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::cipher::{CipherAlg, Mode};
+use super::hash::HashAlg;
+use super::keys::{KeyPolicy, PublicKey};
+
+/// What the peer presented in its credentials element (`vts.md` §3.8).
+///
+/// Certificate chains are **not validated** by this implementation: they
+/// are recorded as the peer's unverified claim, like identities. Only the
+/// RSA key is authenticated by the handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// `(false, name_der)`: an identity claim, DER of an X.501 Name.
+    Identity(Vec<u8>),
+    /// `(true, (cert_der, ...))`: a certificate chain, leaf first.
+    Certificates(Vec<Vec<u8>>),
+}
+
+/// The negotiated algorithms (`vts.md` §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Suite {
+    pub prf_hash: HashAlg,
+    pub cipher: CipherAlg,
+    pub mode: Mode,
+    pub mac_hash: HashAlg,
+}
+
+/// What a finished handshake learned about the peer; recorded in the
+/// connection's extensions by the VOP transports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCredentials {
+    /// The peer's RSA public key: always set for a server peer, `None` for
+    /// an anonymous client.
+    pub key: Option<PublicKey>,
+    /// Unverified identity claim or certificate chain (§3.8).
+    pub credentials: Option<Credentials>,
+    /// The algorithms in use.
+    pub suite: Suite,
+}
+
+/// Decides whether a peer is acceptable once its key and credentials have
+/// been checked (Python's `VAuth.accept_credentials`, `vop-service.md` §5.4).
+pub type Authorizer = Arc<dyn Fn(&PeerCredentials) -> bool + Send + Sync>;
+
+/// Settings for one side of VTS.
+#[derive(Clone)]
+pub struct VtsConfig {
+    /// PRF hashes, preference order (`hhashes`).
+    pub prf_hashes: Vec<HashAlg>,
+    /// Ciphers and their modes, preference order.
+    pub ciphers: Vec<(CipherAlg, Vec<Mode>)>,
+    /// MAC hashes, preference order (`hashes`).
+    pub mac_hashes: Vec<HashAlg>,
+    /// Which peer keys are acceptable (§10 #5).
+    pub key_policy: KeyPolicy,
+    /// Largest peer modulus advertised in our hello, bytes (informational).
+    pub max_keylen: u32,
+    /// Largest handshake entity we accept, bytes (§6).
+    pub handshake_limit: usize,
+    /// Largest record plaintext we send (≤ 65536; Python sends ≤ 16384).
+    pub max_send_record: usize,
+    /// Largest record plaintext we accept (≤ 65536, §4).
+    pub max_recv_record: usize,
+    /// Credentials we present (`None`: `VNone`).
+    pub credentials: Option<Credentials>,
+    /// Server only: refuse clients without a key.
+    pub require_peer_key: bool,
+    /// Final say on the peer (pinning, known keys, ...).
+    pub authorizer: Option<Authorizer>,
+}
+
+impl Default for VtsConfig {
+    /// Python's defaults (§5.3) with AES-256 preferred where the peer
+    /// offers it, and the stricter key policy of §10 #5.
+    fn default() -> Self {
+        VtsConfig {
+            prf_hashes: vec![HashAlg::Sha256],
+            ciphers: vec![
+                (CipherAlg::Aes256, vec![Mode::Cbc, Mode::Ofb]),
+                (CipherAlg::Blowfish, vec![Mode::Cbc, Mode::Ofb]),
+                (CipherAlg::Blowfish128, vec![Mode::Cbc, Mode::Ofb]),
+            ],
+            mac_hashes: vec![HashAlg::Sha1],
+            key_policy: KeyPolicy::default(),
+            max_keylen: 512,
+            handshake_limit: 16384,
+            max_send_record: 16384,
+            max_recv_record: 65536,
+            credentials: None,
+            require_peer_key: false,
+            authorizer: None,
+        }
+    }
+}
+
+impl VtsConfig {
+    /// Accept the peer only if its key has this fingerprint
+    /// ([`PublicKey::fingerprint`], `SHA256:<hex>`).
+    pub fn pin_peer_key(mut self, fingerprint: impl Into<String>) -> Self {
+        let fp = fingerprint.into();
+        self.authorizer = Some(Arc::new(move |p: &PeerCredentials| {
+            p.key.as_ref().is_some_and(|k| k.fingerprint() == fp)
+        }));
+        self
+    }
+
+    /// Use `f` to accept or refuse peers.
+    pub fn authorizer(
+        mut self,
+        f: impl Fn(&PeerCredentials) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.authorizer = Some(Arc::new(f));
+        self
+    }
+}
+
+impl fmt::Debug for VtsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VtsConfig")
+            .field("prf_hashes", &self.prf_hashes)
+            .field("ciphers", &self.ciphers)
+            .field("mac_hashes", &self.mac_hashes)
+            .field("key_policy", &self.key_policy)
+            .field("authorizer", &self.authorizer.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,51 @@
+//! [`VtsError`]: every way a VTS connection can fail.
+//!
+//! The protocol has no error messages (`vts.md` §7): any error closes the
+//! connection silently. The variants exist for logs and tests only; the
+//! peer never learns which check failed.
+
+use crate::vec::VecError;
+
+/// A VTS failure. Every variant is fatal for the connection.
+#[derive(Debug, thiserror::Error)]
+pub enum VtsError {
+    /// The peer's protocol line is not `VTS_DRAFT-0.8` (`vts.md` §3.1).
+    #[error("bad VTS protocol line")]
+    BadProtocolLine,
+    /// A handshake entity is malformed or violates `vts.md` §3.2–§3.5.
+    #[error("bad handshake message: {0}")]
+    BadHandshake(&'static str),
+    /// A handshake entity could not be decoded (`vec.md`).
+    #[error("handshake entity: {0}")]
+    Entity(#[from] VecError),
+    /// No common PRF hash, cipher/mode or MAC hash (`vts.md` §3.2).
+    #[error("no common algorithm: {0}")]
+    NoCommonAlgorithm(&'static str),
+    /// The peer's public key is unusable or refused by policy (§3.3, §10 #5).
+    #[error("peer key refused: {0}")]
+    KeyRefused(String),
+    /// The peer (or its credentials) was refused by the authorizer (§3.8).
+    #[error("peer not authorized")]
+    Unauthorized,
+    /// An RSA block failed to decrypt (§2.6). Deliberately not more specific.
+    #[error("RSA block decryption failed")]
+    RsaDecrypt,
+    /// A record or handshake message failed its MAC (§2.5, §4).
+    #[error("message authentication failed")]
+    BadMac,
+    /// A declared length is outside the accepted range.
+    #[error("message length out of range")]
+    BadLength,
+    /// Writing plaintext before the handshake has finished, or after a failure.
+    #[error("connection not ready: {0}")]
+    NotReady(&'static str),
+    /// The operating system's random source failed.
+    #[error("random source failed")]
+    Random,
+    /// A key could not be loaded, generated or used.
+    #[error("key error: {0}")]
+    Key(String),
+    /// The connection already failed; it must be closed.
+    #[error("connection failed earlier")]
+    Failed,
+}

@@ -1,0 +1,284 @@
+//! The client side of the VTS handshake (`vts.md` §3, §8 "Client").
+//!
+//! States: [`ExpectServerLine`] → [`ExpectServerHello`] → (client-key mode)
+//! [`ExpectServerSecret`] → done. M1 is produced by [`ClientHandshake::new`].
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+
+use super::*;
+use crate::vts::cipher::{symmetric, Direction};
+use crate::vts::config::{PeerCredentials, Suite, VtsConfig};
+use crate::vts::keys::RsaKeyPair;
+use crate::vts::message::Sealer;
+use crate::vts::random::RandomSource;
+use crate::vts::rsa_block::{asym_decrypt, asym_encrypt};
+use crate::vts::{cipher::CipherAlg, cipher::Mode};
+
+/// Waiting for M2.
+pub struct ExpectServerLine;
+
+/// M3 sent; waiting for M4.
+pub struct ExpectServerHello {
+    rand_c: Vec<u8>,
+}
+
+/// M5 sent in client-key mode; waiting for M6.
+pub struct ExpectServerSecret {
+    suite: Suite,
+    rand_c: Vec<u8>,
+    rand_s: Vec<u8>,
+    srand_c: Vec<u8>,
+    peer: PeerCredentials,
+}
+
+enum State {
+    Line(ExpectServerLine),
+    Hello(ExpectServerHello),
+    Secret(Box<ExpectServerSecret>),
+    Done,
+    Failed,
+}
+
+/// A client handshake in progress.
+pub struct ClientHandshake {
+    config: Arc<VtsConfig>,
+    key: Option<RsaKeyPair>,
+    rng: Box<dyn RandomSource>,
+    state: State,
+}
+
+impl ClientHandshake {
+    /// Start: appends M1 to `out` (§3.1: the client speaks first).
+    pub fn new(
+        config: Arc<VtsConfig>,
+        key: Option<RsaKeyPair>,
+        rng: Box<dyn RandomSource>,
+        out: &mut Vec<u8>,
+    ) -> Self {
+        out.extend_from_slice(PROTOCOL_LINE);
+        ClientHandshake {
+            config,
+            key,
+            rng,
+            state: State::Line(ExpectServerLine),
+        }
+    }
+
+    /// Consume what is possible from `buf`, append our messages to `out`.
+    /// `Ok(Some(_))` once the handshake is complete; bytes after the last
+    /// handshake message stay in `buf`.
+    pub fn advance(
+        &mut self,
+        buf: &mut BytesMut,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Established>, VtsError> {
+        loop {
+            let state = std::mem::replace(&mut self.state, State::Failed);
+            let (next, done) = match state {
+                State::Line(s) => match self.on_line(s, buf, out)? {
+                    Ok(n) => (n, None),
+                    Err(s) => {
+                        self.state = State::Line(s);
+                        return Ok(None);
+                    }
+                },
+                State::Hello(s) => match self.on_hello(s, buf, out)? {
+                    Ok(r) => r,
+                    Err(s) => {
+                        self.state = State::Hello(s);
+                        return Ok(None);
+                    }
+                },
+                State::Secret(s) => match self.on_secret(s, buf)? {
+                    Ok(e) => (State::Done, Some(e)),
+                    Err(s) => {
+                        self.state = State::Secret(s);
+                        return Ok(None);
+                    }
+                },
+                State::Done | State::Failed => return Err(VtsError::Failed),
+            };
+            self.state = next;
+            if done.is_some() {
+                return Ok(done);
+            }
+        }
+    }
+
+    /// M2, then send M3 (§3.2).
+    fn on_line(
+        &mut self,
+        s: ExpectServerLine,
+        buf: &mut BytesMut,
+        out: &mut Vec<u8>,
+    ) -> Result<Result<State, ExpectServerLine>, VtsError> {
+        if !take_protocol_line(buf)? {
+            return Ok(Err(s));
+        }
+        let mut rand_c = vec![0u8; RANDOM_LEN];
+        self.rng.fill(&mut rand_c)?;
+        let c = &self.config;
+        let hello = tuple(vec![
+            tuple(c.prf_hashes.iter().map(|h| st(h.name())).collect()),
+            tuple(
+                c.ciphers
+                    .iter()
+                    .map(|(alg, modes)| {
+                        tuple(vec![
+                            st(alg.name()),
+                            tuple(modes.iter().map(|m| st(m.name())).collect()),
+                        ])
+                    })
+                    .collect(),
+            ),
+            tuple(c.mac_hashes.iter().map(|h| st(h.name())).collect()),
+            by(&rand_c),
+            Entity::Int(i64::from(c.max_keylen)),
+            Entity::Int(c.handshake_limit as i64),
+        ]);
+        out.extend_from_slice(&encode_bare(&hello)?);
+        Ok(Ok(State::Hello(ExpectServerHello { rand_c })))
+    }
+
+    /// M4 (§3.3 client checks), then send M5 (§3.4).
+    #[allow(clippy::type_complexity)]
+    fn on_hello(
+        &mut self,
+        s: ExpectServerHello,
+        buf: &mut BytesMut,
+        out: &mut Vec<u8>,
+    ) -> Result<Result<(State, Option<Established>), ExpectServerHello>, VtsError> {
+        let Some(m4) = entity_decoder(self.config.handshake_limit).decode(buf)? else {
+            return Ok(Err(s));
+        };
+        let c = self.config.clone();
+        // Step 1: shape.
+        let v = as_tuple_n(&m4, 9, "ServerHello")?;
+        let prf = as_str(&v[0], "PRF hash")?;
+        let cipher = as_str(&v[1], "cipher")?;
+        let mode = as_str(&v[2], "mode")?;
+        let mac = as_str(&v[3], "MAC hash")?;
+        as_bytes(&v[4], "rand_s")?;
+        as_tuple_n(&v[5], 2, "server key")?;
+        // Step 2: only what we offered.
+        let suite = Suite {
+            prf_hash: HashAlg::from_name(prf)
+                .filter(|h| c.prf_hashes.contains(h))
+                .ok_or(VtsError::BadHandshake("PRF hash not offered"))?,
+            cipher: CipherAlg::from_name(cipher)
+                .ok_or(VtsError::BadHandshake("cipher not offered"))?,
+            mode: Mode::from_name(mode).ok_or(VtsError::BadHandshake("mode not offered"))?,
+            mac_hash: HashAlg::from_name(mac)
+                .filter(|h| c.mac_hashes.contains(h))
+                .ok_or(VtsError::BadHandshake("MAC hash not offered"))?,
+        };
+        if !c
+            .ciphers
+            .iter()
+            .any(|(a, ms)| *a == suite.cipher && ms.contains(&suite.mode))
+        {
+            return Err(VtsError::BadHandshake("cipher/mode not offered"));
+        }
+        // Step 3.
+        check_limit(&v[7], "max_keylen")?;
+        check_limit(&v[8], "hshake_lim")?;
+        let rand_s = as_random(&v[4], "rand_s")?.to_vec();
+        // Steps 4–5: the key; 6–7: credentials and authorization.
+        let server_key = parse_key(&v[5], &c.key_policy)?;
+        let credentials = parse_credentials(&v[6])?;
+        let peer = PeerCredentials {
+            key: Some(server_key.clone()),
+            credentials,
+            suite,
+        };
+        if let Some(auth) = &c.authorizer {
+            if !auth(&peer) {
+                return Err(VtsError::Unauthorized);
+            }
+        }
+
+        // M5 (§3.4).
+        let mut srand_c = vec![0u8; RANDOM_LEN];
+        self.rng.fill(&mut srand_c)?;
+        let mut block_rand = vec![0u8; RANDOM_LEN];
+        self.rng.fill(&mut block_rand)?;
+        let content = tuple(vec![
+            self.key
+                .as_ref()
+                .map_or(Entity::None, |k| key_entity(k.public())),
+            credentials_entity(c.credentials.as_ref().filter(|_| self.key.is_some())),
+            by(b""),
+        ]);
+        let content_bytes = encode_bare(&content)?;
+        let hash = content_hash(suite.mac_hash, &content_bytes);
+        let header = tuple(vec![by(&srand_c), by(&block_rand), by(&hash)]);
+        let enc_header = asym_encrypt(
+            &server_key,
+            suite.mac_hash,
+            &encode_bare(&header)?,
+            self.rng.as_mut(),
+        )?;
+        let (ckey, civ) = content_key(&suite, &block_rand, &srand_c);
+        let mut sealer = Sealer::new(
+            symmetric(suite.cipher, suite.mode, Direction::Encrypt, &ckey, &civ)?,
+            suite.mac_hash,
+            Vec::new(),
+        );
+        let mut enc_content = Vec::new();
+        sealer.seal(&content_bytes, &mut enc_content)?;
+        out.extend_from_slice(&encode_bare(&tuple(vec![
+            by(&enc_header),
+            by(&enc_content),
+        ]))?);
+
+        if self.key.is_some() {
+            return Ok(Ok((
+                State::Secret(Box::new(ExpectServerSecret {
+                    suite,
+                    rand_c: s.rand_c,
+                    rand_s,
+                    srand_c,
+                    peer,
+                })),
+                None,
+            )));
+        }
+        // Anonymous: keys are ready now, but no record may be sent before
+        // the server's first record (§3.7).
+        let keys = derive_keys(&suite, &s.rand_c, &rand_s, &srand_c, None);
+        Ok(Ok((
+            State::Done,
+            Some(Established {
+                suite,
+                keys,
+                peer,
+                wait_for_peer_record: true,
+            }),
+        )))
+    }
+
+    /// M6 (§3.5): recover `srand_s`.
+    fn on_secret(
+        &mut self,
+        s: Box<ExpectServerSecret>,
+        buf: &mut BytesMut,
+    ) -> Result<Result<Established, Box<ExpectServerSecret>>, VtsError> {
+        let Some(m6) = entity_decoder(self.config.handshake_limit).decode(buf)? else {
+            return Ok(Err(s));
+        };
+        let key = self.key.as_ref().ok_or(VtsError::Failed)?;
+        let enc = as_bytes(&m6, "ServerSecret")?;
+        let plain = asym_decrypt(key, s.suite.mac_hash, enc)?;
+        let inner = decode_exact(&plain, self.config.handshake_limit)?;
+        let srand_s = as_random(&inner, "srand_s")?;
+        let keys = derive_keys(&s.suite, &s.rand_c, &s.rand_s, &s.srand_c, Some(srand_s));
+        Ok(Ok(Established {
+            suite: s.suite,
+            keys,
+            peer: s.peer,
+            wait_for_peer_record: false,
+        }))
+    }
+}

@@ -1,0 +1,232 @@
+//! RSA keys: our key pair ([`RsaKeyPair`]) and a peer's public key
+//! ([`PublicKey`]) with the policy checks of `vts.md` §3.3 step 4–5 and the
+//! stricter defaults recommended in §10 #5.
+
+use std::fmt;
+use std::sync::Arc;
+
+use num_bigint::{BigInt, Sign};
+use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPublicKey};
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::traits::PublicKeyParts;
+use rsa::{BoxedUint, PrivateKey as RsaPrivateKey, PublicKey as RsaPublicKey};
+
+use super::error::VtsError;
+
+/// An RSA public key as VTS sees it: `(n, e)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    pub(crate) key: RsaPublicKey,
+}
+
+impl PublicKey {
+    /// Modulus, big-endian, minimal.
+    pub fn n_bytes(&self) -> Vec<u8> {
+        self.key.n_bytes().to_vec()
+    }
+
+    /// Public exponent, big-endian, minimal.
+    pub fn e_bytes(&self) -> Vec<u8> {
+        self.key.e_bytes().to_vec()
+    }
+
+    /// Modulus as an integer (for the VEC key tuple, §3.3).
+    pub fn n(&self) -> BigInt {
+        BigInt::from_bytes_be(Sign::Plus, &self.n_bytes())
+    }
+
+    /// Exponent as an integer.
+    pub fn e(&self) -> BigInt {
+        BigInt::from_bytes_be(Sign::Plus, &self.e_bytes())
+    }
+
+    /// Modulus size in bits.
+    pub fn bits(&self) -> usize {
+        self.key.n().bit_width_vartime() as usize
+    }
+
+    /// `k`: the modulus length in bytes (§2.6).
+    pub fn size(&self) -> usize {
+        self.key.size()
+    }
+
+    /// PKCS#1 `RSAPublicKey` DER.
+    pub fn to_pkcs1_der(&self) -> Vec<u8> {
+        self.key
+            .to_pkcs1_der()
+            .map(|d| d.as_bytes().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// `SHA256:<hex>` over the PKCS#1 `RSAPublicKey` DER: a stable name for
+    /// pinning and logs.
+    pub fn fingerprint(&self) -> String {
+        use digest::Digest;
+        let h = sha2::Sha256::digest(self.to_pkcs1_der());
+        let mut s = String::from("SHA256:");
+        for b in h {
+            s.push_str(&format!("{b:02x}"));
+        }
+        s
+    }
+
+    /// Build a peer key from wire integers, enforcing `policy`.
+    pub fn from_wire(n: &BigInt, e: &BigInt, policy: &KeyPolicy) -> Result<Self, VtsError> {
+        let refuse = |why: &str| VtsError::KeyRefused(why.to_owned());
+        let (ns, nb) = n.to_bytes_be();
+        let (es, eb) = e.to_bytes_be();
+        if ns != Sign::Plus || es != Sign::Plus {
+            return Err(refuse("non-positive key number"));
+        }
+        // Check the size before any big-number work on attacker input.
+        let bits = n.bits() as usize;
+        if bits > policy.max_bits {
+            return Err(refuse("modulus too large"));
+        }
+        if bits < policy.min_bits {
+            return Err(refuse("modulus too small"));
+        }
+        if e.bits() > 64 {
+            return Err(refuse("exponent too large"));
+        }
+        let ev = u64::try_from(e).map_err(|_| refuse("exponent too large"))?;
+        if ev % 2 == 0 || ev < policy.min_exponent || ev > policy.max_exponent {
+            return Err(refuse("exponent outside policy"));
+        }
+        let n = BoxedUint::from_be_slice_vartime(&nb);
+        let e = BoxedUint::from_be_slice_vartime(&eb);
+        let key =
+            RsaPublicKey::new_with_size_limits(n, e, policy.min_bits.max(1)..=policy.max_bits)
+                .map_err(|err| refuse(&err.to_string()))?;
+        Ok(PublicKey { key })
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({} bits, {})", self.bits(), self.fingerprint())
+    }
+}
+
+/// Which peer keys we accept (`vts.md` §10 #5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPolicy {
+    /// Smallest modulus in bits (default 2048; 1024 for legacy peers).
+    pub min_bits: usize,
+    /// Largest modulus in bits (default 4096, Python's `max_keylen`).
+    pub max_bits: usize,
+    /// Smallest public exponent (default 65537).
+    pub min_exponent: u64,
+    /// Largest public exponent (default 2^32 − 1).
+    pub max_exponent: u64,
+}
+
+impl Default for KeyPolicy {
+    fn default() -> Self {
+        KeyPolicy {
+            min_bits: 2048,
+            max_bits: 4096,
+            min_exponent: 65537,
+            max_exponent: u32::MAX as u64,
+        }
+    }
+}
+
+impl KeyPolicy {
+    /// Accept 1024-bit moduli (legacy Python keys, the spec vectors).
+    pub fn legacy() -> Self {
+        KeyPolicy {
+            min_bits: 1024,
+            ..Self::default()
+        }
+    }
+}
+
+/// Our RSA key pair. Cheap to clone.
+#[derive(Clone)]
+pub struct RsaKeyPair {
+    pub(crate) private: Arc<RsaPrivateKey>,
+    public: PublicKey,
+}
+
+impl RsaKeyPair {
+    fn from_private(private: RsaPrivateKey) -> Self {
+        let public = PublicKey {
+            key: private.to_public_key(),
+        };
+        RsaKeyPair {
+            private: Arc::new(private),
+            public,
+        }
+    }
+
+    /// Generate a new key (`bits` ≥ 2048 recommended, §10 #5).
+    /// Slow (seconds); run it off the async executor.
+    pub fn generate(bits: usize) -> Result<Self, VtsError> {
+        let mut rng = getrandom::SysRng;
+        RsaPrivateKey::new(&mut rng, bits)
+            .map(Self::from_private)
+            .map_err(|e| VtsError::Key(e.to_string()))
+    }
+
+    /// Load a PEM private key: PKCS#1 (`RSA PRIVATE KEY`) or PKCS#8
+    /// (`PRIVATE KEY`, unencrypted). Line width is not enforced (Python
+    /// writes 76-column PEM, which strict RFC 7468 parsers refuse).
+    pub fn from_pem(pem: &str) -> Result<Self, VtsError> {
+        use base64::Engine;
+        let bad = |why: &str| VtsError::Key(format!("PEM: {why}"));
+        let begin = pem
+            .find("-----BEGIN ")
+            .ok_or_else(|| bad("no BEGIN line"))?;
+        let rest = &pem[begin + 11..];
+        let label_end = rest.find("-----").ok_or_else(|| bad("bad BEGIN line"))?;
+        let label = &rest[..label_end];
+        let body = &rest[label_end + 5..];
+        let end = body
+            .find(&format!("-----END {label}-----"))
+            .ok_or_else(|| bad("no END line"))?;
+        let b64: String = body[..end].split_whitespace().collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| bad("bad base64"))?;
+        let key = match label {
+            "RSA PRIVATE KEY" => RsaPrivateKey::from_pkcs1_der(&der).map_err(|e| e.to_string()),
+            "PRIVATE KEY" => RsaPrivateKey::from_pkcs8_der(&der).map_err(|e| e.to_string()),
+            _ => return Err(bad("not an RSA private key")),
+        };
+        key.map(Self::from_private).map_err(VtsError::Key)
+    }
+
+    /// Load a DER private key: PKCS#1 `RSAPrivateKey` or PKCS#8.
+    pub fn from_der(der: &[u8]) -> Result<Self, VtsError> {
+        RsaPrivateKey::from_pkcs1_der(der)
+            .or_else(|_| RsaPrivateKey::from_pkcs8_der(der))
+            .map(Self::from_private)
+            .map_err(|e| VtsError::Key(e.to_string()))
+    }
+
+    /// Load a PEM or DER key file.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self, VtsError> {
+        let data = std::fs::read(path).map_err(|e| VtsError::Key(e.to_string()))?;
+        match std::str::from_utf8(&data) {
+            Ok(s) if s.contains("-----BEGIN") => Self::from_pem(s),
+            _ => Self::from_der(&data),
+        }
+    }
+
+    /// The public half.
+    pub fn public(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// Fingerprint of the public key (see [`PublicKey::fingerprint`]).
+    pub fn fingerprint(&self) -> String {
+        self.public.fingerprint()
+    }
+}
+
+impl fmt::Debug for RsaKeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RsaKeyPair({:?})", self.public)
+    }
+}

@@ -1,0 +1,61 @@
+//! VTS — Versile Transport Security, the default secure transport of VOP
+//! (`vts.md`), wire-compatible with Versile Python 0.8.5.
+//!
+//! ## Data flow
+//!
+//! ```text
+//! ciphertext in ──► VtsConnection::receive
+//!                     ├─ handshaking: handshake::{client,server} (§3)
+//!                     │     M1/M2 protocol lines, M3..M6 VEC entities (bare context)
+//!                     │     rsa_block (§2.6) · message (§2.5) · prf (§2.3) · vhmac (§2.2)
+//!                     │     → Established { suite, SessionKeys, PeerCredentials }
+//!                     └─ open: record::RecordLayer (§4) = message::{Sealer, Opener}
+//!                              over cipher (Blowfish/AES, CBC/OFB, state kept, §2.4)
+//! plaintext out ◄── read_plaintext        write_plaintext ──► pending_output ──► socket
+//! ```
+//!
+//! The core is sans-IO ([`VtsConnection`]); [`VtsStream`] runs it on a
+//! tokio stream, and [`VtsServerTransport`] / [`VtsClientTransport`] plug it
+//! into [`VopLayer`](crate::server::VopLayer) and
+//! [`ClientConfig`](crate::client::ClientConfig).
+//!
+//! ## Cryptography
+//!
+//! Primitives are RustCrypto crates (`sha1`, `sha2`, `blowfish`, `aes`,
+//! `cbc`, `rsa`, `subtle`); only the VTS-specific constructions (VHMAC,
+//! PRF, message format, RSA block layout, OFB feedback loop) are written
+//! here, each checked against `vts-vectors.json` (`tests/vts_vectors.rs`).
+//! `rsa` is 0.10: its constant-time crypto-bigint arithmetic is the fix for
+//! RUSTSEC-2023-0071 (Marvin); the raw private operation (`hazmat`) runs
+//! with blinding, and RSA format and MAC failures are reported as one error
+//! after all the work was done (§10 #4). MACs are compared in constant time.
+//!
+//! ## Security notes (`vts.md` §10)
+//!
+//! VTS has no forward secrecy and no transcript authentication. Peer keys
+//! below 2048 bits are refused by default ([`KeyPolicy::legacy`] allows
+//! 1024). A client accepts any server key unless it pins one
+//! ([`VtsClientTransport::pin_server_key`]) or sets an authorizer.
+//! Credentials (identity claims, certificate chains) are passed on
+//! **unverified**.
+pub mod cipher;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod handshake;
+pub mod hash;
+pub mod keys;
+pub mod message;
+pub mod prf;
+pub mod random;
+pub mod record;
+pub mod rsa_block;
+pub mod stream;
+pub mod transport;
+pub mod vhmac;
+pub use config::{Credentials, PeerCredentials, Suite, VtsConfig};
+pub use connection::VtsConnection;
+pub use error::VtsError;
+pub use keys::{KeyPolicy, PublicKey, RsaKeyPair};
+pub use stream::VtsStream;
+pub use transport::{VtsClientTransport, VtsPeer, VtsServerTransport};

@@ -1,0 +1,208 @@
+//! [`VtsStream`]: a [`VtsConnection`] over a tokio byte stream, as
+//! `AsyncRead + AsyncWrite` (poll-based, no extra task).
+//!
+//! [`VtsStream::connect`] / [`VtsStream::accept`] run the handshake with a
+//! timeout (Python peers may hang instead of closing, `vts.md` §7). Handshake
+//! input is processed on a blocking thread (`spawn_blocking`): it contains
+//! the RSA private-key operations (server: M5 header; client-key client:
+//! M6), which take milliseconds and must not stall the executor. After the
+//! handshake, writes are sealed into records immediately and sent on
+//! `poll_write`/`poll_flush`; `poll_shutdown` sends the TCP FIN (VTS has no
+//! close-notify, §4).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use super::config::{PeerCredentials, VtsConfig};
+use super::connection::VtsConnection;
+use super::error::VtsError;
+use super::keys::RsaKeyPair;
+
+/// Stop accepting plaintext while this much ciphertext is unsent.
+const MAX_PENDING_OUTPUT: usize = 256 * 1024;
+/// Largest plaintext taken by one `poll_write`.
+const MAX_WRITE: usize = 64 * 1024;
+/// Default limit for the whole handshake.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn to_io(e: VtsError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// An established VTS connection over `IO`.
+pub struct VtsStream<IO> {
+    io: IO,
+    conn: VtsConnection,
+    rbuf: BytesMut,
+    eof: bool,
+}
+
+impl<IO> VtsStream<IO>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    /// Run the client handshake on `io`; `key` selects client-key mode.
+    pub async fn connect(
+        io: IO,
+        config: Arc<VtsConfig>,
+        key: Option<RsaKeyPair>,
+    ) -> Result<Self, VtsError> {
+        let conn = VtsConnection::client(config, key);
+        Self::handshake(io, conn).await
+    }
+
+    /// Run the server handshake on `io` with our key pair.
+    pub async fn accept(io: IO, config: Arc<VtsConfig>, key: RsaKeyPair) -> Result<Self, VtsError> {
+        let conn = VtsConnection::server(config, key);
+        Self::handshake(io, conn).await
+    }
+
+    /// Drive any prepared connection through its handshake.
+    pub async fn handshake(io: IO, conn: VtsConnection) -> Result<Self, VtsError> {
+        tokio::time::timeout(DEFAULT_HANDSHAKE_TIMEOUT, Self::handshake_inner(io, conn))
+            .await
+            .map_err(|_| VtsError::NotReady("handshake timed out"))?
+    }
+
+    async fn handshake_inner(mut io: IO, mut conn: VtsConnection) -> Result<Self, VtsError> {
+        let io_err = |e: io::Error| VtsError::Key(format!("I/O during handshake: {e}"));
+        let mut rbuf = BytesMut::with_capacity(4096);
+        loop {
+            let out = conn.pending_output().to_vec();
+            if !out.is_empty() {
+                io.write_all(&out).await.map_err(io_err)?;
+                io.flush().await.map_err(io_err)?;
+                conn.consume_output(out.len());
+            }
+            if !conn.is_handshaking() {
+                break;
+            }
+            if io.read_buf(&mut rbuf).await.map_err(io_err)? == 0 {
+                return Err(VtsError::BadHandshake("EOF during handshake"));
+            }
+            // RSA private-key work may happen in here: off the executor.
+            let (c, b, r) = tokio::task::spawn_blocking(move || {
+                let r = conn.receive(&mut rbuf);
+                (conn, rbuf, r)
+            })
+            .await
+            .map_err(|_| VtsError::Failed)?;
+            conn = c;
+            rbuf = b;
+            r?;
+        }
+        Ok(VtsStream {
+            io,
+            conn,
+            rbuf,
+            eof: false,
+        })
+    }
+}
+
+impl<IO> VtsStream<IO> {
+    /// What the handshake learned about the peer.
+    pub fn peer(&self) -> Option<&PeerCredentials> {
+        self.conn.peer()
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &IO {
+        &self.io
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> VtsStream<IO> {
+    /// Write pending ciphertext until done or the stream would block.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.conn.pending_output().is_empty() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, self.conn.pending_output()))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.conn.consume_output(n);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for VtsStream<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.conn.plaintext_available() > 0 {
+                let chunk = this.conn.take_plaintext(buf.remaining());
+                buf.put_slice(&chunk);
+                return Poll::Ready(Ok(()));
+            }
+            if this.conn.is_failed() {
+                return Poll::Ready(Err(to_io(VtsError::Failed)));
+            }
+            if this.eof {
+                // A partial record at EOF is discarded (§4).
+                return Poll::Ready(Ok(()));
+            }
+            // Records held by §3.7 are released by incoming records; send
+            // them without waiting for the next write.
+            if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+                return Poll::Ready(Err(e));
+            }
+            this.rbuf.reserve(16 * 1024);
+            let n = ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut this.io),
+                cx,
+                &mut this.rbuf
+            ))?;
+            if n == 0 {
+                this.eof = true;
+                continue;
+            }
+            this.conn.receive(&mut this.rbuf).map_err(to_io)?;
+            if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+                return Poll::Ready(Err(e));
+            }
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for VtsStream<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.conn.pending_output().len() >= MAX_PENDING_OUTPUT {
+            ready!(this.poll_drain(cx))?;
+        }
+        let n = buf.len().min(MAX_WRITE);
+        this.conn.write_plaintext(&buf[..n]).map_err(to_io)?;
+        // Opportunistic send; the rest goes out on flush.
+        if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,329 @@
+//! Our VTS client ↔ our VTS server in memory: handshakes in both modes,
+//! a VOL link over `VtsStream`, bulk data, tampering and hostile input.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use versile::demo::SimpleGateway;
+use versile::object::ConnectionInfo;
+use versile::runtime::{connect_link, spawn_link, LinkOptions};
+use versile::vts::{KeyPolicy, RsaKeyPair, VtsConfig, VtsConnection, VtsError, VtsStream};
+use versile::{
+    Client, ClientConfig, GatewayService, Server, VopLayer, VtsClientTransport, VtsPeer,
+    VtsServerTransport,
+};
+
+const T: Duration = Duration::from_secs(60);
+
+fn key(name: &str) -> RsaKeyPair {
+    RsaKeyPair::from_file(format!(
+        "{}/tests/data/spec/vts-vector-{name}-key.pem",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("key")
+}
+
+/// The vector keys are 1024-bit: allow them.
+fn cfg() -> Arc<VtsConfig> {
+    Arc::new(VtsConfig {
+        key_policy: KeyPolicy::legacy(),
+        ..VtsConfig::default()
+    })
+}
+
+type Duplex = tokio::io::DuplexStream;
+
+async fn pair(client_key: Option<RsaKeyPair>) -> (VtsStream<Duplex>, VtsStream<Duplex>) {
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let server = tokio::spawn(VtsStream::accept(b, cfg(), key("server")));
+    let client = VtsStream::connect(a, cfg(), client_key)
+        .await
+        .expect("client");
+    let server = server.await.unwrap().expect("server");
+    (client, server)
+}
+
+#[tokio::test]
+async fn handshake_anonymous_and_echo() {
+    tokio::time::timeout(T, async {
+        let (mut c, mut s) = pair(None).await;
+        assert!(s.peer().unwrap().key.is_none());
+        assert_eq!(c.peer().unwrap().key.as_ref(), Some(key("server").public()));
+        // Anonymous client: its first record waits for the server's (§3.7).
+        c.write_all(b"ping").await.unwrap();
+        c.flush().await.unwrap();
+        s.write_all(b"hello").await.unwrap();
+        s.flush().await.unwrap();
+        let mut buf = [0u8; 5];
+        c.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"hello");
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ping");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn handshake_client_key_and_1mib() {
+    tokio::time::timeout(T, async {
+        let (mut c, mut s) = pair(Some(key("client"))).await;
+        assert_eq!(s.peer().unwrap().key.as_ref(), Some(key("client").public()));
+        let data: Vec<u8> = (0..1024 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+        let d2 = data.clone();
+        let w = tokio::spawn(async move {
+            c.write_all(&d2).await.unwrap();
+            c.flush().await.unwrap();
+            c.shutdown().await.unwrap();
+            c
+        });
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got.len(), data.len());
+        assert!(got == data);
+        let _c = w.await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn vol_link_over_vts() {
+    tokio::time::timeout(T, async {
+        for client_key in [None, Some(key("client"))] {
+            let (c, s) = pair(client_key).await;
+            let _server = spawn_link(
+                s,
+                SimpleGateway::new(),
+                ConnectionInfo::default(),
+                LinkOptions::default(),
+            );
+            let gw_client = versile::ObjectBuilder::new(()).build();
+            let (link, gw) = connect_link(
+                c,
+                gw_client,
+                ConnectionInfo::default(),
+                LinkOptions::default(),
+            )
+            .await
+            .expect("link");
+            let r = gw.call("echo", ("hello VTS",)).await.unwrap();
+            assert_eq!(String::try_from(r).unwrap(), "hello VTS");
+            let big = bytes::Bytes::from(vec![0xabu8; 1024 * 1024]);
+            let r = gw.call("echo", (big.clone(),)).await.unwrap();
+            assert_eq!(bytes::Bytes::try_from(r).unwrap(), big);
+            link.shutdown(false);
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn vop_layer_and_client_over_tcp() {
+    tokio::time::timeout(T, async {
+        let server_key = key("server");
+        let fp = server_key.fingerprint();
+        let layer = VopLayer::builder()
+            .transport(VtsServerTransport::with_config(
+                server_key,
+                (*cfg()).clone(),
+            ))
+            .build()
+            .unwrap();
+        let svc = tower::ServiceBuilder::new()
+            .layer(layer)
+            .service(GatewayService::new(SimpleGateway::new));
+        let server = Server::serve(
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            svc,
+        )
+        .unwrap();
+        let addr = server.local_addr().to_string();
+        for ck in [None, Some(key("client"))] {
+            let t =
+                VtsClientTransport::with_config(ck, (*cfg()).clone()).pin_server_key(fp.clone());
+            let client = Client::new(ClientConfig::default().transport(t));
+            let (link, gw) = client.connect(&addr).await.expect("connect");
+            let r = gw.call("echo", (5,)).await.unwrap();
+            assert_eq!(i64::try_from(r).unwrap(), 5);
+            let peer = link
+                .context()
+                .extensions()
+                .get::<VtsPeer>()
+                .and_then(|p| p.public_key());
+            assert_eq!(peer.as_ref(), Some(key("server").public()));
+            link.shutdown(false);
+        }
+        // A wrong pin: the handshake is refused.
+        let t = VtsClientTransport::with_config(None, (*cfg()).clone()).pin_server_key("SHA256:00");
+        let client = Client::new(ClientConfig::default().transport(t));
+        assert!(client.connect(&addr).await.is_err());
+    })
+    .await
+    .unwrap();
+}
+
+/// Pump two sans-IO connections until neither has output.
+fn pump(c: &mut VtsConnection, s: &mut VtsConnection) -> Result<(), VtsError> {
+    loop {
+        let co = c.pending_output().to_vec();
+        c.consume_output(co.len());
+        let so = s.pending_output().to_vec();
+        s.consume_output(so.len());
+        if co.is_empty() && so.is_empty() {
+            return Ok(());
+        }
+        s.receive(&mut BytesMut::from(&co[..]))?;
+        c.receive(&mut BytesMut::from(&so[..]))?;
+    }
+}
+
+#[test]
+fn tampered_record_fails_mac() {
+    let mut c = VtsConnection::client(cfg(), None);
+    let mut s = VtsConnection::server(cfg(), key("server"));
+    pump(&mut c, &mut s).unwrap();
+    assert!(!c.is_handshaking() && !s.is_handshaking());
+    s.write_plaintext(b"first").unwrap();
+    let rec = s.pending_output().to_vec();
+    s.consume_output(rec.len());
+    c.receive(&mut BytesMut::from(&rec[..])).unwrap();
+    s.write_plaintext(b"second record").unwrap();
+    let mut rec = s.pending_output().to_vec();
+    let last = rec.len() - 1;
+    rec[last] ^= 0x01;
+    assert!(matches!(
+        c.receive(&mut BytesMut::from(&rec[..])),
+        Err(VtsError::BadMac)
+    ));
+    assert!(c.is_failed());
+    assert!(c.write_plaintext(b"x").is_err());
+}
+
+#[tokio::test]
+async fn tampered_stream_closes_with_error() {
+    tokio::time::timeout(T, async {
+        // Client ↔ proxy ↔ server; the proxy flips one bit of the first
+        // record the server sends after the handshake.
+        let (a, mut pa) = tokio::io::duplex(64 * 1024);
+        let (mut pb, b) = tokio::io::duplex(64 * 1024);
+        let server = tokio::spawn(async move {
+            let mut s = VtsStream::accept(b, cfg(), key("server")).await.unwrap();
+            s.write_all(b"a record that will be damaged").await.unwrap();
+            s.flush().await.unwrap();
+            let mut buf = [0u8; 1];
+            let _ = s.read(&mut buf).await;
+        });
+        let proxy = tokio::spawn(async move {
+            // c2s: M1, M3, M5 pass through; s2c: M2, M4, then the record.
+            let mut buf = vec![0u8; 65536];
+            let mut buf2 = vec![0u8; 65536];
+            let mut s2c_total = 0usize;
+            loop {
+                tokio::select! {
+                    n = pa.read(&mut buf) => {
+                        let n = n.unwrap_or(0);
+                        if n == 0 { break; }
+                        pb.write_all(&buf[..n]).await.unwrap();
+                    }
+                    n = pb.read(&mut buf2) => {
+                        let n = n.unwrap_or(0);
+                        if n == 0 { break; }
+                        // M2 (14) + M4: after those, damage the last byte.
+                        if s2c_total > 14 + 200 { buf2[n - 1] ^= 1; }
+                        s2c_total += n;
+                        if pa.write_all(&buf2[..n]).await.is_err() { break; }
+                    }
+                }
+            }
+        });
+        let mut c = VtsStream::connect(a, cfg(), None).await.unwrap();
+        let mut got = Vec::new();
+        let r = c.read_to_end(&mut got).await;
+        assert!(r.is_err(), "MAC failure must be an error, got {got:?}");
+        assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::InvalidData);
+        drop(c);
+        proxy.abort();
+        server.abort();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn garbage_and_truncated_handshakes_fail_cleanly() {
+    tokio::time::timeout(T, async {
+        let inputs: Vec<Vec<u8>> = vec![
+            b"VTS_DRAFT-0.9\n".to_vec(),
+            b"VTS_DRAFT-0.8\r\n".to_vec(),
+            vec![b'A'; 40],
+            b"VTS_DRAFT-0.8\n\xf6\x06\xf6\x01".to_vec(), // truncated M3, then EOF
+            b"VTS_DRAFT-0.8\n\xff\xff\xff\xff\xff\xff\xff\xff\xff".to_vec(),
+            [
+                b"VTS_DRAFT-0.8\n".as_slice(),
+                &[0xf3, 0xef, 0xff, 0xff, 0xff, 0xff],
+            ]
+            .concat(),
+        ];
+        for input in inputs {
+            let (mut a, b) = tokio::io::duplex(64 * 1024);
+            let server = tokio::spawn(VtsStream::accept(b, cfg(), key("server")));
+            a.write_all(&input).await.unwrap();
+            a.shutdown().await.unwrap();
+            let r = server.await.unwrap();
+            assert!(r.is_err(), "{input:?}");
+        }
+        // Client side: a server that answers garbage.
+        let (a, mut b) = tokio::io::duplex(64 * 1024);
+        let client = tokio::spawn(VtsStream::connect(a, cfg(), None));
+        let mut line = [0u8; 14];
+        b.read_exact(&mut line).await.unwrap();
+        b.write_all(b"VTS_DRAFT-0.8\n\xf6\x09\xf5\x04")
+            .await
+            .unwrap();
+        drop(b);
+        assert!(client.await.unwrap().is_err());
+    })
+    .await
+    .unwrap();
+}
+
+/// Handshake time with fresh 2048-bit keys (printed; run with --nocapture).
+#[tokio::test]
+async fn handshake_time_2048() {
+    tokio::time::timeout(Duration::from_secs(300), async {
+        let t0 = Instant::now();
+        let (sk, ck) = tokio::task::spawn_blocking(|| {
+            (
+                RsaKeyPair::generate(2048).unwrap(),
+                RsaKeyPair::generate(2048).unwrap(),
+            )
+        })
+        .await
+        .unwrap();
+        eprintln!("2048-bit key generation x2: {:?}", t0.elapsed());
+        assert!(sk.fingerprint().starts_with("SHA256:") && sk.fingerprint().len() == 7 + 64);
+        let config = Arc::new(VtsConfig::default());
+        for client_key in [None, Some(ck)] {
+            let mode = if client_key.is_some() {
+                "client-key"
+            } else {
+                "anonymous"
+            };
+            let (a, b) = tokio::io::duplex(64 * 1024);
+            let t = Instant::now();
+            let server = tokio::spawn(VtsStream::accept(b, config.clone(), sk.clone()));
+            let _c = VtsStream::connect(a, config.clone(), client_key)
+                .await
+                .unwrap();
+            let _s = server.await.unwrap().unwrap();
+            eprintln!("VTS handshake, 2048-bit keys, {mode}: {:?}", t.elapsed());
+        }
+    })
+    .await
+    .unwrap();
+}
