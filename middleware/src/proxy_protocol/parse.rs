@@ -51,11 +51,29 @@ pub enum ProxyHeaderError {
     Io(#[from] std::io::Error),
 }
 
+/// The longest v1 header, CRLF included.
+const V1_MAX_LEN: usize = 107;
+
 /// Parse a header at the start of `buf`: `Ok(None)` if more bytes are
 /// needed, the header if complete, an error if it can never become valid.
 pub fn parse_header(buf: &[u8]) -> Result<Option<ParsedHeader>, ProxyHeaderError> {
     if buf.is_empty() {
         return Ok(None);
+    }
+    // `ppp`'s v1 parser reports some truncated lines ("... 5555 44") as
+    // invalid rather than partial, so a v1 header is parsed only once its
+    // line is complete: at most 107 bytes, CRLF included (spec §2.1).
+    let prefix = v1::PROTOCOL_PREFIX.as_bytes();
+    if buf.starts_with(prefix) || prefix.starts_with(buf) {
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(_) => {}
+            None if buf.len() < V1_MAX_LEN => return Ok(None),
+            None => {
+                return Err(ProxyHeaderError::Invalid(
+                    "v1 header longer than 107 bytes".into(),
+                ))
+            }
+        }
     }
     let result = HeaderResult::parse(buf);
     if result.is_incomplete() {
@@ -134,6 +152,8 @@ mod tests {
             b"PROXY",
             b"PROXY TCP4 1.2.3.4",
             b"PROXY TCP4 1.2.3.4 5.6.7.8 1000 2000\r",
+            b"PROXY TCP4 1.2.3.4 5.6.7.8 1000 ",
+            b"PROXY TCP4 1.2.3.4 5.6.7.8 1000 20",
             b"\r\n\r\n",
             b"\r\n\r\n\0\r\nQUIT\n\x21",
         ] {
