@@ -107,6 +107,8 @@ pub mod signals;
 pub mod trace;
 
 pub use io::{AsyncStream, BoxedIo, Rewind};
+/// The CIDR types of the [host filter](filter) (`ipnet`).
+pub use ipnet;
 pub use limit::{ConnectionLimit, ConnectionLimitLayer};
 pub use request::{ConnectionRequest, SimpleConnection};
 pub use signals::{ConnectionSignals, LinkCounters};
