@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 use tower::{BoxError, Service};
 
-use super::connection::Connection;
+use super::connection::{Connection, NegotiatedTransport};
 use super::registry::LinkRegistry;
 use crate::object::{LocalObject, RemoteObject};
 use crate::runtime::driver::LinkDriver;
@@ -90,6 +90,15 @@ where
         let options = self.options.clone();
         let init = self.on_established.clone();
         Box::pin(async move {
+            // Middleware signals (handshake deadline, idle timeout,
+            // metrics): the driver reports to them; a layer's close request
+            // becomes a graceful shutdown (`design.md`, partial limits).
+            let signals = conn.signals();
+            let transport = conn
+                .info
+                .extensions
+                .get::<NegotiatedTransport>()
+                .map(|t| t.0.token());
             let Connection { io, info } = conn;
             let registry = info.extensions.get::<LinkRegistry>().cloned();
             let (handle, rx) = LinkHandle::new(info);
@@ -100,15 +109,45 @@ where
                     }
                 }) as OnEstablished
             });
-            if let Some(r) = &registry {
-                r.register(&handle);
-            }
-            let driver = LinkDriver::new(io, gateway, handle.clone(), rx, options, on_established);
-            let outcome = driver.run().await;
-            if let Some(r) = &registry {
-                r.unregister(&handle);
-            }
+            // Unregistered on drop: the future may be dropped mid-link (a
+            // forced stop, a middleware deadline or idle timeout).
+            let _registered = registry.map(|r| Registered::new(r, handle.clone()));
+            let driver = LinkDriver::new(io, gateway, handle.clone(), rx, options, on_established)
+                .with_signals(signals.clone(), transport);
+            let outcome = match signals {
+                None => driver.run().await,
+                Some(signals) => {
+                    let run = driver.run();
+                    tokio::pin!(run);
+                    tokio::select! {
+                        outcome = &mut run => outcome,
+                        _ = signals.close_requested() => {
+                            handle.shutdown(false);
+                            run.await
+                        }
+                    }
+                }
+            };
             Ok(outcome)
         })
+    }
+}
+
+/// Keeps a link in the server's registry while the connection future lives.
+struct Registered {
+    registry: LinkRegistry,
+    handle: LinkHandle,
+}
+
+impl Registered {
+    fn new(registry: LinkRegistry, handle: LinkHandle) -> Self {
+        registry.register(&handle);
+        Registered { registry, handle }
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.registry.unregister(&self.handle);
     }
 }
