@@ -28,7 +28,7 @@ pub trait ConnectionRequest: Send + 'static {
         let _ = addr;
     }
     /// Take the stream out, leaving a placeholder
-    /// ([`detached`](crate::io::detached)); put one back with
+    /// ([`crate::io::detached`]); put one back with
     /// [`set_io`](Self::set_io).
     fn take_io(&mut self) -> BoxedIo;
     /// Put a stream (back) in.
