@@ -1,36 +1,6 @@
 //! Controlled accepting (`vop-service.md` §5.7, S35–S38): an [`Admission`]
 //! controller hands out accept permits to the servers ("nodes") registered
 //! with it, capping the total number of clients and the clients per node.
-//!
-//! The intended semantics of Python's `VServiceController`, not its
-//! 0.8.5 behaviour (§5.8):
-//!
-//! * a node accepts **one** connection per permit, and its accept loop waits
-//!   for the permit *before* calling `accept` — a node without a permit
-//!   leaves connections in the kernel's backlog (Python accepted on a
-//!   readiness event even without a permit, so caps were not enforced);
-//! * at most one permit is outstanding across all nodes; after a node is
-//!   added and after every accept or close the controller re-evaluates: if
-//!   the total client count has reached `max_clients`, or no node is below
-//!   `max_node_clients`, nothing is granted; otherwise the permit goes to
-//!   the node with the fewest clients (ties: the lowest node id);
-//! * a client counts from its accept until its connection task ends
-//!   ([`Slot`] guard), whatever the reason (also a forced stop);
-//! * a node whose server stopped is retired: it gets no more permits (a
-//!   permit it held is returned), and its remaining clients keep counting
-//!   towards `max_clients` until they close.
-//!
-//! The design fits Python's deployment recipe: several servers (threads,
-//! runtimes) accepting on one shared socket, e.g. `std_listener` with
-//! `try_clone`d listeners. With nodes on *different* ports the single
-//! permit may wait on a node whose port gets no connection meanwhile.
-//!
-//! Cross-process control over VOL (S37: the published `start_service`,
-//! `stop_service`, `can_accept`, `accepted`, `closed` methods) is not
-//! implemented: it only matters for mixing with Python controllers/nodes,
-//! and Python's own cross-process controller does not enforce its limits.
-//! [`Admission::accepted`]/[`Admission::closed`] are public so such a
-//! bridge can be built on top.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -46,6 +16,36 @@ pub type NodeId = u64;
 type Stopper = Arc<dyn Fn(StopLinks) + Send + Sync>;
 
 /// The controller: shared by every node it governs; cheap to clone.
+///
+/// The intended semantics of Python's `VServiceController`, not its
+/// 0.8.5 behaviour (§5.8):
+///
+/// * a node accepts **one** connection per permit, and its accept loop waits
+///   for the permit *before* calling `accept` — a node without a permit
+///   leaves connections in the kernel's backlog (Python accepted on a
+///   readiness event even without a permit, so caps were not enforced);
+/// * at most one permit is outstanding across all nodes; after a node is
+///   added and after every accept or close the controller re-evaluates: if
+///   the total client count has reached `max_clients`, or no node is below
+///   `max_node_clients`, nothing is granted; otherwise the permit goes to
+///   the node with the fewest clients (ties: the lowest node id);
+/// * a client counts from its accept until its connection task ends
+///   ([`Slot`] guard), whatever the reason (also a forced stop);
+/// * a node whose server stopped is retired: it gets no more permits (a
+///   permit it held is returned), and its remaining clients keep counting
+///   towards `max_clients` until they close.
+///
+/// The design fits Python's deployment recipe: several servers (threads,
+/// runtimes) accepting on one shared socket, e.g. `std_listener` with
+/// `try_clone`d listeners. With nodes on *different* ports the single
+/// permit may wait on a node whose port gets no connection meanwhile.
+///
+/// Cross-process control over VOL (S37: the published `start_service`,
+/// `stop_service`, `can_accept`, `accepted`, `closed` methods) is not
+/// implemented: it only matters for mixing with Python controllers/nodes,
+/// and Python's own cross-process controller does not enforce its limits.
+/// [`Admission::accepted`]/[`Admission::closed`] are public so such a
+/// bridge can be built on top.
 #[derive(Clone)]
 pub struct Admission {
     inner: Arc<Inner>,

@@ -2,29 +2,7 @@
 //! §5.1 `sock`/`internal`/`buf_size`, §5.2 `iface`/`port`; S01–S03, S26),
 //! whether it is admission-controlled (§5.7), and its link hooks.
 //!
-//! Sockets are made with `socket2` so that the options Python sets (address
-//! reuse, backlog, buffer sizes) and IPv6 dual-stack can be chosen before
-//! `bind`/`listen`:
-//!
-//! * `listen(addr)` may be repeated; each address gets its own socket, all
-//!   served by one accept loop. A host name is resolved when `listen` is
-//!   called; the first of its addresses that binds is used.
-//! * IPv6 sockets are dual-stack by default (`IPV6_V6ONLY` off), so
-//!   `[::]:PORT` also takes IPv4 clients. To listen on `0.0.0.0:P` and
-//!   `[::]:P` side by side, set [`ipv6_only(true)`](ServerBuilder::ipv6_only).
-//! * Backlog 1024 (as tokio; Python used 10), address reuse on (not on
-//!   Windows, where `SO_REUSEADDR` lets another process steal the port).
-//! * [`buffer_size`](ServerBuilder::buffer_size) sets `SO_RCVBUF` and
-//!   `SO_SNDBUF` on the listening socket (before `listen`, so the TCP window
-//!   scale fits) and on each accepted socket; [`internal`](ServerBuilder::internal)
-//!   is Python's 512 KiB preset for local links. (Python's `internal` also
-//!   enlarged its VEC buffers; this implementation has no such buffers.)
-//! * Pre-bound listeners ([`listener`](ServerBuilder::listener),
-//!   [`std_listener`](ServerBuilder::std_listener)) are used as they are,
-//!   apart from the buffer sizes; a std listener is made non-blocking.
-//!
-//! [`serve`](ServerBuilder::serve) must be called inside a tokio runtime.
-//! Its errors name the address that failed.
+//! The options and their defaults are listed on [`ServerBuilder`].
 
 use std::fmt;
 use std::io;
@@ -90,7 +68,31 @@ enum Listen {
     Std(std::net::TcpListener),
 }
 
-/// Builds a [`Server`]; see the [module docs](self).
+/// Builds a [`Server`].
+///
+/// Sockets are made with `socket2` so that the options Python sets (address
+/// reuse, backlog, buffer sizes) and IPv6 dual-stack can be chosen before
+/// `bind`/`listen`:
+///
+/// * `listen(addr)` may be repeated; each address gets its own socket, all
+///   served by one accept loop. A host name is resolved when `listen` is
+///   called; the first of its addresses that binds is used.
+/// * IPv6 sockets are dual-stack by default (`IPV6_V6ONLY` off), so
+///   `[::]:PORT` also takes IPv4 clients. To listen on `0.0.0.0:P` and
+///   `[::]:P` side by side, set [`ipv6_only(true)`](ServerBuilder::ipv6_only).
+/// * Backlog 1024 (as tokio; Python used 10), address reuse on (not on
+///   Windows, where `SO_REUSEADDR` lets another process steal the port).
+/// * [`buffer_size`](ServerBuilder::buffer_size) sets `SO_RCVBUF` and
+///   `SO_SNDBUF` on the listening socket (before `listen`, so the TCP window
+///   scale fits) and on each accepted socket; [`internal`](ServerBuilder::internal)
+///   is Python's 512 KiB preset for local links. (Python's `internal` also
+///   enlarged its VEC buffers; this implementation has no such buffers.)
+/// * Pre-bound listeners ([`listener`](ServerBuilder::listener),
+///   [`std_listener`](ServerBuilder::std_listener)) are used as they are,
+///   apart from the buffer sizes; a std listener is made non-blocking.
+///
+/// [`serve`](ServerBuilder::serve) must be called inside a tokio runtime.
+/// Its errors name the address that failed.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
@@ -125,7 +127,7 @@ impl Default for ServerBuilder {
 }
 
 impl ServerBuilder {
-    /// Nothing to listen on yet; defaults as in the [module docs](self).
+    /// Nothing to listen on yet; defaults as listed on [`ServerBuilder`].
     pub fn new() -> Self {
         ServerBuilder {
             listens: Vec::new(),

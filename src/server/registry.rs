@@ -1,16 +1,6 @@
 //! The live links of a server (`vop-service.md` §5.5 `links`, S27), so that
 //! a stop can shut them down, a drain can wait for them, and middleware and
 //! metrics can see them.
-//!
-//! The accept loop puts the server's [`LinkRegistry`] into every
-//! [`Connection`](super::Connection)'s extensions; [`GatewayService`](super::GatewayService)
-//! enters the link into it when the link starts (after transport
-//! negotiation) and leaves it when the link's task ends, also when a forced
-//! stop drops that task. Each entry carries a [`LinkInfo`] (id, addresses,
-//! protocol, start time). Hooks ([`on_link_added`](LinkRegistry::on_link_added),
-//! [`on_link_closed`](LinkRegistry::on_link_closed)) are Python's
-//! `_link_added`/`_link_closed`; unlike Python they run outside the
-//! registry's lock, so a hook may read the registry.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -67,6 +57,16 @@ impl LinkInfo {
 type Hook = Arc<dyn Fn(&LinkInfo) + Send + Sync>;
 
 /// Shared registry of links; cheap to clone.
+///
+/// The accept loop puts the server's [`LinkRegistry`] into every
+/// [`Connection`](super::Connection)'s extensions; [`GatewayService`](super::GatewayService)
+/// enters the link into it when the link starts (after transport
+/// negotiation) and leaves it when the link's task ends, also when a forced
+/// stop drops that task. Each entry carries a [`LinkInfo`] (id, addresses,
+/// protocol, start time). Hooks ([`on_link_added`](LinkRegistry::on_link_added),
+/// [`on_link_closed`](LinkRegistry::on_link_closed)) are Python's
+/// `_link_added`/`_link_closed`; unlike Python they run outside the
+/// registry's lock, so a hook may read the registry.
 #[derive(Clone, Default)]
 pub struct LinkRegistry {
     inner: Arc<RegistryInner>,
@@ -96,7 +96,9 @@ impl LinkRegistry {
             links.insert(link.id(), (link.clone(), info.clone()));
             self.inner.count.send_replace(links.len());
         }
-        for hook in lock(&self.inner.added).clone() {
+        // Cloned first: a `for` would hold the guard through the calls.
+        let hooks = lock(&self.inner.added).clone();
+        for hook in hooks {
             hook(&info);
         }
         if let Some(force) = stopping {
@@ -122,13 +124,16 @@ impl LinkRegistry {
             removed
         };
         if let Some((_, info)) = removed {
-            for hook in lock(&self.inner.closed).clone() {
+            let hooks = lock(&self.inner.closed).clone();
+            for hook in hooks {
                 hook(&info);
             }
         }
     }
 
-    /// Call `hook` whenever a link joins (Python's `_link_added`).
+    /// Call `hook` whenever a link joins (Python's `_link_added`). Hooks
+    /// run on the link's task, outside the registry's lock; they should be
+    /// quick and must not panic (the closed hook also runs from a drop).
     pub fn on_link_added(&self, hook: impl Fn(&LinkInfo) + Send + Sync + 'static) {
         lock(&self.inner.added).push(Arc::new(hook));
     }

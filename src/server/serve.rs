@@ -1,17 +1,4 @@
 //! The accept loop and the [`Server`] handle (`vop-service.md` §5.5).
-//!
-//! One task accepts on all of a server's listeners; one task per accepted
-//! connection runs the whole tower stack for it. The loop never waits for a
-//! handshake, and an error in one connection ends only that connection's
-//! task. With an [`AdmissionNode`] the loop waits for a permit before each
-//! accept (§5.7).
-//!
-//! The state ([`ServerState`]) moves `Started` → `Active` → `Stopped` and is
-//! published on a watch, so it can be read ([`Server::state`]) and awaited
-//! ([`Server::wait`], [`Server::wait_for`]) with a timeout, as Python's
-//! `wait(timeout, started, active, stopped)`. As in Python, `Stopped` means
-//! "no longer listening", not "links drained": for that use
-//! [`Server::drained`] or [`Server::wait_drained`].
 
 use std::io;
 use std::net::SocketAddr;
@@ -154,6 +141,20 @@ pub(crate) struct AcceptOptions {
 }
 
 /// A running service: its addresses, state, links, and stop controls.
+/// Dropping the handle does not stop the service; call [`stop`](Self::stop).
+///
+/// One task accepts on all of a server's listeners; one task per accepted
+/// connection runs the whole tower stack for it. The loop never waits for a
+/// handshake, and an error in one connection ends only that connection's
+/// task. With an [`AdmissionNode`] the loop waits for a permit before each
+/// accept (§5.7).
+///
+/// The state ([`ServerState`]) moves `Started` → `Active` → `Stopped` and is
+/// published on a watch, so it can be read ([`Server::state`]) and awaited
+/// ([`Server::wait`], [`Server::wait_for`]) with a timeout, as Python's
+/// `wait(timeout, started, active, stopped)`. As in Python, `Stopped` means
+/// "no longer listening", not "links drained": for that use
+/// [`Server::drained`] or [`Server::wait_drained`].
 pub struct Server {
     local_addrs: Vec<SocketAddr>,
     node: Option<NodeId>,
