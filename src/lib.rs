@@ -69,7 +69,7 @@ pub use object::{
     VObject,
 };
 pub use runtime::{LinkHandle, LinkOptions};
-pub use server::{Connection, GatewayService, Server, StopLinks, VopLayer};
+pub use server::{Connection, GatewayService, Server, ServerState, StateSet, StopLinks, VopLayer};
 pub use value::{FromArgs, FromValue, IntoArgs, Value, ValueError};
 pub use vec::Entity;
 pub use vts::{RsaKeyPair, VtsClientTransport, VtsConfig, VtsPeer, VtsServerTransport, VtsStream};
