@@ -20,7 +20,7 @@
 //!
 //! The protocol core is sans-IO — state machines over byte buffers, no
 //! tokio inside — so every input can be tested in memory:
-//! * [`vec`] — entity codec and the VEC hello line;
+//! * [`vec`](mod@vec) — entity codec and the VEC hello line;
 //! * [`vop`] — the VOP transport negotiation lines;
 //! * [`vol`] — the VOL link: handshake, messages, reference counting;
 //! * [`vri`] — `vop://` URLs.
@@ -30,7 +30,7 @@
 //! * [`object`] — [`LocalObject`]s you serve ([`ObjectBuilder`]),
 //!   [`RemoteObject`]s you call, [`CallContext`];
 //! * [`server`] — [`Connection`], [`VopLayer`], [`GatewayService`], [`Server`];
-//! * [`client`] — [`Client`](client::Client) and VRI resolution;
+//! * [`client`] — [`Client`] and VRI resolution;
 //! * [`demo`] — `Echoer`, `Adder`, `SimpleGateway`.
 //!
 //! ## A service in a few lines

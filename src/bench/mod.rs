@@ -20,7 +20,7 @@
 //!    `duration`.
 //!
 //! Each phase has an untimed warm-up (not for 3) and is bracketed by
-//! readings of process CPU time ([`cpu`]); CPU µs per call counts both ends
+//! readings of process CPU time (the `cpu` module); CPU µs per call counts both ends
 //! (client and server live in this process in both measurements).
 
 mod baseline;

@@ -1,5 +1,5 @@
 //! The tokio runtime around the sans-IO core: the link task
-//! ([`LinkDriver`](driver)), [`LinkHandle`]s, and stream plumbing.
+//! (`LinkDriver`), [`LinkHandle`]s, and stream plumbing.
 //!
 //! [`spawn_link`] runs a link over any stream (a TCP socket after VOP, a
 //! secure transport, an in-memory duplex in tests) and resolves once the
