@@ -41,7 +41,26 @@ pub trait ClientTransport: Send + Sync + 'static {
         io: BoxedIo,
         info: &mut ConnectionInfo,
     ) -> BoxFuture<'static, Result<BoxedIo, ClientError>>;
+
+    /// Like [`connect`](Self::connect), but owning `info` so a transport
+    /// can record what it learns *after* its handshake (peer key,
+    /// certificates). The client calls this one; the default delegates to
+    /// `connect`.
+    fn connect_with_info(
+        &self,
+        io: BoxedIo,
+        mut info: ConnectionInfo,
+    ) -> BoxFuture<'static, Result<(BoxedIo, ConnectionInfo), ClientError>> {
+        let fut = self.connect(io, &mut info);
+        Box::pin(async move { Ok((fut.await?, info)) })
+    }
 }
+
+/// The host part of the address the client connected to (a DNS name or an
+/// IP address, without brackets), recorded in the connection info before
+/// the transport handshake (TLS uses it for SNI and the name check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetHost(pub String);
 
 /// Client settings (Python's `VOPUrlConfig`, `vop-service.md` §4.6).
 #[derive(Clone)]
@@ -179,6 +198,9 @@ impl Client {
             local_addr: stream.local_addr().ok(),
             ..ConnectionInfo::default()
         };
+        let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        info.extensions.insert(TargetHost(host.to_owned()));
         // VOP client handshake: send the hello, then nothing until the
         // whole answer is read (`vop-service.md` §2.9 client rules 2–4).
         let mut hs = ClientHandshake::new(offered)?;
@@ -204,7 +226,7 @@ impl Client {
                 .get(&chosen)
                 .ok_or(ClientError::NoTransport)?
                 .clone();
-            io = transport.connect(io, &mut info).await?;
+            (io, info) = transport.connect_with_info(io, info).await?;
         }
         let gateway = self
             .config

@@ -31,6 +31,9 @@
 //!   [`RemoteObject`]s you call, [`CallContext`];
 //! * [`server`] — [`Connection`], [`VopLayer`], [`GatewayService`], [`Server`];
 //! * [`client`] — [`Client`] and VRI resolution;
+//! * `tls` (feature `tls`, on by default) — TLS 1.2/1.3 as a negotiable
+//!   transport on rustls, for our own peers and standard tooling (Versile
+//!   Python's TLS cannot interoperate, `vop-service.md` §3.6);
 //! * [`demo`] — `Echoer`, `Adder`, `SimpleGateway`.
 //!
 //! ## A service in a few lines
@@ -56,6 +59,8 @@ pub mod extensions;
 pub mod object;
 pub mod runtime;
 pub mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod value;
 pub mod vec;
 pub mod vol;
@@ -70,6 +75,8 @@ pub use object::{
 };
 pub use runtime::{LinkHandle, LinkOptions};
 pub use server::{Connection, GatewayService, Server, ServerState, StateSet, StopLinks, VopLayer};
+#[cfg(feature = "tls")]
+pub use tls::{TlsClientConfig, TlsClientTransport, TlsPeer, TlsServerConfig, TlsServerTransport};
 pub use value::{FromArgs, FromValue, IntoArgs, Value, ValueError};
 pub use vec::Entity;
 pub use vts::{RsaKeyPair, VtsClientTransport, VtsConfig, VtsPeer, VtsServerTransport, VtsStream};
