@@ -79,7 +79,8 @@ fn add_values(a: &Value, b: &Value) -> Result<Value, CallError> {
 /// `urlget(("text", "echo"))` → a new [`Echoer`], `urlget(("math",
 /// "adder"))` → a new [`Adder`]; any other path → CALL_ERROR (Python's
 /// "VRI does not resolve"); a path that is not a tuple of strings →
-/// CALL_EXCEPTION with an empty VException. Also offers `echo` itself.
+/// CALL_EXCEPTION with an empty VException. Also offers `echo` itself, and
+/// (hidden from the listing) `peer()`: the caller's address as seen here.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SimpleGateway;
 
@@ -113,6 +114,19 @@ impl From<SimpleGateway> for LocalObject {
                 let (arg,): (Value,) = call.into_args()?;
                 Ok(arg)
             })
+            // Hidden (not in the method listing, which mirrors Python's
+            // demo): the caller's address as this server sees it, e.g.
+            // the real client behind a PROXY-protocol load balancer.
+            .publish(
+                MethodSpec::new("peer")
+                    .doc("The caller's address as the server sees it (host:port), or None.\n")
+                    .hidden(),
+                |_, call| async move {
+                    let peer = call.ctx.peer_addr();
+                    let () = call.into_args()?;
+                    Ok(Value::from(peer.map(|a| a.to_string())))
+                },
+            )
             .build()
     }
 }

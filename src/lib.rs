@@ -34,7 +34,9 @@
 //! * `tls` (feature `tls`, on by default) — TLS 1.2/1.3 as a negotiable
 //!   transport on rustls, for our own peers and standard tooling (Versile
 //!   Python's TLS cannot interoperate, `vop-service.md` §3.6);
-//! * [`demo`] — `Echoer`, `Adder`, `SimpleGateway`.
+//! * [`demo`] — `Echoer`, `Adder`, `SimpleGateway`;
+//! * [`ops`] — Prometheus endpoint and logging for production services
+//!   (with [`server::StackConfig`], the layer stack).
 //!
 //! ## A service in a few lines
 //!
@@ -57,6 +59,7 @@ pub mod client;
 pub mod demo;
 pub mod extensions;
 pub mod object;
+pub mod ops;
 pub mod runtime;
 pub mod server;
 #[cfg(feature = "tls")]

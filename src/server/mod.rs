@@ -7,7 +7,8 @@
 //! [`Server`] handle reports its [`ServerState`], stops accepting and shuts
 //! links down ([`StopLinks`]), and waits for drain. Its [`LinkRegistry`]
 //! lists the live links ([`LinkInfo`]) with added/closed hooks. Controlled
-//! accepting (§5.7) is the [`Admission`] controller.
+//! accepting (§5.7) is the [`Admission`] controller. [`StackConfig`]
+//! composes the production stack of middleware layers around it.
 
 mod admission;
 mod builder;
@@ -15,6 +16,7 @@ mod connection;
 mod gateway;
 mod registry;
 mod serve;
+mod stack;
 mod vop_layer;
 
 pub use admission::{Admission, AdmissionNode, NodeId, Permit, Slot};
@@ -23,4 +25,5 @@ pub use connection::{Connection, NegotiatedTransport};
 pub use gateway::GatewayService;
 pub use registry::{LinkInfo, LinkRegistry, Registration};
 pub use serve::{Server, ServerState, StateSet, StopLinks};
+pub use stack::{parse_net, parse_secs_opt, StackConfig, StackService};
 pub use vop_layer::{ConfigError, ServerTransport, VopLayer, VopLayerBuilder, VopService};

@@ -19,11 +19,17 @@
 //! been polled ready holds a permit until it is called or dropped, so an
 //! accept loop should call `ready` only when it has a connection in hand
 //! (e.g. `svc.clone().oneshot(conn)` per connection).
+//!
+//! [`MaxConnectionsLayer`] is the refusing variant: over the limit, a new
+//! connection is closed at once with [`ConnectionLimitReached`] (counted
+//! by the [metrics layer](crate::metrics) as `max_connections`).
 
 mod future;
 mod layer;
+mod refuse;
 mod service;
 
 pub use future::ResponseFuture;
 pub use layer::ConnectionLimitLayer;
+pub use refuse::{ConnectionLimitReached, MaxConnections, MaxConnectionsFuture, MaxConnectionsLayer};
 pub use service::ConnectionLimit;

@@ -8,6 +8,7 @@ use super::service::Metrics;
 use crate::deadline::HandshakeTimeout;
 use crate::filter::HostRejected;
 use crate::idle::IdleTimeout;
+use crate::limit::ConnectionLimitReached;
 use crate::per_ip::{PerIpReason, PerIpRejected};
 use crate::proxy_protocol::ProxyHeaderError;
 
@@ -36,7 +37,7 @@ impl<S> Layer<S> for MetricsLayer {
 /// for along the error's `source` chain), or `None` for other errors.
 ///
 /// `host_filter`, `per_ip_concurrent`, `per_ip_rate`, `per_ip_table_full`,
-/// `proxy_header`, `handshake_timeout`, `idle_timeout`.
+/// `proxy_header`, `handshake_timeout`, `idle_timeout`, `max_connections`.
 pub fn rejection_reason(err: &(dyn Error + 'static)) -> Option<&'static str> {
     let mut cur = Some(err);
     while let Some(e) = cur {
@@ -58,6 +59,9 @@ pub fn rejection_reason(err: &(dyn Error + 'static)) -> Option<&'static str> {
         }
         if e.is::<IdleTimeout>() {
             return Some("idle_timeout");
+        }
+        if e.is::<ConnectionLimitReached>() {
+            return Some("max_connections");
         }
         cur = e.source();
     }
