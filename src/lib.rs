@@ -57,6 +57,7 @@
 pub mod bench;
 pub mod client;
 pub mod demo;
+pub mod dispatch;
 pub mod extensions;
 pub mod object;
 pub mod ops;
