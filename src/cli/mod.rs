@@ -12,6 +12,7 @@
 
 mod bench;
 mod call;
+mod config;
 mod json;
 mod serve;
 
@@ -48,7 +49,10 @@ pub const EXIT_FAILURE: u8 = 1;
 /// Parse the command line, set up logging and run the subcommand.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // `serve` sets up its own (--log-format, --log, --config).
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_logging();
+    }
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Call(args) => call::run(args),

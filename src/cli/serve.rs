@@ -12,12 +12,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use tower::ServiceBuilder;
 use tracing::{info, warn};
 use versile::demo::{Echoer, SimpleGateway};
 use versile::vop::{Transport, TransportSet};
 use versile::{GatewayService, LocalObject, Server, StopLinks, VopLayer};
 
+use super::config::{Ops, OpsArgs};
 use super::{fail, parse_secs, runtime, EXIT_FAILURE, EXIT_USAGE};
 
 /// Serve demo objects over VOP.
@@ -47,6 +47,9 @@ pub struct ServeArgs {
     /// closing them by force.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
     drain_timeout: Duration,
+    /// Limits, filters, PROXY protocol, metrics, logs (src/cli/config.rs).
+    #[command(flatten)]
+    ops: OpsArgs,
 }
 
 /// Which gateway to serve.
@@ -86,6 +89,13 @@ fn choose_transports(args: &ServeArgs) -> Result<TransportSet, String> {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
+    let ops = match args.ops.resolve() {
+        Ok(ops) => ops,
+        Err(msg) => return fail(EXIT_USAGE, msg),
+    };
+    if let Err(msg) = ops.init_logging() {
+        return fail(EXIT_USAGE, msg);
+    }
     let transports = match choose_transports(&args) {
         Ok(t) => t,
         Err(msg) => return fail(EXIT_USAGE, msg),
@@ -94,10 +104,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    rt.block_on(serve(args, transports))
+    rt.block_on(serve(args, transports, ops))
 }
 
-async fn serve(args: ServeArgs, transports: TransportSet) -> ExitCode {
+async fn serve(args: ServeArgs, transports: TransportSet, ops: Ops) -> ExitCode {
     // Only PLAIN gets here (see `choose_transports`).
     debug_assert_eq!(transports, TransportSet::from(Transport::Plain));
     let layer = VopLayer::insecure();
@@ -108,9 +118,11 @@ async fn serve(args: ServeArgs, transports: TransportSet) -> ExitCode {
             GatewayKind::Echo => Echoer.into(),
         }
     };
-    let svc = ServiceBuilder::new()
-        .layer(layer)
-        .service(GatewayService::new(factory));
+    let svc = ops.stack.build(layer, GatewayService::new(factory));
+    let metrics = match ops.start_metrics().await {
+        Ok(m) => m,
+        Err(msg) => return fail(EXIT_FAILURE, msg),
+    };
 
     // Install the signal handlers before announcing the address, so a
     // signal sent right after the line is read is never missed.
@@ -135,9 +147,12 @@ async fn serve(args: ServeArgs, transports: TransportSet) -> ExitCode {
         let mut out = std::io::stdout().lock();
         // A closed stdout must not stop the service.
         let _ = writeln!(out, "listening on vop://{}/", server.local_addr());
+        if let Some(m) = &metrics {
+            let _ = writeln!(out, "metrics on http://{}/metrics", m.local_addr());
+        }
         let _ = out.flush();
     }
-    info!(addr = %server.local_addr(), transports = %transports, "serving");
+    info!(addr = %server.local_addr(), transports = %transports, stack = %ops.stack, "serving");
 
     let sig = signals.next().await;
     info!(
@@ -217,6 +232,7 @@ mod tests {
             transports: transports.map(|t| parse_transports(t).unwrap()),
             gateway: GatewayKind::Demo,
             drain_timeout: Duration::from_secs(1),
+            ops: OpsArgs::default(),
         }
     }
 

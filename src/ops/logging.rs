@@ -39,7 +39,9 @@ pub fn init_logging(
 ) -> Result<(), String> {
     let filter = match filter {
         Some(f) => EnvFilter::try_new(f).map_err(|e| format!("invalid log filter {f:?}: {e}"))?,
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
+        None => {
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter))
+        }
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -222,7 +222,9 @@ fn nets_filter(allow: &[IpNet], deny: &[IpNet]) -> Option<HostFilterLayer> {
     if allow.is_empty() && deny.is_empty() {
         return None;
     }
-    let f = allow.iter().fold(HostFilterLayer::new(), |f, n| f.allow(*n));
+    let f = allow
+        .iter()
+        .fold(HostFilterLayer::new(), |f, n| f.allow(*n));
     Some(deny.iter().fold(f, |f, n| f.deny(*n)))
 }
 

@@ -31,5 +31,7 @@ mod service;
 
 pub use future::ResponseFuture;
 pub use layer::ConnectionLimitLayer;
-pub use refuse::{ConnectionLimitReached, MaxConnections, MaxConnectionsFuture, MaxConnectionsLayer};
+pub use refuse::{
+    ConnectionLimitReached, MaxConnections, MaxConnectionsFuture, MaxConnectionsLayer,
+};
 pub use service::ConnectionLimit;
