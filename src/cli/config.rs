@@ -22,7 +22,6 @@
 //! ```
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 use serde::Deserialize;
@@ -193,6 +192,7 @@ impl Ops {
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::time::Duration;
 
     #[derive(Debug, Parser)]
     struct T {
