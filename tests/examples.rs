@@ -1,0 +1,94 @@
+//! Every example in `examples/` run as users would: started on an
+//! ephemeral loopback port, used with `versile call` (and HTTP where it
+//! serves HTTP), stopped with SIGINT; each must exit 0 in time.
+
+mod procs;
+
+use std::time::Duration;
+
+use procs::*;
+
+const EXIT: Duration = Duration::from_secs(20);
+
+fn stop(p: &mut Proc) -> String {
+    p.signal("-INT");
+    let (status, stderr) = p.wait_exit(EXIT);
+    assert!(
+        status.success(),
+        "{} exited with {status}: {stderr}",
+        p.name
+    );
+    stderr
+}
+
+#[test]
+fn echo_server_answers_versile_call() {
+    let mut p = Proc::spawn(example("echo_server"), &["127.0.0.1:0"]);
+    let addr = p.wait_vop_addr();
+    let (ok, out, err) = versile_call(&[&format!("vop://{addr}/"), "echo", "\"hello\""]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "\"hello\"");
+    stop(&mut p);
+}
+
+#[test]
+fn custom_middleware_tags_the_call_context() {
+    let mut p = Proc::spawn(example("custom_middleware"), &["127.0.0.1:0"]);
+    let addr = p.wait_vop_addr();
+    let (ok, out, err) = versile_call(&[&format!("vop://{addr}/"), "tenant"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "\"local\"");
+    stop(&mut p);
+}
+
+#[test]
+fn axum_embed_serves_both_and_one_signal_stops_both() {
+    let mut p = Proc::spawn(example("axum_embed"), &["127.0.0.1:0", "127.0.0.1:0"]);
+    let vop = p.wait_vop_addr();
+    let http = p
+        .wait_for("http on http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let (code, body) = http_get(&http, "/");
+    assert_eq!((code, body.as_str()), (200, "versile beside axum\n"));
+    let (ok, out, err) = versile_call(&[&format!("vop://{vop}/math/adder/"), "add", "5"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "5");
+    let (code, body) = http_get(&http, "/links");
+    assert_eq!(
+        (code, body.trim()),
+        (200, "0"),
+        "links after the call ended"
+    );
+    stop(&mut p);
+    // Both listeners are gone.
+    assert!(std::net::TcpStream::connect(&http).is_err());
+    assert!(std::net::TcpStream::connect(&vop).is_err());
+}
+
+#[test]
+fn production_stack_serves_metrics_and_logs_json() {
+    let mut p = Proc::spawn(example("production_stack"), &["127.0.0.1:0", "127.0.0.1:0"]);
+    let vop = p.wait_vop_addr();
+    let metrics = p.wait_for("metrics on http://");
+    let metrics_addr = metrics.trim_end_matches("/metrics").to_owned();
+    let (ok, out, err) = versile_call(&[&format!("vop://{vop}/"), "echo", "[1, 2]"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "[1,2]");
+    let (code, page) = http_get(&metrics_addr, "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metric(&page, "versile_connections_accepted_total") >= 1.0,
+        "{page}"
+    );
+    assert!(
+        metric(&page, "versile_calls_received_total") >= 1.0,
+        "{page}"
+    );
+    assert_eq!(http_get(&metrics_addr, "/other").0, 404);
+    let stderr = stop(&mut p);
+    let first = stderr.lines().next().unwrap_or_default();
+    let log: serde_json::Value =
+        serde_json::from_str(first).unwrap_or_else(|e| panic!("{e}: {first:?}"));
+    assert_eq!(log["fields"]["message"], "serving");
+}
