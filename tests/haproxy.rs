@@ -1,0 +1,191 @@
+//! Scale-out behind a real load balancer: HAProxy (TCP mode, roundrobin,
+//! `send-proxy-v2`) in front of two `versile serve --proxy-protocol`
+//! processes on loopback. Checks that calls work through it, that both
+//! instances serve clients, and that each server sees the client's real
+//! address (the PROXY header's source), not HAProxy's.
+//!
+//! HAProxy must be installed (`.ci/run` installs the Debian package); the
+//! test fails, not skips, without it.
+
+mod procs;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use procs::*;
+use versile::{Client, ClientConfig, Value};
+
+const T: Duration = Duration::from_secs(20);
+const CLIENTS: usize = 8;
+
+fn haproxy_bin() -> PathBuf {
+    let candidates = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(["/usr/sbin".into(), "/usr/local/sbin".into()]);
+    for dir in candidates {
+        let p = dir.join("haproxy");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("haproxy not found (install the Debian package `haproxy`; .ci/run does)");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// A `versile serve` instance behind the balancer, with its metrics address.
+fn instance() -> (Proc, String, String) {
+    let mut p = Proc::spawn(
+        versile_bin(),
+        &[
+            "serve",
+            "--insecure",
+            "--listen",
+            "127.0.0.1:0",
+            "--proxy-protocol",
+            "--proxy-trusted",
+            "127.0.0.1",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+    );
+    let addr = p.wait_vop_addr();
+    let metrics = p
+        .wait_for("metrics on http://")
+        .trim_end_matches("/metrics")
+        .to_owned();
+    (p, addr, metrics)
+}
+
+fn start_haproxy(front: &str, backends: &[&str]) -> (Proc, tempdir::Dir) {
+    let dir = tempdir::Dir::new("haproxy");
+    let mut cfg = format!(
+        "global\n    maxconn 512\n\
+         defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n\
+         frontend vop\n    bind {front}\n    default_backend versile\n\
+         backend versile\n    balance roundrobin\n"
+    );
+    for (i, b) in backends.iter().enumerate() {
+        cfg.push_str(&format!("    server s{i} {b} send-proxy-v2\n"));
+    }
+    let path = dir.path().join("haproxy.cfg");
+    std::fs::write(&path, cfg).expect("write haproxy.cfg");
+    let p = Proc::spawn(haproxy_bin(), &["-db", "-f", path.to_str().unwrap()]);
+    (p, dir)
+}
+
+/// Minimal temporary directory, removed on drop.
+mod tempdir {
+    pub struct Dir(std::path::PathBuf);
+    impl Dir {
+        pub fn new(tag: &str) -> Dir {
+            let p = std::env::temp_dir().join(format!("versile-{tag}-{}", std::process::id()));
+            std::fs::create_dir_all(&p).expect("temp dir");
+            Dir(p)
+        }
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_send_proxy_v2_balances_and_passes_real_addresses() {
+    let (mut s1, a1, m1) = instance();
+    let (mut s2, a2, m2) = instance();
+    let front = format!("127.0.0.1:{}", free_port());
+    let (mut haproxy, _dir) = start_haproxy(&front, &[&a1, &a2]);
+
+    // Wait until HAProxy listens.
+    let deadline = Instant::now() + T;
+    while tokio::net::TcpStream::connect(&front).await.is_err() {
+        assert!(
+            haproxy.running(),
+            "haproxy exited: {:?}",
+            haproxy.wait_exit(T)
+        );
+        assert!(Instant::now() < deadline, "haproxy did not start listening");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Clients through the balancer, all connected at once.
+    let client = Client::new(ClientConfig::insecure());
+    let mut links = Vec::new();
+    for i in 0..CLIENTS {
+        let (link, gw) = tokio::time::timeout(T, client.connect(&front))
+            .await
+            .expect("connect timed out")
+            .unwrap_or_else(|e| panic!("client {i}: {e}"));
+        let local = link.context().local_addr().expect("client local address");
+        let seen = tokio::time::timeout(T, gw.call("peer", ()))
+            .await
+            .expect("call timed out")
+            .expect("peer()");
+        assert_eq!(
+            seen,
+            Value::from(local.to_string()),
+            "server must see the client's own address via PROXY v2"
+        );
+        let echo = gw.call("echo", (i as i64,)).await.expect("echo");
+        assert_eq!(echo, Value::from(i as i64));
+        links.push((link, gw));
+    }
+
+    // Both instances served clients (roundrobin: half each).
+    for (name, m) in [("first", &m1), ("second", &m2)] {
+        let (code, page) = http_get(m, "/metrics");
+        assert_eq!(code, 200);
+        let links_active = metric(&page, "versile_links_active");
+        assert_eq!(
+            links_active,
+            (CLIENTS / 2) as f64,
+            "{name} instance: live links\n{page}"
+        );
+        assert!(
+            metric(&page, "versile_calls_received_total") >= CLIENTS as f64,
+            "{page}"
+        );
+    }
+
+    // A direct connection without the header is refused and counted.
+    let (ok, _, _) = versile_call(&[&format!("vop://{a1}/"), "echo", "1"]);
+    assert!(!ok, "a connection without a PROXY header must be refused");
+    // (Recorded as the refused connection's task ends: poll briefly.)
+    let series = "versile_connections_rejected_total{reason=\"proxy_header\"}";
+    let deadline = Instant::now() + T;
+    loop {
+        let (_, page) = http_get(&m1, "/metrics");
+        if metric(&page, series) >= 1.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{series} not counted:\n{page}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    for (link, _) in &links {
+        link.shutdown(false);
+    }
+    for (link, _) in &links {
+        tokio::time::timeout(T, link.closed())
+            .await
+            .expect("link close");
+    }
+    for s in [&mut s1, &mut s2] {
+        s.signal("-TERM");
+        let (status, stderr) = s.wait_exit(T);
+        assert!(status.success(), "{status}: {stderr}");
+    }
+}
