@@ -81,7 +81,8 @@ fn add_values(a: &Value, b: &Value) -> Result<Value, CallError> {
 /// "adder"))` → a new [`Adder`]; any other path → CALL_ERROR (Python's
 /// "VRI does not resolve"); a path that is not a tuple of strings →
 /// CALL_EXCEPTION with an empty VException. Also offers `echo` itself, and
-/// (hidden from the listing) `peer()`: the caller's address as seen here.
+/// (hidden from the listing) `peer()`: the caller's address as seen here,
+/// and `sleep(ms)`: answers after `ms` milliseconds (at most a minute).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SimpleGateway;
 
@@ -112,6 +113,21 @@ impl From<SimpleGateway> for LocalObject {
                     let peer = call.ctx.peer_addr();
                     let () = call.into_args()?;
                     Ok(Value::from(peer.map(|a| a.to_string())))
+                },
+            )
+            // Hidden: a call that takes a while (at most a minute), for
+            // trying out graceful and forced stops with calls in flight.
+            .publish(
+                MethodSpec::new("sleep")
+                    .doc("Returns ms after sleeping ms milliseconds (at most 60000).\n")
+                    .hidden(),
+                |_, call| async move {
+                    let (ms,): (u64,) = call.into_args()?;
+                    if ms > 60_000 {
+                        return Err(CallError::exception(("at most 60000 ms",)));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    Ok(Value::from(ms))
                 },
             );
         Dispatcher::new()
