@@ -7,6 +7,7 @@
 //! metrics = "127.0.0.1:9100"   # --metrics
 //! log_format = "json"          # --log-format human|json
 //! log = "info,versile=debug"   # --log (else RUST_LOG, else "warn")
+//! reuse_port = true            # --reuse-port (SO_REUSEPORT)
 //!
 //! [stack]                      # StackConfig; 0 turns a limit or timeout off
 //! max_connections = 10000      # --max-connections
@@ -72,6 +73,11 @@ pub struct OpsArgs {
     /// connect.
     #[arg(long, value_name = "CIDR", value_delimiter = ',', value_parser = parse_net)]
     proxy_trusted: Vec<IpNet>,
+    /// Set SO_REUSEPORT on the listening socket, so that several
+    /// processes can listen on the same address (the kernel spreads
+    /// connections over them).
+    #[arg(long)]
+    reuse_port: bool,
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<String>,
@@ -91,6 +97,7 @@ struct FileConfig {
     metrics: Option<String>,
     log_format: Option<LogFormat>,
     log: Option<String>,
+    reuse_port: bool,
     stack: StackConfig,
 }
 
@@ -101,6 +108,7 @@ pub struct Ops {
     pub metrics: Option<String>,
     pub log_format: LogFormat,
     pub log: Option<String>,
+    pub reuse_port: bool,
 }
 
 /// Seconds, 0 for off (kept as f64: clap gives `Option<Option<_>>` a
@@ -164,6 +172,7 @@ impl OpsArgs {
             metrics: self.metrics.clone().or(file.metrics),
             log_format,
             log: self.log.clone().or(file.log),
+            reuse_port: self.reuse_port || file.reuse_port,
         })
     }
 }
@@ -172,6 +181,21 @@ impl Ops {
     /// Install the log subscriber.
     pub fn init_logging(&self) -> Result<(), String> {
         versile::ops::init_logging(self.log_format, self.log.as_deref(), "warn")
+    }
+
+    /// Bind the service's listening socket (with SO_REUSEPORT if asked).
+    pub async fn bind(&self, listen: &str) -> std::io::Result<tokio::net::TcpListener> {
+        if !self.reuse_port {
+            return tokio::net::TcpListener::bind(listen).await;
+        }
+        let mut last = None;
+        for addr in tokio::net::lookup_host(listen).await? {
+            match bind_reuse_port(addr) {
+                Ok(l) => return Ok(l),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("no addresses")))
     }
 
     /// Install the Prometheus recorder and bind the endpoint, if asked for
@@ -186,6 +210,20 @@ impl Ops {
             .map(Some)
             .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))
     }
+}
+
+fn bind_reuse_port(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    #[cfg(unix)]
+    {
+        sock.set_reuse_address(true)?;
+        sock.set_reuse_port(true)?;
+    }
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(1024)?;
+    tokio::net::TcpListener::from_std(sock.into())
 }
 
 #[cfg(test)]

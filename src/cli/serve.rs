@@ -130,7 +130,7 @@ async fn serve(args: ServeArgs, transports: TransportSet, ops: Ops) -> ExitCode 
         Ok(s) => s,
         Err(e) => return fail(EXIT_FAILURE, format!("cannot install signal handlers: {e}")),
     };
-    let listener = match tokio::net::TcpListener::bind(&args.listen).await {
+    let listener = match ops.bind(&args.listen).await {
         Ok(l) => l,
         Err(e) => {
             return fail(

@@ -114,6 +114,7 @@ pub struct ServerBuilder {
     listens: Vec<Listen>,
     backlog: u32,
     reuse_address: bool,
+    reuse_port: bool,
     ipv6_only: bool,
     buffer_size: Option<usize>,
     node: Option<AdmissionNode>,
@@ -133,6 +134,7 @@ impl ServerBuilder {
             listens: Vec::new(),
             backlog: DEFAULT_BACKLOG,
             reuse_address: true,
+            reuse_port: false,
             ipv6_only: false,
             buffer_size: None,
             node: None,
@@ -172,6 +174,15 @@ impl ServerBuilder {
     /// ignored on Windows).
     pub fn reuse_address(mut self, on: bool) -> Self {
         self.reuse_address = on;
+        self
+    }
+
+    /// `SO_REUSEPORT` for the sockets this builder creates (default off;
+    /// Unix only, ignored elsewhere): several processes bind the same
+    /// address and the kernel spreads new connections over them
+    /// (`docs/deployment.md`).
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
         self
     }
 
@@ -263,6 +274,7 @@ impl ServerBuilder {
         SocketOptions {
             backlog: self.backlog,
             reuse_address: self.reuse_address,
+            reuse_port: self.reuse_port,
             ipv6_only: self.ipv6_only,
             buffer_size: self.buffer_size,
         }
@@ -272,6 +284,7 @@ impl ServerBuilder {
 struct SocketOptions {
     backlog: u32,
     reuse_address: bool,
+    reuse_port: bool,
     ipv6_only: bool,
     buffer_size: Option<usize>,
 }
@@ -318,6 +331,10 @@ fn bind(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpListener> {
     }
     #[cfg(not(windows))]
     sock.set_reuse_address(opts.reuse_address)?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    if opts.reuse_port {
+        sock.set_reuse_port(true)?;
+    }
     if let Some(n) = opts.buffer_size {
         set_buffers(&sock, n)?;
     }

@@ -1,4 +1,6 @@
-//! Scale-out behind a real load balancer: HAProxy (TCP mode, roundrobin,
+//! Scale-out over several `versile serve` processes.
+//!
+//! Behind a real load balancer: HAProxy (TCP mode, roundrobin,
 //! `send-proxy-v2`) in front of two `versile serve --proxy-protocol`
 //! processes on loopback. Checks that calls work through it, that both
 //! instances serve clients, and that each server sees the client's real
@@ -6,6 +8,9 @@
 //!
 //! HAProxy must be installed (`.ci/run` installs the Debian package); the
 //! test fails, not skips, without it.
+//!
+//! On one host without a balancer: two processes on the same port with
+//! `--reuse-port` (SO_REUSEPORT); the kernel spreads clients over both.
 
 mod procs;
 
@@ -183,6 +188,61 @@ async fn haproxy_send_proxy_v2_balances_and_passes_real_addresses() {
             .await
             .expect("link close");
     }
+    for s in [&mut s1, &mut s2] {
+        s.signal("-TERM");
+        let (status, stderr) = s.wait_exit(T);
+        assert!(status.success(), "{status}: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuse_port_spreads_clients_over_two_processes() {
+    const N: usize = 16;
+    let listen = format!("127.0.0.1:{}", free_port());
+    let start = || {
+        let mut p = Proc::spawn(
+            versile_bin(),
+            &[
+                "serve",
+                "--insecure",
+                "--reuse-port",
+                "--listen",
+                &listen,
+                "--metrics",
+                "127.0.0.1:0",
+            ],
+        );
+        assert_eq!(p.wait_vop_addr(), listen);
+        let m = p
+            .wait_for("metrics on http://")
+            .trim_end_matches("/metrics")
+            .to_owned();
+        (p, m)
+    };
+    let (mut s1, m1) = start();
+    let (mut s2, m2) = start();
+    let client = Client::new(ClientConfig::insecure());
+    let mut links = Vec::new();
+    for _ in 0..N {
+        let (link, gw) = tokio::time::timeout(T, client.connect(&listen))
+            .await
+            .expect("connect timed out")
+            .expect("connect");
+        let local = link.context().local_addr().expect("local address");
+        let seen = gw.call("peer", ()).await.expect("peer()");
+        assert_eq!(seen, Value::from(local.to_string()));
+        links.push((link, gw));
+    }
+    let mut total = 0.0;
+    for m in [&m1, &m2] {
+        let (_, page) = http_get(m, "/metrics");
+        let n = metric(&page, "versile_links_active");
+        // All 16 on one process has probability 2^-15.
+        assert!(n >= 1.0, "a process got no client:\n{page}");
+        total += n;
+    }
+    assert_eq!(total, N as f64);
+    drop(links);
     for s in [&mut s1, &mut s2] {
         s.signal("-TERM");
         let (status, stderr) = s.wait_exit(T);
