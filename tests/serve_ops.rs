@@ -1,0 +1,146 @@
+//! `versile serve` operations options end to end: `--config FILE` merged
+//! with flags, configuration errors exit 2 naming the problem, the
+//! `metrics on` line after `listening on`, JSON logs.
+
+mod procs;
+
+use std::time::Duration;
+
+use procs::*;
+
+struct TempFile(std::path::PathBuf);
+impl TempFile {
+    fn new(name: &str, text: &str) -> TempFile {
+        let p = std::env::temp_dir().join(format!("versile-{}-{name}", std::process::id()));
+        std::fs::write(&p, text).expect("write temp file");
+        TempFile(p)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn invalid_configuration_exits_2_with_a_clear_message() {
+    let bad_key = TempFile::new("bad-key.toml", "[stack]\nmax_conections = 5\n");
+    let bad_net = TempFile::new("bad-net.toml", "[stack]\ndeny = [\"10.0.0.0/40\"]\n");
+    for (args, expect) in [
+        (vec!["--config", bad_key.path()], "max_conections"),
+        (vec!["--config", bad_net.path()], "10.0.0.0/40"),
+        (
+            vec!["--config", "/nonexistent/versile.toml"],
+            "cannot read config",
+        ),
+        (vec!["--rate-per-ip", "nan"], "rate_per_ip"),
+        (
+            vec!["--log", "=bad=filter=", "--log-format", "json"],
+            "invalid log filter",
+        ),
+    ] {
+        let mut cmd = std::process::Command::new(versile_bin());
+        cmd.args(["serve", "--insecure", "--listen", "127.0.0.1:0"])
+            .args(&args);
+        let mut p = Proc::spawn_cmd(&mut cmd);
+        let (status, stderr) = p.wait_exit(LIMIT);
+        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+        assert!(
+            p.next_line(Duration::from_millis(100)).is_none(),
+            "{args:?} printed"
+        );
+    }
+}
+
+#[test]
+fn config_file_and_flags_metrics_line_and_json_logs() {
+    // The file asks for metrics, JSON logs and a per-IP limit of 1; the
+    // flag raises the limit to 2.
+    let cfg = TempFile::new(
+        "serve.toml",
+        "metrics = \"127.0.0.1:0\"\nlog_format = \"json\"\nlog = \"info\"\n\
+         [stack]\nmax_connections_per_ip = 1\nhandshake_timeout = 5\n",
+    );
+    let mut p = Proc::spawn(
+        versile_bin(),
+        &[
+            "serve",
+            "--insecure",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            cfg.path(),
+            "--max-connections-per-ip",
+            "2",
+        ],
+    );
+    let first = p.next_line(LIMIT).expect("first line");
+    let addr = first
+        .strip_prefix("listening on vop://")
+        .unwrap_or_else(|| panic!("first stdout line {first:?}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let second = p.next_line(LIMIT).expect("second line");
+    let metrics = second
+        .strip_prefix("metrics on http://")
+        .unwrap_or_else(|| panic!("second stdout line {second:?}"))
+        .trim_end_matches("/metrics")
+        .to_owned();
+
+    // Two links at once are allowed (the flag won over the file).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = versile::Client::new(versile::ClientConfig::insecure());
+        let a = tokio::time::timeout(LIMIT, client.connect(&addr))
+            .await
+            .unwrap();
+        let b = tokio::time::timeout(LIMIT, client.connect(&addr))
+            .await
+            .unwrap();
+        let (la, ga) = a.expect("first link");
+        let (lb, gb) = b.expect("second link");
+        ga.call("echo", (1,)).await.expect("echo a");
+        gb.call("echo", (2,)).await.expect("echo b");
+        let third = tokio::time::timeout(LIMIT, client.connect(&addr))
+            .await
+            .unwrap();
+        assert!(third.is_err(), "third link over --max-connections-per-ip 2");
+        la.shutdown(false);
+        lb.shutdown(false);
+        la.closed().await;
+        lb.closed().await;
+    });
+    let (code, page) = http_get(&metrics, "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metric(&page, "versile_calls_received_total") >= 2.0,
+        "{page}"
+    );
+
+    p.signal("-TERM");
+    let (status, stderr) = p.wait_exit(LIMIT);
+    assert!(status.success(), "{status}: {stderr}");
+    let mut messages = Vec::new();
+    for line in stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: not JSON: {line:?}"));
+        messages.push(
+            v["fields"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    assert!(messages.iter().any(|m| m == "serving"), "{stderr}");
+    assert!(
+        messages.iter().any(|m| m.starts_with("stopping")),
+        "{stderr}"
+    );
+}
