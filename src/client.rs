@@ -35,12 +35,17 @@ use crate::vri::{urlget_arg, Query, Vri};
 pub trait ClientTransport: Send + Sync + 'static {
     /// Which VOP token this transport answers to.
     fn transport(&self) -> Transport;
-    /// Run the client handshake on `io`, recording what was learned.
+    /// Run the client handshake on `io` and return the plaintext stream
+    /// with `info` updated by what the handshake learned: `protocol`, the
+    /// peer's credentials in `extensions`, `claimed_identity`
+    /// (`vop-service.md` §5.4). `info` arrives with the network addresses
+    /// filled in; the link's [`CallContext`](crate::CallContext) is built
+    /// from what is returned.
     fn connect(
         &self,
         io: BoxedIo,
-        info: &mut ConnectionInfo,
-    ) -> BoxFuture<'static, Result<BoxedIo, ClientError>>;
+        info: ConnectionInfo,
+    ) -> BoxFuture<'static, Result<(BoxedIo, ConnectionInfo), ClientError>>;
 }
 
 /// Client settings (Python's `VOPUrlConfig`, `vop-service.md` §4.6).
@@ -58,9 +63,14 @@ pub struct ClientConfig {
 }
 
 impl Default for ClientConfig {
+    /// Offer VTS only, anonymous and accepting any server key, like
+    /// Python's `VOPUrlConfig` (`vts.md` §10 #2: pin the server key with
+    /// [`VtsClientTransport::pin_server_key`](crate::VtsClientTransport::pin_server_key)
+    /// and [`transport`](Self::transport) where it is known).
     fn default() -> Self {
+        let vts: Arc<dyn ClientTransport> = Arc::new(crate::vts::VtsClientTransport::new(None));
         ClientConfig {
-            transports: BTreeMap::new(),
+            transports: BTreeMap::from([(Transport::Vts, vts)]),
             allow_insecure: false,
             link: LinkOptions::default(),
             connect_timeout: Duration::from_secs(30),
@@ -76,6 +86,13 @@ impl ClientConfig {
             allow_insecure: true,
             ..Self::default()
         }
+        .without_transports()
+    }
+
+    /// Offer no secure transport (add some with [`transport`](Self::transport)).
+    pub fn without_transports(mut self) -> Self {
+        self.transports.clear();
+        self
     }
 
     /// Also offer PLAIN.
@@ -109,7 +126,9 @@ impl ClientConfig {
 /// Why connecting or resolving failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("no transport enabled: VTS is not available in this build yet; allow PLAIN (insecure) to connect")]
+    /// Nothing to offer, or the server chose a transport we have no
+    /// implementation for.
+    #[error("no transport enabled: offer VTS (ClientConfig::default(), VtsClientTransport) or TLS, or allow PLAIN (insecure)")]
     NoTransport,
     #[error("cannot connect to {addr}: {source}")]
     Connect {
@@ -204,7 +223,7 @@ impl Client {
                 .get(&chosen)
                 .ok_or(ClientError::NoTransport)?
                 .clone();
-            io = transport.connect(io, &mut info).await?;
+            (io, info) = transport.connect(io, info).await?;
         }
         let gateway = self
             .config

@@ -72,4 +72,4 @@ pub use runtime::{LinkHandle, LinkOptions};
 pub use server::{Connection, GatewayService, Server, StopLinks, VopLayer};
 pub use value::{FromArgs, FromValue, IntoArgs, Value, ValueError};
 pub use vec::Entity;
-pub use vts::{RsaKeyPair, VtsClientTransport, VtsConfig, VtsPeer, VtsServerTransport, VtsStream};
+pub use vts::{RsaKeyPair, VtsClientTransport, VtsConfig, VtsLayer, VtsServerTransport, VtsStream};

@@ -14,7 +14,7 @@ use versile::demo::SimpleGateway;
 use versile::vts::KeyPolicy;
 use versile::{
     Client, ClientConfig, GatewayService, RsaKeyPair, Server, Value, VopLayer, VtsClientTransport,
-    VtsConfig, VtsPeer, VtsServerTransport,
+    VtsConfig, VtsServerTransport,
 };
 
 const T: Duration = Duration::from_secs(120);
@@ -107,13 +107,9 @@ async fn rust_client_against_python(client_key: Option<RsaKeyPair>) {
         .connect(&format!("127.0.0.1:{port}"))
         .await
         .expect("connect over VTS");
-    let peer = link
-        .context()
-        .extensions()
-        .get::<VtsPeer>()
-        .unwrap()
-        .get()
-        .unwrap();
+    let ctx = link.context();
+    assert_eq!(ctx.protocol(), Some(versile::vop::Transport::Vts));
+    let peer = ctx.peer_credentials().unwrap().clone();
     assert_eq!(peer.key.as_ref(), Some(key("server").public()));
     eprintln!(
         "negotiated with Python (client key: {has_key}): {:?}",
