@@ -4,8 +4,12 @@
 //! ```no_run
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 //! use versile::client::{Client, ClientConfig};
+//! use versile::VtsClientTransport;
 //!
-//! let client = Client::new(ClientConfig::insecure());
+//! // VTS, accepting only the server key with this fingerprint
+//! // (`versile serve` prints it). `ClientConfig::insecure()` is PLAIN.
+//! let vts = VtsClientTransport::new(None).pin_server_key("SHA256:<hex>");
+//! let client = Client::new(ClientConfig::default().transport(vts));
 //! let vri: versile::vri::Vri = "vop://127.0.0.1:4433/math/adder/".parse()?;
 //! let resolved = client.resolve(&vri).await?;
 //! let adder = resolved.value.as_remote().expect("an object");
