@@ -52,6 +52,12 @@ pub trait ClientTransport: Send + Sync + 'static {
     ) -> BoxFuture<'static, Result<(BoxedIo, ConnectionInfo), ClientError>>;
 }
 
+/// The host part of the address the client connected to (a DNS name or an
+/// IP address, without brackets), recorded in the connection info before
+/// the transport handshake (TLS uses it for SNI and the name check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetHost(pub String);
+
 /// Client settings (Python's `VOPUrlConfig`, `vop-service.md` §4.6).
 #[derive(Clone)]
 pub struct ClientConfig {
@@ -202,6 +208,9 @@ impl Client {
             local_addr: stream.local_addr().ok(),
             ..ConnectionInfo::default()
         };
+        let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        info.extensions.insert(TargetHost(host.to_owned()));
         // VOP client handshake: send the hello, then nothing until the
         // whole answer is read (`vop-service.md` §2.9 client rules 2–4).
         let mut hs = ClientHandshake::new(offered)?;

@@ -4,6 +4,7 @@
 
 use std::sync::Mutex;
 
+use crate::dispatch::Dispatcher;
 use crate::object::{CallError, LocalObject, MethodSpec, ObjectBuilder};
 use crate::value::Value;
 use crate::vec::Entity;
@@ -93,33 +94,16 @@ impl SimpleGateway {
 
 impl From<SimpleGateway> for LocalObject {
     fn from(_: SimpleGateway) -> LocalObject {
-        ObjectBuilder::new(())
+        let builder = ObjectBuilder::new(())
             .doc("Gateway to the demo services text/echo and math/adder.\n")
-            .publish(
-                MethodSpec::new("urlget").doc("Resolves a VRI path to a new service object.\n"),
-                |_, call| async move {
-                    let (path,): (Value,) = call.into_args()?;
-                    let components =
-                        path_components(&path).ok_or_else(|| CallError::exception(()))?;
-                    let parts: Vec<&str> = components.iter().map(String::as_str).collect();
-                    match parts.as_slice() {
-                        ["text", "echo"] => Ok(LocalObject::from(Echoer).into()),
-                        ["math", "adder"] => Ok(LocalObject::from(Adder).into()),
-                        _ => Err(CallError::failed("VRI does not resolve")),
-                    }
-                },
-            )
             .publish(MethodSpec::new("echo"), |_, call| async move {
                 let (arg,): (Value,) = call.into_args()?;
                 Ok(arg)
-            })
+            });
+        Dispatcher::new()
+            .route("text/echo", || Echoer)
+            .route("math/adder", || Adder)
+            .publish_on(builder)
             .build()
     }
-}
-
-fn path_components(path: &Value) -> Option<Vec<String>> {
-    path.as_tuple()?
-        .iter()
-        .map(|c| c.as_str().map(str::to_owned))
-        .collect()
 }

@@ -20,7 +20,7 @@
 //!
 //! The protocol core is sans-IO — state machines over byte buffers, no
 //! tokio inside — so every input can be tested in memory:
-//! * [`vec`] — entity codec and the VEC hello line;
+//! * [`vec`](mod@vec) — entity codec and the VEC hello line;
 //! * [`vop`] — the VOP transport negotiation lines;
 //! * [`vol`] — the VOL link: handshake, messages, reference counting;
 //! * [`vri`] — `vop://` URLs.
@@ -30,7 +30,10 @@
 //! * [`object`] — [`LocalObject`]s you serve ([`ObjectBuilder`]),
 //!   [`RemoteObject`]s you call, [`CallContext`];
 //! * [`server`] — [`Connection`], [`VopLayer`], [`GatewayService`], [`Server`];
-//! * [`client`] — [`Client`](client::Client) and VRI resolution;
+//! * [`client`] — [`Client`] and VRI resolution;
+//! * `tls` (feature `tls`, on by default) — TLS 1.2/1.3 as a negotiable
+//!   transport on rustls, for our own peers and standard tooling (Versile
+//!   Python's TLS cannot interoperate, `vop-service.md` §3.6);
 //! * [`demo`] — `Echoer`, `Adder`, `SimpleGateway`.
 //!
 //! ## A service in a few lines
@@ -52,10 +55,13 @@
 pub mod bench;
 pub mod client;
 pub mod demo;
+pub mod dispatch;
 pub mod extensions;
 pub mod object;
 pub mod runtime;
 pub mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod value;
 pub mod vec;
 pub mod vol;
@@ -69,7 +75,9 @@ pub use object::{
     VObject,
 };
 pub use runtime::{LinkHandle, LinkOptions};
-pub use server::{Connection, GatewayService, Server, StopLinks, VopLayer};
+pub use server::{Connection, GatewayService, Server, ServerState, StateSet, StopLinks, VopLayer};
+#[cfg(feature = "tls")]
+pub use tls::{TlsClientConfig, TlsClientTransport, TlsPeer, TlsServerConfig, TlsServerTransport};
 pub use value::{FromArgs, FromValue, IntoArgs, Value, ValueError};
 pub use vec::Entity;
 pub use vts::{RsaKeyPair, VtsClientTransport, VtsConfig, VtsLayer, VtsServerTransport, VtsStream};

@@ -416,6 +416,16 @@ fn keygen_serve_key_and_client_key() {
 }
 
 #[test]
+fn serve_tls_with_the_same_pin() {
+    let (server, fp) = Server::start_vts(&["--transports", "tls"]);
+    let (code, out, err) = call_vts(&["--pin", &fp, &server.vri("/"), "echo", "3"]);
+    assert_eq!((code, out.as_str()), (0, "3"), "{err}");
+    let wrong = format!("SHA256:{}", "0".repeat(64));
+    let (code, _, _) = call_vts(&["--pin", &wrong, &server.vri("/"), "echo", "3"]);
+    assert_eq!(code, 1);
+}
+
+#[test]
 fn serve_vts_and_plain() {
     let (server, _fp) = Server::start_vts(&["--transports", "vts,plain"]);
     // PLAIN-only client (old-style) and VTS client both work.
@@ -456,7 +466,6 @@ fn usage_errors_exit_2() {
 #[test]
 fn serve_configuration_errors_exit_2() {
     for (args, expect) in [
-        (&["--transports", "tls,plain"][..], "TLS is not available"),
         (&["--transports", ""][..], "no transport"),
         (&["--insecure", "--key", "k.pem"][..], "--key"),
         (&["--key", "/nonexistent/k.pem"][..], "cannot load the key"),

@@ -73,3 +73,36 @@ async fn callbacks_and_exceptions() {
     assert_eq!(args[0], Value::from("failed on purpose"));
     assert_eq!(args[1], Value::from(42));
 }
+
+#[tokio::test]
+async fn dispatcher_routes_mounts_and_checks() {
+    use versile::demo::{Adder, Echoer};
+    use versile::dispatch::Dispatcher;
+    let inner = Dispatcher::new().route("deep/echo", || Echoer);
+    let gw = Dispatcher::new()
+        .route("text/echo", || Echoer)
+        .route_checked("math/adder", |_| false, || Adder)
+        .mount("nested", inner)
+        .build();
+    let (gw, _) = pair(gw, Echoer.into()).await;
+    let ok = gw.call("urlget", (("text", "echo"),)).await.unwrap();
+    assert!(ok.as_remote().is_some());
+    let nested = gw
+        .call("urlget", (("nested", "deep", "echo"),))
+        .await
+        .unwrap();
+    let nested = nested.as_remote().unwrap().clone();
+    assert_eq!(nested.call("echo", (1,)).await.unwrap(), Value::from(1));
+    // Refused by the check, partial match, extra components: CALL_ERROR.
+    for path in [
+        Value::from(("math", "adder")),
+        Value::from(("text",)),
+        Value::from(("text", "echo", "x")),
+    ] {
+        let e = gw.call("urlget", (path,)).await.unwrap_err();
+        assert!(matches!(e, CallError::Failed(_)), "{e:?}");
+    }
+    // Not a tuple of strings: an empty VException (vol.md §4.9).
+    let e = gw.call("urlget", (5,)).await.unwrap_err();
+    assert_eq!(e.exception_args(), Some(&[][..]));
+}

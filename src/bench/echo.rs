@@ -40,6 +40,25 @@ impl EchoSetup {
         .await
     }
 
+    /// TLS with a self-signed certificate for `key`; the client pins it.
+    pub async fn start_tls(key: RsaKeyPair) -> io::Result<Self> {
+        use crate::tls::{
+            TlsClientConfig, TlsClientTransport, TlsServerConfig, TlsServerTransport,
+        };
+        let der = key.to_pkcs8_der().map_err(io::Error::other)?;
+        let server = TlsServerConfig::self_signed_with_key(vec!["localhost".to_owned()], &der)
+            .and_then(TlsServerTransport::new)
+            .map_err(io::Error::other)?;
+        let client = TlsClientConfig::pinned_key(&key.fingerprint())
+            .and_then(TlsClientTransport::new)
+            .map_err(io::Error::other)?;
+        let layer = VopLayer::builder()
+            .transport(server)
+            .build()
+            .map_err(io::Error::other)?;
+        Self::start_with(layer, ClientConfig::default().transport(client)).await
+    }
+
     async fn start_with(layer: VopLayer, config: ClientConfig) -> io::Result<Self> {
         let svc = ServiceBuilder::new()
             .layer(layer)

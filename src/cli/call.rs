@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use versile::client::{Client, ClientConfig, ClientError};
+use versile::tls::{TlsClientConfig, TlsClientTransport};
 use versile::vri::Vri;
 use versile::vts::keys::DEFAULT_MIN_PEER_BITS;
 use versile::vts::KeyPolicy;
@@ -39,8 +40,8 @@ pub struct CallArgs {
     /// serve nothing else.
     #[arg(long)]
     insecure: bool,
-    /// Accept only the VTS server key with this fingerprint (as printed by
-    /// `versile serve` and `versile keygen`).
+    /// Accept only the server key with this fingerprint (as printed by
+    /// `versile serve` and `versile keygen`); also offers TLS pinned to it.
     #[arg(long, value_name = "SHA256:HEX", value_parser = parse_pin)]
     pin: Option<String>,
     /// Our RSA private key for VTS (PEM or DER); anonymous without it.
@@ -88,10 +89,18 @@ fn client_config(args: &CallArgs) -> Result<ClientConfig, String> {
     if let Some(pin) = &args.pin {
         vts = vts.pin_server_key(pin.clone());
     }
-    // TODO(TLS): offer TlsClientTransport once src/tls is on main.
-    Ok(ClientConfig::default()
+    let mut config = ClientConfig::default()
         .transport(vts)
-        .allow_insecure(args.insecure))
+        .allow_insecure(args.insecure);
+    // TLS is offered when the server key is pinned (the same fingerprint
+    // names an RSA key on both transports); `versile serve` prefers VTS.
+    if let Some(pin) = &args.pin {
+        let tls = TlsClientConfig::pinned_key(pin)
+            .and_then(TlsClientTransport::new)
+            .map_err(|e| format!("TLS: {e}"))?;
+        config = config.transport(tls);
+    }
+    Ok(config)
 }
 
 fn parse_vri(s: &str) -> Result<Vri, String> {

@@ -18,6 +18,7 @@ use clap::{Args, ValueEnum};
 use tower::ServiceBuilder;
 use tracing::{info, warn};
 use versile::demo::{Echoer, SimpleGateway};
+use versile::tls::{TlsServerConfig, TlsServerTransport};
 use versile::vop::{Transport, TransportSet};
 use versile::vts::keys::DEFAULT_MIN_PEER_BITS;
 use versile::vts::KeyPolicy;
@@ -30,9 +31,10 @@ use super::{fail, parse_secs, runtime, EXIT_FAILURE, EXIT_USAGE};
 /// Serve demo objects over VOP.
 ///
 /// Transports: VTS (the Versile default; with --key FILE, or a 2048-bit
-/// key generated at start whose fingerprint is printed) and PLAIN
+/// key generated at start whose fingerprint is printed), TLS (a
+/// self-signed certificate for the same key: the same fingerprint pins
+/// it; for our own clients, Versile Python's TLS cannot connect) and PLAIN
 /// (unencrypted, unauthenticated: only with --insecure or --transports).
-/// TLS is not available in this build yet.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (host:port; port 0 picks a free port, the
@@ -92,20 +94,19 @@ fn choose_transports(args: &ServeArgs) -> Result<TransportSet, String> {
                 .into(),
         );
     }
-    if set.contains(Transport::Tls) {
-        tls_transport()?;
-    }
-    if args.key.is_some() && !set.contains(Transport::Vts) {
-        return Err("--key is for VTS, which is not enabled".into());
+    if args.key.is_some() && !set.contains(Transport::Vts) && !set.contains(Transport::Tls) {
+        return Err("--key is for VTS and TLS, neither of which is enabled".into());
     }
     Ok(set)
 }
 
-/// TLS server transport. TODO(TLS): build `versile::tls::TlsServerTransport`
-/// from --tls-cert/--tls-key once src/tls is on main, and add it to the
-/// layer in [`build_layer`].
-fn tls_transport() -> Result<(), String> {
-    Err("TLS is not available in this build yet; use --transports vts or plain".into())
+/// TLS with a self-signed certificate for the service's RSA key, so the
+/// one fingerprint printed pins the server on VTS and TLS alike.
+fn tls_transport(key: &RsaKeyPair) -> Result<TlsServerTransport, String> {
+    let der = key.to_pkcs8_der().map_err(|e| e.to_string())?;
+    let config = TlsServerConfig::self_signed_with_key(vec!["localhost".to_owned()], &der)
+        .map_err(|e| format!("cannot set up TLS: {e}"))?;
+    TlsServerTransport::new(config).map_err(|e| format!("cannot set up TLS: {e}"))
 }
 
 /// The VTS key: loaded from --key, or generated (printing nothing here:
@@ -125,11 +126,15 @@ fn build_layer(
 ) -> Result<(VopLayer, Option<RsaKeyPair>), String> {
     let mut builder = VopLayer::builder();
     let mut key = None;
-    if transports.contains(Transport::Vts) {
-        let k = vts_key(args)?;
+    if transports.contains(Transport::Vts) || transports.contains(Transport::Tls) {
+        key = Some(vts_key(args)?);
+    }
+    if let (true, Some(k)) = (transports.contains(Transport::Vts), &key) {
         let policy = KeyPolicy::default().with_min_bits(args.min_peer_key_bits);
         builder = builder.transport(VtsServerTransport::new(k.clone()).key_policy(policy));
-        key = Some(k);
+    }
+    if let (true, Some(k)) = (transports.contains(Transport::Tls), &key) {
+        builder = builder.transport(tls_transport(k)?);
     }
     if transports.contains(Transport::Plain) {
         builder = builder.allow_insecure();
@@ -295,8 +300,8 @@ mod tests {
         assert_eq!(choose_transports(&args(false, None)), Ok(vts));
         let both = choose_transports(&args(false, Some("vts,plain"))).unwrap();
         assert!(both.contains(Transport::Vts) && both.contains(Transport::Plain));
-        let e = choose_transports(&args(false, Some("tls,plain"))).unwrap_err();
-        assert!(e.contains("TLS is not available"), "{e}");
+        let tls = choose_transports(&args(false, Some("tls,plain"))).unwrap();
+        assert!(tls.contains(Transport::Tls));
         let e = choose_transports(&args(false, Some(""))).unwrap_err();
         assert!(e.contains("no transport"), "{e}");
         let mut a = args(true, None);

@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
+use versile_middleware::{ConnectionSignals, LinkCounters};
 
 use super::handle::{CloseReason, Command, LinkHandle};
 use crate::object::remote::RemoteInner;
@@ -122,6 +123,11 @@ pub(crate) struct LinkDriver<IO> {
     closing: Option<(CloseReason, Instant)>,
     timer: Pin<Box<Sleep>>,
     outcome: LinkOutcome,
+    /// Middleware signals to fire (established, activity), with the
+    /// transport name to report.
+    signals: Option<(ConnectionSignals, Option<&'static str>)>,
+    /// Calls either way that ended in an error or exception.
+    call_errors: u64,
 }
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -165,6 +171,31 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 bytes_received: 0,
                 bytes_sent: 0,
             },
+            signals: None,
+            call_errors: 0,
+        }
+    }
+
+    /// Report to middleware `signals` (see `versile_middleware::signals`).
+    pub(crate) fn with_signals(
+        mut self,
+        signals: Option<ConnectionSignals>,
+        transport: Option<&'static str>,
+    ) -> Self {
+        self.signals = signals.map(|s| (s, transport));
+        self
+    }
+
+    fn report(&self) {
+        if let Some((s, _)) = &self.signals {
+            s.report(LinkCounters {
+                bytes_in: self.outcome.bytes_received,
+                bytes_out: self.outcome.bytes_sent,
+                calls_received: self.outcome.calls_received,
+                calls_sent: self.outcome.calls_sent,
+                call_errors: self.call_errors,
+                calls_in_flight: (self.in_flight + self.queued.len() + self.pending.len()) as u64,
+            });
         }
     }
 
@@ -194,6 +225,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     }
 
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        let r = self.poll_rounds(cx);
+        self.report();
+        r
+    }
+
+    fn poll_rounds(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
         // One clock reading per wake-up, not per round: a round trip takes
         // several rounds, and the timestamps only feed keep-alive and drain
         // deadlines (seconds), where a few µs of staleness do not matter.
@@ -393,6 +430,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 outcome,
             } => {
                 self.in_flight -= 1;
+                self.call_errors += u64::from(outcome.is_err());
                 let outcome = match outcome {
                     Ok(v) => Outcome::Result(self.export_value(v)),
                     Err(CallError::Exception(v)) => Outcome::Exception(self.export_value(v)),
@@ -429,6 +467,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                     None => self.link.authorize(true).map_err(fail)?,
                 },
                 Event::Established { peer_gateway } => {
+                    if let Some((s, transport)) = &self.signals {
+                        s.mark_established(*transport);
+                    }
                     let gateway = self.import_handle(peer_gateway);
                     if let Some(cb) = self.on_established.take() {
                         cb(Ok((self.handle.clone(), gateway)));
@@ -450,6 +491,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                     });
                 }
                 Event::Response { call_id, outcome } => {
+                    self.call_errors += u64::from(!matches!(outcome, Outcome::Result(_)));
                     let result = match outcome {
                         Outcome::Result(v) => Ok(self.import_value(v)),
                         Outcome::Exception(v) => Err(CallError::Exception(self.import_value(v))),

@@ -7,9 +7,10 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Any byte stream a link can run on.
-pub trait AsyncStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> AsyncStream for T {}
+/// Any byte stream a link can run on. The middleware crate's trait, so
+/// that its layers and [`Connection`](crate::server::Connection) share one
+/// [`BoxedIo`] type (no re-boxing when a layer takes the stream out).
+pub use versile_middleware::io::AsyncStream;
 
 /// The type-erased stream inside a [`Connection`](crate::server::Connection):
 /// each negotiation layer may wrap it in its transport.

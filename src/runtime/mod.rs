@@ -1,5 +1,5 @@
 //! The tokio runtime around the sans-IO core: the link task
-//! ([`LinkDriver`](driver)), [`LinkHandle`]s, and stream plumbing.
+//! (`LinkDriver`), [`LinkHandle`]s, and stream plumbing.
 //!
 //! [`spawn_link`] runs a link over any stream (a TCP socket after VOP, a
 //! secure transport, an in-memory duplex in tests) and resolves once the
@@ -74,5 +74,26 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let spawned = spawn_link(io, gateway, info, options);
-    spawned.established.await.unwrap_or(Err(LinkError::Closed))
+    // Cancelling (dropping) this future before the handshake completes
+    // shuts the half-made link down (`vop-service.md` §6 C21).
+    let guard = ShutdownOnDrop(Some(spawned.handle.clone()));
+    let result = spawned.established.await.unwrap_or(Err(LinkError::Closed));
+    guard.disarm();
+    result
+}
+
+struct ShutdownOnDrop(Option<LinkHandle>);
+
+impl ShutdownOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ShutdownOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.shutdown(true);
+        }
+    }
 }

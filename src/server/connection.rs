@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+use versile_middleware::{ConnectionRequest, ConnectionSignals};
+
 use crate::extensions::Extensions;
 use crate::object::ConnectionInfo;
 use crate::runtime::BoxedIo;
@@ -65,5 +67,45 @@ impl std::fmt::Debug for Connection {
             .field("peer", &self.info.peer_addr)
             .field("local", &self.info.local_addr)
             .finish()
+    }
+}
+
+/// The middleware layers (`versile_middleware`) see a `Connection` through
+/// this trait; their extensions (e.g. [`ConnectionSignals`], the PROXY
+/// header) land in `info.extensions`, where [`GatewayService`] and methods
+/// find them.
+///
+/// [`GatewayService`]: crate::server::GatewayService
+impl ConnectionRequest for Connection {
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        self.info.peer_addr
+    }
+    fn set_peer_addr(&mut self, addr: SocketAddr) {
+        self.info.peer_addr = Some(addr);
+    }
+    fn local_addr(&self) -> Option<SocketAddr> {
+        self.info.local_addr
+    }
+    fn set_local_addr(&mut self, addr: SocketAddr) {
+        self.info.local_addr = Some(addr);
+    }
+    fn take_io(&mut self) -> BoxedIo {
+        std::mem::replace(&mut self.io, versile_middleware::io::detached())
+    }
+    fn set_io(&mut self, io: BoxedIo) {
+        self.io = io;
+    }
+    fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<&T> {
+        self.info.extensions.get::<T>()
+    }
+    fn insert_extension<T: Clone + Send + Sync + 'static>(&mut self, value: T) {
+        self.info.extensions.insert(value);
+    }
+}
+
+impl Connection {
+    /// The signals a middleware layer left for the link, if any.
+    pub(crate) fn signals(&self) -> Option<ConnectionSignals> {
+        self.info.extensions.get::<ConnectionSignals>().cloned()
     }
 }

@@ -50,15 +50,19 @@ pub struct PeerInfo {
     pub peer_addr: Option<SocketAddr>,
     /// `Some(Vts)` / `Some(Tls)`, `None` for PLAIN.
     pub protocol: Option<Transport>,
-    /// The peer's RSA key (VTS; `None` for an anonymous VTS client and
-    /// for PLAIN).
+    /// The peer's RSA key (VTS; `None` for an anonymous VTS client, for
+    /// TLS and for PLAIN: see [`key_fingerprint`](Self::key_fingerprint)).
     pub key: Option<PublicKey>,
     /// The identity the peer claimed (unverified; hex DER of an X.501
     /// name for VTS).
     pub claimed_identity: Option<String>,
     /// The peer's certificate chain, DER, leaf first (unverified for VTS,
-    /// `vts.md` §3.8); empty if none.
+    /// `vts.md` §3.8; from `TlsPeer` for TLS); empty if none.
     pub certificates: Vec<Vec<u8>>,
+    /// `SHA256:<hex>` of the peer's RSA key in the VTS form (PKCS#1), for
+    /// VTS and for TLS with an RSA certificate; for other TLS keys, of the
+    /// SubjectPublicKeyInfo. The value `--pin` takes.
+    pub key_fingerprint: Option<String>,
     /// The full VTS credentials (key, claim, suite), if VTS ran.
     pub vts: Option<PeerCredentials>,
     /// Everything the layers recorded (other transports put their own
@@ -70,16 +74,29 @@ impl PeerInfo {
     /// The facts in `info`.
     pub fn from_info(info: &ConnectionInfo) -> Self {
         let vts = info.extensions.get::<PeerCredentials>().cloned();
-        let certificates = match vts.as_ref().and_then(|p| p.credentials.as_ref()) {
+        let tls = info.extensions.get::<crate::tls::TlsPeer>();
+        let mut certificates = match vts.as_ref().and_then(|p| p.credentials.as_ref()) {
             Some(Credentials::Certificates(chain)) => chain.clone(),
             _ => Vec::new(),
         };
+        let mut key_fingerprint = vts
+            .as_ref()
+            .and_then(|p| p.key.as_ref())
+            .map(|k| k.fingerprint());
+        if let Some(t) = tls {
+            certificates = t.certificates.iter().map(|c| c.to_vec()).collect();
+            key_fingerprint = t
+                .rsa_key_fingerprint
+                .clone()
+                .or_else(|| t.key_fingerprint.clone());
+        }
         PeerInfo {
             peer_addr: info.peer_addr,
             protocol: info.protocol,
             key: vts.as_ref().and_then(|p| p.key.clone()),
             claimed_identity: info.claimed_identity.clone(),
             certificates,
+            key_fingerprint,
             vts,
             extensions: info.extensions.clone(),
         }

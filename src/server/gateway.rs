@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 use tower::{BoxError, Service};
 
-use super::connection::Connection;
+use super::connection::{Connection, NegotiatedTransport};
 use super::registry::LinkRegistry;
 use crate::object::{LocalObject, RemoteObject};
 use crate::runtime::driver::LinkDriver;
@@ -90,6 +90,15 @@ where
         let options = self.options.clone();
         let init = self.on_established.clone();
         Box::pin(async move {
+            // Middleware signals (handshake deadline, idle timeout,
+            // metrics): the driver reports to them; a layer's close request
+            // becomes a graceful shutdown (`design.md`, partial limits).
+            let signals = conn.signals();
+            let transport = conn
+                .info
+                .extensions
+                .get::<NegotiatedTransport>()
+                .map(|t| t.0.token());
             let Connection { io, info } = conn;
             let registry = info.extensions.get::<LinkRegistry>().cloned();
             let (handle, rx) = LinkHandle::new(info);
@@ -100,10 +109,26 @@ where
                     }
                 }) as OnEstablished
             });
-            // Unregisters also when this future is dropped (forced stop).
+            // Unregistered on drop: the future may be dropped mid-link (a
+            // forced stop, a middleware deadline or idle timeout).
             let _registered = registry.map(|r| r.enter(&handle));
-            let driver = LinkDriver::new(io, gateway, handle.clone(), rx, options, on_established);
-            Ok(driver.run().await)
+            let driver = LinkDriver::new(io, gateway, handle.clone(), rx, options, on_established)
+                .with_signals(signals.clone(), transport);
+            let outcome = match signals {
+                None => driver.run().await,
+                Some(signals) => {
+                    let run = driver.run();
+                    tokio::pin!(run);
+                    tokio::select! {
+                        outcome = &mut run => outcome,
+                        _ = signals.close_requested() => {
+                            handle.shutdown(false);
+                            run.await
+                        }
+                    }
+                }
+            };
+            Ok(outcome)
         })
     }
 }

@@ -1,7 +1,16 @@
 //! The server: [`Connection`]s flow from the accept loop ([`Server`])
 //! through tower layers — [`VopLayer`] negotiates the transport — to
 //! [`GatewayService`], which runs the link.
+//!
+//! Lifecycle (`vop-service.md` §5.5): [`Server::builder`] binds one or more
+//! addresses or takes pre-bound listeners ([`ServerBuilder`]); the
+//! [`Server`] handle reports its [`ServerState`], stops accepting and shuts
+//! links down ([`StopLinks`]), and waits for drain. Its [`LinkRegistry`]
+//! lists the live links ([`LinkInfo`]) with added/closed hooks. Controlled
+//! accepting (§5.7) is the [`Admission`] controller.
 
+mod admission;
+mod builder;
 mod connection;
 mod credential_check;
 mod gateway;
@@ -9,11 +18,13 @@ mod registry;
 mod serve;
 mod vop_layer;
 
+pub use admission::{Admission, AdmissionNode, NodeId, Permit, Slot};
+pub use builder::{ServerBuilder, ServerError, DEFAULT_BACKLOG, INTERNAL_BUFFER_SIZE};
 pub use connection::{Connection, NegotiatedTransport};
 pub use credential_check::{
     CredentialCheck, CredentialCheckLayer, CredentialCheckService, CredentialsRefused, PeerInfo,
 };
 pub use gateway::GatewayService;
-pub use registry::{LinkRegistry, Registration};
-pub use serve::{Server, StopLinks};
+pub use registry::{LinkInfo, LinkRegistry, Registration};
+pub use serve::{Server, ServerState, StateSet, StopLinks};
 pub use vop_layer::{ConfigError, ServerTransport, VopLayer, VopLayerBuilder, VopService};

@@ -1,14 +1,72 @@
 //! The live links of a server (`vop-service.md` §5.5 `links`, S27), so that
-//! a stop can shut them down and a drain can wait for them.
+//! a stop can shut them down, a drain can wait for them, and middleware and
+//! metrics can see them.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
+use super::connection::NegotiatedTransport;
 use crate::runtime::LinkHandle;
+use crate::vop::Transport;
+
+/// What the registry knows about one live link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// The link's process-unique id ([`LinkHandle::id`]).
+    pub id: u64,
+    /// The client's address.
+    pub peer_addr: Option<SocketAddr>,
+    /// Our address of the connection (tells which listener took it).
+    pub local_addr: Option<SocketAddr>,
+    /// The secure protocol, as in the call context: `Some(Vts | Tls)`, `None`
+    /// for PLAIN.
+    pub protocol: Option<Transport>,
+    /// The transport the VOP handshake chose, `Plain` included; `None` when
+    /// no negotiation layer ran.
+    pub transport: Option<Transport>,
+    /// When the link entered the registry (wall clock).
+    pub started_at: SystemTime,
+    /// The same moment on the monotonic clock (for durations).
+    pub started: Instant,
+}
+
+impl LinkInfo {
+    fn of(link: &LinkHandle) -> Self {
+        let ctx = link.context();
+        LinkInfo {
+            id: link.id(),
+            peer_addr: ctx.peer_addr(),
+            local_addr: ctx.local_addr(),
+            protocol: ctx.protocol(),
+            transport: ctx.extensions().get::<NegotiatedTransport>().map(|t| t.0),
+            started_at: SystemTime::now(),
+            started: Instant::now(),
+        }
+    }
+
+    /// How long the link has been up.
+    pub fn age(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+type Hook = Arc<dyn Fn(&LinkInfo) + Send + Sync>;
 
 /// Shared registry of links; cheap to clone.
+///
+/// The accept loop puts the server's [`LinkRegistry`] into every
+/// [`Connection`](super::Connection)'s extensions; [`GatewayService`](super::GatewayService)
+/// enters the link into it when the link starts (after transport
+/// negotiation) and leaves it when the link's task ends, also when a forced
+/// stop drops that task. Each entry carries a [`LinkInfo`] (id, addresses,
+/// protocol, start time). Hooks ([`on_link_added`](LinkRegistry::on_link_added),
+/// [`on_link_closed`](LinkRegistry::on_link_closed)) are Python's
+/// `_link_added`/`_link_closed`; unlike Python they run outside the
+/// registry's lock, so a hook may read the registry.
 #[derive(Clone, Default)]
 pub struct LinkRegistry {
     inner: Arc<RegistryInner>,
@@ -16,10 +74,12 @@ pub struct LinkRegistry {
 
 #[derive(Default)]
 struct RegistryInner {
-    links: Mutex<HashMap<u64, LinkHandle>>,
+    links: Mutex<BTreeMap<u64, (LinkHandle, LinkInfo)>>,
     /// `Some(force)` once the server is stopping links.
     stopping: Mutex<Option<bool>>,
     count: watch::Sender<usize>,
+    added: Mutex<Vec<Hook>>,
+    closed: Mutex<Vec<Hook>>,
 }
 
 impl LinkRegistry {
@@ -29,11 +89,17 @@ impl LinkRegistry {
 
     /// Add a link; if the server is already stopping links, stop it too.
     pub fn register(&self, link: &LinkHandle) {
+        let info = LinkInfo::of(link);
         let stopping = *lock(&self.inner.stopping);
         {
             let mut links = lock(&self.inner.links);
-            links.insert(link.id(), link.clone());
+            links.insert(link.id(), (link.clone(), info.clone()));
             self.inner.count.send_replace(links.len());
+        }
+        // Cloned first: a `for` would hold the guard through the calls.
+        let hooks = lock(&self.inner.added).clone();
+        for hook in hooks {
+            hook(&info);
         }
         if let Some(force) = stopping {
             link.shutdown(force);
@@ -49,11 +115,32 @@ impl LinkRegistry {
         }
     }
 
-    /// Remove a closed link.
+    /// Remove a closed link (the closed hooks run if it was registered).
     pub fn unregister(&self, link: &LinkHandle) {
-        let mut links = lock(&self.inner.links);
-        links.remove(&link.id());
-        self.inner.count.send_replace(links.len());
+        let removed = {
+            let mut links = lock(&self.inner.links);
+            let removed = links.remove(&link.id());
+            self.inner.count.send_replace(links.len());
+            removed
+        };
+        if let Some((_, info)) = removed {
+            let hooks = lock(&self.inner.closed).clone();
+            for hook in hooks {
+                hook(&info);
+            }
+        }
+    }
+
+    /// Call `hook` whenever a link joins (Python's `_link_added`). Hooks
+    /// run on the link's task, outside the registry's lock; they should be
+    /// quick and must not panic (the closed hook also runs from a drop).
+    pub fn on_link_added(&self, hook: impl Fn(&LinkInfo) + Send + Sync + 'static) {
+        lock(&self.inner.added).push(Arc::new(hook));
+    }
+
+    /// Call `hook` whenever a link leaves (Python's `_link_closed`).
+    pub fn on_link_closed(&self, hook: impl Fn(&LinkInfo) + Send + Sync + 'static) {
+        lock(&self.inner.closed).push(Arc::new(hook));
     }
 
     /// Number of live links.
@@ -65,9 +152,25 @@ impl LinkRegistry {
         self.len() == 0
     }
 
-    /// Snapshot of the live links.
+    /// The number of live links as a watch (for metrics and middleware).
+    pub fn watch_count(&self) -> watch::Receiver<usize> {
+        self.inner.count.subscribe()
+    }
+
+    /// Handles of the live links, by id.
     pub fn links(&self) -> Vec<LinkHandle> {
-        lock(&self.inner.links).values().cloned().collect()
+        lock(&self.inner.links)
+            .values()
+            .map(|(h, _)| h.clone())
+            .collect()
+    }
+
+    /// What is known about the live links, by id.
+    pub fn snapshot(&self) -> Vec<LinkInfo> {
+        lock(&self.inner.links)
+            .values()
+            .map(|(_, i)| i.clone())
+            .collect()
     }
 
     /// Shut every current and future link down (`vop-service.md` §5.5 `stop`).
@@ -89,7 +192,15 @@ impl LinkRegistry {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+impl std::fmt::Debug for LinkRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkRegistry")
+            .field("links", &self.len())
+            .finish()
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -1,19 +1,21 @@
 //! The accept loop and the [`Server`] handle (`vop-service.md` §5.5).
-//!
-//! One task per accepted connection runs the whole tower stack for it; the
-//! loop itself never waits for a handshake, and an error in one connection
-//! ends only that connection's task.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::time::error::Elapsed;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::{BoxError, Service, ServiceExt};
 use tracing::{debug, warn};
 
+use super::admission::{AdmissionNode, NodeId, Permit};
+use super::builder::ServerBuilder;
 use super::connection::Connection;
 use super::registry::LinkRegistry;
 
@@ -28,17 +30,145 @@ pub enum StopLinks {
     Force,
 }
 
-/// A running service: its address, its links, and its stop controls.
-pub struct Server {
-    local_addr: SocketAddr,
+/// Where a server is in its life (`vop-service.md` §5.5, S29).
+///
+/// The predicates follow Python's flags: [`started`](Self::started) stays
+/// true once started, [`active`](Self::active) holds while accepting,
+/// [`stopped`](Self::stopped) once the listeners are closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServerState {
+    /// Listening sockets are bound (connects queue in the backlog); the
+    /// accept loop has not run yet.
+    Started,
+    /// The accept loop runs.
+    Active,
+    /// The listening sockets are closed; links may still be open.
+    Stopped,
+}
+
+impl ServerState {
+    /// Python's `started`: true in every state.
+    pub fn started(self) -> bool {
+        true
+    }
+
+    /// Python's `active`: accepting.
+    pub fn active(self) -> bool {
+        self == ServerState::Active
+    }
+
+    /// Python's `stopped`: started and no longer listening.
+    pub fn stopped(self) -> bool {
+        self == ServerState::Stopped
+    }
+}
+
+/// A non-empty set of state flags for [`Server::wait`]: `STARTED`,
+/// `ACTIVE`, `STOPPED`, combined with `|`; the wait ends when **any** holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateSet {
+    started: bool,
+    active: bool,
+    stopped: bool,
+}
+
+impl StateSet {
+    pub const STARTED: StateSet = StateSet {
+        started: true,
+        active: false,
+        stopped: false,
+    };
+    pub const ACTIVE: StateSet = StateSet {
+        started: false,
+        active: true,
+        stopped: false,
+    };
+    pub const STOPPED: StateSet = StateSet {
+        started: false,
+        active: false,
+        stopped: true,
+    };
+
+    /// Whether `state` satisfies any flag of the set.
+    pub fn matches(self, state: ServerState) -> bool {
+        (self.started && state.started())
+            || (self.active && state.active())
+            || (self.stopped && state.stopped())
+    }
+}
+
+impl std::ops::BitOr for StateSet {
+    type Output = StateSet;
+    fn bitor(self, o: StateSet) -> StateSet {
+        StateSet {
+            started: self.started || o.started,
+            active: self.active || o.active,
+            stopped: self.stopped || o.stopped,
+        }
+    }
+}
+
+/// What the stop controls act on; shared with an admission controller.
+struct Shared {
     stop_accepting: CancellationToken,
     force: CancellationToken,
     tracker: TaskTracker,
     links: LinkRegistry,
+    state: watch::Sender<ServerState>,
+}
+
+impl Shared {
+    fn stop(&self, links: StopLinks) {
+        self.stop_accepting.cancel();
+        self.tracker.close();
+        match links {
+            StopLinks::Keep => {}
+            StopLinks::Graceful => self.links.shutdown_all(false),
+            StopLinks::Force => {
+                self.links.shutdown_all(true);
+                self.force.cancel();
+            }
+        }
+    }
+}
+
+/// Per-server settings of the accept loop.
+pub(crate) struct AcceptOptions {
+    /// `SO_RCVBUF`/`SO_SNDBUF` for accepted sockets.
+    pub buffer_size: Option<usize>,
+    pub node: Option<AdmissionNode>,
+    pub links: LinkRegistry,
+}
+
+/// A running service: its addresses, state, links, and stop controls.
+/// Dropping the handle does not stop the service; call [`stop`](Self::stop).
+///
+/// One task accepts on all of a server's listeners; one task per accepted
+/// connection runs the whole tower stack for it. The loop never waits for a
+/// handshake, and an error in one connection ends only that connection's
+/// task. With an [`AdmissionNode`] the loop waits for a permit before each
+/// accept (§5.7).
+///
+/// The state ([`ServerState`]) moves `Started` → `Active` → `Stopped` and is
+/// published on a watch, so it can be read ([`Server::state`]) and awaited
+/// ([`Server::wait`], [`Server::wait_for`]) with a timeout, as Python's
+/// `wait(timeout, started, active, stopped)`. As in Python, `Stopped` means
+/// "no longer listening", not "links drained": for that use
+/// [`Server::drained`] or [`Server::wait_drained`].
+pub struct Server {
+    local_addrs: Vec<SocketAddr>,
+    node: Option<NodeId>,
+    shared: Arc<Shared>,
 }
 
 impl Server {
+    /// Configure a server: addresses, socket options, admission, hooks.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::new()
+    }
+
     /// Start accepting on `listener`; each connection goes through `service`.
+    /// (Shorthand for `Server::builder().listener(listener).serve(service)`.)
     ///
     /// ```no_run
     /// # async fn f() -> std::io::Result<()> {
@@ -60,64 +190,140 @@ impl Server {
         S::Error: Into<BoxError>,
         S::Response: Send + 'static,
     {
-        let local_addr = listener.local_addr()?;
-        let server = Server {
-            local_addr,
+        Ok(ServerBuilder::new().listener(listener).serve(service)?)
+    }
+
+    /// Spawn the accept loop over bound listeners (called by the builder).
+    pub(crate) fn start<S>(
+        listeners: Vec<TcpListener>,
+        service: S,
+        options: AcceptOptions,
+    ) -> io::Result<Server>
+    where
+        S: Service<Connection> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        S::Response: Send + 'static,
+    {
+        let local_addrs = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<io::Result<Vec<_>>>()?;
+        let shared = Arc::new(Shared {
             stop_accepting: CancellationToken::new(),
             force: CancellationToken::new(),
             tracker: TaskTracker::new(),
-            links: LinkRegistry::new(),
-        };
-        let stop = server.stop_accepting.clone();
-        let force = server.force.clone();
-        let tracker = server.tracker.clone();
-        let links = server.links.clone();
-        server
+            links: options.links.clone(),
+            state: watch::Sender::new(ServerState::Started),
+        });
+        let node = options.node.as_ref().map(AdmissionNode::id);
+        if let Some(n) = &options.node {
+            // Weak: the controller must not keep a dropped server's state alive.
+            let weak = Arc::downgrade(&shared);
+            n.set_stopper(Arc::new(move |links| {
+                if let Some(s) = weak.upgrade() {
+                    s.stop(links);
+                }
+            }));
+        }
+        shared
             .tracker
-            .spawn(accept_loop(listener, service, stop, force, tracker, links));
-        Ok(server)
+            .spawn(accept_loop(listeners, service, shared.clone(), options));
+        Ok(Server {
+            local_addrs,
+            node,
+            shared,
+        })
     }
 
-    /// The bound address.
+    /// The first bound address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.local_addrs[0]
+    }
+
+    /// All bound addresses, in the order they were configured.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// This server's node id in its admission controller, if controlled.
+    pub fn admission_node(&self) -> Option<NodeId> {
+        self.node
     }
 
     /// The live links.
     pub fn links(&self) -> &LinkRegistry {
-        &self.links
+        &self.shared.links
     }
 
-    /// Stop accepting, and shut links down as asked. May be called again
-    /// with a stronger `links` argument.
-    pub fn stop(&self, links: StopLinks) {
-        self.stop_accepting.cancel();
-        self.tracker.close();
-        match links {
-            StopLinks::Keep => {}
-            StopLinks::Graceful => self.links.shutdown_all(false),
-            StopLinks::Force => {
-                self.links.shutdown_all(true);
-                self.force.cancel();
-            }
+    /// The current state.
+    pub fn state(&self) -> ServerState {
+        *self.shared.state.borrow()
+    }
+
+    /// The state as a watch.
+    pub fn watch_state(&self) -> watch::Receiver<ServerState> {
+        self.shared.state.subscribe()
+    }
+
+    /// Wait until any state in `states` holds, at most `timeout` (Python's
+    /// `wait`, which raises `VNoResult` on timeout).
+    pub async fn wait(
+        &self,
+        states: StateSet,
+        timeout: Option<Duration>,
+    ) -> Result<ServerState, Elapsed> {
+        self.wait_for(|s| states.matches(s), timeout).await
+    }
+
+    /// Wait until `pred(state)` holds, at most `timeout`; e.g.
+    /// `server.wait_for(|s| s.stopped(), Some(secs(5)))`.
+    pub async fn wait_for(
+        &self,
+        pred: impl Fn(ServerState) -> bool,
+        timeout: Option<Duration>,
+    ) -> Result<ServerState, Elapsed> {
+        let mut rx = self.shared.state.subscribe();
+        let wait = async move {
+            // The sender lives in `self.shared`, so this cannot fail.
+            let r = rx.wait_for(|s| pred(*s)).await.map(|s| *s);
+            r.unwrap_or_else(|_| *rx.borrow())
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, wait).await,
+            None => Ok(wait.await),
         }
+    }
+
+    /// Stop accepting and shut links down as asked. Returns at once; the
+    /// accept loop then closes the listeners and moves to `Stopped` (await
+    /// it with `wait(StateSet::STOPPED, ..)`; from then on connects fail). May be called again with a
+    /// stronger `links` argument; never weakens an earlier call.
+    pub fn stop(&self, links: StopLinks) {
+        self.shared.stop(links);
     }
 
     /// Whether [`stop`](Self::stop) was called.
     pub fn is_stopped(&self) -> bool {
-        self.stop_accepting.is_cancelled()
+        self.shared.stop_accepting.is_cancelled()
     }
 
-    /// Wait until every connection task has ended (call after `stop`).
+    /// Wait until every connection task has ended (only completes after
+    /// `stop`).
     pub async fn drained(&self) {
-        self.tracker.wait().await;
+        self.shared.tracker.wait().await;
+    }
+
+    /// [`drained`](Self::drained) with a deadline; `true` if drained in time.
+    pub async fn wait_drained(&self, deadline: Duration) -> bool {
+        tokio::time::timeout(deadline, self.drained()).await.is_ok()
     }
 
     /// Stop gracefully, wait up to `deadline` for links to drain, then force.
     /// Returns `true` if everything closed within the deadline.
     pub async fn shutdown(&self, deadline: Duration) -> bool {
         self.stop(StopLinks::Graceful);
-        if tokio::time::timeout(deadline, self.drained()).await.is_ok() {
+        if self.wait_drained(deadline).await {
             return true;
         }
         self.stop(StopLinks::Force);
@@ -126,40 +332,100 @@ impl Server {
     }
 }
 
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addrs", &self.local_addrs)
+            .field("state", &self.state())
+            .field("links", &self.shared.links.len())
+            .finish()
+    }
+}
+
+/// Poll every listener, starting after the one that accepted last, so a
+/// busy listener does not starve the others.
+fn poll_any(
+    listeners: &[TcpListener],
+    next: &mut usize,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+    let n = listeners.len();
+    for i in 0..n {
+        let idx = (*next + i) % n;
+        if let Poll::Ready(r) = listeners[idx].poll_accept(cx) {
+            *next = (idx + 1) % n;
+            return Poll::Ready(r);
+        }
+    }
+    Poll::Pending
+}
+
 async fn accept_loop<S>(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     service: S,
-    stop: CancellationToken,
-    force: CancellationToken,
-    tracker: TaskTracker,
-    links: LinkRegistry,
+    shared: Arc<Shared>,
+    options: AcceptOptions,
 ) where
     S: Service<Connection> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
     S::Response: Send + 'static,
 {
+    let AcceptOptions {
+        buffer_size,
+        node,
+        links,
+    } = options;
+    let stop = shared.stop_accepting.clone();
+    shared.state.send_if_modified(|s| {
+        let go = *s == ServerState::Started && !stop.is_cancelled();
+        if go {
+            *s = ServerState::Active;
+        }
+        go
+    });
+    let mut next = 0;
+    let mut permit: Option<Permit> = None;
     loop {
+        // §5.7: a controlled node calls accept only while holding a permit,
+        // so without one connections stay in the kernel backlog.
+        if let (Some(node), None) = (&node, &permit) {
+            permit = tokio::select! {
+                _ = stop.cancelled() => break,
+                p = node.permit() => Some(p),
+            };
+        }
         let accepted = tokio::select! {
             _ = stop.cancelled() => break,
-            r = listener.accept() => r,
+            r = std::future::poll_fn(|cx| poll_any(&listeners, &mut next, cx)) => r,
         };
         let (stream, peer) = match accepted {
             Ok(x) => x,
             Err(e) => {
-                // Out of file descriptors and the like: back off, go on.
+                // Out of file descriptors and the like: back off, go on
+                // (the permit, if any, is kept for the next try).
                 warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
+        let slot = permit.take().map(Permit::accepted);
         let _ = stream.set_nodelay(true);
+        if let Some(n) = buffer_size {
+            // §5.1 `internal`/`buf_size`; Linux also inherits the
+            // listener's sizes, other systems may not.
+            let sock = socket2::SockRef::from(&stream);
+            let _ = sock.set_recv_buffer_size(n);
+            let _ = sock.set_send_buffer_size(n);
+        }
         let local = stream.local_addr().ok();
         let mut conn = Connection::new(Box::pin(stream), Some(peer), local);
         conn.extensions_mut().insert(links.clone());
         let svc = service.clone();
-        let force = force.clone();
-        tracker.spawn(async move {
+        let force = shared.force.clone();
+        shared.tracker.spawn(async move {
+            // Counts for the admission controller until the task ends.
+            let _slot = slot;
             tokio::select! {
                 r = svc.oneshot(conn) => {
                     if let Err(e) = r {
@@ -170,4 +436,10 @@ async fn accept_loop<S>(
             }
         });
     }
+    // Close the sockets (later connects are refused), give back an unused
+    // permit and retire the node, then announce `Stopped`.
+    drop(listeners);
+    drop(permit);
+    drop(node);
+    shared.state.send_replace(ServerState::Stopped);
 }

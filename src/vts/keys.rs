@@ -273,6 +273,16 @@ impl RsaKeyPair {
         Ok(pem_block("RSA PRIVATE KEY", der.as_bytes()))
     }
 
+    /// The private key as PKCS#8 DER (for `TlsServerConfig::self_signed_with_key`:
+    /// one key, one pin for VTS and TLS).
+    pub fn to_pkcs8_der(&self) -> Result<Vec<u8>, VtsError> {
+        use rsa::pkcs8::EncodePrivateKey;
+        self.private
+            .to_pkcs8_der()
+            .map(|d| d.as_bytes().to_vec())
+            .map_err(|e| VtsError::Key(e.to_string()))
+    }
+
     /// The private key as PKCS#1 DER.
     pub fn to_pkcs1_der(&self) -> Result<Vec<u8>, VtsError> {
         use rsa::pkcs1::EncodeRsaPrivateKey;

@@ -1,0 +1,300 @@
+//! [`ConnectionSignals`]: what the terminal service tells the layers about
+//! a connection while it runs.
+//!
+//! Some limits cover only part of a connection (the handshake deadline
+//! stops at "link established", the idle timeout watches activity), so a
+//! layer cannot just wrap the inner future (`design.md`, "Some limits cover
+//! only part of the connection"). Instead the first layer that needs them
+//! puts one `ConnectionSignals` into the request's extensions
+//! ([`ConnectionSignals::get_or_insert`]); the terminal service finds it
+//! there and
+//!
+//! * calls [`mark_established`](ConnectionSignals::mark_established) when
+//!   its protocol handshake is complete,
+//! * calls [`report`](ConnectionSignals::report) with its running counters
+//!   (bytes, calls, calls in flight) whenever they change,
+//! * watches [`close_requested`](ConnectionSignals::close_requested) and
+//!   closes the connection gracefully when a layer asks.
+//!
+//! Everything is a few atomics and two `watch` channels: reporting costs no
+//! lock and no allocation. A terminal service that ignores the signals
+//! still works; the layers then see a connection that never establishes
+//! and is never active.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::request::ConnectionRequest;
+
+/// Running counters of a connection, as reported by the terminal service.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkCounters {
+    /// Bytes read from the peer.
+    pub bytes_in: u64,
+    /// Bytes written to the peer.
+    pub bytes_out: u64,
+    /// Calls the peer made to us.
+    pub calls_received: u64,
+    /// Calls we made to the peer.
+    pub calls_sent: u64,
+    /// Calls (either way) that ended in an error or exception.
+    pub call_errors: u64,
+    /// Calls started and not yet answered, either way (queued included).
+    pub calls_in_flight: u64,
+}
+
+/// Shared, cloneable signals of one connection (see the [module docs](self)).
+#[derive(Clone, Debug)]
+pub struct ConnectionSignals {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    created: Instant,
+    established: watch::Sender<bool>,
+    established_at: OnceLock<(Instant, Option<&'static str>)>,
+    close: watch::Sender<Option<&'static str>>,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    calls_received: AtomicU64,
+    calls_sent: AtomicU64,
+    call_errors: AtomicU64,
+    calls_in_flight: AtomicU64,
+    /// Nanoseconds after `created` of the last byte moved.
+    last_traffic: AtomicU64,
+    /// Nanoseconds after `created` of the last call started or finished.
+    last_call: AtomicU64,
+}
+
+impl Default for ConnectionSignals {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ConnectionSignals {
+    /// Fresh signals: not established, no activity, created now.
+    pub fn new() -> Self {
+        ConnectionSignals {
+            shared: Arc::new(Shared {
+                created: Instant::now(),
+                established: watch::Sender::new(false),
+                established_at: OnceLock::new(),
+                close: watch::Sender::new(None),
+                bytes_in: AtomicU64::new(0),
+                bytes_out: AtomicU64::new(0),
+                calls_received: AtomicU64::new(0),
+                calls_sent: AtomicU64::new(0),
+                call_errors: AtomicU64::new(0),
+                calls_in_flight: AtomicU64::new(0),
+                last_traffic: AtomicU64::new(0),
+                last_call: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The request's signals, inserting new ones if no layer did yet.
+    pub fn get_or_insert<R: ConnectionRequest>(req: &mut R) -> ConnectionSignals {
+        if let Some(s) = req.extension::<ConnectionSignals>() {
+            return s.clone();
+        }
+        let s = ConnectionSignals::new();
+        req.insert_extension(s.clone());
+        s
+    }
+
+    /// Whether two handles are the same connection's signals.
+    pub fn same(&self, other: &ConnectionSignals) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    // ---- fired by the terminal service ----
+
+    /// The connection's handshake is complete (for a Versile link: VOP,
+    /// transport and VOL handshakes). `transport` names the negotiated
+    /// transport for metrics and logs. Only the first call counts.
+    pub fn mark_established(&self, transport: Option<&'static str>) {
+        let now = Instant::now();
+        if self.shared.established_at.set((now, transport)).is_ok() {
+            self.touch(&self.shared.last_call, now);
+            self.shared.established.send_replace(true);
+        }
+    }
+
+    /// Report the running counters (absolute values, not deltas). Any
+    /// change of bytes counts as traffic; any change of calls as call
+    /// activity.
+    pub fn report(&self, c: LinkCounters) {
+        let s = &*self.shared;
+        let now = Instant::now();
+        let traffic = (s.bytes_in.swap(c.bytes_in, Ordering::Relaxed) != c.bytes_in)
+            | (s.bytes_out.swap(c.bytes_out, Ordering::Relaxed) != c.bytes_out);
+        let calls = (s.calls_received.swap(c.calls_received, Ordering::Relaxed)
+            != c.calls_received)
+            | (s.calls_sent.swap(c.calls_sent, Ordering::Relaxed) != c.calls_sent)
+            | (s.call_errors.swap(c.call_errors, Ordering::Relaxed) != c.call_errors)
+            | (s.calls_in_flight.swap(c.calls_in_flight, Ordering::Relaxed) != c.calls_in_flight);
+        if traffic {
+            self.touch(&s.last_traffic, now);
+        }
+        if calls {
+            self.touch(&s.last_call, now);
+        }
+    }
+
+    /// Resolves when a layer asks the connection to close, with the
+    /// layer's reason (e.g. `"idle"`). Never resolves otherwise.
+    pub async fn close_requested(&self) -> &'static str {
+        let mut rx = self.shared.close.subscribe();
+        loop {
+            if let Some(reason) = *rx.borrow_and_update() {
+                return reason;
+            }
+            if rx.changed().await.is_err() {
+                // The sender lives in `shared`, which we hold: unreachable,
+                // but waiting forever is the honest answer.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    // ---- read by the layers ----
+
+    /// Whether [`mark_established`](Self::mark_established) was called.
+    pub fn is_established(&self) -> bool {
+        self.shared.established_at.get().is_some()
+    }
+
+    /// When the connection was established.
+    pub fn established_at(&self) -> Option<Instant> {
+        self.shared.established_at.get().map(|(t, _)| *t)
+    }
+
+    /// The transport named by the terminal service, once established.
+    pub fn transport(&self) -> Option<&'static str> {
+        self.shared.established_at.get().and_then(|(_, t)| *t)
+    }
+
+    /// Resolves once established (at once if already).
+    pub async fn established(&self) {
+        let mut rx = self.shared.established.subscribe();
+        if rx.wait_for(|e| *e).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// When these signals were created (about when the first layer that
+    /// needed them saw the connection).
+    pub fn created(&self) -> Instant {
+        self.shared.created
+    }
+
+    /// The last reported counters.
+    pub fn counters(&self) -> LinkCounters {
+        let s = &*self.shared;
+        LinkCounters {
+            bytes_in: s.bytes_in.load(Ordering::Relaxed),
+            bytes_out: s.bytes_out.load(Ordering::Relaxed),
+            calls_received: s.calls_received.load(Ordering::Relaxed),
+            calls_sent: s.calls_sent.load(Ordering::Relaxed),
+            call_errors: s.call_errors.load(Ordering::Relaxed),
+            calls_in_flight: s.calls_in_flight.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The last call activity (a call started or finished, or the
+    /// connection established; creation time before that).
+    pub fn last_call_activity(&self) -> Instant {
+        self.at(&self.shared.last_call)
+    }
+
+    /// The last byte moved either way (creation time before any).
+    pub fn last_traffic(&self) -> Instant {
+        self.at(&self.shared.last_traffic)
+    }
+
+    /// Ask the terminal service to close the connection gracefully. The
+    /// first reason wins.
+    pub fn request_close(&self, reason: &'static str) {
+        self.shared.close.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// The reason of the first close request, if any.
+    pub fn close_request(&self) -> Option<&'static str> {
+        *self.shared.close.borrow()
+    }
+
+    fn touch(&self, slot: &AtomicU64, now: Instant) {
+        let nanos = now
+            .saturating_duration_since(self.shared.created)
+            .as_nanos();
+        slot.fetch_max(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    fn at(&self, slot: &AtomicU64) -> Instant {
+        self.shared.created + std::time::Duration::from_nanos(slot.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn report_moves_the_right_stamps() {
+        let s = ConnectionSignals::new();
+        let t0 = s.created();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        s.report(LinkCounters {
+            bytes_in: 10,
+            ..Default::default()
+        });
+        assert_eq!(s.last_traffic(), t0 + Duration::from_secs(1));
+        assert_eq!(s.last_call_activity(), t0);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        s.report(LinkCounters {
+            bytes_in: 10,
+            calls_in_flight: 1,
+            ..Default::default()
+        });
+        assert_eq!(s.last_traffic(), t0 + Duration::from_secs(1));
+        assert_eq!(s.last_call_activity(), t0 + Duration::from_secs(2));
+        assert_eq!(s.counters().calls_in_flight, 1);
+    }
+
+    #[tokio::test]
+    async fn established_and_close_requests() {
+        let s = ConnectionSignals::new();
+        assert!(!s.is_established());
+        let waiter = tokio::spawn({
+            let s = s.clone();
+            async move { s.established().await }
+        });
+        s.mark_established(Some("PLAIN"));
+        s.mark_established(Some("VTS"));
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken")
+            .expect("join");
+        assert_eq!(s.transport(), Some("PLAIN"));
+
+        s.request_close("idle");
+        s.request_close("other");
+        let reason = tokio::time::timeout(Duration::from_secs(5), s.close_requested())
+            .await
+            .expect("requested");
+        assert_eq!(reason, "idle");
+    }
+}
