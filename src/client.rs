@@ -4,8 +4,12 @@
 //! ```no_run
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 //! use versile::client::{Client, ClientConfig};
+//! use versile::VtsClientTransport;
 //!
-//! let client = Client::new(ClientConfig::insecure());
+//! // VTS, accepting only the server key with this fingerprint
+//! // (`versile serve` prints it). `ClientConfig::insecure()` is PLAIN.
+//! let vts = VtsClientTransport::new(None).pin_server_key("SHA256:<hex>");
+//! let client = Client::new(ClientConfig::default().transport(vts));
 //! let vri: versile::vri::Vri = "vop://127.0.0.1:4433/math/adder/".parse()?;
 //! let resolved = client.resolve(&vri).await?;
 //! let adder = resolved.value.as_remote().expect("an object");
@@ -35,25 +39,17 @@ use crate::vri::{urlget_arg, Query, Vri};
 pub trait ClientTransport: Send + Sync + 'static {
     /// Which VOP token this transport answers to.
     fn transport(&self) -> Transport;
-    /// Run the client handshake on `io`, recording what was learned.
+    /// Run the client handshake on `io` and return the plaintext stream
+    /// with `info` updated by what the handshake learned: `protocol`, the
+    /// peer's credentials in `extensions`, `claimed_identity`
+    /// (`vop-service.md` §5.4). `info` arrives with the network addresses
+    /// filled in; the link's [`CallContext`](crate::CallContext) is built
+    /// from what is returned.
     fn connect(
         &self,
         io: BoxedIo,
-        info: &mut ConnectionInfo,
-    ) -> BoxFuture<'static, Result<BoxedIo, ClientError>>;
-
-    /// Like [`connect`](Self::connect), but owning `info` so a transport
-    /// can record what it learns *after* its handshake (peer key,
-    /// certificates). The client calls this one; the default delegates to
-    /// `connect`.
-    fn connect_with_info(
-        &self,
-        io: BoxedIo,
-        mut info: ConnectionInfo,
-    ) -> BoxFuture<'static, Result<(BoxedIo, ConnectionInfo), ClientError>> {
-        let fut = self.connect(io, &mut info);
-        Box::pin(async move { Ok((fut.await?, info)) })
-    }
+        info: ConnectionInfo,
+    ) -> BoxFuture<'static, Result<(BoxedIo, ConnectionInfo), ClientError>>;
 }
 
 /// The host part of the address the client connected to (a DNS name or an
@@ -77,9 +73,14 @@ pub struct ClientConfig {
 }
 
 impl Default for ClientConfig {
+    /// Offer VTS only, anonymous and accepting any server key, like
+    /// Python's `VOPUrlConfig` (`vts.md` §10 #2: pin the server key with
+    /// [`VtsClientTransport::pin_server_key`](crate::VtsClientTransport::pin_server_key)
+    /// and [`transport`](Self::transport) where it is known).
     fn default() -> Self {
+        let vts: Arc<dyn ClientTransport> = Arc::new(crate::vts::VtsClientTransport::new(None));
         ClientConfig {
-            transports: BTreeMap::new(),
+            transports: BTreeMap::from([(Transport::Vts, vts)]),
             allow_insecure: false,
             link: LinkOptions::default(),
             connect_timeout: Duration::from_secs(30),
@@ -95,6 +96,13 @@ impl ClientConfig {
             allow_insecure: true,
             ..Self::default()
         }
+        .without_transports()
+    }
+
+    /// Offer no secure transport (add some with [`transport`](Self::transport)).
+    pub fn without_transports(mut self) -> Self {
+        self.transports.clear();
+        self
     }
 
     /// Also offer PLAIN.
@@ -128,7 +136,9 @@ impl ClientConfig {
 /// Why connecting or resolving failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("no transport enabled: VTS is not available in this build yet; allow PLAIN (insecure) to connect")]
+    /// Nothing to offer, or the server chose a transport we have no
+    /// implementation for.
+    #[error("no transport enabled: offer VTS (ClientConfig::default(), VtsClientTransport) or TLS, or allow PLAIN (insecure)")]
     NoTransport,
     #[error("cannot connect to {addr}: {source}")]
     Connect {
@@ -226,7 +236,7 @@ impl Client {
                 .get(&chosen)
                 .ok_or(ClientError::NoTransport)?
                 .clone();
-            (io, info) = transport.connect_with_info(io, info).await?;
+            (io, info) = transport.connect(io, info).await?;
         }
         let gateway = self
             .config

@@ -83,4 +83,4 @@ pub use server::{Connection, GatewayService, Server, ServerState, StateSet, Stop
 pub use tls::{TlsClientConfig, TlsClientTransport, TlsPeer, TlsServerConfig, TlsServerTransport};
 pub use value::{FromArgs, FromValue, IntoArgs, Value, ValueError};
 pub use vec::Entity;
-pub use vts::{RsaKeyPair, VtsClientTransport, VtsConfig, VtsPeer, VtsServerTransport, VtsStream};
+pub use vts::{RsaKeyPair, VtsClientTransport, VtsConfig, VtsLayer, VtsServerTransport, VtsStream};

@@ -1,5 +1,6 @@
-//! End-to-end tests of the `versile` binary: `serve --insecure` on an
-//! ephemeral loopback port, `call` against it, exit codes, SIGTERM.
+//! End-to-end tests of the `versile` binary: `serve` (VTS by default,
+//! `--insecure` for PLAIN) on an ephemeral loopback port, `call` against
+//! it (with `--pin`), `keygen`, exit codes, SIGTERM.
 //!
 //! Every child is held by a [`ChildGuard`] that kills and reaps it on drop
 //! (so a failing assertion never leaks a server), and every wait is bounded.
@@ -50,6 +51,8 @@ impl Drop for ChildGuard {
 struct Server {
     child: ChildGuard,
     addr: String,
+    /// Later stdout lines (the key fingerprint with VTS).
+    lines: mpsc::Receiver<String>,
     stderr: Option<thread::JoinHandle<String>>,
 }
 
@@ -79,16 +82,20 @@ impl Server {
             let _ = stderr.read_to_string(&mut s);
             s
         });
-        // Read the first line on a thread so the wait can be bounded.
+        // Read lines on a thread so the waits can be bounded; it keeps
+        // draining so the server never blocks on a full pipe.
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
-            let mut line = String::new();
             let mut reader = BufReader::new(stdout);
-            let _ = reader.read_line(&mut line);
-            let _ = tx.send(line);
-            // Keep draining so the server never blocks on a full pipe.
-            let mut rest = String::new();
-            let _ = reader.read_to_string(&mut rest);
+            loop {
+                let mut line = String::new();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let _ = tx.send(line);
+                    }
+                }
+            }
         });
         let line = rx
             .recv_timeout(LIMIT)
@@ -102,8 +109,26 @@ impl Server {
         Server {
             child,
             addr,
+            lines: rx,
             stderr: Some(stderr),
         }
+    }
+
+    /// `versile serve --listen 127.0.0.1:0 ARGS` with VTS: the server and
+    /// the fingerprint from its second stdout line.
+    fn start_vts(args: &[&str]) -> (Server, String) {
+        let server = Self::start_with(args);
+        let line = server
+            .lines
+            .recv_timeout(LIMIT)
+            .expect("server did not print its key fingerprint in time");
+        let fp = line
+            .trim_end()
+            .strip_prefix("key fingerprint ")
+            .unwrap_or_else(|| panic!("unexpected second line {line:?}"))
+            .to_owned();
+        assert!(fp.starts_with("SHA256:") && fp.len() == 71, "{fp}");
+        (server, fp)
     }
 
     fn vri(&self, path: &str) -> String {
@@ -263,13 +288,163 @@ fn failures_exit_1() {
 }
 
 #[test]
-fn call_without_insecure_fails_with_hint() {
+fn call_without_insecure_to_plain_server_fails_with_hint() {
     let server = Server::start(&[]);
     let out = versile(&["call", &server.vri("/math/adder/"), "add", "5"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--insecure"), "{err}");
+}
+
+/// `versile call` without --insecure (VTS only) and optional extra args.
+fn call_vts(args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["call", "--timeout", "10"];
+    all.extend_from_slice(args);
+    let out = versile(&all);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).trim_end().to_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn serve_defaults_to_vts_with_an_ephemeral_key() {
+    let (server, fp) = Server::start_vts(&[]);
+    let vri = server.vri("/math/adder/");
+    // Unpinned, pinned, pinned in upper case, pinned with --insecure too.
+    let upper = format!("SHA256:{}", fp[7..].to_uppercase());
+    for extra in [
+        &[][..],
+        &["--pin", fp.as_str()][..],
+        &["--pin", upper.as_str()][..],
+        &["--insecure", "--pin", fp.as_str()][..],
+    ] {
+        let mut args = extra.to_vec();
+        args.extend_from_slice(&[vri.as_str(), "add", "5"]);
+        let (code, out, err) = call_vts(&args);
+        assert_eq!((code, out.as_str()), (0, "5"), "{extra:?}: {err}");
+    }
+    // A wrong pin: exit 1, and the message says why.
+    let wrong = format!("SHA256:{}", "0".repeat(64));
+    let (code, out, err) = call_vts(&["--pin", &wrong, &vri, "add", "5"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty());
+    assert!(
+        err.contains("not authorized") && err.contains("--pin"),
+        "{err}"
+    );
+    // A malformed pin is a usage error.
+    let (code, _, _) = call_vts(&["--pin", "SHA256:xyz", &vri]);
+    assert_eq!(code, 2);
+    // `--insecure` adds PLAIN to the offer; the server still picks VTS.
+    let (code, out, _) = call(&[&server.vri("/"), "echo", "1"]);
+    assert_eq!((code, out.as_str()), (0, "1"));
+    // Each start has a new key.
+    let (_server2, fp2) = Server::start_vts(&[]);
+    assert_ne!(fp, fp2);
+}
+
+#[test]
+fn keygen_serve_key_and_client_key() {
+    let dir = std::env::temp_dir().join(format!("versile-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let server_key = dir.join("server.pem");
+    let client_key = dir.join("client.pem");
+    let _ = std::fs::remove_file(&server_key);
+    let _ = std::fs::remove_file(&client_key);
+    let out = versile(&["keygen", server_key.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let pem = std::fs::read_to_string(&server_key).unwrap();
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&server_key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let key = versile::RsaKeyPair::from_pem(&pem).unwrap();
+    assert_eq!(key.public().bits(), 2048);
+    assert_eq!(key.fingerprint(), printed);
+    // No overwrite without --force.
+    let out = versile(&["keygen", server_key.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = versile(&[
+        "keygen",
+        "--format",
+        "pkcs1",
+        "--bits",
+        "1024",
+        client_key.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let cpem = std::fs::read_to_string(&client_key).unwrap();
+    assert!(cpem.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    let out = versile(&["keygen", "--bits", "512", "x.pem"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // serve --key prints that key's fingerprint; a client key works.
+    let (server, fp) = Server::start_vts(&["--key", server_key.to_str().unwrap()]);
+    assert_eq!(fp, printed);
+    let (code, out, err) = call_vts(&[
+        "--pin",
+        &fp,
+        "--key",
+        client_key.to_str().unwrap(),
+        &server.vri("/"),
+        "echo",
+        "\"k\"",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "\"k\""), "{err}");
+    // A client key below the server's --min-peer-key-bits is refused.
+    let (server2, fp2) = Server::start_vts(&["--min-peer-key-bits", "2048"]);
+    let (code, _, _) = call_vts(&[
+        "--pin",
+        &fp2,
+        "--key",
+        client_key.to_str().unwrap(),
+        &server2.vri("/"),
+        "echo",
+        "1",
+    ]);
+    assert_eq!(code, 1);
+    let (code, _, _) = call_vts(&["--pin", &fp2, &server2.vri("/"), "echo", "1"]);
+    assert_eq!(code, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn serve_tls_with_the_same_pin() {
+    let (server, fp) = Server::start_vts(&["--transports", "tls"]);
+    let (code, out, err) = call_vts(&["--pin", &fp, &server.vri("/"), "echo", "3"]);
+    assert_eq!((code, out.as_str()), (0, "3"), "{err}");
+    let wrong = format!("SHA256:{}", "0".repeat(64));
+    let (code, _, _) = call_vts(&["--pin", &wrong, &server.vri("/"), "echo", "3"]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn serve_vts_and_plain() {
+    let (server, _fp) = Server::start_vts(&["--transports", "vts,plain"]);
+    // PLAIN-only client (old-style) and VTS client both work.
+    let c = versile::ClientConfig::insecure();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (link, gw) = tokio::time::timeout(LIMIT, versile::Client::new(c).connect(&server.addr))
+            .await
+            .expect("in time")
+            .expect("PLAIN connect");
+        assert_eq!(link.context().protocol(), None);
+        drop(gw);
+        link.shutdown(true);
+    });
+    let (code, out, _) = call_vts(&[&server.vri("/"), "echo", "2"]);
+    assert_eq!((code, out.as_str()), (0, "2"));
 }
 
 #[test]
@@ -289,27 +464,20 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
-fn serve_without_insecure_exits_2_with_hint() {
-    for args in [
-        &["serve", "--listen", "127.0.0.1:0"][..],
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--transports",
-            "tls,plain",
-        ][..],
-        &["serve", "--listen", "127.0.0.1:0", "--transports", ""][..],
+fn serve_configuration_errors_exit_2() {
+    for (args, expect) in [
+        (&["--transports", ""][..], "no transport"),
+        (&["--insecure", "--key", "k.pem"][..], "--key"),
+        (&["--key", "/nonexistent/k.pem"][..], "cannot load the key"),
     ] {
-        let out = versile(args);
+        let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let out = versile(&all);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(out.stdout.is_empty());
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("--insecure"), "{args:?}: {err}");
+        assert!(err.contains(expect), "{args:?}: {err}");
     }
-    let err = String::from_utf8_lossy(&versile(&["serve", "--listen", "127.0.0.1:0"]).stderr)
-        .into_owned();
-    assert!(err.contains("VTS is not available"), "{err}");
 }
 
 #[test]
@@ -351,6 +519,7 @@ fn help_and_version() {
         &["serve", "--help"],
         &["call", "--help"],
         &["bench", "--help"],
+        &["keygen", "--help"],
     ] {
         let out = versile(cmd);
         assert_eq!(out.status.code(), Some(0), "{cmd:?}");
@@ -358,7 +527,7 @@ fn help_and_version() {
     }
     let help = String::from_utf8_lossy(&versile(&["call", "--help"]).stdout).into_owned();
     assert!(
-        help.contains("--insecure") && help.contains("bytes"),
+        help.contains("--insecure") && help.contains("--pin") && help.contains("bytes"),
         "{help}"
     );
 }

@@ -2,22 +2,58 @@
 //! client (default `VOPUrlConfig`, VTS only; anonymous and with a client
 //! key) against our VTS server, and our VTS client against a Python
 //! `VOPService` (VTS only). Script: `tests/python/py_vts_peer.py`.
-//! The keys are the 1024-bit vector keys, so both sides of ours use
-//! `KeyPolicy::legacy()`.
+//! The keys are the 1024-bit vector keys (accepted by the default policy;
+//! some tests use `KeyPolicy::legacy()` to be explicit).
+//!
+//! Rejections: our client with a wrong pin against Python; a Python client
+//! whose key our `CredentialCheckLayer` refuses; a Python client with a
+//! 512-bit key, refused by the default policy (our log names the option)
+//! and accepted with `KeyPolicy::legacy()`.
 
 mod support;
 
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use support::*;
 use versile::demo::SimpleGateway;
+use versile::server::{CredentialCheckLayer, PeerInfo};
 use versile::vts::KeyPolicy;
 use versile::{
     Client, ClientConfig, GatewayService, RsaKeyPair, Server, Value, VopLayer, VtsClientTransport,
-    VtsConfig, VtsPeer, VtsServerTransport,
+    VtsConfig, VtsLayer, VtsServerTransport,
 };
 
 const T: Duration = Duration::from_secs(120);
+
+/// Our log output (warnings and up), shared by the tests of this binary.
+fn log_buffer() -> Arc<Mutex<Vec<u8>>> {
+    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUF.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let b = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_writer(move || LogWriter(b.clone()))
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        std::io::stderr().write_all(data)?;
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 fn key_path(name: &str) -> String {
     format!(
@@ -107,13 +143,9 @@ async fn rust_client_against_python(client_key: Option<RsaKeyPair>) {
         .connect(&format!("127.0.0.1:{port}"))
         .await
         .expect("connect over VTS");
-    let peer = link
-        .context()
-        .extensions()
-        .get::<VtsPeer>()
-        .unwrap()
-        .get()
-        .unwrap();
+    let ctx = link.context();
+    assert_eq!(ctx.protocol(), Some(versile::vop::Transport::Vts));
+    let peer = ctx.peer_credentials().unwrap().clone();
     assert_eq!(peer.key.as_ref(), Some(key("server").public()));
     eprintln!(
         "negotiated with Python (client key: {has_key}): {:?}",
@@ -172,4 +204,171 @@ async fn rust_client_with_key_to_python_vts_server() {
     tokio::time::timeout(T, rust_client_against_python(Some(key("client"))))
         .await
         .unwrap();
+}
+
+/// Our client with a wrong pin → the Python server's key is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_client_with_wrong_pin_rejects_python_server() {
+    tokio::time::timeout(T, async {
+        let mut py = tokio::task::spawn_blocking(|| {
+            let mut p = PyProcess::spawn("py_vts_peer.py", &["server", &key_path("server")]);
+            let line = p.wait_line("listening", Duration::from_secs(60));
+            (p, line)
+        })
+        .await
+        .unwrap();
+        let port: u16 = py.1.trim().rsplit(' ').next().unwrap().parse().unwrap();
+        let addr = format!("127.0.0.1:{port}");
+        // Pinned to another key.
+        let t = VtsClientTransport::new(None).pin_server_key(key("client").fingerprint());
+        let err = Client::new(ClientConfig::default().transport(t))
+            .connect(&addr)
+            .await
+            .expect_err("the wrong pin must fail");
+        assert!(err.to_string().contains("not authorized"), "{err}");
+        // A client hook refusing the key.
+        let t = VtsClientTransport::new(None).authorizer(|p| p.key.as_ref().is_none());
+        assert!(Client::new(ClientConfig::default().transport(t))
+            .connect(&addr)
+            .await
+            .is_err());
+        // A minimum size above the server key's 1024 bits.
+        let t = VtsClientTransport::new(None).key_policy(KeyPolicy::default().with_min_bits(2048));
+        let err = Client::new(ClientConfig::default().transport(t))
+            .connect(&addr)
+            .await
+            .expect_err("a 1024-bit key below a 2048 minimum");
+        assert!(err.to_string().contains("--min-peer-key-bits"), "{err}");
+        // The right pin still works against the same server.
+        let t = VtsClientTransport::new(None).pin_server_key(key("server").fingerprint());
+        let (link, gw) = Client::new(ClientConfig::default().transport(t))
+            .connect(&addr)
+            .await
+            .expect("the right pin");
+        assert_eq!(
+            i64::try_from(gw.call("echo", (3,)).await.unwrap()).unwrap(),
+            3
+        );
+        link.shutdown(false);
+        drop(gw);
+        let _ = tokio::time::timeout(Duration::from_secs(10), link.closed()).await;
+        tokio::task::spawn_blocking(move || {
+            py.0.close_stdin();
+            py.0.stop(Duration::from_secs(20))
+        })
+        .await
+        .unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+/// `py_vts_peer.py connect VRI [KEY]` against `server`: did Python get a
+/// working link?
+async fn python_connects(server: &Server, client_key: Option<String>) -> (bool, String) {
+    let vri = format!("vop://{}/", server.local_addr());
+    let (_, out, err) = tokio::task::spawn_blocking(move || {
+        let mut args = vec!["connect", vri.as_str()];
+        if let Some(k) = &client_key {
+            args.push(k.as_str());
+        }
+        PyProcess::spawn("py_vts_peer.py", &args).wait_exit(Duration::from_secs(60))
+    })
+    .await
+    .unwrap();
+    assert!(out.contains("\"connected\""), "no result:\n{out}\n{err}");
+    (out.contains("\"connected\": true"), out)
+}
+
+async fn vts_server(transport: VtsServerTransport, check: Option<CredentialCheckLayer>) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = GatewayService::new(SimpleGateway::new);
+    match check {
+        Some(c) => Server::serve(
+            listener,
+            tower::ServiceBuilder::new()
+                .layer(VtsLayer::with_transport(transport))
+                .layer(c)
+                .service(gw),
+        ),
+        None => Server::serve(
+            listener,
+            tower::ServiceBuilder::new()
+                .layer(VtsLayer::with_transport(transport))
+                .service(gw),
+        ),
+    }
+    .unwrap()
+}
+
+/// A Python client whose key our credential check refuses sees a failed
+/// link; the allowed key works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_refused_by_credential_check() {
+    tokio::time::timeout(T, async {
+        let allowed = key("client").fingerprint();
+        let check = CredentialCheckLayer::new(move |p: &PeerInfo| {
+            p.key.as_ref().is_some_and(|k| k.fingerprint() == allowed)
+        });
+        let server = vts_server(VtsServerTransport::new(key("server")), Some(check)).await;
+        let (ok, out) = python_connects(&server, Some(key_path("ca"))).await;
+        assert!(!ok, "a refused key connected: {out}");
+        let (ok, out) = python_connects(&server, None).await;
+        assert!(!ok, "an anonymous client connected: {out}");
+        let (ok, out) = python_connects(&server, Some(key_path("client"))).await;
+        assert!(ok, "the allowed key failed: {out}");
+        server.shutdown(Duration::from_secs(5)).await;
+    })
+    .await
+    .unwrap();
+}
+
+/// A 512-bit Python client key (as in Versile Python's examples): refused
+/// by the default policy, with our log naming the option; accepted with
+/// `KeyPolicy::legacy()`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_with_512_bit_key() {
+    let logs = log_buffer();
+    tokio::time::timeout(T, async {
+        let dir = std::env::temp_dir().join(format!("versile-vts-512-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let weak = dir.join("weak.pem");
+        let st = std::process::Command::new("openssl")
+            .args(["genrsa", "-traditional", "-out"])
+            .arg(&weak)
+            .arg("512")
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(st.success());
+        let weak_path = weak.to_str().unwrap().to_owned();
+        let weak_fp = RsaKeyPair::from_file(&weak).unwrap().fingerprint();
+
+        let server = vts_server(VtsServerTransport::new(key("server")), None).await;
+        let (ok, out) = python_connects(&server, Some(weak_path.clone())).await;
+        assert!(!ok, "a 512-bit key passed the default policy: {out}");
+        server.shutdown(Duration::from_secs(5)).await;
+        let log = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+        assert!(
+            log.contains("peer key has 512 bits, below the minimum of 1024")
+                && log.contains("--min-peer-key-bits"),
+            "log:\n{log}"
+        );
+
+        let transport = VtsServerTransport::new(key("server")).key_policy(KeyPolicy::legacy());
+        let seen = Arc::new(Mutex::new(None));
+        let seen2 = seen.clone();
+        let check = CredentialCheckLayer::new(move |p: &PeerInfo| {
+            *seen2.lock().unwrap() = p.key.as_ref().map(|k| (k.bits(), k.fingerprint()));
+            true
+        });
+        let server = vts_server(transport, Some(check)).await;
+        let (ok, out) = python_connects(&server, Some(weak_path)).await;
+        assert!(ok, "legacy policy refused a 512-bit key: {out}");
+        assert_eq!(*seen.lock().unwrap(), Some((512, weak_fp)));
+        server.shutdown(Duration::from_secs(5)).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await
+    .unwrap();
 }

@@ -180,7 +180,8 @@ async fn many_calls_in_flight_on_one_link() {
 #[tokio::test]
 async fn no_transport_is_a_build_error() {
     assert!(VopLayer::builder().build().is_err());
-    let client = Client::new(ClientConfig::default());
+    // The default offers VTS; with nothing offered, connecting fails early.
+    let client = Client::new(ClientConfig::default().without_transports());
     let err = client.connect("127.0.0.1:1").await.unwrap_err();
     assert!(matches!(err, ClientError::NoTransport), "{err}");
 }

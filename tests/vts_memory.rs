@@ -11,8 +11,7 @@ use versile::object::ConnectionInfo;
 use versile::runtime::{connect_link, spawn_link, LinkOptions};
 use versile::vts::{KeyPolicy, RsaKeyPair, VtsConfig, VtsConnection, VtsError, VtsStream};
 use versile::{
-    Client, ClientConfig, GatewayService, Server, VopLayer, VtsClientTransport, VtsPeer,
-    VtsServerTransport,
+    Client, ClientConfig, GatewayService, Server, VopLayer, VtsClientTransport, VtsServerTransport,
 };
 
 const T: Duration = Duration::from_secs(60);
@@ -150,11 +149,9 @@ async fn vop_layer_and_client_over_tcp() {
             let (link, gw) = client.connect(&addr).await.expect("connect");
             let r = gw.call("echo", (5,)).await.unwrap();
             assert_eq!(i64::try_from(r).unwrap(), 5);
-            let peer = link
-                .context()
-                .extensions()
-                .get::<VtsPeer>()
-                .and_then(|p| p.public_key());
+            let ctx = link.context();
+            assert_eq!(ctx.protocol(), Some(versile::vop::Transport::Vts));
+            let peer = ctx.peer_credentials().and_then(|p| p.key.clone());
             assert_eq!(peer.as_ref(), Some(key("server").public()));
             link.shutdown(false);
         }

@@ -1,5 +1,5 @@
-//! PLAIN echo through our own server and client: sequential round trips,
-//! and pipelined calls on one link.
+//! Echo through our own server and client, over PLAIN or VTS: sequential
+//! round trips, pipelined calls on one link, and full connections.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -14,31 +14,88 @@ use crate::object::{CallError, RemoteObject};
 use crate::server::{GatewayService, Server, StopLinks, VopLayer};
 use crate::value::Value;
 use crate::vec::Entity;
+use crate::vts::{RsaKeyPair, VtsClientTransport, VtsLayer};
 
-/// A PLAIN server with an `Echoer` gateway and one client link to it.
+/// A server with an `Echoer` gateway and one client link to it.
 pub struct EchoSetup {
     server: Server,
+    client: Client,
     link: crate::runtime::LinkHandle,
     pub gateway: RemoteObject,
 }
 
 impl EchoSetup {
+    /// PLAIN.
     pub async fn start() -> io::Result<Self> {
+        Self::start_with(VopLayer::insecure(), ClientConfig::insecure()).await
+    }
+
+    /// VTS with `key` on the server; the client pins it.
+    pub async fn start_vts(key: RsaKeyPair) -> io::Result<Self> {
+        let client = VtsClientTransport::new(None).pin_server_key(key.fingerprint());
+        Self::start_with(
+            VtsLayer::new(key).into(),
+            ClientConfig::default().transport(client),
+        )
+        .await
+    }
+
+    /// TLS with a self-signed certificate for `key`; the client pins it.
+    pub async fn start_tls(key: RsaKeyPair) -> io::Result<Self> {
+        use crate::tls::{
+            TlsClientConfig, TlsClientTransport, TlsServerConfig, TlsServerTransport,
+        };
+        let der = key.to_pkcs8_der().map_err(io::Error::other)?;
+        let server = TlsServerConfig::self_signed_with_key(vec!["localhost".to_owned()], &der)
+            .and_then(TlsServerTransport::new)
+            .map_err(io::Error::other)?;
+        let client = TlsClientConfig::pinned_key(&key.fingerprint())
+            .and_then(TlsClientTransport::new)
+            .map_err(io::Error::other)?;
+        let layer = VopLayer::builder()
+            .transport(server)
+            .build()
+            .map_err(io::Error::other)?;
+        Self::start_with(layer, ClientConfig::default().transport(client)).await
+    }
+
+    async fn start_with(layer: VopLayer, config: ClientConfig) -> io::Result<Self> {
         let svc = ServiceBuilder::new()
-            .layer(VopLayer::insecure())
+            .layer(layer)
             .service(GatewayService::new(|| crate::demo::Echoer));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let server = Server::serve(listener, svc)?;
-        let client = Client::new(ClientConfig::insecure());
+        let client = Client::new(config);
         let (link, gateway) = client
             .connect(&server.local_addr().to_string())
             .await
             .map_err(io::Error::other)?;
         Ok(EchoSetup {
             server,
+            client,
             link,
             gateway,
         })
+    }
+
+    /// Sequential full connections (TCP, VOP, transport and VOL
+    /// handshakes; the link is then closed by force) for up to `count`
+    /// connections or `limit`, whichever ends first.
+    pub async fn connections(&self, count: usize, limit: Duration) -> io::Result<Measured> {
+        let addr = self.server.local_addr().to_string();
+        let mut phase = Phase::start(count);
+        let deadline = Instant::now() + limit;
+        let mut done = 0u64;
+        while (done as usize) < count.max(1) && (done == 0 || Instant::now() < deadline) {
+            let t = Instant::now();
+            let (link, gateway) = self.client.connect(&addr).await.map_err(io::Error::other)?;
+            phase.sample(t.elapsed());
+            drop(gateway);
+            link.shutdown(true);
+            let _ = tokio::time::timeout(Duration::from_secs(2), link.closed()).await;
+            done += 1;
+        }
+        Ok(phase.finish(done))
     }
 
     /// Close the link and stop the server, within a bounded time.
@@ -47,6 +104,7 @@ impl EchoSetup {
             server,
             link,
             gateway,
+            ..
         } = self;
         drop(gateway);
         link.shutdown(false);

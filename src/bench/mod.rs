@@ -17,7 +17,15 @@
 //! 2. PLAIN echo: `Server` + `VopLayer::insecure()` + an `Echoer` gateway,
 //!    `Client` over one link, sequential `echo(payload)` calls;
 //! 3. pipelined: `in_flight` echo calls outstanding on that one link for
-//!    `duration`.
+//!    `duration`;
+//! 4. VTS echo: phases 2 and 3 again over VTS (`VtsLayer` with a 2048-bit
+//!    key generated before the phase, the client pinning it; the suite is
+//!    the default preference, AES-256-CBC with SHA-1 VHMAC);
+//! 5. VTS handshakes: sequential full connections (TCP connect, VOP, VTS
+//!    with the 2048-bit server key, VOL handshake, forced close), up to
+//!    `handshakes` or `duration`;
+//! 6. TLS handshakes: as phase 5 over TLS (rustls, self-signed
+//!    certificate for the same 2048-bit RSA key, client pinning it).
 //!
 //! Each phase has an untimed warm-up (not for 3) and is bracketed by
 //! readings of process CPU time (the `cpu` module); CPU µs per call counts both ends
@@ -49,8 +57,11 @@ pub struct BenchOptions {
     pub warmup: usize,
     /// Calls kept in flight for the pipelined measurement.
     pub in_flight: usize,
-    /// Duration of the pipelined measurement.
+    /// Duration of the pipelined measurement (and the upper bound of the
+    /// handshake measurement).
     pub duration: Duration,
+    /// Connections for the handshake measurement.
+    pub handshakes: usize,
 }
 
 impl Default for BenchOptions {
@@ -61,6 +72,7 @@ impl Default for BenchOptions {
             warmup: 2_000,
             in_flight: 64,
             duration: Duration::from_secs(3),
+            handshakes: 200,
         }
     }
 }
@@ -98,6 +110,23 @@ pub struct BenchReport {
     pub ratio_plain_baseline_p50: f64,
     /// `plain_rtt_us_p99 / baseline_rtt_us_p99`.
     pub ratio_plain_baseline_p99: f64,
+    pub vts_rtt_us_p50: f64,
+    pub vts_rtt_us_p99: f64,
+    /// Process CPU time (client + server) per sequential VTS echo call.
+    pub vts_cpu_us_per_call: f64,
+    pub vts_pipelined_calls_per_s: f64,
+    pub vts_pipelined_cpu_us_per_call: f64,
+    /// `vts_rtt_us_p50 / baseline_rtt_us_p50` (target ≤ 2).
+    pub ratio_vts_baseline_p50: f64,
+    /// `vts_rtt_us_p99 / baseline_rtt_us_p99`.
+    pub ratio_vts_baseline_p99: f64,
+    /// Full VTS connections per second, 2048-bit server key.
+    pub vts_handshakes_per_s: f64,
+    /// Median time of one full VTS connection, µs.
+    pub vts_handshake_us_p50: f64,
+    /// Full TLS connections per second, same 2048-bit RSA key (`None` if
+    /// not measured).
+    pub tls_handshakes_per_s: Option<f64>,
 }
 
 impl BenchReport {
@@ -123,6 +152,16 @@ impl BenchReport {
             "plain_pipelined_cpu_us_per_call": round2(self.plain_pipelined_cpu_us_per_call),
             "ratio_plain_baseline_p50": round2(self.ratio_plain_baseline_p50),
             "ratio_plain_baseline_p99": round2(self.ratio_plain_baseline_p99),
+            "vts_rtt_us_p50": round2(self.vts_rtt_us_p50),
+            "vts_rtt_us_p99": round2(self.vts_rtt_us_p99),
+            "vts_cpu_us_per_call": round2(self.vts_cpu_us_per_call),
+            "vts_pipelined_calls_per_s": self.vts_pipelined_calls_per_s.round(),
+            "vts_pipelined_cpu_us_per_call": round2(self.vts_pipelined_cpu_us_per_call),
+            "ratio_vts_baseline_p50": round2(self.ratio_vts_baseline_p50),
+            "ratio_vts_baseline_p99": round2(self.ratio_vts_baseline_p99),
+            "vts_handshakes_per_s": round2(self.vts_handshakes_per_s),
+            "vts_handshake_us_p50": round2(self.vts_handshake_us_p50),
+            "tls_handshakes_per_s": self.tls_handshakes_per_s.map(round2),
         })
     }
 }
@@ -183,11 +222,41 @@ impl fmt::Display for BenchReport {
             self.plain_pipelined_cpu_us_per_call,
             self.plain_pipelined_calls_per_s
         )?;
+        row(
+            f,
+            "VTS echo (sequential)",
+            self.vts_rtt_us_p50,
+            self.vts_rtt_us_p99,
+            self.vts_cpu_us_per_call,
+        )?;
+        writeln!(
+            f,
+            "{:<26} {:>9} {:>9} {:>12.1} {:>12.0}",
+            format!("VTS echo ({} in flight)", self.in_flight),
+            "-",
+            "-",
+            self.vts_pipelined_cpu_us_per_call,
+            self.vts_pipelined_calls_per_s
+        )?;
         writeln!(
             f,
             "PLAIN / baseline: p50 {:.2}x, p99 {:.2}x",
             self.ratio_plain_baseline_p50, self.ratio_plain_baseline_p99
-        )
+        )?;
+        writeln!(
+            f,
+            "VTS / baseline:   p50 {:.2}x, p99 {:.2}x",
+            self.ratio_vts_baseline_p50, self.ratio_vts_baseline_p99
+        )?;
+        writeln!(
+            f,
+            "VTS connections (2048-bit key): {:.1}/s, p50 {:.0} µs",
+            self.vts_handshakes_per_s, self.vts_handshake_us_p50
+        )?;
+        match self.tls_handshakes_per_s {
+            Some(t) => writeln!(f, "TLS connections (2048-bit key):  {t:.1}/s"),
+            None => writeln!(f, "TLS connections: not measured"),
+        }
     }
 }
 
@@ -233,6 +302,37 @@ async fn run_phases(options: BenchOptions) -> std::io::Result<BenchReport> {
     setup.stop().await;
     let (seq, pipe) = result?;
 
+    // VTS: key generation is not timed.
+    let key = tokio::task::spawn_blocking(crate::vts::RsaKeyPair::generate_default)
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
+    let setup = echo::EchoSetup::start_vts(key.clone()).await?;
+    let result = async {
+        let seq = echo::sequential(&setup.gateway, &payload, options.warmup, iterations).await?;
+        let pipe = echo::pipelined(
+            &setup.gateway,
+            &payload,
+            options.in_flight,
+            options.duration,
+        )
+        .await?;
+        let hs = setup
+            .connections(options.handshakes, options.duration)
+            .await?;
+        Ok::<_, std::io::Error>((seq, pipe, hs))
+    }
+    .await;
+    setup.stop().await;
+    let (vts_seq, vts_pipe, vts_hs) = result?;
+
+    let setup = echo::EchoSetup::start_tls(key).await?;
+    let result = setup
+        .connections(options.handshakes, options.duration)
+        .await;
+    setup.stop().await;
+    let tls_hs = result?;
+
     let handle = tokio::runtime::Handle::current();
     let runtime = match handle.runtime_flavor() {
         tokio::runtime::RuntimeFlavor::CurrentThread => "current_thread",
@@ -258,6 +358,16 @@ async fn run_phases(options: BenchOptions) -> std::io::Result<BenchReport> {
         plain_pipelined_cpu_us_per_call: pipe.cpu_us_per_call,
         ratio_plain_baseline_p50: seq.p50_us / base.p50_us,
         ratio_plain_baseline_p99: seq.p99_us / base.p99_us,
+        vts_rtt_us_p50: vts_seq.p50_us,
+        vts_rtt_us_p99: vts_seq.p99_us,
+        vts_cpu_us_per_call: vts_seq.cpu_us_per_call,
+        vts_pipelined_calls_per_s: vts_pipe.calls_per_s,
+        vts_pipelined_cpu_us_per_call: vts_pipe.cpu_us_per_call,
+        ratio_vts_baseline_p50: vts_seq.p50_us / base.p50_us,
+        ratio_vts_baseline_p99: vts_seq.p99_us / base.p99_us,
+        vts_handshakes_per_s: vts_hs.calls_per_s,
+        vts_handshake_us_p50: vts_hs.p50_us,
+        tls_handshakes_per_s: Some(tls_hs.calls_per_s),
     })
 }
 
@@ -364,6 +474,7 @@ mod tests {
                 warmup: 20,
                 in_flight: 8,
                 duration: Duration::from_millis(200),
+                handshakes: 3,
             }),
         )
         .await
@@ -376,5 +487,13 @@ mod tests {
         let json = report.to_json();
         assert_eq!(json["iterations"], 200);
         assert!(report.to_string().contains("PLAIN echo"));
+        assert!(report.vts_rtt_us_p50 > 0.0);
+        assert!(report.vts_pipelined_calls_per_s > 0.0);
+        assert!(report.vts_handshakes_per_s > 0.0);
+        assert!(json["vts_rtt_us_p99"].as_f64().is_some());
+        assert!(json["tls_handshakes_per_s"]
+            .as_f64()
+            .is_some_and(|t| t > 0.0));
+        assert!(report.to_string().contains("VTS echo"));
     }
 }

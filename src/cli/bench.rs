@@ -8,8 +8,9 @@ use versile::bench::BenchOptions;
 
 use super::{fail, parse_secs, runtime, EXIT_FAILURE};
 
-/// Measure call round trips and pipelined throughput over loopback,
-/// against a raw TCP ping-pong baseline measured in the same run.
+/// Measure call round trips and pipelined throughput over loopback, PLAIN
+/// and VTS, and VTS connections per second, against a raw TCP ping-pong
+/// baseline measured in the same run.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Print one line of JSON instead of a table.
@@ -30,6 +31,9 @@ pub struct BenchArgs {
     /// Duration of the pipelined measurement, in seconds.
     #[arg(long, value_name = "SECS", default_value = "3", value_parser = parse_secs)]
     duration: Duration,
+    /// Full VTS connections to time (bounded by --duration too).
+    #[arg(long, value_name = "N", default_value_t = BenchOptions::default().handshakes)]
+    handshakes: usize,
 }
 
 pub fn run(args: BenchArgs) -> ExitCode {
@@ -43,6 +47,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
         in_flight: args.in_flight,
         warmup: args.warmup,
         duration: args.duration,
+        handshakes: args.handshakes,
     };
     match rt.block_on(versile::bench::run(options)) {
         Ok(report) => {

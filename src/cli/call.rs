@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use clap::Args;
 use versile::client::{Client, ClientConfig, ClientError};
+use versile::tls::{TlsClientConfig, TlsClientTransport};
 use versile::vri::Vri;
-use versile::{CallError, Value};
+use versile::vts::keys::DEFAULT_MIN_PEER_BITS;
+use versile::vts::KeyPolicy;
+use versile::{CallError, RsaKeyPair, Value, VtsClientTransport};
 
 use super::json::{parse_arg, to_json, to_json_line};
 use super::{fail, parse_secs, runtime, EXIT_FAILURE, EXIT_USAGE};
@@ -20,6 +23,9 @@ use super::{fail, parse_secs, runtime, EXIT_FAILURE, EXIT_USAGE};
 /// the resolved object (`vop://HOST/a/b/m?x&int:5&k=v` calls m("x", 5,
 /// {k: "v"})) and its result is printed. METHOD, if given, is then called
 /// on the resolved object with the ARGs.
+///
+/// Connects over VTS (Versile Python's default); without --pin any server
+/// key is accepted, which does not protect against a man in the middle.
 #[derive(Debug, Args)]
 #[command(
     after_help = "ARG syntax: each ARG is JSON if it parses, otherwise a plain string:\n  \
@@ -27,13 +33,23 @@ use super::{fail, parse_secs, runtime, EXIT_FAILURE, EXIT_USAGE};
     {\"bytes\":\"<base64>\"}   {\"exception\":[..]}   {\"tagged\":v,\"tags\":[..]}\n\
 Results use the same forms; remote objects print as {\"object\":ID}.\n\n\
 Exit status: 0 success, 1 remote exception / call error / resolution or link failure, 2 usage error.\n\n\
-Example:\n  versile call --insecure vop://127.0.0.1:4433/math/adder/ add 5"
+Example:\n  versile call --pin SHA256:<hex> vop://127.0.0.1:4433/math/adder/ add 5"
 )]
 pub struct CallArgs {
-    /// Use PLAIN (unencrypted, unauthenticated); required until VTS/TLS
-    /// client transports exist in this build.
+    /// Also offer PLAIN (unencrypted, unauthenticated), for servers that
+    /// serve nothing else.
     #[arg(long)]
     insecure: bool,
+    /// Accept only the server key with this fingerprint (as printed by
+    /// `versile serve` and `versile keygen`); also offers TLS pinned to it.
+    #[arg(long, value_name = "SHA256:HEX", value_parser = parse_pin)]
+    pin: Option<String>,
+    /// Our RSA private key for VTS (PEM or DER); anonymous without it.
+    #[arg(long, value_name = "FILE")]
+    key: Option<std::path::PathBuf>,
+    /// Smallest server key accepted over VTS, in bits.
+    #[arg(long, value_name = "BITS", default_value_t = DEFAULT_MIN_PEER_BITS)]
+    min_peer_key_bits: usize,
     /// Overall time limit in seconds (connect, resolve, call).
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
     timeout: Duration,
@@ -46,6 +62,45 @@ pub struct CallArgs {
     /// Arguments of METHOD (JSON, or plain strings).
     #[arg(value_name = "ARG", requires = "method", allow_hyphen_values = true)]
     args: Vec<String>,
+}
+
+fn parse_pin(s: &str) -> Result<String, String> {
+    let hex = s
+        .strip_prefix("SHA256:")
+        .or_else(|| s.strip_prefix("sha256:"))
+        .ok_or("expected SHA256:<64 hex digits>")?;
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("expected SHA256:<64 hex digits>".into());
+    }
+    Ok(format!("SHA256:{}", hex.to_ascii_lowercase()))
+}
+
+/// The client configuration: VTS (with pin, key, policy), PLAIN if asked.
+fn client_config(args: &CallArgs) -> Result<ClientConfig, String> {
+    let key = match &args.key {
+        Some(path) => Some(
+            RsaKeyPair::from_file(path)
+                .map_err(|e| format!("cannot load the key {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut vts = VtsClientTransport::new(key)
+        .key_policy(KeyPolicy::default().with_min_bits(args.min_peer_key_bits));
+    if let Some(pin) = &args.pin {
+        vts = vts.pin_server_key(pin.clone());
+    }
+    let mut config = ClientConfig::default()
+        .transport(vts)
+        .allow_insecure(args.insecure);
+    // TLS is offered when the server key is pinned (the same fingerprint
+    // names an RSA key on both transports); `versile serve` prefers VTS.
+    if let Some(pin) = &args.pin {
+        let tls = TlsClientConfig::pinned_key(pin)
+            .and_then(TlsClientTransport::new)
+            .map_err(|e| format!("TLS: {e}"))?;
+        config = config.transport(tls);
+    }
+    Ok(config)
 }
 
 fn parse_vri(s: &str) -> Result<Vri, String> {
@@ -68,14 +123,16 @@ pub fn run(args: CallArgs) -> ExitCode {
 }
 
 async fn call(args: CallArgs, call_args: Vec<Value>) -> ExitCode {
-    let config = if args.insecure {
-        ClientConfig::insecure()
-    } else {
-        ClientConfig::default()
+    let config = match client_config(&args) {
+        Ok(c) => c,
+        Err(msg) => return fail(EXIT_USAGE, msg),
     };
     let client = Client::new(config);
     let work = async {
-        let resolved = client.resolve(&args.vri).await.map_err(describe_client)?;
+        let resolved = client
+            .resolve(&args.vri)
+            .await
+            .map_err(|e| describe_client(e, args.insecure))?;
         let link = resolved.link;
         let result = match &args.method {
             None => Ok(resolved.value),
@@ -117,12 +174,20 @@ async fn call(args: CallArgs, call_args: Vec<Value>) -> ExitCode {
     code
 }
 
-fn describe_client(e: ClientError) -> String {
+fn describe_client(e: ClientError, insecure: bool) -> String {
     match e {
+        // A server that has no transport in common closes without a word
+        // (`vop-service.md` §2.6): most often a PLAIN-only server.
+        ClientError::Vop(v) if !insecure => {
+            format!("VOP handshake failed: {v} (if the server serves only PLAIN, use --insecure)")
+        }
         ClientError::NoTransport => {
-            "no transport enabled: VTS is not available in this build yet; \
-             use --insecure to connect with PLAIN (unencrypted, unauthenticated)"
+            "no common transport with the server; use --insecure to also offer PLAIN \
+             (unencrypted, unauthenticated)"
                 .to_owned()
+        }
+        ClientError::Transport(t) if t.contains("not authorized") => {
+            format!("transport handshake failed: {t} (the server key does not match --pin?)")
         }
         ClientError::Call(c) => describe_call(&c),
         // urlget answered CALL_ERROR: the gateway has nothing at that path.

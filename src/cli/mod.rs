@@ -3,7 +3,8 @@
 //! * `versile serve` — run a VOP service with a demo gateway ([`serve`]);
 //! * `versile call` — resolve a `vop://` VRI and call a method ([`call`]),
 //!   arguments and results in the JSON form of [`json`];
-//! * `versile bench` — run [`versile::bench`] ([`bench`]).
+//! * `versile bench` — run [`versile::bench`] ([`bench`]);
+//! * `versile keygen` — write an RSA key for VTS ([`keygen`]).
 //!
 //! Exit codes: 0 success, 1 runtime failure (remote exception, link or
 //! resolution failure, bind error), 2 usage or configuration error
@@ -14,6 +15,7 @@ mod bench;
 mod call;
 mod config;
 mod json;
+mod keygen;
 mod serve;
 
 use std::process::ExitCode;
@@ -27,7 +29,7 @@ use tracing_subscriber::EnvFilter;
 #[command(name = "versile", version, propagate_version = true)]
 #[command(
     after_help = "Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) to see more than warnings.\n\n\
-Example:\n  versile serve --insecure &\n  versile call --insecure vop://127.0.0.1:4433/math/adder/ add 5"
+Example:\n  versile serve &      # prints the address and the key fingerprint\n  versile call --pin SHA256:<hex> vop://127.0.0.1:4433/math/adder/ add 5"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -39,6 +41,7 @@ enum Command {
     Serve(serve::ServeArgs),
     Call(call::CallArgs),
     Bench(bench::BenchArgs),
+    Keygen(keygen::KeygenArgs),
 }
 
 /// Exit code for usage and configuration errors (as clap's).
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Call(args) => call::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Keygen(args) => keygen::run(args),
     }
 }
 

@@ -1,8 +1,11 @@
 //! `versile serve`: a VOP service with a demo gateway
 //! (`vop-service.md` §5), stopped by SIGINT/SIGTERM (§5.6).
 //!
-//! Once listening it prints exactly one line, `listening on vop://ADDR/`,
-//! to stdout (scripts and tests read the bound port from it). On the first
+//! Once listening it prints `listening on vop://ADDR/` as the first line
+//! of stdout (scripts and tests read the bound port from it), and with VTS
+//! a second line `key fingerprint SHA256:<hex>` (the value clients pin
+//! with `versile call --pin`). Without `--key` the VTS key is generated at
+//! start (2048 bits) and lives only as long as the process. On the first
 //! signal it stops accepting, shuts every link down gracefully (running
 //! calls finish and answer, `vol.md` §7.2), waits up to `--drain-timeout`,
 //! then forces what is left; a second signal forces at once. Exit 0.
@@ -14,18 +17,24 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use tracing::{info, warn};
 use versile::demo::{Echoer, SimpleGateway};
+use versile::tls::{TlsServerConfig, TlsServerTransport};
 use versile::vop::{Transport, TransportSet};
-use versile::{GatewayService, LocalObject, Server, StopLinks, VopLayer};
+use versile::vts::keys::DEFAULT_MIN_PEER_BITS;
+use versile::vts::KeyPolicy;
+use versile::{
+    GatewayService, LocalObject, RsaKeyPair, Server, StopLinks, VopLayer, VtsServerTransport,
+};
 
 use super::config::{Ops, OpsArgs};
 use super::{fail, parse_secs, runtime, EXIT_FAILURE, EXIT_USAGE};
 
 /// Serve demo objects over VOP.
 ///
-/// Transports: VTS (the Versile default) and TLS are not implemented in
-/// this build yet, so only PLAIN (unencrypted, unauthenticated) can be
-/// served, and only when asked for explicitly with --insecure or
-/// --transports plain.
+/// Transports: VTS (the Versile default; with --key FILE, or a 2048-bit
+/// key generated at start whose fingerprint is printed), TLS (a
+/// self-signed certificate for the same key: the same fingerprint pins
+/// it; for our own clients, Versile Python's TLS cannot connect) and PLAIN
+/// (unencrypted, unauthenticated: only with --insecure or --transports).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (host:port; port 0 picks a free port, the
@@ -40,6 +49,14 @@ pub struct ServeArgs {
     /// [default: vts].
     #[arg(long, value_name = "LIST", value_parser = parse_transports)]
     transports: Option<TransportSet>,
+    /// RSA private key for VTS (PEM: PKCS#1 or PKCS#8; or DER). Without
+    /// it a 2048-bit key is generated at start.
+    #[arg(long, value_name = "FILE")]
+    key: Option<std::path::PathBuf>,
+    /// Smallest client key accepted over VTS, in bits (Versile Python's
+    /// examples use 512-bit keys: allow them with 512).
+    #[arg(long, value_name = "BITS", default_value_t = DEFAULT_MIN_PEER_BITS)]
+    min_peer_key_bits: usize,
     /// Gateway served on each connection.
     #[arg(long, value_enum, default_value_t = GatewayKind::Demo)]
     gateway: GatewayKind,
@@ -75,17 +92,58 @@ fn choose_transports(args: &ServeArgs) -> Result<TransportSet, String> {
             .unwrap_or(TransportSet::from(Transport::Vts))
     };
     if set.is_empty() {
-        return Err("no transport enabled; use --insecure to serve PLAIN".into());
+        return Err(
+            "no transport enabled; use --transports vts (the default) or --insecure for PLAIN"
+                .into(),
+        );
     }
-    for t in [Transport::Vts, Transport::Tls] {
-        if set.contains(t) {
-            return Err(format!(
-                "{t} is not available in this build yet; use --insecure to serve PLAIN \
-                 (unencrypted, unauthenticated)"
-            ));
-        }
+    if args.key.is_some() && !set.contains(Transport::Vts) && !set.contains(Transport::Tls) {
+        return Err("--key is for VTS and TLS, neither of which is enabled".into());
     }
     Ok(set)
+}
+
+/// TLS with a self-signed certificate for the service's RSA key, so the
+/// one fingerprint printed pins the server on VTS and TLS alike.
+fn tls_transport(key: &RsaKeyPair) -> Result<TlsServerTransport, String> {
+    let der = key.to_pkcs8_der().map_err(|e| e.to_string())?;
+    let config = TlsServerConfig::self_signed_with_key(vec!["localhost".to_owned()], &der)
+        .map_err(|e| format!("cannot set up TLS: {e}"))?;
+    TlsServerTransport::new(config).map_err(|e| format!("cannot set up TLS: {e}"))
+}
+
+/// The VTS key: loaded from --key, or generated (printing nothing here:
+/// the fingerprint goes to stdout after the listening line).
+fn vts_key(args: &ServeArgs) -> Result<RsaKeyPair, String> {
+    match &args.key {
+        Some(path) => RsaKeyPair::from_file(path)
+            .map_err(|e| format!("cannot load the key {}: {e}", path.display())),
+        None => RsaKeyPair::generate_default().map_err(|e| format!("cannot generate a key: {e}")),
+    }
+}
+
+/// The negotiation layer for `transports`, with the VTS key if enabled.
+fn build_layer(
+    args: &ServeArgs,
+    transports: TransportSet,
+) -> Result<(VopLayer, Option<RsaKeyPair>), String> {
+    let mut builder = VopLayer::builder();
+    let mut key = None;
+    if transports.contains(Transport::Vts) || transports.contains(Transport::Tls) {
+        key = Some(vts_key(args)?);
+    }
+    if let (true, Some(k)) = (transports.contains(Transport::Vts), &key) {
+        let policy = KeyPolicy::default().with_min_bits(args.min_peer_key_bits);
+        builder = builder.transport(VtsServerTransport::new(k.clone()).key_policy(policy));
+    }
+    if let (true, Some(k)) = (transports.contains(Transport::Tls), &key) {
+        builder = builder.transport(tls_transport(k)?);
+    }
+    if transports.contains(Transport::Plain) {
+        builder = builder.allow_insecure();
+    }
+    let layer = builder.build().map_err(|e| e.to_string())?;
+    Ok((layer, key))
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -100,17 +158,25 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Ok(t) => t,
         Err(msg) => return fail(EXIT_USAGE, msg),
     };
+    // Before the runtime starts: generating a key is CPU work.
+    let (layer, key) = match build_layer(&args, transports) {
+        Ok(x) => x,
+        Err(msg) => return fail(EXIT_USAGE, msg),
+    };
     let rt = match runtime(true) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    rt.block_on(serve(args, transports, ops))
+    rt.block_on(serve(args, transports, layer, key, ops))
 }
 
-async fn serve(args: ServeArgs, transports: TransportSet, ops: Ops) -> ExitCode {
-    // Only PLAIN gets here (see `choose_transports`).
-    debug_assert_eq!(transports, TransportSet::from(Transport::Plain));
-    let layer = VopLayer::insecure();
+async fn serve(
+    args: ServeArgs,
+    transports: TransportSet,
+    layer: VopLayer,
+    key: Option<RsaKeyPair>,
+    ops: Ops,
+) -> ExitCode {
     let kind = args.gateway;
     let factory = move || -> LocalObject {
         match kind {
@@ -147,6 +213,9 @@ async fn serve(args: ServeArgs, transports: TransportSet, ops: Ops) -> ExitCode 
         let mut out = std::io::stdout().lock();
         // A closed stdout must not stop the service.
         let _ = writeln!(out, "listening on vop://{}/", server.local_addr());
+        if let Some(k) = &key {
+            let _ = writeln!(out, "key fingerprint {}", k.fingerprint());
+        }
         if let Some(m) = &metrics {
             let _ = writeln!(out, "metrics on http://{}/metrics", m.local_addr());
         }
@@ -230,6 +299,8 @@ mod tests {
             listen: "127.0.0.1:0".into(),
             insecure,
             transports: transports.map(|t| parse_transports(t).unwrap()),
+            key: None,
+            min_peer_key_bits: DEFAULT_MIN_PEER_BITS,
             gateway: GatewayKind::Demo,
             drain_timeout: Duration::from_secs(1),
             ops: OpsArgs::default(),
@@ -239,18 +310,20 @@ mod tests {
     #[test]
     fn transport_choice() {
         let plain = TransportSet::from(Transport::Plain);
+        let vts = TransportSet::from(Transport::Vts);
         assert_eq!(choose_transports(&args(true, None)), Ok(plain));
         assert_eq!(choose_transports(&args(false, Some("plain"))), Ok(plain));
         assert_eq!(choose_transports(&args(false, Some("PLAIN"))), Ok(plain));
-        let e = choose_transports(&args(false, None)).unwrap_err();
-        assert!(
-            e.contains("VTS is not available") && e.contains("--insecure"),
-            "{e}"
-        );
-        let e = choose_transports(&args(false, Some("tls,plain"))).unwrap_err();
-        assert!(e.contains("TLS is not available"), "{e}");
+        assert_eq!(choose_transports(&args(false, None)), Ok(vts));
+        let both = choose_transports(&args(false, Some("vts,plain"))).unwrap();
+        assert!(both.contains(Transport::Vts) && both.contains(Transport::Plain));
+        let tls = choose_transports(&args(false, Some("tls,plain"))).unwrap();
+        assert!(tls.contains(Transport::Tls));
         let e = choose_transports(&args(false, Some(""))).unwrap_err();
         assert!(e.contains("no transport"), "{e}");
+        let mut a = args(true, None);
+        a.key = Some("k.pem".into());
+        assert!(choose_transports(&a).unwrap_err().contains("--key"));
         assert!(parse_transports("bogus").is_err());
     }
 }

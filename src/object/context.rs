@@ -69,6 +69,14 @@ impl CallContext {
         self.info().claimed_identity.as_deref()
     }
 
+    /// What VTS learned about the peer: its key (`None` for an anonymous
+    /// client), its unverified identity claim or certificates, the suite
+    /// (Python's `context.credentials`, `vop-service.md` §5.4). `None` for
+    /// PLAIN and TLS.
+    pub fn peer_credentials(&self) -> Option<&crate::vts::PeerCredentials> {
+        self.extensions().get()
+    }
+
     /// Typed facts recorded by layers (e.g. the peer's key).
     pub fn extensions(&self) -> &Extensions {
         &self.info().extensions

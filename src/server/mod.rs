@@ -13,6 +13,7 @@
 mod admission;
 mod builder;
 mod connection;
+mod credential_check;
 mod gateway;
 mod registry;
 mod serve;
@@ -22,6 +23,9 @@ mod vop_layer;
 pub use admission::{Admission, AdmissionNode, NodeId, Permit, Slot};
 pub use builder::{ServerBuilder, ServerError, DEFAULT_BACKLOG, INTERNAL_BUFFER_SIZE};
 pub use connection::{Connection, NegotiatedTransport};
+pub use credential_check::{
+    CredentialCheck, CredentialCheckLayer, CredentialCheckService, CredentialsRefused, PeerInfo,
+};
 pub use gateway::GatewayService;
 pub use registry::{LinkInfo, LinkRegistry, Registration};
 pub use serve::{Server, ServerState, StateSet, StopLinks};

@@ -105,25 +105,7 @@ impl ClientTransport for TlsClientTransport {
         Transport::Tls
     }
 
-    /// The handshake without recording the server; the client uses
-    /// [`connect_with_info`](ClientTransport::connect_with_info).
     fn connect(
-        &self,
-        io: BoxedIo,
-        info: &mut ConnectionInfo,
-    ) -> BoxFuture<'static, Result<BoxedIo, ClientError>> {
-        let scratch = ConnectionInfo {
-            peer_addr: info.peer_addr,
-            local_addr: info.local_addr,
-            extensions: info.extensions.clone(),
-            ..ConnectionInfo::default()
-        };
-        info.protocol = Some(Transport::Tls);
-        let fut = self.connect_with_info(io, scratch);
-        Box::pin(async move { Ok(fut.await?.0) })
-    }
-
-    fn connect_with_info(
         &self,
         io: BoxedIo,
         mut info: ConnectionInfo,

@@ -100,21 +100,34 @@ impl Default for VtsConfig {
 
 impl VtsConfig {
     /// Accept the peer only if its key has this fingerprint
-    /// ([`PublicKey::fingerprint`], `SHA256:<hex>`).
-    pub fn pin_peer_key(mut self, fingerprint: impl Into<String>) -> Self {
-        let fp = fingerprint.into();
-        self.authorizer = Some(Arc::new(move |p: &PeerCredentials| {
-            p.key.as_ref().is_some_and(|k| k.fingerprint() == fp)
-        }));
-        self
+    /// ([`PublicKey::fingerprint`], `SHA256:<hex>`; case-insensitive).
+    /// Combines with an [`authorizer`](Self::authorizer): both must accept.
+    pub fn pin_peer_key(self, fingerprint: impl Into<String>) -> Self {
+        let fp = fingerprint.into().to_ascii_lowercase();
+        self.authorizer(move |p: &PeerCredentials| {
+            p.key
+                .as_ref()
+                .is_some_and(|k| k.fingerprint().to_ascii_lowercase() == fp)
+        })
     }
 
-    /// Use `f` to accept or refuse peers.
+    /// Use `f` to accept or refuse peers (Python's
+    /// `VAuth.accept_credentials`), after the key policy. Combines with an
+    /// authorizer or pin set before: every one must accept.
     pub fn authorizer(
         mut self,
         f: impl Fn(&PeerCredentials) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.authorizer = Some(Arc::new(f));
+        self.authorizer = Some(match self.authorizer.take() {
+            None => Arc::new(f),
+            Some(prev) => Arc::new(move |p: &PeerCredentials| prev(p) && f(p)),
+        });
+        self
+    }
+
+    /// Set the peer key policy.
+    pub fn key_policy(mut self, policy: KeyPolicy) -> Self {
+        self.key_policy = policy;
         self
     }
 }

@@ -1,6 +1,9 @@
 //! RSA keys: our key pair ([`RsaKeyPair`]) and a peer's public key
 //! ([`PublicKey`]) with the policy checks of `vts.md` §3.3 step 4–5 and the
-//! stricter defaults recommended in §10 #5.
+//! defaults of §10 #5: peer keys of at least 1024 bits by default (Versile
+//! Python's own examples use 512-bit keys: [`KeyPolicy::legacy`] or
+//! [`KeyPolicy::with_min_bits`] admit them), our own keys 2048 bits
+//! ([`DEFAULT_KEY_BITS`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -84,7 +87,11 @@ impl PublicKey {
             return Err(refuse("modulus too large"));
         }
         if bits < policy.min_bits {
-            return Err(refuse("modulus too small"));
+            return Err(VtsError::KeyRefused(format!(
+                "peer key has {bits} bits, below the minimum of {}; allow weaker keys with \
+                 KeyPolicy::min_bits / --min-peer-key-bits",
+                policy.min_bits
+            )));
         }
         if e.bits() > 64 {
             return Err(refuse("exponent too large"));
@@ -111,7 +118,8 @@ impl fmt::Debug for PublicKey {
 /// Which peer keys we accept (`vts.md` §10 #5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyPolicy {
-    /// Smallest modulus in bits (default 2048; 1024 for legacy peers).
+    /// Smallest modulus in bits (default 1024; [`legacy`](Self::legacy)
+    /// allows 512, the size Versile Python's examples use).
     pub min_bits: usize,
     /// Largest modulus in bits (default 4096, Python's `max_keylen`).
     pub max_bits: usize,
@@ -124,7 +132,7 @@ pub struct KeyPolicy {
 impl Default for KeyPolicy {
     fn default() -> Self {
         KeyPolicy {
-            min_bits: 2048,
+            min_bits: DEFAULT_MIN_PEER_BITS,
             max_bits: 4096,
             min_exponent: 65537,
             max_exponent: u32::MAX as u64,
@@ -133,13 +141,37 @@ impl Default for KeyPolicy {
 }
 
 impl KeyPolicy {
-    /// Accept 1024-bit moduli (legacy Python keys, the spec vectors).
+    /// Accept moduli down to 512 bits (the keys of Versile Python's
+    /// examples). Such keys are factorable; use only for interop tests.
     pub fn legacy() -> Self {
-        KeyPolicy {
-            min_bits: 1024,
-            ..Self::default()
-        }
+        Self::default().with_min_bits(512)
     }
+
+    /// This policy with the smallest accepted modulus set to `bits`.
+    pub fn with_min_bits(mut self, bits: usize) -> Self {
+        self.min_bits = bits;
+        self
+    }
+}
+
+/// Default smallest peer modulus, bits ([`KeyPolicy::min_bits`]).
+pub const DEFAULT_MIN_PEER_BITS: usize = 1024;
+
+/// Size of the keys we generate by default (`versile keygen`, the
+/// ephemeral key of `versile serve`), bits (§10 #5).
+pub const DEFAULT_KEY_BITS: usize = 2048;
+
+/// A PEM block with 64-column base64 (RFC 7468).
+fn pem_block(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }
 
 /// Our RSA key pair. Cheap to clone.
@@ -158,6 +190,12 @@ impl RsaKeyPair {
             private: Arc::new(private),
             public,
         }
+    }
+
+    /// Generate a new key of [`DEFAULT_KEY_BITS`] (2048) bits.
+    /// Slow (around a second); run it off the async executor.
+    pub fn generate_default() -> Result<Self, VtsError> {
+        Self::generate(DEFAULT_KEY_BITS)
     }
 
     /// Generate a new key (`bits` ≥ 2048 recommended, §10 #5).
@@ -212,6 +250,46 @@ impl RsaKeyPair {
             Ok(s) if s.contains("-----BEGIN") => Self::from_pem(s),
             _ => Self::from_der(&data),
         }
+    }
+
+    /// The private key as PKCS#8 PEM (`PRIVATE KEY`, unencrypted).
+    pub fn to_pkcs8_pem(&self) -> Result<String, VtsError> {
+        use rsa::pkcs8::EncodePrivateKey;
+        let der = self
+            .private
+            .to_pkcs8_der()
+            .map_err(|e| VtsError::Key(e.to_string()))?;
+        Ok(pem_block("PRIVATE KEY", der.as_bytes()))
+    }
+
+    /// The private key as PKCS#1 PEM (`RSA PRIVATE KEY`, what Versile
+    /// Python's `VX509Crypto.import_private_key` reads).
+    pub fn to_pkcs1_pem(&self) -> Result<String, VtsError> {
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        let der = self
+            .private
+            .to_pkcs1_der()
+            .map_err(|e| VtsError::Key(e.to_string()))?;
+        Ok(pem_block("RSA PRIVATE KEY", der.as_bytes()))
+    }
+
+    /// The private key as PKCS#8 DER (for `TlsServerConfig::self_signed_with_key`:
+    /// one key, one pin for VTS and TLS).
+    pub fn to_pkcs8_der(&self) -> Result<Vec<u8>, VtsError> {
+        use rsa::pkcs8::EncodePrivateKey;
+        self.private
+            .to_pkcs8_der()
+            .map(|d| d.as_bytes().to_vec())
+            .map_err(|e| VtsError::Key(e.to_string()))
+    }
+
+    /// The private key as PKCS#1 DER.
+    pub fn to_pkcs1_der(&self) -> Result<Vec<u8>, VtsError> {
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        self.private
+            .to_pkcs1_der()
+            .map(|d| d.as_bytes().to_vec())
+            .map_err(|e| VtsError::Key(e.to_string()))
     }
 
     /// The public half.

@@ -32,12 +32,15 @@
 //!
 //! ## Security notes (`vts.md` §10)
 //!
-//! VTS has no forward secrecy and no transcript authentication. Peer keys
-//! below 2048 bits are refused by default ([`KeyPolicy::legacy`] allows
-//! 1024). A client accepts any server key unless it pins one
-//! ([`VtsClientTransport::pin_server_key`]) or sets an authorizer.
-//! Credentials (identity claims, certificate chains) are passed on
-//! **unverified**.
+//! VTS has no forward secrecy and no transcript authentication (see
+//! `SECURITY.md`). Peer keys below 1024 bits are refused by default
+//! ([`KeyPolicy::legacy`] allows the 512-bit keys of Python's examples);
+//! keys we generate have 2048 bits. A client accepts any server key unless
+//! it pins one ([`VtsClientTransport::pin_server_key`]) or sets an
+//! authorizer ([`VtsClientTransport::authorizer`]). Credentials (identity
+//! claims, certificate chains) are passed on **unverified**.
+//!
+//! [`VtsLayer`] is the server preset (VTS only) for `ServiceBuilder`.
 pub mod cipher;
 pub mod config;
 pub mod connection;
@@ -45,6 +48,7 @@ pub mod error;
 pub mod handshake;
 pub mod hash;
 pub mod keys;
+pub mod layer;
 pub mod message;
 pub mod prf;
 pub mod random;
@@ -57,5 +61,6 @@ pub use config::{Credentials, PeerCredentials, Suite, VtsConfig};
 pub use connection::VtsConnection;
 pub use error::VtsError;
 pub use keys::{KeyPolicy, PublicKey, RsaKeyPair};
+pub use layer::VtsLayer;
 pub use stream::VtsStream;
-pub use transport::{VtsClientTransport, VtsPeer, VtsServerTransport};
+pub use transport::{VtsClientTransport, VtsServerTransport};

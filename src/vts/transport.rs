@@ -2,9 +2,17 @@
 //! [`VopLayer`](crate::server::VopLayer) and [`VtsClientTransport`] for
 //! [`ClientConfig`](crate::client::ClientConfig) (`vop-service.md` §2.8).
 //!
-//! Both record the peer's [`PeerCredentials`] in the connection's
-//! extensions; an identity claim also goes to `claimed_identity` (as hex
-//! DER: it is unverified, §3.8).
+//! Both record, on their side of the link, what `vop-service.md` §5.4 puts
+//! in Python's link context: `protocol = Some(Vts)` (`sec_protocol`), the
+//! peer's [`PeerCredentials`] in the connection's extensions
+//! (`credentials`; read it with
+//! [`CallContext::peer_credentials`](crate::CallContext::peer_credentials)),
+//! and an identity claim in `claimed_identity` (as hex DER of the X.501
+//! name: it is unverified, `vts.md` §3.8).
+//!
+//! Credential checks run inside the handshake (`VtsConfig::authorizer`,
+//! Python's `VAuth.accept_credentials`): a refused peer is closed on
+//! without a word (§7).
 
 use std::sync::Arc;
 
@@ -12,7 +20,7 @@ use futures::future::BoxFuture;
 use tower::BoxError;
 
 use super::config::{Credentials, PeerCredentials, VtsConfig};
-use super::keys::RsaKeyPair;
+use super::keys::{KeyPolicy, RsaKeyPair};
 use super::stream::VtsStream;
 use crate::client::{ClientError, ClientTransport};
 use crate::object::ConnectionInfo;
@@ -20,16 +28,40 @@ use crate::runtime::BoxedIo;
 use crate::server::{Connection, ServerTransport};
 use crate::vop::Transport;
 
+/// Record what the handshake learned (see the module docs).
 fn record(info: &mut ConnectionInfo, peer: Option<&PeerCredentials>) {
+    info.protocol = Some(Transport::Vts);
     if let Some(p) = peer {
-        if let Some(Credentials::Identity(der)) = &p.credentials {
-            info.claimed_identity = Some(der.iter().map(|b| format!("{b:02x}")).collect());
+        match &p.credentials {
+            Some(Credentials::Identity(der)) => {
+                info.claimed_identity = Some(hex(der));
+            }
+            Some(Credentials::Certificates(chain)) => {
+                // Python takes the identity from the leaf's subject (§3.8);
+                // without an X.509 parser we record nothing here: the chain
+                // itself is in the credentials.
+                let _ = chain;
+            }
+            None => {}
         }
         info.extensions.insert(p.clone());
-        let slot = VtsPeer::default();
-        slot.set(p.clone());
-        info.extensions.insert(slot);
     }
+}
+
+/// The peer learns nothing of a failed handshake (§7); the log says why.
+/// A refused key is a warning: it is usually a legitimate but weak key
+/// that the operator may choose to allow.
+fn log_failure(peer: Option<std::net::SocketAddr>, e: &super::VtsError) {
+    match e {
+        super::VtsError::KeyRefused(_) => {
+            tracing::warn!(peer = ?peer, error = %e, "VTS handshake refused")
+        }
+        _ => tracing::info!(peer = ?peer, error = %e, "VTS handshake failed"),
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The server side of VTS: needs our RSA key pair.
@@ -40,7 +72,8 @@ pub struct VtsServerTransport {
 }
 
 impl VtsServerTransport {
-    /// VTS with `key` and the default configuration.
+    /// VTS with `key` and the default configuration (peer keys ≥ 1024
+    /// bits, any client accepted).
     pub fn new(key: RsaKeyPair) -> Self {
         Self::with_config(key, VtsConfig::default())
     }
@@ -51,6 +84,33 @@ impl VtsServerTransport {
             key,
             config: Arc::new(config),
         }
+    }
+
+    /// Our key.
+    pub fn key(&self) -> &RsaKeyPair {
+        &self.key
+    }
+
+    /// Check each client's credentials during the handshake (Python's
+    /// server-side `VAuth.accept_credentials`); a refused client is closed
+    /// on. For checks that need the network address or are async, use
+    /// [`CredentialCheckLayer`](crate::server::CredentialCheckLayer).
+    pub fn authorizer(self, f: impl Fn(&PeerCredentials) -> bool + Send + Sync + 'static) -> Self {
+        let config = (*self.config).clone().authorizer(f);
+        Self::with_config(self.key, config)
+    }
+
+    /// Refuse anonymous clients (Python's `VAuth(key=True)`).
+    pub fn require_client_key(self) -> Self {
+        let mut config = (*self.config).clone();
+        config.require_peer_key = true;
+        Self::with_config(self.key, config)
+    }
+
+    /// Set the policy for client keys.
+    pub fn key_policy(self, policy: KeyPolicy) -> Self {
+        let config = (*self.config).clone().key_policy(policy);
+        Self::with_config(self.key, config)
     }
 }
 
@@ -63,8 +123,10 @@ impl ServerTransport for VtsServerTransport {
         let (key, config) = (self.key.clone(), self.config.clone());
         Box::pin(async move {
             let Connection { io, mut info } = conn;
-            let stream = VtsStream::accept(io, config, key).await?;
-            info.protocol = Some(Transport::Vts);
+            let peer = info.peer_addr;
+            let stream = VtsStream::accept(io, config, key)
+                .await
+                .inspect_err(|e| log_failure(peer, e))?;
             record(&mut info, stream.peer());
             Ok(Connection {
                 io: Box::pin(stream),
@@ -97,9 +159,24 @@ impl VtsClientTransport {
         }
     }
 
-    /// Accept only the server key with this fingerprint (`SHA256:<hex>`).
+    /// Accept only the server key with this fingerprint (`SHA256:<hex>`,
+    /// as printed by `versile serve` and [`RsaKeyPair::fingerprint`]).
     pub fn pin_server_key(self, fingerprint: impl Into<String>) -> Self {
         let config = (*self.config).clone().pin_peer_key(fingerprint);
+        Self::with_config(self.key, config)
+    }
+
+    /// Check the server's key and credentials with `f` during the
+    /// handshake (Python's client-side `VAuth.accept_credentials`); `false`
+    /// fails the connection. Combines with a pin: both must accept.
+    pub fn authorizer(self, f: impl Fn(&PeerCredentials) -> bool + Send + Sync + 'static) -> Self {
+        let config = (*self.config).clone().authorizer(f);
+        Self::with_config(self.key, config)
+    }
+
+    /// Set the policy for server keys.
+    pub fn key_policy(self, policy: KeyPolicy) -> Self {
+        let config = (*self.config).clone().key_policy(policy);
         Self::with_config(self.key, config)
     }
 }
@@ -112,45 +189,15 @@ impl ClientTransport for VtsClientTransport {
     fn connect(
         &self,
         io: BoxedIo,
-        info: &mut ConnectionInfo,
-    ) -> BoxFuture<'static, Result<BoxedIo, ClientError>> {
+        mut info: ConnectionInfo,
+    ) -> BoxFuture<'static, Result<(BoxedIo, ConnectionInfo), ClientError>> {
         let (key, config) = (self.key.clone(), self.config.clone());
-        // The trait's future cannot borrow `info`: a shared slot goes into
-        // the extensions now and is filled when the handshake completes,
-        // before the link starts.
-        let slot = VtsPeer::default();
-        info.extensions.insert(slot.clone());
         Box::pin(async move {
             let stream = VtsStream::connect(io, config, key)
                 .await
-                .map_err(|e| ClientError::Transport(e.to_string()))?;
-            if let Some(p) = stream.peer() {
-                slot.set(p.clone());
-            }
-            Ok::<BoxedIo, ClientError>(Box::pin(stream))
+                .map_err(|e| ClientError::Transport(format!("VTS: {e}")))?;
+            record(&mut info, stream.peer());
+            Ok::<_, ClientError>((Box::pin(stream) as BoxedIo, info))
         })
-    }
-}
-
-/// The peer's VTS credentials, in the connection's (and so every call
-/// context's) extensions on both sides: `ctx.extensions.get::<VtsPeer>()`.
-#[derive(Clone, Default, Debug)]
-pub struct VtsPeer(Arc<std::sync::Mutex<Option<PeerCredentials>>>);
-
-impl VtsPeer {
-    fn set(&self, p: PeerCredentials) {
-        if let Ok(mut g) = self.0.lock() {
-            *g = Some(p);
-        }
-    }
-
-    /// The credentials (`None` only before the handshake completed).
-    pub fn get(&self) -> Option<PeerCredentials> {
-        self.0.lock().ok().and_then(|g| g.clone())
-    }
-
-    /// The peer's public key, if it has one.
-    pub fn public_key(&self) -> Option<super::keys::PublicKey> {
-        self.get().and_then(|p| p.key)
     }
 }

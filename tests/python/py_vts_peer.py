@@ -5,6 +5,7 @@ Usage::
 
     python py_vts_peer.py server KEY_PEM
     python py_vts_peer.py client VRI [CLIENT_KEY_PEM]
+    python py_vts_peer.py connect VRI [CLIENT_KEY_PEM]
 
 ``server``: a ``VOPService`` with the RSA key from KEY_PEM and the default
 ``VOPServiceConfig`` (VTS only), serving the ``py_server.py`` test gateway
@@ -16,6 +17,11 @@ stdin. Every connection's transport credentials are logged on stderr.
 gateway's ``echo`` method: value types, a 1 MiB bytes value, 20 concurrent
 calls, a second link. Prints one JSON line per check and a final
 ``{"summary": {"passed": N, "failed": M}}``; exits 0 when all passed.
+
+``connect``: one resolution of VRI (as ``client``) and one ``echo`` call,
+bounded by 20 s; prints ``{"connected": true}`` or ``{"connected": false,
+"error": "..."}`` and exits 0 either way (for tests where the server is
+expected to refuse the client).
 """
 
 import json
@@ -134,7 +140,29 @@ def client(vri, key_path=None):
     return 0 if passed[1] == 0 else 1
 
 
+def connect(vri, key_path=None):
+    from versile.quick import VUrl
+    from versile.reactor.io.url import VOPUrlConfig
+    key = load_key(key_path) if key_path else None
+    try:
+        p = VUrl.resolve_with_link(vri, key=key, conf=VOPUrlConfig(),
+                                   nowait=True)
+        gw, link = p.result(20.0)
+        r = gw.echo('hi', nowait=True).result(20.0)
+        if r != 'hi':
+            raise AssertionError(repr(r))
+        link.shutdown()
+        print(json.dumps({'connected': True}))
+    except BaseException as e:
+        print(json.dumps({'connected': False,
+                          'error': '%s: %s' % (e.__class__.__name__, e)}))
+    sys.stdout.flush()
+    return 0
+
+
 def main():
+    if len(sys.argv) >= 3 and sys.argv[1] == 'connect':
+        return connect(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
     if len(sys.argv) >= 3 and sys.argv[1] == 'server':
         return server(sys.argv[2])
     if len(sys.argv) >= 3 and sys.argv[1] == 'client':
