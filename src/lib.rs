@@ -80,7 +80,9 @@ pub use object::{
 pub use runtime::{LinkHandle, LinkOptions};
 pub use server::{Connection, GatewayService, Server, ServerState, StateSet, StopLinks, VopLayer};
 #[cfg(feature = "tls")]
-pub use tls::{TlsClientConfig, TlsClientTransport, TlsPeer, TlsServerConfig, TlsServerTransport};
+pub use tls::{
+    TlsClientConfig, TlsClientTransport, TlsLayer, TlsPeer, TlsServerConfig, TlsServerTransport,
+};
 pub use value::{FromArgs, FromValue, IntoArgs, Value, ValueError};
 pub use vec::Entity;
 pub use vts::{RsaKeyPair, VtsClientTransport, VtsConfig, VtsLayer, VtsServerTransport, VtsStream};

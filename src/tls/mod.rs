@@ -72,6 +72,7 @@
 mod client;
 mod config;
 mod error;
+mod layer;
 mod peer;
 mod server;
 mod verify;
@@ -84,6 +85,7 @@ pub use config::{
     TlsAuthorizer, TlsClientConfig, TlsIdentity, TlsServerConfig, DEFAULT_HANDSHAKE_TIMEOUT,
 };
 pub use error::TlsError;
+pub use layer::TlsLayer;
 pub use peer::{certificate_key_fingerprint, fingerprint, TlsPeer, TlsVersion};
 pub use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 pub use server::TlsServerTransport;
