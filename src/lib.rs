@@ -63,7 +63,6 @@ pub mod object;
 pub mod ops;
 pub mod runtime;
 pub mod server;
-#[cfg(feature = "tls")]
 pub mod tls;
 pub mod value;
 pub mod vec;
@@ -79,7 +78,6 @@ pub use object::{
 };
 pub use runtime::{LinkHandle, LinkOptions};
 pub use server::{Connection, GatewayService, Server, ServerState, StateSet, StopLinks, VopLayer};
-#[cfg(feature = "tls")]
 pub use tls::{
     TlsClientConfig, TlsClientTransport, TlsLayer, TlsPeer, TlsServerConfig, TlsServerTransport,
 };
