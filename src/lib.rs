@@ -31,7 +31,7 @@
 //!   [`RemoteObject`]s you call, [`CallContext`];
 //! * [`server`] — [`Connection`], [`VopLayer`], [`GatewayService`], [`Server`];
 //! * [`client`] — [`Client`] and VRI resolution;
-//! * `tls` (feature `tls`, on by default) — TLS 1.2/1.3 as a negotiable
+//! * [`tls`] — TLS 1.2/1.3 as a negotiable
 //!   transport on rustls, for our own peers and standard tooling (Versile
 //!   Python's TLS cannot interoperate, `vop-service.md` §3.6);
 //! * [`demo`] — `Echoer`, `Adder`, `SimpleGateway`;
