@@ -23,7 +23,9 @@
 //! * [`vec`](mod@vec) — entity codec and the VEC hello line;
 //! * [`vop`] — the VOP transport negotiation lines;
 //! * [`vol`] — the VOL link: handshake, messages, reference counting;
-//! * [`vri`] — `vop://` URLs.
+//! * [`vri`] — `vop://` URLs;
+//! * [`vts`] — VTS, the secure transport Versile Python uses by default
+//!   (handshake and records sans-IO, plus the [`VtsStream`] adapter).
 //!
 //! The runtime runs them on tokio:
 //! * [`runtime`] — the link task and [`LinkHandle`];
@@ -34,7 +36,9 @@
 //! * [`tls`] — TLS 1.2/1.3 as a negotiable
 //!   transport on rustls, for our own peers and standard tooling (Versile
 //!   Python's TLS cannot interoperate, `vop-service.md` §3.6);
+//! * [`dispatch`] — a path-tree gateway for VRI resolution;
 //! * [`demo`] — `Echoer`, `Adder`, `SimpleGateway`;
+//! * [`bench`] — the measurements behind `versile bench`;
 //! * [`ops`] — Prometheus endpoint and logging for production services
 //!   (with [`server::StackConfig`], the layer stack).
 //!
