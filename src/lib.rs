@@ -38,7 +38,7 @@
 //!   Python's TLS cannot interoperate, `vop-service.md` §3.6);
 //! * [`dispatch`] — a path-tree gateway for VRI resolution;
 //! * [`demo`] — `Echoer`, `Adder`, `SimpleGateway`;
-//! * [`bench`] — the measurements behind `versile bench`;
+//! * [`bench`](mod@bench) — the measurements behind `versile bench`;
 //! * [`ops`] — Prometheus endpoint and logging for production services
 //!   (with [`server::StackConfig`], the layer stack).
 //!
