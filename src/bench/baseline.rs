@@ -9,6 +9,7 @@ use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::split::ServerThread;
 use super::{Measured, Phase};
 
 /// Sequential round trips: `warmup` untimed, then `iterations` timed.
@@ -17,10 +18,9 @@ pub async fn ping_pong(
     response_len: usize,
     warmup: usize,
     iterations: usize,
+    split: bool,
 ) -> io::Result<Measured> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let server = tokio::spawn(async move {
+    let serve = move |listener: TcpListener| async move {
         let (mut s, _) = listener.accept().await?;
         s.set_nodelay(true)?;
         let mut req = vec![0u8; request_len];
@@ -28,11 +28,21 @@ pub async fn ping_pong(
         loop {
             match s.read_exact(&mut req).await {
                 Ok(_) => s.write_all(&resp).await?,
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok::<_, io::Error>(()),
                 Err(e) => return Err(e),
             }
         }
-    });
+    };
+    let (addr, server) = if split {
+        let thread = ServerThread::spawn(move |l, _stop| async move {
+            let _ = serve(l).await;
+        })?;
+        (thread.local_addr(), Server::Thread(thread))
+    } else {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        (addr, Server::Task(tokio::spawn(serve(listener))))
+    };
 
     let mut c = TcpStream::connect(addr).await?;
     c.set_nodelay(true)?;
@@ -52,6 +62,14 @@ pub async fn ping_pong(
     }
     let phase = phase.finish(iterations as u64);
     drop(c);
-    server.await.map_err(io::Error::other)??;
+    match server {
+        Server::Task(t) => t.await.map_err(io::Error::other)??,
+        Server::Thread(t) => t.stop().await,
+    }
     Ok(phase)
+}
+
+enum Server {
+    Task(tokio::task::JoinHandle<io::Result<()>>),
+    Thread(ServerThread),
 }

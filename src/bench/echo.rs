@@ -8,6 +8,7 @@ use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tower::ServiceBuilder;
 
+use super::split::ServerThread;
 use super::{Measured, Phase};
 use crate::client::{Client, ClientConfig};
 use crate::object::{CallError, RemoteObject};
@@ -18,7 +19,7 @@ use crate::vts::{RsaKeyPair, VtsClientTransport, VtsLayer};
 
 /// A server with an `Echoer` gateway and one client link to it.
 pub struct EchoSetup {
-    server: Server,
+    server: ServerSide,
     client: Client,
     link: crate::runtime::LinkHandle,
     pub gateway: RemoteObject,
@@ -26,22 +27,23 @@ pub struct EchoSetup {
 
 impl EchoSetup {
     /// PLAIN.
-    pub async fn start() -> io::Result<Self> {
-        Self::start_with(VopLayer::insecure(), ClientConfig::insecure()).await
+    pub async fn start(split: bool) -> io::Result<Self> {
+        Self::start_with(VopLayer::insecure(), ClientConfig::insecure(), split).await
     }
 
     /// VTS with `key` on the server; the client pins it.
-    pub async fn start_vts(key: RsaKeyPair) -> io::Result<Self> {
+    pub async fn start_vts(key: RsaKeyPair, split: bool) -> io::Result<Self> {
         let client = VtsClientTransport::new(None).pin_server_key(key.fingerprint());
         Self::start_with(
             VtsLayer::new(key).into(),
             ClientConfig::default().transport(client),
+            split,
         )
         .await
     }
 
     /// TLS with a self-signed certificate for `key`; the client pins it.
-    pub async fn start_tls(key: RsaKeyPair) -> io::Result<Self> {
+    pub async fn start_tls(key: RsaKeyPair, split: bool) -> io::Result<Self> {
         use crate::tls::{
             TlsClientConfig, TlsClientTransport, TlsServerConfig, TlsServerTransport,
         };
@@ -56,15 +58,26 @@ impl EchoSetup {
             .transport(server)
             .build()
             .map_err(io::Error::other)?;
-        Self::start_with(layer, ClientConfig::default().transport(client)).await
+        Self::start_with(layer, ClientConfig::default().transport(client), split).await
     }
 
-    async fn start_with(layer: VopLayer, config: ClientConfig) -> io::Result<Self> {
+    async fn start_with(layer: VopLayer, config: ClientConfig, split: bool) -> io::Result<Self> {
         let svc = ServiceBuilder::new()
             .layer(layer)
             .service(GatewayService::new(|| crate::demo::Echoer));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let server = Server::serve(listener, svc)?;
+        let server = if split {
+            ServerSide::Thread(ServerThread::spawn(move |listener, stop| async move {
+                let Ok(server) = Server::serve(listener, svc) else {
+                    return;
+                };
+                let _ = stop.await;
+                server.stop(StopLinks::Force);
+                let _ = server.shutdown(Duration::from_secs(2)).await;
+            })?)
+        } else {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            ServerSide::Task(Server::serve(listener, svc)?)
+        };
         let client = Client::new(config);
         let (link, gateway) = client
             .connect(&server.local_addr().to_string())
@@ -109,8 +122,28 @@ impl EchoSetup {
         drop(gateway);
         link.shutdown(false);
         let _ = tokio::time::timeout(Duration::from_secs(2), link.closed()).await;
-        server.stop(StopLinks::Force);
-        let _ = server.shutdown(Duration::from_secs(2)).await;
+        match server {
+            ServerSide::Task(server) => {
+                server.stop(StopLinks::Force);
+                let _ = server.shutdown(Duration::from_secs(2)).await;
+            }
+            ServerSide::Thread(thread) => thread.stop().await,
+        }
+    }
+}
+
+/// Where the server runs: a task of the caller's runtime, or its own thread.
+enum ServerSide {
+    Task(Server),
+    Thread(ServerThread),
+}
+
+impl ServerSide {
+    fn local_addr(&self) -> std::net::SocketAddr {
+        match self {
+            ServerSide::Task(s) => s.local_addr(),
+            ServerSide::Thread(t) => t.local_addr(),
+        }
     }
 }
 

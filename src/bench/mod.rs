@@ -2,9 +2,11 @@
 //! calls against a raw tokio TCP ping-pong baseline measured in the same
 //! run (`design.md`, performance principles).
 //!
-//! Everything runs in one process on loopback (127.0.0.1), on the caller's
-//! runtime: the baseline's two ends, our server and our client are all tasks
-//! of that runtime (the CLI uses a multi-thread runtime with the default
+//! Everything runs in one process on loopback (127.0.0.1). By default on
+//! the caller's runtime: the baseline's two ends, our server and our client
+//! are all tasks of that runtime; with `split` every server half runs on its
+//! own thread with its own current-thread runtime (the `split` module), so
+//! the two ends of a round trip can sit on different CPUs (the CLI uses a multi-thread runtime with the default
 //! number of workers; the report records the flavour, the workers and the
 //! CPUs the process may use, so run it under `taskset -c 0` and
 //! `taskset -c 0,1` to compare placements).
@@ -34,6 +36,7 @@
 mod baseline;
 mod cpu;
 mod echo;
+mod split;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -62,6 +65,10 @@ pub struct BenchOptions {
     pub duration: Duration,
     /// Connections for the handshake measurement.
     pub handshakes: usize,
+    /// Run each server half on its own thread (own current-thread
+    /// runtime) instead of as tasks of the caller's runtime, so the two
+    /// ends can be placed on different CPUs.
+    pub split: bool,
 }
 
 impl Default for BenchOptions {
@@ -73,6 +80,7 @@ impl Default for BenchOptions {
             in_flight: 64,
             duration: Duration::from_secs(3),
             handshakes: 200,
+            split: false,
         }
     }
 }
@@ -95,6 +103,8 @@ pub struct BenchReport {
     pub workers: usize,
     /// CPUs the process may run on (`taskset`), e.g. `"0"` or `"0-1"`.
     pub cpus: String,
+    /// Servers on their own threads (`--split`).
+    pub split: bool,
     pub baseline_rtt_us_p50: f64,
     pub baseline_rtt_us_p99: f64,
     /// Process CPU time (both ends) per baseline round trip.
@@ -142,6 +152,7 @@ impl BenchReport {
             "runtime": self.runtime,
             "workers": self.workers,
             "cpus": self.cpus,
+            "split": self.split,
             "baseline_rtt_us_p50": round2(self.baseline_rtt_us_p50),
             "baseline_rtt_us_p99": round2(self.baseline_rtt_us_p99),
             "baseline_cpu_us_per_call": round2(self.baseline_cpu_us_per_call),
@@ -184,8 +195,15 @@ impl fmt::Display for BenchReport {
         )?;
         writeln!(
             f,
-            "runtime {} ({} workers), CPUs {}",
-            self.runtime, self.workers, self.cpus
+            "runtime {} ({} workers), CPUs {}, servers {}",
+            self.runtime,
+            self.workers,
+            self.cpus,
+            if self.split {
+                "on their own threads (--split)"
+            } else {
+                "on the same runtime"
+            }
         )?;
         writeln!(
             f,
@@ -283,10 +301,17 @@ async fn run_phases(options: BenchOptions) -> std::io::Result<BenchReport> {
     let (request_bytes, response_bytes) =
         wire_sizes(&payload, (options.warmup + iterations / 2) as i64);
 
-    let base =
-        baseline::ping_pong(request_bytes, response_bytes, options.warmup, iterations).await?;
+    let split = options.split;
+    let base = baseline::ping_pong(
+        request_bytes,
+        response_bytes,
+        options.warmup,
+        iterations,
+        split,
+    )
+    .await?;
 
-    let setup = echo::EchoSetup::start().await?;
+    let setup = echo::EchoSetup::start(split).await?;
     let result = async {
         let seq = echo::sequential(&setup.gateway, &payload, options.warmup, iterations).await?;
         let pipe = echo::pipelined(
@@ -307,7 +332,7 @@ async fn run_phases(options: BenchOptions) -> std::io::Result<BenchReport> {
         .await
         .map_err(std::io::Error::other)?
         .map_err(std::io::Error::other)?;
-    let setup = echo::EchoSetup::start_vts(key.clone()).await?;
+    let setup = echo::EchoSetup::start_vts(key.clone(), split).await?;
     let result = async {
         let seq = echo::sequential(&setup.gateway, &payload, options.warmup, iterations).await?;
         let pipe = echo::pipelined(
@@ -326,7 +351,7 @@ async fn run_phases(options: BenchOptions) -> std::io::Result<BenchReport> {
     setup.stop().await;
     let (vts_seq, vts_pipe, vts_hs) = result?;
 
-    let setup = echo::EchoSetup::start_tls(key).await?;
+    let setup = echo::EchoSetup::start_tls(key, split).await?;
     let result = setup
         .connections(options.handshakes, options.duration)
         .await;
@@ -348,6 +373,7 @@ async fn run_phases(options: BenchOptions) -> std::io::Result<BenchReport> {
         runtime: runtime.to_owned(),
         workers: handle.metrics().num_workers(),
         cpus: allowed_cpus().unwrap_or_else(|| "?".to_owned()),
+        split,
         baseline_rtt_us_p50: base.p50_us,
         baseline_rtt_us_p99: base.p99_us,
         baseline_cpu_us_per_call: base.cpu_us_per_call,
@@ -466,6 +492,17 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn small_run() {
+        small_run_with(false).await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn small_split_run() {
+        let report = small_run_with(true).await;
+        assert_eq!(report.to_json()["split"], true);
+        assert_eq!(report.runtime, "current_thread");
+    }
+
+    async fn small_run_with(split: bool) -> BenchReport {
         let report = tokio::time::timeout(
             Duration::from_secs(60),
             run(BenchOptions {
@@ -475,6 +512,7 @@ mod tests {
                 in_flight: 8,
                 duration: Duration::from_millis(200),
                 handshakes: 3,
+                split,
             }),
         )
         .await
@@ -495,5 +533,6 @@ mod tests {
             .as_f64()
             .is_some_and(|t| t > 0.0));
         assert!(report.to_string().contains("VTS echo"));
+        report
     }
 }

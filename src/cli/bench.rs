@@ -31,13 +31,18 @@ pub struct BenchArgs {
     /// Duration of the pipelined measurement, in seconds.
     #[arg(long, value_name = "SECS", default_value = "3", value_parser = parse_secs)]
     duration: Duration,
+    /// Run each server half on its own thread and the client on a
+    /// current-thread runtime, so `taskset -c 0,1` can put the two ends on
+    /// different CPUs (and `taskset -c 0` on the same one).
+    #[arg(long)]
+    split: bool,
     /// Full VTS connections to time (bounded by --duration too).
     #[arg(long, value_name = "N", default_value_t = BenchOptions::default().handshakes)]
     handshakes: usize,
 }
 
 pub fn run(args: BenchArgs) -> ExitCode {
-    let rt = match runtime(true) {
+    let rt = match runtime(!args.split) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
@@ -48,6 +53,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
         warmup: args.warmup,
         duration: args.duration,
         handshakes: args.handshakes,
+        split: args.split,
     };
     match rt.block_on(versile::bench::run(options)) {
         Ok(report) => {
