@@ -372,3 +372,32 @@ async fn python_client_with_512_bit_key() {
     .await
     .unwrap();
 }
+
+/// The whole PLAIN interop scenario set of `py_client.py` (every entity
+/// type, 1 MiB, adders, errors, callbacks, concurrency) again over VTS:
+/// the Python client with its default configuration (VTS only, anonymous)
+/// against our `VtsLayer` serving the interop test gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_all_scenarios_over_vts() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let svc = tower::ServiceBuilder::new()
+        .layer(VtsLayer::new(key("server")))
+        .service(GatewayService::new(support::gateway::test_gateway));
+    let server = Server::serve(listener, svc).unwrap();
+    let vri = format!("vop://{}/", server.local_addr());
+    let report = tokio::task::spawn_blocking(move || {
+        run_py_client_with(&["--vts"], "all", &vri, Duration::from_secs(300))
+    })
+    .await
+    .unwrap();
+    report.assert_all_passed();
+    assert!(report.checks.len() >= 100, "{} checks", report.checks.len());
+    // Every link closes once the client is gone.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !server.links().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("links drain");
+}

@@ -69,6 +69,11 @@ warnings.simplefilter('ignore')
 
 from versile.quick import VUrl, VExternal, publish          # noqa: E402
 from versile.reactor.io.url import VOPInsecureUrlConfig    # noqa: E402
+from versile.reactor.io.url import VOPUrlConfig            # noqa: E402
+
+# The client configuration: PLAIN only unless --vts (then Python's default,
+# VTS only, anonymous client).
+URL_CONFIG = VOPInsecureUrlConfig
 from versile.orb.entity import VException, VCallError      # noqa: E402
 from versile.orb.url import VUrlException                  # noqa: E402
 
@@ -137,7 +142,7 @@ class Tester(object):
         """Resolve VRI + rel; returns (resource, link).  The link is shut
         down at the end of the scenario."""
         pending = VUrl.resolve_with_link(self.vri + rel,
-                                         conf=VOPInsecureUrlConfig(),
+                                         conf=URL_CONFIG(),
                                          nowait=True)
         res, link = pending.result(self.call_timeout)
         self.links.append(link)
@@ -406,7 +411,7 @@ def scenario_errors(t):
         # (Python drops query arguments), so this is an arity error...
         # use a resource method without arguments instead.
         pending = VUrl.resolve_with_link(t.vri + 'math/adder/result',
-                                         conf=VOPInsecureUrlConfig(),
+                                         conf=URL_CONFIG(),
                                          nowait=True)
         r, link = pending.result(t.call_timeout)
         t.links.append(link)
@@ -666,11 +671,16 @@ def main():
                     help='overall time limit in seconds (default 150)')
     ap.add_argument('--call-timeout', type=float, default=20.0,
                     help='limit for one call or resolution (default 20)')
+    ap.add_argument('--vts', action='store_true',
+                    help='connect over VTS (VOPUrlConfig) instead of PLAIN')
     ap.add_argument('--list', action='store_true',
                     help='list scenario names and exit')
     ap.add_argument('scenarios', nargs='?', help='NAME[,NAME...] or all')
     ap.add_argument('vri', nargs='?', help='base VRI, vop://host:port/')
     a = ap.parse_args()
+    if a.vts:
+        global URL_CONFIG
+        URL_CONFIG = VOPUrlConfig
     if a.list:
         print('\n'.join(names))
         return 0

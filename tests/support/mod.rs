@@ -620,11 +620,24 @@ impl ClientReport {
 /// and parses its output.  The client gets an internal limit a little below
 /// `timeout`; the process is killed (and the call panics) at `timeout`.
 pub fn run_py_client(scenarios: &str, vri: &str, timeout: Duration) -> ClientReport {
+    run_py_client_with(&[], scenarios, vri, timeout)
+}
+
+/// [`run_py_client`] with extra options (e.g. `--vts`).
+pub fn run_py_client_with(
+    options: &[&str],
+    scenarios: &str,
+    vri: &str,
+    timeout: Duration,
+) -> ClientReport {
     let inner = timeout
         .saturating_sub(Duration::from_secs(5))
         .max(Duration::from_secs(5));
     let inner = format!("{}", inner.as_secs_f64());
-    let p = PyProcess::spawn("py_client.py", &["--timeout", &inner, scenarios, vri]);
+    let mut args = vec!["--timeout", inner.as_str()];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&[scenarios, vri]);
+    let p = PyProcess::spawn("py_client.py", &args);
     let (status, stdout, stderr) = p.wait_exit(timeout);
     parse_client_output(status, stdout, stderr)
 }
