@@ -181,6 +181,31 @@ async fn rust_client_against_python(client_key: Option<RsaKeyPair>) {
     for (i, r) in res.into_iter().enumerate() {
         assert_eq!(i64::try_from(r.unwrap()).unwrap(), i as i64);
     }
+    // Big integers, outcomes, resolution and a callback, as over PLAIN.
+    let big_int = Value::from(num_bigint::BigInt::from(2).pow(200));
+    assert_eq!(gw.call("echo", (big_int.clone(),)).await.unwrap(), big_int);
+    let e = gw.call("raise_vexc", ("boom", 7)).await.unwrap_err();
+    assert_eq!(
+        e.exception_args(),
+        Some(&[Value::from("boom"), Value::from(7)][..])
+    );
+    assert!(matches!(
+        gw.call("fail", ()).await.unwrap_err(),
+        versile::CallError::Failed(_)
+    ));
+    let adder = gw.call("urlget", (("math", "adder"),)).await.unwrap();
+    let adder = adder.as_remote().unwrap().clone();
+    assert_eq!(adder.call("add", (5,)).await.unwrap(), Value::from(5));
+    assert_eq!(adder.call("add", (7,)).await.unwrap(), Value::from(12));
+    let local = versile::ObjectBuilder::new(())
+        .method("twice", |_, call| async move {
+            let (x,): (i64,) = call.into_args()?;
+            Ok(Value::from(x * 2))
+        })
+        .build();
+    let r = gw.call("call_back", (local, "twice", 21)).await.unwrap();
+    assert_eq!(r, Value::from(42));
+    drop(adder);
     link.shutdown(false);
     drop(gw);
     let _ = tokio::time::timeout(Duration::from_secs(10), link.closed()).await;
