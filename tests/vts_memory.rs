@@ -324,3 +324,52 @@ async fn handshake_time_2048() {
     .await
     .unwrap();
 }
+
+/// Sweet32 (`vts.md` §10 #9): with a 64-bit-block cipher the connection
+/// refuses to carry more than the configured bytes under one key; AES is
+/// not limited.
+#[tokio::test]
+async fn blowfish_byte_limit_closes_the_connection() {
+    use versile::vts::cipher::{CipherAlg, Mode};
+    tokio::time::timeout(T, async {
+        for (cipher, limited) in [(CipherAlg::Blowfish, true), (CipherAlg::Aes256, false)] {
+            let cfg = Arc::new(VtsConfig {
+                key_policy: KeyPolicy::legacy(),
+                ciphers: vec![(cipher, vec![Mode::Cbc])],
+                max_bytes_64bit_cipher: Some(100_000),
+                ..VtsConfig::default()
+            });
+            let (a, b) = tokio::io::duplex(64 * 1024);
+            let server = tokio::spawn(VtsStream::accept(b, cfg.clone(), key("server")));
+            let mut c = VtsStream::connect(a, cfg, Some(key("client")))
+                .await
+                .expect("client");
+            let mut s = server.await.unwrap().expect("server");
+            let reader = tokio::spawn(async move {
+                let mut got = Vec::new();
+                let _ = s.read_to_end(&mut got).await;
+                got.len()
+            });
+            let chunk = vec![7u8; 10_000];
+            let mut result = Ok(());
+            for _ in 0..20 {
+                result = c.write_all(&chunk).await;
+                if result.is_err() {
+                    break;
+                }
+            }
+            let _ = c.shutdown().await;
+            drop(c);
+            let got = reader.await.unwrap();
+            if limited {
+                assert!(result.is_err(), "the write past the limit fails");
+                assert!(got <= 100_000, "received {got} bytes");
+            } else {
+                assert!(result.is_ok());
+                assert_eq!(got, 200_000);
+            }
+        }
+    })
+    .await
+    .unwrap();
+}

@@ -72,7 +72,16 @@ pub struct VtsConfig {
     pub require_peer_key: bool,
     /// Final say on the peer (pinning, known keys, ...).
     pub authorizer: Option<Authorizer>,
+    /// Bytes allowed per direction under one key of a 64-bit-block cipher
+    /// (Blowfish) before the connection is closed (`vts.md` §10 #9,
+    /// Sweet32: VTS has no rekeying, so the only remedy is a new
+    /// connection). `None` disables the limit.
+    pub max_bytes_64bit_cipher: Option<u64>,
 }
+
+/// Default [`VtsConfig::max_bytes_64bit_cipher`]: 1 GiB per direction
+/// (2²⁷ blocks; the birthday bound is at 2³²).
+pub const DEFAULT_MAX_BYTES_64BIT_CIPHER: u64 = 1 << 30;
 
 impl Default for VtsConfig {
     /// Python's defaults (§5.3) with AES-256 preferred where the peer
@@ -94,6 +103,7 @@ impl Default for VtsConfig {
             credentials: None,
             require_peer_key: false,
             authorizer: None,
+            max_bytes_64bit_cipher: Some(DEFAULT_MAX_BYTES_64BIT_CIPHER),
         }
     }
 }

@@ -143,6 +143,7 @@ impl VtsConnection {
             &est.keys,
             self.config.max_send_record,
             self.config.max_recv_record,
+            self.config.max_bytes_64bit_cipher,
         )?;
         self.phase = Phase::Open(Box::new(rl));
         self.peer = Some(est.peer);

@@ -9,6 +9,9 @@ use crate::vec::VecError;
 /// A VTS failure. Every variant is fatal for the connection.
 #[derive(Debug, thiserror::Error)]
 pub enum VtsError {
+    /// Too many bytes under one 64-bit-block key (`vts.md` §10 #9).
+    #[error("{0} bytes under one 64-bit-block cipher key (Sweet32 limit, VtsConfig::max_bytes_64bit_cipher); reconnect")]
+    DataLimit(u64),
     /// The peer's protocol line is not `VTS_DRAFT-0.8` (`vts.md` §3.1).
     #[error("bad VTS protocol line")]
     BadProtocolLine,

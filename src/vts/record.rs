@@ -22,6 +22,10 @@ pub struct RecordLayer {
     sealer: Sealer,
     opener: Opener,
     max_send: usize,
+    /// Per-direction byte limit when the cipher has 64-bit blocks (§10 #9).
+    limit: Option<u64>,
+    sent: u64,
+    received: u64,
 }
 
 impl RecordLayer {
@@ -33,6 +37,7 @@ impl RecordLayer {
         keys: &SessionKeys,
         max_send: usize,
         max_recv: usize,
+        max_bytes_64bit_cipher: Option<u64>,
     ) -> Result<Self, VtsError> {
         let (tx, rx) = match role {
             Role::Client => (
@@ -59,12 +64,16 @@ impl RecordLayer {
             sealer,
             opener,
             max_send: max_send.clamp(1, super::message::MAX_MESSAGE),
+            limit: max_bytes_64bit_cipher.filter(|_| suite.cipher.block_len() == 8),
+            sent: 0,
+            received: 0,
         })
     }
 
     /// Seal `data` as records of at most `max_send` bytes each (never an
     /// empty record, §4).
     pub fn seal(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), VtsError> {
+        self.sent = count(self.sent, data.len(), self.limit)?;
         for chunk in data.chunks(self.max_send) {
             self.sealer.seal(chunk, out)?;
         }
@@ -73,11 +82,24 @@ impl RecordLayer {
 
     /// Open the next record from `buf`; `Ok(None)` if incomplete.
     pub fn open(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<u8>>, VtsError> {
-        self.opener.open(buf)
+        let record = self.opener.open(buf)?;
+        if let Some(r) = &record {
+            self.received = count(self.received, r.len(), self.limit)?;
+        }
+        Ok(record)
     }
 
     /// Whether a record has been partly received (for EOF handling).
     pub fn has_partial(&self) -> bool {
         self.opener.has_partial()
+    }
+}
+
+/// Add `n` bytes to a direction's total, failing past `limit`.
+fn count(total: u64, n: usize, limit: Option<u64>) -> Result<u64, VtsError> {
+    let total = total.saturating_add(n as u64);
+    match limit {
+        Some(max) if total > max => Err(VtsError::DataLimit(total)),
+        _ => Ok(total),
     }
 }
