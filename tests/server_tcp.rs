@@ -212,3 +212,47 @@ async fn silent_client_is_dropped_after_the_line_timeout() {
     let r = resolve(&server, "text/echo/").await.unwrap();
     assert!(r.value.as_remote().is_some());
 }
+
+#[tokio::test]
+async fn init_callbacks_report_success_and_failure() {
+    use std::sync::atomic::AtomicUsize;
+    use tokio::io::AsyncWriteExt;
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let svc = ServiceBuilder::new().layer(VopLayer::insecure()).service(
+        GatewayService::new(SimpleGateway::new)
+            .on_established({
+                let ok = ok.clone();
+                move |_, _| {
+                    ok.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+            .on_handshake_failed({
+                let failed = failed.clone();
+                move |_, _| {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                }
+            }),
+    );
+    let server = Server::serve(TcpListener::bind("127.0.0.1:0").await.unwrap(), svc).unwrap();
+    // A client that gives up after the VOP handshake (vop-service.md §5.3 step 7).
+    let mut raw = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    raw.write_all(b"VOP_DRAFT-0.8 TRANSPORTS:PLAIN\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(raw);
+    let r = resolve(&server, "text/echo/").await.unwrap();
+    tokio::time::timeout(T, async {
+        while failed.load(Ordering::SeqCst) == 0 || ok.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("both callbacks fire");
+    assert_eq!(ok.load(Ordering::SeqCst), 1);
+    assert_eq!(failed.load(Ordering::SeqCst), 1);
+    drop(r);
+}

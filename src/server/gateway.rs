@@ -13,8 +13,10 @@ use super::registry::LinkRegistry;
 use crate::object::{LocalObject, RemoteObject};
 use crate::runtime::driver::LinkDriver;
 use crate::runtime::{LinkHandle, LinkOptions, LinkOutcome, OnEstablished};
+use crate::vol::LinkError;
 
 type InitCallback = Arc<dyn Fn(LinkHandle, RemoteObject) + Send + Sync>;
+type FailCallback = Arc<dyn Fn(LinkHandle, LinkError) + Send + Sync>;
 
 /// Runs one link per connection; its future completes when the link closes,
 /// with the [`LinkOutcome`] (so outer layers see every connection's end).
@@ -25,6 +27,7 @@ pub struct GatewayService<F> {
     factory: Arc<F>,
     options: LinkOptions,
     on_established: Option<InitCallback>,
+    on_failed: Option<FailCallback>,
 }
 
 impl<F> Clone for GatewayService<F> {
@@ -33,6 +36,7 @@ impl<F> Clone for GatewayService<F> {
             factory: self.factory.clone(),
             options: self.options.clone(),
             on_established: self.on_established.clone(),
+            on_failed: self.on_failed.clone(),
         }
     }
 }
@@ -50,6 +54,7 @@ where
             factory: Arc::new(factory),
             options,
             on_established: None,
+            on_failed: None,
         }
     }
 
@@ -68,6 +73,17 @@ where
         callback: impl Fn(LinkHandle, RemoteObject) + Send + Sync + 'static,
     ) -> Self {
         self.on_established = Some(Arc::new(callback));
+        self
+    }
+
+    /// Called with the link and the reason when its VOL handshake never
+    /// completes (Python calls its `init_callback` with `None`,
+    /// `vop-service.md` §5.3 step 7).
+    pub fn on_handshake_failed(
+        mut self,
+        callback: impl Fn(LinkHandle, LinkError) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_failed = Some(Arc::new(callback));
         self
     }
 }
@@ -89,6 +105,7 @@ where
         let gateway: LocalObject = (self.factory)().into();
         let options = self.options.clone();
         let init = self.on_established.clone();
+        let failed = self.on_failed.clone();
         Box::pin(async move {
             // Middleware signals (handshake deadline, idle timeout,
             // metrics): the driver reports to them; a layer's close request
@@ -102,13 +119,25 @@ where
             let Connection { io, info } = conn;
             let registry = info.extensions.get::<LinkRegistry>().cloned();
             let (handle, rx) = LinkHandle::new(info);
-            let on_established: Option<OnEstablished> = init.map(|cb| {
-                Box::new(move |r: Result<(LinkHandle, RemoteObject), _>| {
-                    if let Ok((link, peer_gateway)) = r {
-                        cb(link, peer_gateway);
-                    }
-                }) as OnEstablished
-            });
+            let on_established: Option<OnEstablished> = if init.is_some() || failed.is_some() {
+                let link = handle.clone();
+                Some(Box::new(
+                    move |r: Result<(LinkHandle, RemoteObject), LinkError>| match r {
+                        Ok((link, peer_gateway)) => {
+                            if let Some(cb) = init {
+                                cb(link, peer_gateway);
+                            }
+                        }
+                        Err(e) => {
+                            if let Some(cb) = failed {
+                                cb(link, e);
+                            }
+                        }
+                    },
+                ))
+            } else {
+                None
+            };
             // Unregistered on drop: the future may be dropped mid-link (a
             // forced stop, a middleware deadline or idle timeout).
             let _registered = registry.map(|r| r.enter(&handle));
