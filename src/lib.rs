@@ -39,6 +39,7 @@
 //! * [`dispatch`] — a path-tree gateway for VRI resolution;
 //! * [`demo`] — `Echoer`, `Adder`, `SimpleGateway`;
 //! * [`bench`](mod@bench) — the measurements behind `versile bench`;
+//! * [`limits`] — the counter every resource limit reports to;
 //! * [`ops`] — Prometheus endpoint and logging for production services
 //!   (with [`server::StackConfig`], the layer stack).
 //!
@@ -63,6 +64,7 @@ pub mod client;
 pub mod demo;
 pub mod dispatch;
 pub mod extensions;
+pub mod limits;
 pub mod object;
 pub mod ops;
 pub mod runtime;
