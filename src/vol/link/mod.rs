@@ -67,6 +67,11 @@ pub struct LinkConfig {
     pub keep_alive_min_send: Duration,
     /// Expire the link after `granted × factor` without traffic (1.5).
     pub keep_alive_expire_factor: f64,
+    /// Largest grant we wait on (default 600 s, twice Python's `min_send`):
+    /// a longer grant expires as if it were this (or our own request, if
+    /// larger), so a peer cannot turn dead-peer detection off by granting
+    /// an absurd interval. A live peer with other traffic is unaffected.
+    pub keep_alive_max_grant: Duration,
     /// Force-close if the handshake is not complete within this time (L08).
     pub handshake_timeout: Option<Duration>,
     /// Entity size limit (`vec.md` §8.4).
@@ -84,6 +89,7 @@ impl Default for LinkConfig {
             keep_alive_request: None,
             keep_alive_min_send: Duration::from_secs(300),
             keep_alive_expire_factor: 1.5,
+            keep_alive_max_grant: Duration::from_secs(600),
             handshake_timeout: Some(Duration::from_secs(30)),
             max_entity_size: dec.max_entity_size,
             max_depth: dec.max_depth,
