@@ -37,10 +37,20 @@ pub enum Ref<L> {
 }
 
 /// The msg_id of an incoming call, quoted back in its response (`vol.md` §3.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum CallId {
     Small(i64),
     Big(BigInt),
+}
+
+/// As derived, but a peer's huge id is summarised (`src/vec/fmt.rs`).
+impl std::fmt::Debug for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallId::Small(v) => f.debug_tuple("Small").field(v).finish(),
+            CallId::Big(v) => f.debug_tuple("Big").field(&vec::BoundedInt(v)).finish(),
+        }
+    }
 }
 
 impl CallId {
