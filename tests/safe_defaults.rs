@@ -7,13 +7,16 @@
 //!   completes the handshake and then goes silent is closed, while an idle
 //!   client that keeps its grant stays;
 //! * PROXY protocol without trusted balancers does not build (the CLI side
-//!   is in `tests/serve_ops.rs`).
+//!   is in `tests/serve_ops.rs`);
+//! * `versile serve` counts a keep-alive expiry in its metrics.
 
+mod procs;
 #[path = "support/raw_peer.rs"]
 mod raw_peer;
 
 use std::time::Duration;
 
+use procs::{http_get, metric, versile_bin, Proc};
 use raw_peer::{Closed, RawPeer};
 use versile::demo::SimpleGateway;
 use versile::server::{StackConfig, StackConfigError};
@@ -142,4 +145,48 @@ fn proxy_protocol_without_trusted_balancers_does_not_build() {
         GatewayService::new(SimpleGateway::new),
     );
     assert_eq!(r.err(), Some(StackConfigError::UntrustedProxy));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versile_serve_closes_and_counts_a_silent_peer() {
+    let mut server = Proc::spawn(
+        versile_bin(),
+        &[
+            "serve",
+            "--insecure",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+            "--keep-alive",
+            "0.2",
+        ],
+    );
+    let addr: std::net::SocketAddr = server.wait_vop_addr().parse().expect("address");
+    let metrics = server
+        .wait_for("metrics on http://")
+        .trim_end_matches("/metrics")
+        .to_owned();
+    let mut dead = tokio::time::timeout(T, RawPeer::handshake(addr))
+        .await
+        .expect("handshake");
+    assert_eq!(dead.keep_alive_requested, Some(200));
+    assert!(matches!(dead.wait_closed(T).await, Closed::Yes(_)));
+    let series = "versile_limits_exceeded_total{limit=\"keep_alive_expired\"}";
+    let mut seen = 0.0;
+    for _ in 0..100 {
+        let m = metrics.clone();
+        let (_, page) = tokio::task::spawn_blocking(move || http_get(&m, "/metrics"))
+            .await
+            .unwrap();
+        seen = metric(&page, series);
+        if seen >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, 1.0, "{series}");
+    server.signal("-TERM");
+    let (status, stderr) = server.wait_exit(T);
+    assert!(status.success(), "{status}: {stderr}");
 }
