@@ -71,6 +71,8 @@ pub struct LinkConfig {
     /// (`vol.md` §2.6). Set by the runtime when an authorizer is installed.
     pub authorize: bool,
     /// Ask the peer to send keep-alive traffic at this interval (`vol.md` §8).
+    /// Off here; the server stack sets it (`StackConfig::keep_alive`,
+    /// 60 s by default) so that dead peers are detected.
     pub keep_alive_request: Option<Duration>,
     /// Lowest interval we grant to a peer that asks for keep-alive
     /// (Python's `min_send`, default 300 s).
