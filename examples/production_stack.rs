@@ -11,7 +11,9 @@
 //! ```
 //!
 //! Behind a load balancer that sends PROXY headers, set
-//! `proxy_protocol: true` (and `proxy_trusted` to the balancers).
+//! `proxy_protocol: true` and `proxy_trusted` to the balancers (or
+//! `proxy_trust_any: true` if only they can reach the port); `build`
+//! refuses PROXY protocol with neither.
 
 use std::time::Duration;
 
@@ -38,15 +40,19 @@ async fn main() -> Result<(), BoxError> {
         burst_per_ip: Some(100),
         handshake_timeout: Some(Duration::from_secs(10)),
         idle_timeout: Some(Duration::from_secs(600)),
+        // Dead-peer detection: VOL keep-alive (`vol.md` §8).
+        keep_alive: Some(Duration::from_secs(60)),
         proxy_protocol: false,
         ..StackConfig::default()
     };
     // PLAIN keeps the example self-contained; in production add the VTS
     // or TLS transport to the VopLayer (see docs/deployment.md).
+    // `build` refuses settings that must not run (e.g. PROXY protocol
+    // without trusted balancers) with a typed `StackConfigError`.
     let svc = stack.build(
         VopLayer::insecure(),
         GatewayService::new(SimpleGateway::new),
-    );
+    )?;
 
     let metrics = MetricsEndpoint::bind(&metrics_addr, install_prometheus()?).await?;
     let server = Server::builder().listen(listen.as_str()).serve(svc)?;

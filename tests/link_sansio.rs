@@ -214,3 +214,28 @@ fn absurd_keep_alive_intervals_do_not_panic() {
     p.a.handle_timeout(later).unwrap();
     p.b.handle_timeout(later).unwrap();
 }
+
+#[test]
+fn a_huge_keep_alive_grant_still_expires() {
+    // b grants 10 days; a waits at most its `keep_alive_max_grant`
+    // (600 s) × 1.5 of silence, so a peer cannot switch detection off.
+    let t0 = Instant::now();
+    let ca = LinkConfig {
+        keep_alive_request: Some(Duration::from_millis(1000)),
+        ..LinkConfig::default()
+    };
+    let cb = LinkConfig {
+        keep_alive_min_send: Duration::from_secs(10 * 24 * 3600),
+        ..LinkConfig::default()
+    };
+    assert_eq!(ca.keep_alive_max_grant, Duration::from_secs(600));
+    let mut p = Pair::new(ca, cb, t0);
+    p.pump_ok(t0);
+    established(&mut p.a).expect("a established");
+    let expiry = p.a.poll_timeout().expect("a has an expiry");
+    assert!(expiry <= t0 + Duration::from_secs(900), "{:?}", expiry - t0);
+    assert!(matches!(
+        p.a.handle_timeout(t0 + Duration::from_secs(900)),
+        Err(LinkError::KeepAliveExpired)
+    ));
+}

@@ -127,7 +127,10 @@ async fn silent_connections_do_not_stop_a_real_client_and_hit_the_deadline() {
         _ => SILENT,
     };
     let deadline = Duration::from_secs(3);
-    let (mut server, addr, metrics) = serve(&["--handshake-timeout", "3"]);
+    // All from 127.0.0.1: the per-address cap (default 64) is lifted so
+    // that the flood reaches the handshake deadline and the global cap.
+    let (mut server, addr, metrics) =
+        serve(&["--handshake-timeout", "3", "--max-connections-per-ip", "0"]);
 
     let opened = Instant::now();
     let mut silent = Vec::with_capacity(n);
@@ -320,10 +323,12 @@ async fn the_production_stack_drains_its_registry_to_zero() {
         idle_timeout: Some(Duration::from_secs(60)),
         ..StackConfig::default()
     };
-    let svc = stack.build(
-        VopLayer::insecure(),
-        GatewayService::new(SimpleGateway::new),
-    );
+    let svc = stack
+        .build(
+            VopLayer::insecure(),
+            GatewayService::new(SimpleGateway::new),
+        )
+        .expect("valid stack");
     let server = Server::builder()
         .listen("127.0.0.1:0")
         .serve(svc)

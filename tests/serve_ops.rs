@@ -1,5 +1,6 @@
 //! `versile serve` operations options end to end: `--config FILE` merged
-//! with flags, configuration errors exit 2 naming the problem, the
+//! with flags, configuration errors exit 2 naming the problem (PROXY
+//! protocol without trusted balancers among them), the
 //! `metrics on` line after `listening on`, JSON logs.
 
 mod procs;
@@ -37,6 +38,13 @@ fn invalid_configuration_exits_2_with_a_clear_message() {
             "cannot read config",
         ),
         (vec!["--rate-per-ip", "nan"], "rate_per_ip"),
+        // PROXY protocol must be told whom to believe (issue #7).
+        (vec!["--proxy-protocol"], "--proxy-trusted CIDR"),
+        (vec!["--proxy-protocol"], "--proxy-trust-any"),
+        (
+            vec!["--proxy-trust-any"],
+            "need proxy_protocol (--proxy-protocol)",
+        ),
         (
             vec!["--log", "=bad=filter=", "--log-format", "json"],
             "invalid log filter",

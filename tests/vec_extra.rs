@@ -160,7 +160,7 @@ fn expected_decode(desc: &str) -> Result<Option<Entity>, Option<VecError>> {
         }
         "exception with empty tuple" => Entity::Exception(vec![]),
         d if d.starts_with("float with base 1") => {
-            return Err(Some(VecError::InvalidFloatBase(BigInt::from(1))))
+            return Err(Some(VecError::InvalidFloatBase(BigInt::from(1).into())))
         }
         // Deliberate difference: the entity layer has no object table, so an
         // FD id is returned as is; VOL rejects unknown ids (`vec.md` §5.10).

@@ -10,17 +10,23 @@
 //! reuse_port = true            # --reuse-port (SO_REUSEPORT)
 //!
 //! [stack]                      # StackConfig; 0 turns a limit or timeout off
-//! max_connections = 10000      # --max-connections
-//! max_connections_per_ip = 64  # --max-connections-per-ip
+//! max_connections = 10000      # --max-connections (default 10000)
+//! max_connections_per_ip = 64  # --max-connections-per-ip (default 64)
 //! rate_per_ip = 20.0           # --rate-per-ip (new connections a second)
 //! burst_per_ip = 100           # --burst-per-ip
 //! allow = ["10.0.0.0/8"]       # --allow (repeat or comma separate)
 //! deny = ["10.6.6.0/24"]       # --deny
-//! handshake_timeout = 10       # --handshake-timeout SECS
-//! idle_timeout = 300           # --idle-timeout SECS
+//! handshake_timeout = 10       # --handshake-timeout SECS (default 10)
+//! idle_timeout = 300           # --idle-timeout SECS (default off)
+//! keep_alive = 60              # --keep-alive SECS (default 60)
 //! proxy_protocol = true        # --proxy-protocol
 //! proxy_trusted = ["10.1.0.5"] # --proxy-trusted (the balancers)
+//! # proxy_trust_any = true     # --proxy-trust-any (instead of proxy_trusted)
 //! ```
+//!
+//! The defaults are [`StackConfig::default()`]'s, chosen to face the
+//! internet; the reasons are in `src/server/stack.rs` and
+//! `docs/deployment.md`.
 
 use std::path::PathBuf;
 
@@ -40,7 +46,10 @@ pub struct OpsArgs {
     /// [default: 10000].
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
-    /// Concurrent connections per client address (0: unlimited).
+    /// Concurrent connections per client address, IPv6 by /64 (0:
+    /// unlimited) [default: 64]. One address cannot take every slot, while
+    /// dozens of clients behind one NAT still fit; behind a balancer
+    /// without --proxy-protocol, raise it or use 0.
     #[arg(long, value_name = "N")]
     max_connections_per_ip: Option<u32>,
     /// New connections a second per client address (0: unlimited).
@@ -61,18 +70,31 @@ pub struct OpsArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_secs_off)]
     handshake_timeout: Option<f64>,
     /// Close links that made no calls for this many seconds (0: never)
-    /// [default: 0].
+    /// [default: 0: clients may hold a quiet link, dead ones are caught by
+    /// --keep-alive].
     #[arg(long, value_name = "SECS", value_parser = parse_secs_off)]
     idle_timeout: Option<f64>,
+    /// Ask each client for VOL keep-alive traffic at this interval and
+    /// close its link when it stays silent for 1.5 x the interval it
+    /// grants (Versile Python grants at least 300 s): dead peers are
+    /// closed, idle live ones stay (0: do not ask) [default: 60].
+    #[arg(long, value_name = "SECS", value_parser = parse_secs_off)]
+    keep_alive: Option<f64>,
     /// Require a PROXY protocol v1/v2 header on every connection (behind
     /// HAProxy `send-proxy-v2` and the like); the real client address is
-    /// then used by filters, limits, logs and the call context.
+    /// then used by filters, limits, logs and the call context. Needs
+    /// --proxy-trusted or --proxy-trust-any.
     #[arg(long)]
     proxy_protocol: bool,
     /// With --proxy-protocol: only these networks (the balancers) may
     /// connect.
     #[arg(long, value_name = "CIDR", value_delimiter = ',', value_parser = parse_net)]
     proxy_trusted: Vec<IpNet>,
+    /// With --proxy-protocol: believe a PROXY header from anyone who can
+    /// reach the port (only if a firewall lets nothing but the balancers
+    /// in: the header sets the address that limits and filters use).
+    #[arg(long)]
+    proxy_trust_any: bool,
     /// Set SO_REUSEPORT on the listening socket, so that several
     /// processes can listen on the same address (the kernel spreads
     /// connections over them).
@@ -156,13 +178,19 @@ impl OpsArgs {
         if let Some(t) = self.idle_timeout {
             stack.idle_timeout = parse_secs_opt(t)?;
         }
+        if let Some(t) = self.keep_alive {
+            stack.keep_alive = parse_secs_opt(t)?;
+        }
         if self.proxy_protocol {
             stack.proxy_protocol = true;
         }
         if !self.proxy_trusted.is_empty() {
             stack.proxy_trusted = self.proxy_trusted.clone();
         }
-        stack.validate()?;
+        if self.proxy_trust_any {
+            stack.proxy_trust_any = true;
+        }
+        stack.validate().map_err(|e| e.to_string())?;
         let log_format = match &self.log_format {
             Some(f) => f.parse()?,
             None => file.log_format.unwrap_or_default(),
@@ -274,12 +302,16 @@ mod tests {
             "--log-format",
             "human",
             "--proxy-protocol",
+            "--proxy-trust-any",
+            "--keep-alive",
+            "0",
         ])
         .unwrap();
         assert_eq!(ops.stack.max_connections, None);
         assert_eq!(ops.stack.idle_timeout, None);
         assert_eq!(ops.stack.deny.len(), 2);
-        assert!(ops.stack.proxy_protocol);
+        assert!(ops.stack.proxy_protocol && ops.stack.proxy_trust_any);
+        assert_eq!(ops.stack.keep_alive, None);
         assert_eq!(ops.log_format, LogFormat::Human);
 
         std::fs::write(&path, "[stack]\nmax_conections = 5\n").unwrap();
@@ -298,6 +330,22 @@ mod tests {
     fn defaults() {
         let ops = resolve(&[]).unwrap();
         assert_eq!(ops.stack, StackConfig::default());
+        assert_eq!(ops.stack.max_connections_per_ip, Some(64));
+        assert_eq!(ops.stack.keep_alive, Some(Duration::from_secs(60)));
         assert_eq!(ops.metrics, None);
+    }
+
+    #[test]
+    fn proxy_protocol_needs_trusted_balancers() {
+        let e = resolve(&["--proxy-protocol"]).unwrap_err();
+        assert!(
+            e.contains("--proxy-trusted") && e.contains("--proxy-trust-any"),
+            "{e}"
+        );
+        let ops = resolve(&["--proxy-protocol", "--proxy-trusted", "10.1.0.5"]).unwrap();
+        assert_eq!(ops.stack.proxy_trusted.len(), 1);
+        assert!(resolve(&["--proxy-protocol", "--proxy-trust-any"]).is_ok());
+        assert!(resolve(&["--proxy-trust-any"]).is_err());
+        assert!(resolve(&["--proxy-trusted", "10.1.0.5"]).is_err());
     }
 }

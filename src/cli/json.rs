@@ -5,7 +5,8 @@
 //! |---|---|
 //! | None | `null` |
 //! | bool | `true` / `false` |
-//! | integer (any size) | a JSON integer, digit for digit (serde_json is built with `arbitrary_precision`, and integers go through their decimal string, never through `f64`) |
+//! | integer up to 65,536 bits | a JSON integer, digit for digit (serde_json is built with `arbitrary_precision`, and integers go through their decimal string, never through `f64`) |
+//! | integer above 65,536 bits | the string `"<int of N bits, 0x…>"` (bit length and top 64 bits; not exact, see below) |
 //! | float (IEEE double) | a JSON number with a fraction or exponent; NaN and the infinities print as the strings `"NaN"`, `"Infinity"`, `"-Infinity"` (JSON has no such numbers) |
 //! | VFloat base 10 (Python `Decimal`) | an exact decimal JSON number (`1.25`, `5e3`) — it reads back as a double |
 //! | VFloat other base | `{"vfloat":[digits,base,exp]}` (exact; accepted as input too) |
@@ -18,6 +19,13 @@
 //!
 //! Input accepts every form except `{"object":..}`; any other JSON object is
 //! an error (Versile has no plain dictionary type, `vec.md` §5).
+//!
+//! Integers come from the peer and may be as large as the entity size
+//! limit allows; num-bigint's decimal conversion is quadratic (1 Mbit:
+//! 73 ms, 8 Mbit: 1.25 s, 800 Mbit: hours), so only integers up to
+//! [`MAX_EXACT_INT_BITS`] are printed exactly (about 1 ms each, 19,729
+//! digits: far beyond any key or hash size). The same bound applies to the
+//! parts of a VFloat.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -137,7 +145,7 @@ pub fn to_json(value: &Value) -> Json {
         Entity::None => Json::Null,
         Entity::Bool(b) => Json::Bool(*b),
         Entity::Int(i) => Json::Number((*i).into()),
-        Entity::BigInt(i) => number_literal(&i.to_string()),
+        Entity::BigInt(i) => int_to_json(i),
         Entity::Float(f) => float_to_json(*f),
         Entity::VFloat(v) => vfloat_to_json(v),
         Entity::Bytes(b) => tagged_object("bytes", Json::String(BASE64.encode(b))),
@@ -165,6 +173,19 @@ fn tagged_object(key: &str, value: Json) -> Json {
     let mut map = Map::new();
     map.insert(key.into(), value);
     Json::Object(map)
+}
+
+/// Integers above this many bits are printed as a summary, not digit for
+/// digit (see the module docs: decimal conversion is quadratic).
+pub const MAX_EXACT_INT_BITS: u64 = 1 << 16;
+
+/// An exact JSON integer, or the bounded summary string for a huge one.
+fn int_to_json(i: &BigInt) -> Json {
+    if i.bits() <= MAX_EXACT_INT_BITS {
+        number_literal(&i.to_string())
+    } else {
+        Json::String(versile::vec::BoundedInt(i).to_string())
+    }
 }
 
 /// A JSON number from a literal we produced ourselves (always valid).
@@ -196,16 +217,20 @@ fn vfloat_to_json(v: &VFloat) -> Json {
     tagged_object(
         "vfloat",
         Json::Array(vec![
-            number_literal(&v.digits.to_string()),
-            number_literal(&v.base.to_string()),
-            number_literal(&v.exp.to_string()),
+            int_to_json(&v.digits),
+            int_to_json(&v.base),
+            int_to_json(&v.exp),
         ]),
     )
 }
 
 /// `digits × 10^exp` as an exact JSON number literal that reads as a float:
-/// `1.25`, `0.005`, `7.0`, `12e3`. `None` for absurd exponents.
+/// `1.25`, `0.005`, `7.0`, `12e3`; the power is never computed. `None` for
+/// absurd exponents and for digits beyond [`MAX_EXACT_INT_BITS`].
 fn decimal_literal(digits: &BigInt, exp: &BigInt) -> Option<String> {
+    if digits.bits() > MAX_EXACT_INT_BITS {
+        return None;
+    }
     let exp: i64 = exp.try_into().ok()?;
     let sign = if digits.is_negative() { "-" } else { "" };
     let abs = digits.abs().to_string();
@@ -349,6 +374,36 @@ mod tests {
         assert_eq!(d(7, 0), "7.0");
         assert_eq!(d(12, 3), "12e+3"); // serde_json writes the exponent sign
         assert_eq!(d(0, 3), "0.0");
+    }
+
+    #[test]
+    fn huge_integers_print_bounded() {
+        // 2^(8 Mi) - 1: its decimal form would take seconds; the summary
+        // is a short string.
+        let huge: BigInt = (BigInt::from(1) << (8u64 << 20)) - 1;
+        assert_eq!(
+            to_json_line(&Value::int(huge.clone())),
+            "\"<int of 8388608 bits, 0xffffffffffffffff…>\""
+        );
+        // The largest exact one is still digit for digit.
+        let edge: BigInt = (BigInt::from(1) << MAX_EXACT_INT_BITS) - 1;
+        assert_eq!(to_json_line(&Value::int(edge.clone())), edge.to_string());
+        let v = Value::VFloat(VFloat {
+            digits: huge.clone(),
+            base: 10.into(),
+            exp: (-5).into(),
+        });
+        assert_eq!(
+            to_json_line(&v),
+            "{\"vfloat\":[\"<int of 8388608 bits, 0xffffffffffffffff…>\",10,-5]}"
+        );
+        let v = Value::VFloat(VFloat {
+            digits: 3.into(),
+            base: 10.into(),
+            exp: -huge,
+        });
+        let line = to_json_line(&v);
+        assert!(line.len() < 100, "{line}");
     }
 
     #[test]

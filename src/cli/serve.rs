@@ -184,7 +184,11 @@ async fn serve(
             GatewayKind::Echo => Echoer.into(),
         }
     };
-    let svc = ops.stack.build(layer, GatewayService::new(factory));
+    let svc = match ops.stack.build(layer, GatewayService::new(factory)) {
+        Ok(svc) => svc,
+        // `resolve` validated already; kept for a config built another way.
+        Err(e) => return fail(EXIT_USAGE, e),
+    };
     let metrics = match ops.start_metrics().await {
         Ok(m) => m,
         Err(msg) => return fail(EXIT_FAILURE, msg),

@@ -70,9 +70,37 @@ fn short(v: &Value) -> String {
     match v {
         Entity::String(s) => format!("{s:?}"),
         Entity::Int(i) => i.to_string(),
-        Entity::BigInt(i) => i.to_string(),
+        // Peer-sized: bounded (`src/vec/fmt.rs`).
+        Entity::BigInt(i) => crate::vec::BoundedInt(i).to_string(),
         Entity::Bool(b) => b.to_string(),
         Entity::None => "None".into(),
         other => format!("<{}>", other.type_name()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use num_bigint::BigInt;
+
+    use super::*;
+    use crate::vol::CallId;
+
+    /// A peer's exception or call id holding a huge integer formats in
+    /// bounded length (decimal would be quadratic, `src/vec/fmt.rs`).
+    #[test]
+    fn peer_sized_integers_format_bounded() {
+        let huge: BigInt = (BigInt::from(1) << (8u64 << 20)) - BigInt::from(1);
+        let e = CallError::exception(("boom", Value::int(huge.clone())));
+        let text = e.to_string();
+        assert_eq!(
+            text,
+            "remote exception: VException(\"boom\", <int of 8388608 bits, 0xffffffffffffffff…>)"
+        );
+        assert!(format!("{e:?}").len() < 200);
+        let id = CallId::Big(huge);
+        assert_eq!(
+            format!("{id:?}"),
+            "Big(<int of 8388608 bits, 0xffffffffffffffff…>)"
+        );
     }
 }

@@ -12,8 +12,15 @@ use super::connection::{Connection, NegotiatedTransport};
 use super::registry::LinkRegistry;
 use crate::object::{LocalObject, RemoteObject};
 use crate::runtime::driver::LinkDriver;
-use crate::runtime::{LinkHandle, LinkOptions, LinkOutcome, OnEstablished};
+use crate::runtime::{CloseReason, LinkHandle, LinkOptions, LinkOutcome, OnEstablished};
 use crate::vol::LinkError;
+
+/// A keep-alive interval to request from the peer (`vol.md` §8), left in
+/// the connection's extensions by the stack
+/// ([`StackConfig::keep_alive`](super::StackConfig::keep_alive)); it
+/// overrides [`LinkConfig::keep_alive_request`](crate::vol::LinkConfig::keep_alive_request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeepAliveRequest(pub(crate) std::time::Duration);
 
 type InitCallback = Arc<dyn Fn(LinkHandle, RemoteObject) + Send + Sync>;
 type FailCallback = Arc<dyn Fn(LinkHandle, LinkError) + Send + Sync>;
@@ -103,7 +110,10 @@ where
 
     fn call(&mut self, conn: Connection) -> Self::Future {
         let gateway: LocalObject = (self.factory)().into();
-        let options = self.options.clone();
+        let mut options = self.options.clone();
+        if let Some(KeepAliveRequest(interval)) = conn.info.extensions.get::<KeepAliveRequest>() {
+            options.protocol.keep_alive_request = Some(*interval);
+        }
         let init = self.on_established.clone();
         let failed = self.on_failed.clone();
         Box::pin(async move {
@@ -117,6 +127,7 @@ where
                 .get::<NegotiatedTransport>()
                 .map(|t| t.0.token());
             let Connection { io, info } = conn;
+            let peer = info.peer_addr;
             let registry = info.extensions.get::<LinkRegistry>().cloned();
             let (handle, rx) = LinkHandle::new(info);
             let on_established: Option<OnEstablished> = if init.is_some() || failed.is_some() {
@@ -157,6 +168,14 @@ where
                     }
                 }
             };
+            if let CloseReason::Error(LinkError::KeepAliveExpired) = outcome.reason {
+                // Dead-peer detection tripped (`StackConfig::keep_alive`).
+                tracing::debug!(
+                    peer = ?peer,
+                    "link closed: no traffic from the peer within its keep-alive expiry"
+                );
+                crate::limits::limit_exceeded("keep_alive_expired");
+            }
             Ok(outcome)
         })
     }

@@ -29,5 +29,5 @@ pub use credential_check::{
 pub use gateway::GatewayService;
 pub use registry::{LinkInfo, LinkRegistry, Registration};
 pub use serve::{Server, ServerState, StateSet, StopLinks};
-pub use stack::{parse_net, parse_secs_opt, StackConfig, StackService};
+pub use stack::{parse_net, parse_secs_opt, StackConfig, StackConfigError, StackService};
 pub use vop_layer::{ConfigError, ServerTransport, VopLayer, VopLayerBuilder, VopService};

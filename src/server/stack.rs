@@ -10,14 +10,38 @@
 //! MetricsLayer            counts every connection and every refusal below
 //! HandshakeDeadlineLayer  accept → established, covering PROXY and all handshakes
 //! MaxConnectionsLayer     global cap; the excess is closed at once
-//! HostFilterLayer         proxy_trusted: who may send a PROXY header (if set)
+//! HostFilterLayer         proxy_trusted: who may send a PROXY header
 //! ProxyProtocolLayer      the real client address from the balancer
 //! TraceLayer              one span per connection, with the real client
 //! HostFilterLayer         allow / deny (real client)
 //! PerIpLimitLayer         concurrent connections and rate per client address
 //! IdleTimeoutLayer        close links without calls for a while
+//! (keep-alive)            asks the link to request VOL keep-alive
 //! VopLayer → gateway      transport negotiation, then the link
 //! ```
+//!
+//! ## Safe defaults
+//!
+//! [`StackConfig::default()`] is meant to face the internet (issue #7):
+//!
+//! * at most [`DEFAULT_MAX_CONNECTIONS`](StackConfig::DEFAULT_MAX_CONNECTIONS)
+//!   connections in all and
+//!   [`DEFAULT_MAX_CONNECTIONS_PER_IP`](StackConfig::DEFAULT_MAX_CONNECTIONS_PER_IP)
+//!   per client address (an IPv6 /64 counts as one), so one address cannot
+//!   take every slot;
+//! * a [handshake deadline](StackConfig::DEFAULT_HANDSHAKE_TIMEOUT) for
+//!   everything before the link is up;
+//! * dead-peer detection on established links: every link asks its peer for
+//!   VOL keep-alive traffic ([`DEFAULT_KEEP_ALIVE`](StackConfig::DEFAULT_KEEP_ALIVE),
+//!   `vol.md` §8) and is closed when the peer stays silent for 1.5 × the
+//!   interval it granted; idle but live clients (Python's included) answer
+//!   with keep-alive messages and stay, so the idle timeout stays off;
+//! * PROXY protocol only with a list of trusted balancers
+//!   ([`proxy_trusted`](StackConfig::proxy_trusted)) or an explicit
+//!   [`proxy_trust_any`](StackConfig::proxy_trust_any): otherwise
+//!   [`validate`](StackConfig::validate) and [`build`](StackConfig::build)
+//!   refuse with [`StackConfigError::UntrustedProxy`], since any client
+//!   could claim any address and every address-based limit would be void.
 //!
 //! ```
 //! use std::time::Duration;
@@ -33,8 +57,13 @@
 //!     idle_timeout = 300
 //! "#).unwrap();
 //! assert_eq!(config.handshake_timeout, Some(Duration::from_secs(5)));
-//! let svc = config.build(VopLayer::insecure(), GatewayService::new(SimpleGateway::new));
+//! let svc = config.build(VopLayer::insecure(), GatewayService::new(SimpleGateway::new))?;
 //! # let _ = svc;
+//!
+//! // PROXY protocol needs to know whom to believe.
+//! let behind_lb: StackConfig = toml::from_str("proxy_protocol = true").unwrap();
+//! assert!(behind_lb.validate().is_err());
+//! # Ok::<(), versile::server::StackConfigError>(())
 //! ```
 
 use std::fmt;
@@ -54,6 +83,7 @@ use versile_middleware::proxy_protocol::ProxyProtocolLayer;
 use versile_middleware::trace::TraceLayer;
 use versile_middleware::BoxError;
 
+use super::gateway::KeepAliveRequest;
 use super::{Connection, VopLayer};
 use crate::runtime::LinkOutcome;
 
@@ -62,9 +92,13 @@ use crate::runtime::LinkOutcome;
 pub type StackService = BoxCloneService<Connection, LinkOutcome, BoxError>;
 
 /// Settings of every layer of the production stack. `Default` is the
-/// stack `versile serve` runs without options: at most
-/// [`DEFAULT_MAX_CONNECTIONS`](Self::DEFAULT_MAX_CONNECTIONS) connections,
-/// a 10 s handshake deadline, metrics and tracing on, everything else off.
+/// stack `versile serve` runs without options (the module's "Safe
+/// defaults"): at most
+/// [`DEFAULT_MAX_CONNECTIONS`](Self::DEFAULT_MAX_CONNECTIONS) connections
+/// and [`DEFAULT_MAX_CONNECTIONS_PER_IP`](Self::DEFAULT_MAX_CONNECTIONS_PER_IP)
+/// per address, a 10 s handshake deadline, VOL keep-alive requested
+/// every [`DEFAULT_KEEP_ALIVE`](Self::DEFAULT_KEEP_ALIVE), metrics and
+/// tracing on, no rate limit, no filter, no idle timeout, no PROXY protocol.
 ///
 /// Deserializes from TOML/JSON with these keys (durations in seconds,
 /// fractions allowed; networks as CIDR or a single address; `0` turns a
@@ -76,7 +110,11 @@ pub struct StackConfig {
     /// refused (`max_connections`).
     #[serde(deserialize_with = "de_limit")]
     pub max_connections: Option<usize>,
-    /// Concurrent connections per client address (`per_ip_concurrent`).
+    /// Concurrent connections per client address, IPv6 by /64
+    /// (`per_ip_concurrent`; default
+    /// [`DEFAULT_MAX_CONNECTIONS_PER_IP`](Self::DEFAULT_MAX_CONNECTIONS_PER_IP)).
+    /// Behind a balancer without PROXY protocol every connection comes
+    /// from the balancer's address: raise it or turn it off (`0`).
     #[serde(deserialize_with = "de_limit")]
     pub max_connections_per_ip: Option<u32>,
     /// New connections a second per client address (`per_ip_rate`).
@@ -94,15 +132,32 @@ pub struct StackConfig {
     /// Accept → link established within this time (`None`: no deadline).
     #[serde(deserialize_with = "de_secs")]
     pub handshake_timeout: Option<Duration>,
-    /// Close links with no calls for this long (`None`: never).
+    /// Close links with no calls for this long (`None`: never, the
+    /// default: a client may hold a link without calls for as long as it
+    /// likes, e.g. to receive callbacks; dead peers are caught by
+    /// [`keep_alive`](Self::keep_alive) instead).
     #[serde(deserialize_with = "de_secs")]
     pub idle_timeout: Option<Duration>,
+    /// Ask every peer to send VOL keep-alive traffic at this interval
+    /// (`vol.md` §8, H6); a peer that then stays silent for 1.5 × the
+    /// interval it granted is closed (`None`: not requested). Default
+    /// [`DEFAULT_KEEP_ALIVE`](Self::DEFAULT_KEEP_ALIVE). Overrides the
+    /// gateway service's [`LinkConfig::keep_alive_request`](crate::vol::LinkConfig::keep_alive_request).
+    #[serde(deserialize_with = "de_secs")]
+    pub keep_alive: Option<Duration>,
     /// Require a PROXY protocol v1/v2 header (behind a load balancer).
+    /// Needs [`proxy_trusted`](Self::proxy_trusted) or
+    /// [`proxy_trust_any`](Self::proxy_trust_any).
     pub proxy_protocol: bool,
     /// With `proxy_protocol`: only these networks may connect and send the
-    /// header (the balancers; empty: anyone who can reach the port).
+    /// header (the balancers).
     #[serde(deserialize_with = "de_nets")]
     pub proxy_trusted: Vec<IpNet>,
+    /// With `proxy_protocol` and no `proxy_trusted`: believe a PROXY header
+    /// from anyone who can reach the port. Only safe when nothing but the
+    /// balancers can (firewall, private network); off by default because
+    /// the header sets the address that filters and per-IP limits use.
+    pub proxy_trust_any: bool,
     /// Record metrics through the `metrics` facade.
     pub metrics: bool,
     /// A tracing span per connection.
@@ -112,14 +167,28 @@ pub struct StackConfig {
 impl StackConfig {
     /// The default global connection cap.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+    /// The default per-address cap: 64 connections at once from one
+    /// address (one IPv6 /64). A client needs one link per server, so 64
+    /// leaves room for dozens of clients behind one NAT, while filling the
+    /// default 10 000 slots takes at least 157 addresses.
+    pub const DEFAULT_MAX_CONNECTIONS_PER_IP: u32 = 64;
     /// The default handshake deadline.
     pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The default keep-alive request: 60 s. Peers grant at least their own
+    /// minimum (Versile Python and this crate: 300 s, `vol.md` §8), so a
+    /// default peer sends something every 5 min when otherwise silent, and
+    /// a dead or silent one is closed after 7.5 min; peers that allow less
+    /// are checked sooner.
+    pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(60);
 
-    /// No layer at all except metrics and tracing: no limits, no deadline.
+    /// No layer at all except metrics and tracing: no limits, no deadline,
+    /// no keep-alive request.
     pub fn unlimited() -> Self {
         StackConfig {
             max_connections: None,
+            max_connections_per_ip: None,
             handshake_timeout: None,
+            keep_alive: None,
             ..Self::default()
         }
     }
@@ -133,20 +202,24 @@ impl StackConfig {
         )
     }
 
-    /// Check the settings that `Deserialize` cannot.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Check the settings that `Deserialize` cannot ([`build`](Self::build)
+    /// does too).
+    pub fn validate(&self) -> Result<(), StackConfigError> {
         if let Some(r) = self.rate_per_ip {
             if !(r.is_finite() && r > 0.0) {
-                return Err(format!("rate_per_ip must be a positive number, not {r}"));
+                return Err(StackConfigError::InvalidRate(r));
             }
         }
         if self.burst_per_ip == Some(0) {
-            return Err("burst_per_ip must be at least 1".into());
+            return Err(StackConfigError::ZeroBurst);
         }
-        if !self.proxy_trusted.is_empty() && !self.proxy_protocol {
-            return Err("proxy_trusted needs proxy_protocol".into());
+        let trusted = !self.proxy_trusted.is_empty();
+        match (self.proxy_protocol, trusted, self.proxy_trust_any) {
+            (false, true, _) | (false, _, true) => Err(StackConfigError::ProxyTrustWithoutProxy),
+            (true, false, false) => Err(StackConfigError::UntrustedProxy),
+            (true, true, true) => Err(StackConfigError::ProxyTrustConflict),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// The host filter for the real client, if any rule is set.
@@ -170,14 +243,23 @@ impl StackConfig {
     }
 
     /// The whole stack around `vop` and the terminal `gateway` service
-    /// (usually a [`GatewayService`](super::GatewayService)).
-    pub fn build<S>(&self, vop: VopLayer, gateway: S) -> StackService
+    /// (usually a [`GatewayService`](super::GatewayService)), once the
+    /// settings pass [`validate`](Self::validate).
+    pub fn build<S>(&self, vop: VopLayer, gateway: S) -> Result<StackService, StackConfigError>
     where
         S: Service<Connection, Response = LinkOutcome> + Clone + Send + 'static,
         S::Future: Send + 'static,
         S::Error: Into<BoxError>,
     {
+        self.validate()?;
         let proxy = self.proxy_protocol;
+        // Read by GatewayService when it sets up the link.
+        let keep_alive = self.keep_alive.map(|interval| {
+            tower::util::MapRequestLayer::new(move |mut conn: Connection| {
+                conn.extensions_mut().insert(KeepAliveRequest(interval));
+                conn
+            })
+        });
         let svc = ServiceBuilder::new()
             .option_layer(self.metrics.then(MetricsLayer::new))
             .option_layer(self.handshake_timeout.map(HandshakeDeadlineLayer::new))
@@ -192,26 +274,61 @@ impl StackConfig {
             .option_layer(self.host_filter())
             .option_layer(self.per_ip())
             .option_layer(self.idle_timeout.map(IdleTimeoutLayer::new))
+            .option_layer(keep_alive)
             .layer(vop)
             .map_err(Into::<BoxError>::into)
             .service(gateway);
-        BoxCloneService::new(svc)
+        Ok(BoxCloneService::new(svc))
     }
+}
+
+/// A [`StackConfig`] that must not be started.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StackConfigError {
+    /// `rate_per_ip` is not a positive number.
+    #[error("rate_per_ip (--rate-per-ip) must be a positive number, not {0}")]
+    InvalidRate(f64),
+    /// `burst_per_ip = 0` would refuse every connection.
+    #[error("burst_per_ip (--burst-per-ip) must be at least 1")]
+    ZeroBurst,
+    /// PROXY protocol without saying whom to believe: any client could
+    /// claim any address and walk around every address-based limit.
+    #[error(
+        "proxy_protocol (--proxy-protocol) needs the balancers that may send the PROXY header: \
+         proxy_trusted = [\"CIDR\", ...] (--proxy-trusted CIDR), or proxy_trust_any = true \
+         (--proxy-trust-any) if nothing but the balancers can reach this port; otherwise any \
+         client can claim any address and bypass the address-based limits"
+    )]
+    UntrustedProxy,
+    /// `proxy_trusted` or `proxy_trust_any` without `proxy_protocol`.
+    #[error(
+        "proxy_trusted (--proxy-trusted) and proxy_trust_any (--proxy-trust-any) need \
+         proxy_protocol (--proxy-protocol)"
+    )]
+    ProxyTrustWithoutProxy,
+    /// Both a trusted list and trust-any: one of them is a mistake.
+    #[error(
+        "proxy_trusted (--proxy-trusted) and proxy_trust_any (--proxy-trust-any) contradict \
+         each other; give one"
+    )]
+    ProxyTrustConflict,
 }
 
 impl Default for StackConfig {
     fn default() -> Self {
         StackConfig {
             max_connections: Some(Self::DEFAULT_MAX_CONNECTIONS),
-            max_connections_per_ip: None,
+            max_connections_per_ip: Some(Self::DEFAULT_MAX_CONNECTIONS_PER_IP),
             rate_per_ip: None,
             burst_per_ip: None,
             allow: Vec::new(),
             deny: Vec::new(),
             handshake_timeout: Some(Self::DEFAULT_HANDSHAKE_TIMEOUT),
             idle_timeout: None,
+            keep_alive: Some(Self::DEFAULT_KEEP_ALIVE),
             proxy_protocol: false,
             proxy_trusted: Vec::new(),
+            proxy_trust_any: false,
             metrics: true,
             trace: true,
         }
@@ -293,8 +410,15 @@ impl fmt::Display for StackConfig {
         if let Some(t) = self.idle_timeout {
             parts.push(format!("idle_timeout={t:?}"));
         }
+        if let Some(t) = self.keep_alive {
+            parts.push(format!("keep_alive={t:?}"));
+        }
         if self.proxy_protocol {
-            parts.push("proxy_protocol".into());
+            parts.push(if self.proxy_trust_any {
+                "proxy_protocol(trust any)".into()
+            } else {
+                format!("proxy_protocol(trusted={:?})", self.proxy_trusted)
+            });
         }
         if parts.is_empty() {
             parts.push("no limits".into());
@@ -313,7 +437,8 @@ mod tests {
         assert_eq!(c, StackConfig::default());
         let c: StackConfig = toml::from_str(
             "max_connections = 0\nrate_per_ip = 2.5\nallow = [\"127.0.0.1\", \"10.0.0.0/8\"]\n\
-             handshake_timeout = 0.5\nidle_timeout = 0\nproxy_protocol = true",
+             handshake_timeout = 0.5\nidle_timeout = 0\nkeep_alive = 0\nproxy_protocol = true\n\
+             proxy_trusted = [\"10.1.0.5\"]\nmax_connections_per_ip = 0",
         )
         .unwrap();
         assert_eq!(c.max_connections, None);
@@ -321,6 +446,8 @@ mod tests {
         assert_eq!(c.allow[0], "127.0.0.1/32".parse::<IpNet>().unwrap());
         assert_eq!(c.handshake_timeout, Some(Duration::from_millis(500)));
         assert_eq!(c.idle_timeout, None);
+        assert_eq!(c.keep_alive, None);
+        assert_eq!(c.max_connections_per_ip, None);
         assert!(c.validate().is_ok());
         assert!(toml::from_str::<StackConfig>("bogus = 1").is_err());
         assert!(toml::from_str::<StackConfig>("deny = [\"10.0.0.0/99\"]").is_err());
@@ -329,6 +456,80 @@ mod tests {
             rate_per_ip: Some(f64::NAN),
             ..StackConfig::default()
         };
-        assert!(c.validate().is_err());
+        assert!(matches!(
+            c.validate(),
+            Err(StackConfigError::InvalidRate(_))
+        ));
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let c = StackConfig::default();
+        assert_eq!(c.max_connections, Some(10_000));
+        assert_eq!(c.max_connections_per_ip, Some(64));
+        assert_eq!(c.handshake_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(c.keep_alive, Some(Duration::from_secs(60)));
+        assert_eq!(c.idle_timeout, None);
+        assert!(!c.proxy_protocol && !c.proxy_trust_any);
+        assert!(c.validate().is_ok());
+        let line = c.to_string();
+        assert!(
+            line.contains("max_connections_per_ip=64") && line.contains("keep_alive=60s"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn proxy_protocol_refuses_to_build_without_trusted_balancers() {
+        let gateway = || super::super::GatewayService::new(crate::demo::SimpleGateway::new);
+        let proxy = StackConfig {
+            proxy_protocol: true,
+            ..StackConfig::default()
+        };
+        assert_eq!(proxy.validate(), Err(StackConfigError::UntrustedProxy));
+        let e = proxy
+            .build(VopLayer::insecure(), gateway())
+            .expect_err("build refuses");
+        assert_eq!(e, StackConfigError::UntrustedProxy);
+        let msg = e.to_string();
+        for flag in [
+            "proxy_trusted",
+            "--proxy-trusted",
+            "proxy_trust_any",
+            "--proxy-trust-any",
+        ] {
+            assert!(msg.contains(flag), "{msg}");
+        }
+
+        let trusted = StackConfig {
+            proxy_trusted: vec![parse_net("10.1.0.5").unwrap()],
+            ..proxy.clone()
+        };
+        assert!(trusted.build(VopLayer::insecure(), gateway()).is_ok());
+        let any = StackConfig {
+            proxy_trust_any: true,
+            ..proxy.clone()
+        };
+        assert!(any.build(VopLayer::insecure(), gateway()).is_ok());
+        let both = StackConfig {
+            proxy_trust_any: true,
+            ..trusted.clone()
+        };
+        assert_eq!(both.validate(), Err(StackConfigError::ProxyTrustConflict));
+        for no_proxy in [
+            StackConfig {
+                proxy_protocol: false,
+                ..trusted
+            },
+            StackConfig {
+                proxy_protocol: false,
+                ..any
+            },
+        ] {
+            assert_eq!(
+                no_proxy.validate(),
+                Err(StackConfigError::ProxyTrustWithoutProxy)
+            );
+        }
     }
 }

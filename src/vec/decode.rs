@@ -294,7 +294,7 @@ impl Decoder {
                 let base = raw!().signed_bigint();
                 let exp = raw!();
                 if base < BigInt::from(2) {
-                    return Err(VecError::InvalidFloatBase(base));
+                    return Err(VecError::InvalidFloatBase(base.into()));
                 }
                 Node::Leaf(vfloat(digits, base, exp))
             }

@@ -271,8 +271,8 @@ fn write_vfloat(f: &VFloat, out: &mut BytesMut) -> Result<(), VecError> {
             });
             encode_signed(&f.digits, out);
         }
-        Some(0 | 1) => return Err(VecError::InvalidFloatBase(f.base.clone())),
-        _ if f.base.is_negative() => return Err(VecError::InvalidFloatBase(f.base.clone())),
+        Some(0 | 1) => return Err(VecError::InvalidFloatBase(f.base.clone().into())),
+        _ if f.base.is_negative() => return Err(VecError::InvalidFloatBase(f.base.clone().into())),
         _ => {
             out.put_u8(code::FLOAT_N);
             encode_signed(&f.digits, out);

@@ -21,8 +21,9 @@ pub enum WireRef {
 /// A float that is not a plain IEEE double: `digits × base^exp` (`vec.md` §5.3).
 ///
 /// Base-10 values (Python `Decimal`) and other bases are kept exactly as
-/// received so that they re-encode byte for byte.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// received so that they re-encode byte for byte. `Debug` is bounded
+/// ([`BoundedInt`](super::BoundedInt)): the parts come from the peer.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct VFloat {
     pub digits: BigInt,
     pub base: BigInt,
@@ -42,7 +43,11 @@ pub struct Tagged<R = WireRef> {
 /// allocation: [`Entity::Int`] holds every value that fits in an `i64`,
 /// [`Entity::BigInt`] only values outside that range (decoders and
 /// [`Entity::int`] keep that invariant, so `==` is value equality).
-#[derive(Debug, Clone, PartialEq)]
+///
+/// `Debug` prints as derived, except that big integers above
+/// [`MAX_DECIMAL_BITS`](super::fmt::MAX_DECIMAL_BITS) are summarised
+/// (`src/vec/fmt.rs`: decimal conversion is quadratic).
+#[derive(Clone, PartialEq)]
 pub enum Entity<R = WireRef> {
     /// VNone (`F8`).
     None,

@@ -3,8 +3,9 @@
 //! Every variant is fatal for the channel: Python closes the connection
 //! without sending anything, and so should the runtime.
 
-use num_bigint::BigInt;
 use thiserror::Error;
+
+use super::fmt::PeerInt;
 
 /// A VEC encoding, decoding or hello-line failure.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -29,9 +30,9 @@ pub enum VecError {
     #[error("object references (FC/FD) not allowed in this context")]
     RefsNotAllowed,
 
-    /// `vec.md` §5.3: VFloat base below 2.
+    /// `vec.md` §5.3: VFloat base below 2 (peer-sized: formats bounded).
     #[error("invalid VFloat base {0}")]
-    InvalidFloatBase(BigInt),
+    InvalidFloatBase(PeerInt),
 
     /// `vec.md` §5.3: infinity and NaN have no wire form.
     #[error("cannot encode non-finite float")]

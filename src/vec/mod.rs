@@ -13,6 +13,7 @@ mod decode;
 mod encode;
 mod entity;
 mod error;
+pub mod fmt;
 pub mod hello;
 pub mod netbytes;
 pub mod vse;
@@ -21,5 +22,6 @@ pub use decode::{Decoder, DecoderConfig, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTITY_S
 pub use encode::{encode, float_parts, EncodeConfig, StrCodec};
 pub use entity::{Entity, Tagged, VFloat, WireRef};
 pub use error::VecError;
+pub use fmt::{BoundedInt, PeerInt};
 pub use hello::{hello_line, parse_hello};
 pub use vse::{VerLabel, VseValue};

@@ -107,8 +107,9 @@ pub fn vse_code(label: &VerLabel) -> Option<(u64, u64)> {
     })
 }
 
-/// A typed VSE value (`vec.md` §7).
-#[derive(Debug, Clone, PartialEq)]
+/// A typed VSE value (`vec.md` §7). `Debug` is bounded for big integers
+/// (`src/vec/fmt.rs`).
+#[derive(Clone, PartialEq)]
 pub enum VseValue<R = WireRef> {
     /// 1,1: elements flattened with the first index varying fastest.
     FrozenMultiArray {

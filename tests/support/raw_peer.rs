@@ -6,7 +6,8 @@
 //! PLAIN negotiated) → [`RawPeer::vec_hello`] (our `VEC_DRAFT-0.8-utf8`
 //! hello sent, the server's read) → [`RawPeer::vol_hello`] (VOL hellos
 //! exchanged) → [`RawPeer::handshake`] (handshake objects, both `finish`
-//! calls; the server gateway is known). Every read has a timeout.
+//! calls, a keep-alive request granted as asked; the server gateway is
+//! known). Every read has a timeout.
 
 #![allow(dead_code)]
 
@@ -45,6 +46,8 @@ pub struct RawPeer {
     /// The server's handshake object and gateway (ids in its id space).
     pub server_hs: i64,
     pub server_gw: i64,
+    /// The keep-alive interval (ms) the server requested in the handshake.
+    pub keep_alive_requested: Option<i64>,
 }
 
 pub fn s(v: &str) -> Entity {
@@ -97,6 +100,7 @@ impl RawPeer {
             next_id: 1,
             server_hs: 0,
             server_gw: 0,
+            keep_alive_requested: None,
         }
     }
 
@@ -237,6 +241,15 @@ impl RawPeer {
                 1 => {
                     let payload = t[2].as_tuple().unwrap();
                     assert_eq!(payload[0], Entity::Ref(WireRef::ReceiverOwned(1)));
+                    if let [name, Entity::Int(ms)] = payload[1].as_tuple().unwrap_or_default() {
+                        // The server asks for keep-alive before its finish
+                        // (`vol.md` §2.1 H6, §8): grant exactly what it asked.
+                        assert_eq!(*name, s("keep_alive"));
+                        p.keep_alive_requested = Some(*ms);
+                        let m = p.next_msg(4, tuple(vec![Entity::Int(id), Entity::Int(*ms)]));
+                        p.send(&m).await;
+                        continue;
+                    }
                     assert_eq!(payload[1], tuple(vec![s("finish")]));
                     let our_gw = Entity::Ref(WireRef::SenderOwned(2));
                     let m = p.next_msg(4, tuple(vec![Entity::Int(id), our_gw]));

@@ -120,7 +120,10 @@ impl<L: Clone + ExportKey> Link<L> {
         match which {
             InternalCall::KeepAlive(requested) => match outcome {
                 Outcome::Result(Entity::Int(g)) if g >= 0 && g as u64 >= requested => {
-                    let granted = Duration::from_millis(g as u64);
+                    // A huge grant would mean "never expire" (`vol.md` §8 step 3).
+                    let cap = self.config.keep_alive_max_grant.as_millis();
+                    let cap = u64::try_from(cap).unwrap_or(u64::MAX).max(requested);
+                    let granted = Duration::from_millis((g as u64).min(cap));
                     let factor = self.config.keep_alive_expire_factor;
                     self.expiry = Duration::try_from_secs_f64(granted.as_secs_f64() * factor).ok();
                     self.send_finish(now)

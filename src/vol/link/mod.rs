@@ -37,10 +37,20 @@ pub enum Ref<L> {
 }
 
 /// The msg_id of an incoming call, quoted back in its response (`vol.md` §3.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum CallId {
     Small(i64),
     Big(BigInt),
+}
+
+/// As derived, but a peer's huge id is summarised (`src/vec/fmt.rs`).
+impl std::fmt::Debug for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallId::Small(v) => f.debug_tuple("Small").field(v).finish(),
+            CallId::Big(v) => f.debug_tuple("Big").field(&vec::BoundedInt(v)).finish(),
+        }
+    }
 }
 
 impl CallId {
@@ -61,12 +71,19 @@ pub struct LinkConfig {
     /// (`vol.md` §2.6). Set by the runtime when an authorizer is installed.
     pub authorize: bool,
     /// Ask the peer to send keep-alive traffic at this interval (`vol.md` §8).
+    /// Off here; the server stack sets it (`StackConfig::keep_alive`,
+    /// 60 s by default) so that dead peers are detected.
     pub keep_alive_request: Option<Duration>,
     /// Lowest interval we grant to a peer that asks for keep-alive
     /// (Python's `min_send`, default 300 s).
     pub keep_alive_min_send: Duration,
     /// Expire the link after `granted × factor` without traffic (1.5).
     pub keep_alive_expire_factor: f64,
+    /// Largest grant we wait on (default 600 s, twice Python's `min_send`):
+    /// a longer grant expires as if it were this (or our own request, if
+    /// larger), so a peer cannot turn dead-peer detection off by granting
+    /// an absurd interval. A live peer with other traffic is unaffected.
+    pub keep_alive_max_grant: Duration,
     /// Force-close if the handshake is not complete within this time (L08).
     pub handshake_timeout: Option<Duration>,
     /// Entity size limit (`vec.md` §8.4).
@@ -84,6 +101,7 @@ impl Default for LinkConfig {
             keep_alive_request: None,
             keep_alive_min_send: Duration::from_secs(300),
             keep_alive_expire_factor: 1.5,
+            keep_alive_max_grant: Duration::from_secs(600),
             handshake_timeout: Some(Duration::from_secs(30)),
             max_entity_size: dec.max_entity_size,
             max_depth: dec.max_depth,
