@@ -209,3 +209,42 @@ impl Episode {
         self.0 = false;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::task::noop_waker_ref;
+
+    use super::*;
+
+    fn poll(turn: &mut BudgetTurn) -> Option<CallPermit> {
+        let mut cx = Context::from_waker(noop_waker_ref());
+        match turn.poll_permit(&mut cx) {
+            Poll::Ready(p) => Some(p),
+            Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn links_take_turns_for_the_shared_budget() {
+        let budget = CallBudget::new(1);
+        let (mut a, mut b) = (
+            BudgetTurn::new(Some(budget.clone())),
+            BudgetTurn::new(Some(budget.clone())),
+        );
+        let first = poll(&mut a).expect("a gets the permit");
+        assert!(poll(&mut b).is_none(), "b waits");
+        assert!(poll(&mut a).is_none(), "a queues behind b");
+        drop(first);
+        let second = poll(&mut b).expect("b is served first");
+        assert!(poll(&mut a).is_none(), "a still waits");
+        drop(second);
+        assert!(poll(&mut a).is_some(), "then a");
+        assert_eq!(budget.available(), 1, "permits come back");
+    }
+
+    #[test]
+    fn without_a_budget_calls_need_no_permit() {
+        let mut turn = BudgetTurn::new(None);
+        assert!(poll(&mut turn).is_some());
+    }
+}

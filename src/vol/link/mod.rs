@@ -189,6 +189,8 @@ pub struct Link<L> {
     send_interval: Option<Duration>,
     /// Silence after which we give up on the peer (we requested keep-alive).
     expiry: Option<Duration>,
+    /// The export limit was hit and logged as a warning once.
+    export_limit_reported: bool,
 }
 
 impl<L: Clone + ExportKey> Link<L> {
@@ -221,6 +223,7 @@ impl<L: Clone + ExportKey> Link<L> {
             last_sent: now,
             send_interval: None,
             expiry: None,
+            export_limit_reported: false,
         }
     }
 
@@ -487,7 +490,7 @@ impl<L: Clone + ExportKey> Link<L> {
     /// Whether sending `value` keeps the export table within
     /// [`TableLimits::max_exports`]; checked before anything is exported, so
     /// a refused value leaves the table unchanged.
-    fn exports_fit(&self, value: &Entity<Ref<L>>) -> bool {
+    fn exports_fit(&mut self, value: &Entity<Ref<L>>) -> bool {
         let mut keys = Vec::new();
         value.for_each_ref(&mut |r| {
             if let Ref::Local(obj) = r {
@@ -500,11 +503,12 @@ impl<L: Clone + ExportKey> Link<L> {
         let limit = self.config.tables.export_limit();
         let fits = self.exports.len() + self.exports.new_entries(keys) <= limit;
         if !fits {
-            tracing::warn!(
-                exported = self.exports.len(),
-                limit,
-                "export table full: value not sent (vol.md §5.1)"
-            );
+            // A peer can trip this once per call: warn once per link.
+            if !std::mem::replace(&mut self.export_limit_reported, true) {
+                tracing::warn!(limit, "export table full: values not sent (vol.md §5.1)");
+            } else {
+                tracing::debug!(limit, "export table full: value not sent");
+            }
             crate::limits::limit_exceeded("exported_objects");
         }
         fits
@@ -587,14 +591,19 @@ impl<L: Clone + ExportKey> Link<L> {
         };
         // A value that cannot be sent, also for want of export table room,
         // becomes CALL_ERROR (`vol.md` §4.5); the link goes on.
-        let sendable = |v: &Entity<Ref<L>>| check_encodable(v).is_ok() && self.exports_fit(v);
         let outcome = match outcome {
-            Outcome::Result(v) if sendable(&v) => Outcome::Result(self.resolve_outgoing(v)?),
-            Outcome::Exception(v) if sendable(&v) => Outcome::Exception(self.resolve_outgoing(v)?),
+            Outcome::Result(v) if self.sendable(&v) => Outcome::Result(self.resolve_outgoing(v)?),
+            Outcome::Exception(v) if self.sendable(&v) => {
+                Outcome::Exception(self.resolve_outgoing(v)?)
+            }
             _ => Outcome::Error,
         };
         let (code, payload) = message::response(call_id.to_entity(), outcome);
         self.send_message(code, payload).map(|_| ())
+    }
+
+    fn sendable(&mut self, value: &Entity<Ref<L>>) -> bool {
+        check_encodable(value).is_ok() && self.exports_fit(value)
     }
 
     /// The application dropped its last handle to the peer object `id`:
