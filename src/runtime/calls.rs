@@ -187,9 +187,12 @@ impl CallTasks {
         });
     }
 
-    /// Forget tasks that have finished (their results were sent as commands).
-    pub(crate) fn reap(&mut self) {
-        while self.tasks.try_join_next().is_some() {}
+    /// Forget finished tasks (their results came back as commands), once
+    /// more than `running` are held, so the usual round takes no lock.
+    pub(crate) fn reap(&mut self, running: usize) {
+        if self.tasks.len() > running {
+            while self.tasks.try_join_next().is_some() {}
+        }
     }
 }
 

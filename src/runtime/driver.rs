@@ -311,7 +311,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             }
         }
 
-        self.tasks.reap();
+        self.tasks.reap(self.in_flight);
         progress |= self.start_queued(cx);
 
         let mut wrote = false;
