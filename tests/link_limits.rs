@@ -396,3 +396,38 @@ async fn the_call_budget_bounds_calls_across_links() {
         .await
         .expect("case timed out");
 }
+
+#[tokio::test]
+async fn zero_limits_still_let_a_link_work() {
+    let (gate, running) = (Gate::new(), Arc::new(Running::default()));
+    gate.open();
+    let options = LinkOptions {
+        calls: CallLimits {
+            max_in_flight: 0,
+            max_queued: 0,
+            budget: Some(CallBudget::new(0)),
+        },
+        protocol: versile::vol::LinkConfig {
+            tables: TableLimits {
+                max_exports: 0,
+                max_imports: 0,
+            },
+            ..Default::default()
+        },
+        ..LinkOptions::default()
+    };
+    let run = async {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let gateway = || gated_gateway(gate.clone(), running.clone());
+        let _server = spawn_link(ours, gateway(), ConnectionInfo::default(), options.clone());
+        let client = spawn_link(theirs, gateway(), ConnectionInfo::default(), options);
+        let (_link, gw) = client.established.await.unwrap().unwrap();
+        for _ in 0..3 {
+            assert_eq!(gw.call("echo", ("x",)).await.unwrap(), Value::from("x"));
+            assert_eq!(gw.call("wait", ()).await.unwrap(), Value::Int(0));
+        }
+    };
+    tokio::time::timeout(DEADLINE, run)
+        .await
+        .expect("case timed out");
+}

@@ -31,19 +31,36 @@ pub struct CallLimits {
     /// Incoming calls of this link running at once; more are queued.
     /// Default 256: enough to keep a pipelining client busy (Python's own
     /// service runs 5 at a time, `vol.md` §6.3), few enough that one link
-    /// cannot hold thousands of tasks.
+    /// cannot hold thousands of tasks. Reaching it counts
+    /// `limit="link_calls_in_flight"` once per episode. At least 1.
     pub max_in_flight: usize,
     /// Calls decoded and waiting to start. When the queue is full the link
     /// stops decoding (checked before every entity) and stops reading; the
     /// peer's writes back up into TCP. Default 1024: five times the largest
     /// burst seen from Python (200 calls in one write, `vol.md` §6.1), while
     /// a flood of tiny calls holds at most 1024 decoded calls in memory.
+    /// A pause counts `limit="queued_calls"` once per episode. At least 1
+    /// (the handshake entities are decoded under the same check).
     pub max_queued: usize,
     /// Calls running at once across every link sharing this budget. `None`
     /// (the default of a bare [`LinkOptions`](super::LinkOptions)) means no
     /// shared bound; a [`GatewayService`](crate::GatewayService) installs
     /// one budget for all its links (see [`CallBudget::DEFAULT_SIZE`]).
+    /// A link that has to wait for it counts
+    /// `limit="process_calls_in_flight"`.
     pub budget: Option<CallBudget>,
+}
+
+impl CallLimits {
+    /// `max_in_flight`, at least 1 (0 would never start a call).
+    pub(crate) fn in_flight_limit(&self) -> usize {
+        self.max_in_flight.max(1)
+    }
+
+    /// `max_queued`, at least 1 (0 would never decode anything).
+    pub(crate) fn queue_limit(&self) -> usize {
+        self.max_queued.max(1)
+    }
 }
 
 impl Default for CallLimits {

@@ -385,7 +385,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     /// queue must stay within `max_queued` (checked per entity, so one read
     /// full of tiny calls cannot queue more).
     fn has_queue_room(&mut self) -> bool {
-        let room = self.queued.len() < self.options.calls.max_queued;
+        let room = self.queued.len() < self.options.calls.queue_limit();
         if room {
             self.queue_full.leave();
         } else if self.queue_full.enter() {
@@ -585,7 +585,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
 
     /// Whether this link may start another call (`max_in_flight`).
     fn has_call_slot(&mut self) -> bool {
-        let free = self.in_flight < self.options.calls.max_in_flight;
+        let free = self.in_flight < self.options.calls.in_flight_limit();
         if free {
             self.link_busy.leave();
         } else if self.link_busy.enter() {

@@ -26,15 +26,17 @@ pub struct TableLimits {
     /// hold a handful to a few hundred objects per link, while a peer that
     /// resolves `urlget` in a loop without releasing would otherwise grow
     /// the table (and keep every object alive) forever; 1024 entries cost
-    /// about 100 KiB of table plus the objects themselves. Values below 2
-    /// are raised to 2: the handshake needs its object and the gateway.
+    /// about 100 KiB of table plus the objects themselves. Each refused
+    /// value counts `limit="exported_objects"`. Values below 2 are raised
+    /// to 2: the handshake needs its object and the gateway.
     pub max_exports: usize,
     /// Peer objects imported at once (distinct ids in the import table,
     /// entries awaiting CONFIRM_DEREF included). Default 1024, for the same
     /// reasons: each entry costs a table slot and a handle (about 150 bytes),
     /// and a peer chooses how many ids it sends, also in responses to calls
-    /// we never made (`vol.md` §3.4), which are counted too. Values below 2
-    /// are raised to 2 (the peer's handshake object and gateway).
+    /// we never made (`vol.md` §3.4), which are counted too. The closing
+    /// counts `limit="imported_objects"`. Values below 2 are raised to 2
+    /// (the peer's handshake object and gateway).
     pub max_imports: usize,
 }
 
