@@ -3,74 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use versile::vec::{Decoder, DecoderConfig, Entity, StrCodec, WireRef};
-use versile::vol::{CallKind, Event, ExportKey, Link, LinkConfig, LinkError, Outcome, Ref};
+use versile::vol::{CallKind, Event, Link, LinkConfig, LinkError, Outcome, Ref};
 
-#[derive(Clone, Debug, PartialEq)]
-struct Obj(usize);
-impl ExportKey for Obj {
-    fn export_key(&self) -> usize {
-        self.0
-    }
-}
+#[path = "support/link_pair.rs"]
+mod link_pair;
 
-struct Pair {
-    a: Link<Obj>,
-    b: Link<Obj>,
-    a_in: BytesMut,
-    b_in: BytesMut,
-}
-
-impl Pair {
-    fn new(ca: LinkConfig, cb: LinkConfig, now: Instant) -> Self {
-        Pair {
-            a: Link::new(ca, Obj(1), now),
-            b: Link::new(cb, Obj(2), now),
-            a_in: BytesMut::new(),
-            b_in: BytesMut::new(),
-        }
-    }
-
-    /// Move bytes both ways until nothing moves.
-    fn pump(&mut self, now: Instant) -> (Result<(), LinkError>, Result<(), LinkError>) {
-        let (mut ra, mut rb) = (Ok(()), Ok(()));
-        for _ in 0..100 {
-            let ab = self.a.take_output();
-            let ba = self.b.take_output();
-            if ab.is_empty() && ba.is_empty() {
-                break;
-            }
-            self.b_in.extend_from_slice(&ab);
-            self.a_in.extend_from_slice(&ba);
-            if ra.is_ok() {
-                ra = self.a.receive(&mut self.a_in, now);
-            }
-            if rb.is_ok() {
-                rb = self.b.receive(&mut self.b_in, now);
-            }
-        }
-        (ra, rb)
-    }
-}
-
-impl Pair {
-    fn pump_ok(&mut self, now: Instant) {
-        let (ra, rb) = self.pump(now);
-        ra.expect("link a");
-        rb.expect("link b");
-    }
-}
-
-fn established(link: &mut Link<Obj>) -> Option<i64> {
-    let mut gw = None;
-    while let Some(e) = link.poll_event() {
-        if let Event::Established { peer_gateway } = e {
-            gw = Some(peer_gateway);
-        }
-    }
-    gw
-}
+use link_pair::{established, Obj, Pair};
 
 #[test]
 fn handshake_and_call() {

@@ -5,6 +5,10 @@
 //! One future polls everything in turn — commands, the socket's read and
 //! write sides, the timers — so the link state needs no lock and every
 //! message that is ready goes out in one write (`design.md`, performance).
+//!
+//! Incoming calls are bounded as `calls.rs` describes: input is decoded one
+//! entity at a time while the call queue has room, calls start within the
+//! per-link and shared limits, and their tasks end with the link.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -24,13 +28,14 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
 use versile_middleware::{ConnectionSignals, LinkCounters};
 
+use super::calls::{BudgetTurn, CallLimits, CallTasks, Episode};
 use super::handle::{CloseReason, Command, LinkHandle};
 use crate::object::remote::RemoteInner;
 use crate::object::{Call, CallContext, CallError, LocalObject, Object, RemoteObject, VObject};
 use crate::value::Value;
 use crate::vec::Entity;
 use crate::vol::{
-    CallId, CallKind, CallSendError, Event, Link, LinkConfig, LinkError, Outcome, Ref,
+    CallId, CallKind, CallSendError, Event, Link, LinkConfig, LinkError, Outcome, Received, Ref,
 };
 
 /// Decides whether a peer may use the link (`vol.md` §2.6); runs after the
@@ -47,10 +52,9 @@ pub type OnEstablished =
 pub struct LinkOptions {
     /// Protocol settings (licence, keep-alive, handshake timeout, limits).
     pub protocol: LinkConfig,
-    /// Incoming calls running at once; more are queued (`vol.md` §6.3).
-    pub max_calls_in_flight: usize,
-    /// Queued calls beyond which the link stops reading from the peer.
-    pub max_queued_calls: usize,
+    /// Bounds on incoming calls: running and queued per link, and an
+    /// optional budget shared across links (`vol.md` §6.3).
+    pub calls: CallLimits,
     /// How long a graceful shutdown may wait for running calls before the
     /// link is closed anyway.
     pub drain_timeout: Duration,
@@ -62,8 +66,7 @@ impl Default for LinkOptions {
     fn default() -> Self {
         LinkOptions {
             protocol: LinkConfig::default(),
-            max_calls_in_flight: 256,
-            max_queued_calls: 4096,
+            calls: CallLimits::default(),
             drain_timeout: Duration::from_secs(30),
             authorizer: None,
         }
@@ -74,7 +77,7 @@ impl std::fmt::Debug for LinkOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LinkOptions")
             .field("protocol", &self.protocol)
-            .field("max_calls_in_flight", &self.max_calls_in_flight)
+            .field("calls", &self.calls)
             .field("drain_timeout", &self.drain_timeout)
             .field("authorizer", &self.authorizer.is_some())
             .finish()
@@ -118,6 +121,14 @@ pub(crate) struct LinkDriver<IO> {
     pending: HashMap<i64, oneshot::Sender<Result<Value, CallError>>>,
     queued: VecDeque<QueuedCall>,
     in_flight: usize,
+    /// Tasks of running incoming calls, aborted when the driver goes.
+    tasks: CallTasks,
+    /// This link's turn for the shared call budget.
+    budget: BudgetTurn,
+    /// The call queue is full and decoding has paused.
+    queue_full: Episode,
+    /// Calls wait because this link's in-flight limit is reached.
+    link_busy: Episode,
     auth: Option<BoxFuture<'static, bool>>,
     on_established: Option<OnEstablished>,
     closing: Option<(CloseReason, Instant)>,
@@ -146,6 +157,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         on_established: Option<OnEstablished>,
     ) -> Self {
         options.protocol.authorize = options.authorizer.is_some();
+        let budget = BudgetTurn::new(options.calls.budget.clone());
         let now = Instant::now();
         LinkDriver {
             io,
@@ -159,6 +171,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             pending: HashMap::new(),
             queued: VecDeque::new(),
             in_flight: 0,
+            tasks: CallTasks::default(),
+            budget,
+            queue_full: Episode::default(),
+            link_busy: Episode::default(),
             auth: None,
             on_established,
             closing: None,
@@ -265,17 +281,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             if let Poll::Ready(accept) = auth.poll_unpin(cx) {
                 self.auth = None;
                 self.link.authorize(accept).map_err(fail)?;
-                // Input that arrived while the authorizer ran is still
-                // buffered: process it now, not on the next read.
-                self.link
-                    .receive(&mut self.rbuf, now.into_std())
-                    .map_err(fail)?;
                 self.process_events(now)?;
                 progress = true;
             }
         }
 
-        if self.closing.is_none() && self.queued.len() < self.options.max_queued_calls {
+        // Input already buffered first (left there while the queue was
+        // full, or while the authorizer ran), then the socket.
+        progress |= self.decode_buffered(now)?;
+        if self.closing.is_none() && self.has_queue_room() {
             if self.rbuf.capacity() - self.rbuf.len() < 4096 {
                 self.rbuf.reserve(READ_CHUNK);
             }
@@ -289,10 +303,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 }
                 Poll::Ready(Ok(n)) => {
                     self.outcome.bytes_received += n as u64;
-                    self.link
-                        .receive(&mut self.rbuf, now.into_std())
-                        .map_err(fail)?;
-                    self.process_events(now)?;
+                    self.decode_buffered(now)?;
                     progress = true;
                 }
                 Poll::Ready(Err(e)) => return Err(fail(e.into())),
@@ -300,7 +311,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             }
         }
 
-        progress |= self.start_queued();
+        self.tasks.reap(self.in_flight);
+        progress |= self.start_queued(cx);
 
         let mut wrote = false;
         while !self.link.pending_output().is_empty() {
@@ -369,6 +381,42 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         }
     }
 
+    /// Whether another entity may be decoded: it could be a call, and the
+    /// queue must stay within `max_queued` (checked per entity, so one read
+    /// full of tiny calls cannot queue more).
+    fn has_queue_room(&mut self) -> bool {
+        let room = self.queued.len() < self.options.calls.queue_limit();
+        if room {
+            self.queue_full.leave();
+        } else if self.queue_full.enter() {
+            tracing::debug!(
+                link = self.handle.id(),
+                queued = self.queued.len(),
+                "call queue full: reading paused"
+            );
+            crate::limits::limit_exceeded("queued_calls");
+        }
+        room
+    }
+
+    /// Decode buffered input one entity at a time while the call queue has
+    /// room; the rest stays in `rbuf`. Returns whether anything was decoded.
+    fn decode_buffered(&mut self, now: Instant) -> Result<bool, Step> {
+        let mut decoded = false;
+        while !self.rbuf.is_empty() && self.has_queue_room() {
+            let step = self
+                .link
+                .receive_next(&mut self.rbuf, now.into_std())
+                .map_err(fail)?;
+            self.process_events(now)?;
+            if step == Received::NeedMore {
+                break;
+            }
+            decoded = true;
+        }
+        Ok(decoded)
+    }
+
     fn next_deadline(&self) -> Option<Instant> {
         let link = self.link.poll_timeout().map(Instant::from_std);
         let drain = self.closing.as_ref().map(|(_, d)| *d);
@@ -416,6 +464,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                         let err = match e {
                             CallSendError::Closed => CallError::Link(LinkError::Closed),
                             CallSendError::Unencodable(what) => CallError::Unencodable(what),
+                            e @ CallSendError::ExportLimit => CallError::failed(e.to_string()),
                             CallSendError::Link(e) => return Err(fail(e)),
                         };
                         if let Some(reply) = reply {
@@ -509,42 +558,69 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         Ok(())
     }
 
-    fn start_queued(&mut self) -> bool {
+    /// Start queued calls within the per-link and shared limits.
+    fn start_queued(&mut self, cx: &mut Context<'_>) -> bool {
         let mut started = false;
         // While the peer is not reading our output, start no more calls:
         // their results would pile up in memory. Queued calls stay bounded
-        // because reading pauses at `max_queued_calls`; responses to our own
-        // calls keep being read, so two links cannot deadlock on this.
-        while self.in_flight < self.options.max_calls_in_flight
+        // because decoding pauses at `max_queued` (then responses to our
+        // own calls wait in the peer's socket too, as in any TCP protocol
+        // without separate channels).
+        while !self.queued.is_empty()
             && self.link.pending_output().len() < OUTPUT_HIGH_WATER
+            && self.has_call_slot()
         {
+            let Poll::Ready(permit) = self.budget.poll_permit(cx) else {
+                break;
+            };
             let Some(call) = self.queued.pop_front() else {
                 break;
             };
             self.in_flight += 1;
             started = true;
-            let tx = self.handle.tx.clone();
-            let ctx = self.handle.context();
-            let QueuedCall {
-                call_id,
-                kind,
-                target,
-                args,
-            } = call;
-            tokio::spawn(async move {
-                let run = AssertUnwindSafe(async move { target.call(Call { ctx, args }).await });
-                let outcome = run
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|_| Err(CallError::failed("method panicked")));
-                let _ = tx.send(Command::Respond {
-                    call_id,
-                    kind,
-                    outcome,
-                });
-            });
+            self.tasks.spawn(permit, self.run_call(call));
         }
         started
+    }
+
+    /// Whether this link may start another call (`max_in_flight`).
+    fn has_call_slot(&mut self) -> bool {
+        let free = self.in_flight < self.options.calls.in_flight_limit();
+        if free {
+            self.link_busy.leave();
+        } else if self.link_busy.enter() {
+            tracing::debug!(
+                link = self.handle.id(),
+                in_flight = self.in_flight,
+                "per-link call limit reached: calls stay queued"
+            );
+            crate::limits::limit_exceeded("link_calls_in_flight");
+        }
+        free
+    }
+
+    /// The task body of one incoming call: run it, send the outcome back.
+    fn run_call(&self, call: QueuedCall) -> impl Future<Output = ()> + Send + 'static {
+        let tx = self.handle.tx.clone();
+        let ctx = self.handle.context();
+        let QueuedCall {
+            call_id,
+            kind,
+            target,
+            args,
+        } = call;
+        async move {
+            let run = AssertUnwindSafe(async move { target.call(Call { ctx, args }).await });
+            let outcome = run
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(CallError::failed("method panicked")));
+            let _ = tx.send(Command::Respond {
+                call_id,
+                kind,
+                outcome,
+            });
+        }
     }
 
     /// The handle for peer object `id`: the live one, or a new generation.

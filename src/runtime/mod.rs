@@ -5,6 +5,7 @@
 //! secure transport, an in-memory duplex in tests) and resolves once the
 //! VOL handshake is done, yielding the handle and the peer's gateway.
 
+mod calls;
 pub(crate) mod driver;
 mod handle;
 mod io;
@@ -13,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use calls::{CallBudget, CallLimits};
 pub use driver::{Authorizer, LinkOptions, LinkOutcome, OnEstablished};
 pub(crate) use handle::Command;
 pub use handle::{CloseReason, LinkHandle};

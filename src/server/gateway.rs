@@ -12,7 +12,9 @@ use super::connection::{Connection, NegotiatedTransport};
 use super::registry::LinkRegistry;
 use crate::object::{LocalObject, RemoteObject};
 use crate::runtime::driver::LinkDriver;
-use crate::runtime::{CloseReason, LinkHandle, LinkOptions, LinkOutcome, OnEstablished};
+use crate::runtime::{
+    CallBudget, CloseReason, LinkHandle, LinkOptions, LinkOutcome, OnEstablished,
+};
 use crate::vol::LinkError;
 
 /// A keep-alive interval to request from the peer (`vol.md` §8), left in
@@ -30,6 +32,10 @@ type FailCallback = Arc<dyn Fn(LinkHandle, LinkError) + Send + Sync>;
 ///
 /// The gateway is built only once the transport is up, not at accept time
 /// as in Python (§5.3 allows this; no work is spent on failed handshakes).
+///
+/// All links of one service (and its clones) share one [`CallBudget`]: at
+/// most [`CallBudget::DEFAULT_SIZE`] incoming calls run at once across them
+/// unless [`with_options`](Self::with_options) installs another.
 pub struct GatewayService<F> {
     factory: Arc<F>,
     options: LinkOptions,
@@ -57,6 +63,7 @@ where
     pub fn new(factory: F) -> Self {
         let mut options = LinkOptions::default();
         options.protocol.handshake_timeout = Some(std::time::Duration::from_secs(30));
+        options.calls.budget = Some(CallBudget::default());
         GatewayService {
             factory: Arc::new(factory),
             options,
@@ -66,7 +73,13 @@ where
     }
 
     /// Link settings used for every link (Python's link config template).
-    pub fn with_options(mut self, options: LinkOptions) -> Self {
+    /// Without a [`CallBudget`] in `options.calls.budget` the service keeps
+    /// the one it has, so its links stay bounded together; install a larger
+    /// budget to raise the cap.
+    pub fn with_options(mut self, mut options: LinkOptions) -> Self {
+        if options.calls.budget.is_none() {
+            options.calls.budget = self.options.calls.budget.take();
+        }
         self.options = options;
         self
     }

@@ -32,6 +32,10 @@ pub enum LinkError {
     /// The link authorizer rejected the peer (`vol.md` §2.6).
     #[error("peer rejected by the link authorizer")]
     Rejected,
+    /// The peer sent references to more distinct objects than the import
+    /// table may hold (`TableLimits::max_imports`, `vol.md` §5.1).
+    #[error("the peer exceeded the import table limit of {0} objects")]
+    ImportLimit(usize),
     /// The link is closed (or closing) and cannot carry this operation.
     #[error("link closed")]
     Closed,

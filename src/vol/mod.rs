@@ -17,6 +17,6 @@ mod tables;
 
 pub use error::LinkError;
 pub use hello::Licence;
-pub use link::{CallId, CallSendError, Event, Link, LinkConfig, Ref};
+pub use link::{CallId, CallSendError, Event, Link, LinkConfig, Received, Ref};
 pub use message::{CallKind, Outcome};
-pub use tables::ExportKey;
+pub use tables::{ExportKey, TableLimits};

@@ -5,8 +5,62 @@
 //! received. Releases follow §5.2: the importer notifies its total count, the
 //! owner confirms only an exact match, the importer keeps its entry until the
 //! confirmation arrives.
+//!
+//! Both tables grow with what the peer does (every `urlget` exports a new
+//! object; every new `FC` id is an import), so the link bounds their sizes
+//! with [`TableLimits`]; the tables only answer what an operation would add.
 
 use std::collections::HashMap;
+
+/// Bounds on the object tables of one link (`vol.md` §5.1). The protocol
+/// has no way to refuse a reference, so the link enforces them as the spec
+/// allows: an outgoing value that would export too many objects is not sent
+/// (a response becomes CALL_ERROR, `vol.md` §4.5, as for any value that
+/// cannot be converted; our own call fails locally), and a peer that makes
+/// us import too many references loses the link (`vol.md` §3.9 closes on
+/// what the receiver cannot process).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableLimits {
+    /// Objects exported at once (entries in the export table, the handshake
+    /// object and gateway included). Default 1024: Python applications
+    /// hold a handful to a few hundred objects per link, while a peer that
+    /// resolves `urlget` in a loop without releasing would otherwise grow
+    /// the table (and keep every object alive) forever; 1024 entries cost
+    /// about 100 KiB of table plus the objects themselves. Each refused
+    /// value counts `limit="exported_objects"`. Values below 2 are raised
+    /// to 2: the handshake needs its object and the gateway.
+    pub max_exports: usize,
+    /// Peer objects imported at once (distinct ids in the import table,
+    /// entries awaiting CONFIRM_DEREF included). Default 1024, for the same
+    /// reasons: each entry costs a table slot and a handle (about 150 bytes),
+    /// and a peer chooses how many ids it sends, also in responses to calls
+    /// we never made (`vol.md` §3.4), which are counted too. The closing
+    /// counts `limit="imported_objects"`. Values below 2 are raised to 2
+    /// (the peer's handshake object and gateway).
+    pub max_imports: usize,
+}
+
+/// The smallest table limit: the handshake needs two entries (`vol.md` §2.1).
+const MIN_TABLE_LIMIT: usize = 2;
+
+impl TableLimits {
+    pub(crate) fn export_limit(&self) -> usize {
+        self.max_exports.max(MIN_TABLE_LIMIT)
+    }
+
+    pub(crate) fn import_limit(&self) -> usize {
+        self.max_imports.max(MIN_TABLE_LIMIT)
+    }
+}
+
+impl Default for TableLimits {
+    fn default() -> Self {
+        TableLimits {
+            max_exports: 1024,
+            max_imports: 1024,
+        }
+    }
+}
 
 /// Identity of a local object, so that the same object keeps one id while it
 /// stays exported (`vol.md` §5.1).
@@ -90,6 +144,18 @@ impl<L: Clone + ExportKey> ExportTable<L> {
         id
     }
 
+    /// How many entries sending the objects with these [`ExportKey`]s
+    /// would add: the distinct ones not exported yet.
+    pub(crate) fn new_entries(&self, keys: impl IntoIterator<Item = usize>) -> usize {
+        let mut keys: Vec<usize> = keys
+            .into_iter()
+            .filter(|k| !self.by_key.contains_key(k))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.len()
+    }
+
     pub(crate) fn get(&self, id: i64) -> Option<&Exported<L>> {
         self.entries.get(&id).map(|e| &e.object)
     }
@@ -132,9 +198,14 @@ pub(crate) struct ImportTable {
 }
 
 impl ImportTable {
-    /// Count one received `FC id`.
-    pub(crate) fn receive(&mut self, id: i64) {
+    /// Count one received `FC id`; a new id is refused when the table
+    /// already holds `limit` entries (nothing is recorded then).
+    pub(crate) fn receive(&mut self, id: i64, limit: usize) -> Result<(), ImportLimit> {
+        if !self.entries.contains_key(&id) && self.entries.len() >= limit {
+            return Err(ImportLimit);
+        }
         self.entries.entry(id).or_default().received += 1;
+        Ok(())
     }
 
     pub(crate) fn contains(&self, id: i64) -> bool {
@@ -173,6 +244,10 @@ impl ImportTable {
     }
 }
 
+/// A new import was refused: the table is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ImportLimit;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,14 +278,34 @@ mod tests {
     }
 
     #[test]
+    fn new_entries_counts_distinct_unexported_objects() {
+        let mut t = ExportTable::new();
+        t.send(&Obj(1));
+        assert_eq!(t.new_entries([1, 2, 2, 3]), 2);
+        assert_eq!(t.new_entries([]), 0);
+    }
+
+    #[test]
+    fn import_limit_refuses_new_ids_only() {
+        let mut t = ImportTable::default();
+        t.receive(1, 2).unwrap();
+        t.receive(2, 2).unwrap();
+        assert_eq!(t.receive(3, 2), Err(ImportLimit));
+        assert!(!t.contains(3));
+        // Known ids keep counting.
+        t.receive(1, 2).unwrap();
+        assert_eq!(t.release(1), Some(2));
+    }
+
+    #[test]
     fn import_release_and_confirm() {
         let mut t = ImportTable::default();
-        t.receive(3);
-        t.receive(3);
+        t.receive(3, 10).unwrap();
+        t.receive(3, 10).unwrap();
         assert_eq!(t.release(3), Some(2));
         assert_eq!(t.release(3), None);
         // Received again before the confirmation: the stale confirm is ignored.
-        t.receive(3);
+        t.receive(3, 10).unwrap();
         assert!(!t.confirm(3));
         assert_eq!(t.release(3), Some(3));
         assert!(t.confirm(3));

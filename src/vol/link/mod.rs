@@ -11,6 +11,10 @@
 //! out as [`Ref::Remote`]; incoming `FD` ids are resolved to the local object
 //! ([`Ref::Local`]). Outgoing [`Ref::Local`] objects are exported (`FC`),
 //! [`Ref::Remote`] ids are written back as `FD` (`vol.md` §4.6, §5).
+//!
+//! Bounds: both tables are limited by [`TableLimits`]; input is processed
+//! one entity at a time with [`Link::receive_next`], so a runtime whose
+//! call queue is full stops decoding and leaves the rest in its buffer.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -21,7 +25,7 @@ use num_bigint::BigInt;
 use crate::vec::{self, Decoder, DecoderConfig, EncodeConfig, Entity, StrCodec, WireRef};
 use crate::vol::hello::{check_hello, hello_entity, Licence};
 use crate::vol::message::{self, code, CallKind, Message, Outcome};
-use crate::vol::tables::{ExportKey, ExportTable, Exported, ImportTable};
+use crate::vol::tables::{ExportKey, ExportTable, Exported, ImportTable, TableLimits};
 use crate::vol::LinkError;
 
 mod handshake;
@@ -90,6 +94,8 @@ pub struct LinkConfig {
     pub max_entity_size: usize,
     /// Entity nesting limit.
     pub max_depth: usize,
+    /// Sizes of the object tables (`vol.md` §5.1); see [`TableLimits`].
+    pub tables: TableLimits,
 }
 
 impl Default for LinkConfig {
@@ -105,6 +111,7 @@ impl Default for LinkConfig {
             handshake_timeout: Some(Duration::from_secs(30)),
             max_entity_size: dec.max_entity_size,
             max_depth: dec.max_depth,
+            tables: TableLimits::default(),
         }
     }
 }
@@ -200,6 +207,8 @@ pub struct Link<L> {
     send_interval: Option<Duration>,
     /// Silence after which we give up on the peer (we requested keep-alive).
     expiry: Option<Duration>,
+    /// The export limit was hit and logged as a warning once.
+    export_limit_reported: bool,
 }
 
 impl<L: Clone + ExportKey> Link<L> {
@@ -232,6 +241,7 @@ impl<L: Clone + ExportKey> Link<L> {
             last_sent: now,
             send_interval: None,
             expiry: None,
+            export_limit_reported: false,
         }
     }
 
@@ -281,29 +291,42 @@ impl<L: Clone + ExportKey> Link<L> {
         self.phase = Phase::Closing;
     }
 
-    /// Feed bytes from the transport; consumes what it could process.
+    /// Feed bytes from the transport; consumes all it can process.
     pub fn receive(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), LinkError> {
-        loop {
-            match self.phase {
-                Phase::Closing | Phase::ExpectAuthorization => return Ok(()),
-                Phase::ExpectVecHello => match vec::parse_hello(buf)? {
-                    None => return Ok(()),
-                    Some(codec) => {
-                        self.decoder.set_str_decoding(codec);
-                        self.phase = Phase::ExpectVolHello;
-                        // Entities only after the peer's hello (`vec.md` §8.2).
-                        let hello = hello_entity(&self.config.licence);
-                        self.write_entity(&hello)?;
-                    }
-                },
-                _ => match self.decoder.decode(buf)? {
-                    None => return Ok(()),
-                    Some(entity) => {
-                        self.last_received = now;
-                        self.handle_entity(entity, now)?;
-                    }
-                },
-            }
+        while self.receive_next(buf, now)? == Received::Processed {}
+        Ok(())
+    }
+
+    /// Process at most one unit of input (the VEC hello line or one
+    /// entity), so that a runtime can check its call queue between entities
+    /// and leave the rest of `buf` unread while the queue is full. An
+    /// entity yields at most one [`Event::Call`].
+    pub fn receive_next(
+        &mut self,
+        buf: &mut BytesMut,
+        now: Instant,
+    ) -> Result<Received, LinkError> {
+        match self.phase {
+            Phase::Closing | Phase::ExpectAuthorization => Ok(Received::NeedMore),
+            Phase::ExpectVecHello => match vec::parse_hello(buf)? {
+                None => Ok(Received::NeedMore),
+                Some(codec) => {
+                    self.decoder.set_str_decoding(codec);
+                    self.phase = Phase::ExpectVolHello;
+                    // Entities only after the peer's hello (`vec.md` §8.2).
+                    let hello = hello_entity(&self.config.licence);
+                    self.write_entity(&hello)?;
+                    Ok(Received::Processed)
+                }
+            },
+            _ => match self.decoder.decode(buf)? {
+                None => Ok(Received::NeedMore),
+                Some(entity) => {
+                    self.last_received = now;
+                    self.handle_entity(entity, now)?;
+                    Ok(Received::Processed)
+                }
+            },
         }
     }
 
@@ -341,7 +364,7 @@ impl<L: Clone + ExportKey> Link<L> {
                 let Entity::Ref(WireRef::SenderOwned(id)) = entity else {
                     return Err(LinkError::Handshake("expected the peer's handshake object"));
                 };
-                self.imports.receive(id);
+                self.import(id)?;
                 self.handshake.peer_handshake = Some(id);
                 self.phase = Phase::Messages;
                 match self.config.keep_alive_request {
@@ -454,13 +477,20 @@ impl<L: Clone + ExportKey> Link<L> {
         }
     }
 
+    /// Count one received `FC id`, closing the link when a new id would
+    /// exceed the import limit ([`TableLimits::max_imports`]).
+    fn import(&mut self, id: i64) -> Result<(), LinkError> {
+        import_into(&mut self.imports, &self.config.tables, id)
+    }
+
     /// Map wire references to application references, counting `FC`s.
     fn resolve_incoming(&mut self, entity: Entity) -> Result<Entity<Ref<L>>, LinkError> {
         let exports = &self.exports;
         let imports = &mut self.imports;
+        let limits = &self.config.tables;
         entity.try_map_refs(&mut |r| match r {
             WireRef::SenderOwned(id) => {
-                imports.receive(id);
+                import_into(imports, limits, id)?;
                 Ok(Ref::Remote(id))
             }
             WireRef::ReceiverOwned(id) => match exports.get(id) {
@@ -473,6 +503,33 @@ impl<L: Clone + ExportKey> Link<L> {
                 None => Err(LinkError::UnknownObject(id)),
             },
         })
+    }
+
+    /// Whether sending `value` keeps the export table within
+    /// [`TableLimits::max_exports`]; checked before anything is exported, so
+    /// a refused value leaves the table unchanged.
+    fn exports_fit(&mut self, value: &Entity<Ref<L>>) -> bool {
+        let mut keys = Vec::new();
+        value.for_each_ref(&mut |r| {
+            if let Ref::Local(obj) = r {
+                keys.push(obj.export_key());
+            }
+        });
+        if keys.is_empty() {
+            return true;
+        }
+        let limit = self.config.tables.export_limit();
+        let fits = self.exports.len() + self.exports.new_entries(keys) <= limit;
+        if !fits {
+            // A peer can trip this once per call: warn once per link.
+            if !std::mem::replace(&mut self.export_limit_reported, true) {
+                tracing::warn!(limit, "export table full: values not sent (vol.md §5.1)");
+            } else {
+                tracing::debug!(limit, "export table full: value not sent");
+            }
+            crate::limits::limit_exceeded("exported_objects");
+        }
+        fits
     }
 
     /// Map application references to wire references, exporting our objects.
@@ -502,6 +559,9 @@ impl<L: Clone + ExportKey> Link<L> {
         }
         let args = Entity::Tuple(args);
         check_encodable(&args)?;
+        if !self.exports_fit(&args) {
+            return Err(CallSendError::ExportLimit);
+        }
         let args = self
             .resolve_outgoing(args)
             .map_err(|_| CallSendError::Closed)?;
@@ -547,17 +607,21 @@ impl<L: Clone + ExportKey> Link<L> {
             (CallKind::VoidResult, Outcome::Result(_)) => Outcome::Result(Entity::None),
             (_, o) => o,
         };
+        // A value that cannot be sent, also for want of export table room,
+        // becomes CALL_ERROR (`vol.md` §4.5); the link goes on.
         let outcome = match outcome {
-            Outcome::Result(v) if check_encodable(&v).is_ok() => {
-                Outcome::Result(self.resolve_outgoing(v)?)
-            }
-            Outcome::Exception(v) if check_encodable(&v).is_ok() => {
+            Outcome::Result(v) if self.sendable(&v) => Outcome::Result(self.resolve_outgoing(v)?),
+            Outcome::Exception(v) if self.sendable(&v) => {
                 Outcome::Exception(self.resolve_outgoing(v)?)
             }
             _ => Outcome::Error,
         };
         let (code, payload) = message::response(call_id.to_entity(), outcome);
         self.send_message(code, payload).map(|_| ())
+    }
+
+    fn sendable(&mut self, value: &Entity<Ref<L>>) -> bool {
+        check_encodable(value).is_ok() && self.exports_fit(value)
     }
 
     /// The application dropped its last handle to the peer object `id`:
@@ -592,6 +656,27 @@ impl<L: Clone + ExportKey> Link<L> {
     }
 }
 
+/// What [`Link::receive_next`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// One unit of input was processed; there may be more in the buffer.
+    Processed,
+    /// Nothing to do until more bytes arrive (or, while closing or waiting
+    /// for authorization, nothing is read at all).
+    NeedMore,
+}
+
+/// Count `FC id` in `imports`; over the limit the link closes (`vol.md`
+/// §3.9: a peer sending what the receiver cannot hold loses the link).
+fn import_into(imports: &mut ImportTable, limits: &TableLimits, id: i64) -> Result<(), LinkError> {
+    let limit = limits.import_limit();
+    imports.receive(id, limit).map_err(|_| {
+        tracing::warn!(limit, "import table full: closing the link (vol.md §5.1)");
+        crate::limits::limit_exceeded("imported_objects");
+        LinkError::ImportLimit(limit)
+    })
+}
+
 /// Why an outgoing call could not be sent.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallSendError {
@@ -601,6 +686,10 @@ pub enum CallSendError {
     /// The arguments cannot be represented on the wire.
     #[error("arguments cannot be encoded: {0}")]
     Unencodable(&'static str),
+    /// The arguments would export more objects than the link's export table
+    /// may hold ([`TableLimits::max_exports`]); nothing was sent.
+    #[error("export table full: arguments not sent")]
+    ExportLimit,
     /// The link failed while writing.
     #[error(transparent)]
     Link(LinkError),
