@@ -17,6 +17,9 @@ mod tables;
 
 pub use error::LinkError;
 pub use hello::Licence;
-pub use link::{CallId, CallSendError, Event, Link, LinkConfig, Ref};
+pub use link::{
+    CallId, CallSendError, Event, Link, LinkConfig, Ref, DEFAULT_HANDSHAKE_MAX_DECODED_BYTES,
+    DEFAULT_HANDSHAKE_MAX_ENTITY_SIZE, DEFAULT_LINK_MAX_DECODED_BYTES,
+};
 pub use message::{CallKind, Outcome};
 pub use tables::ExportKey;
