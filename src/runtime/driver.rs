@@ -25,6 +25,7 @@ use tokio_util::io::poll_read_buf;
 use versile_middleware::{ConnectionSignals, LinkCounters};
 
 use super::handle::{CloseReason, Command, LinkHandle};
+use super::memory::{Admit, Buffers, Charge, LinkAccount, MemoryLimits};
 use crate::object::remote::RemoteInner;
 use crate::object::{Call, CallContext, CallError, LocalObject, Object, RemoteObject, VObject};
 use crate::value::Value;
@@ -56,6 +57,8 @@ pub struct LinkOptions {
     pub drain_timeout: Duration,
     /// Optional authorizer.
     pub authorizer: Option<Authorizer>,
+    /// Memory budgets of the link and of all links sharing these options.
+    pub memory: MemoryLimits,
 }
 
 impl Default for LinkOptions {
@@ -66,6 +69,7 @@ impl Default for LinkOptions {
             max_queued_calls: 4096,
             drain_timeout: Duration::from_secs(30),
             authorizer: None,
+            memory: MemoryLimits::default(),
         }
     }
 }
@@ -77,6 +81,7 @@ impl std::fmt::Debug for LinkOptions {
             .field("max_calls_in_flight", &self.max_calls_in_flight)
             .field("drain_timeout", &self.drain_timeout)
             .field("authorizer", &self.authorizer.is_some())
+            .field("memory", &self.memory)
             .finish()
     }
 }
@@ -98,6 +103,8 @@ struct QueuedCall {
     kind: CallKind,
     target: LocalObject,
     args: Vec<Value>,
+    /// The arguments' memory, released when the call's task ends.
+    charge: Charge,
 }
 
 struct ImportSlot {
@@ -128,6 +135,8 @@ pub(crate) struct LinkDriver<IO> {
     signals: Option<(ConnectionSignals, Option<&'static str>)>,
     /// Calls either way that ended in an error or exception.
     call_errors: u64,
+    /// Memory held for this link (`memory` module).
+    account: LinkAccount,
 }
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -147,6 +156,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     ) -> Self {
         options.protocol.authorize = options.authorizer.is_some();
         let now = Instant::now();
+        let account = LinkAccount::new(&options.memory, handle.id());
         LinkDriver {
             io,
             link: Link::new(options.protocol.clone(), gateway, now.into_std()),
@@ -173,6 +183,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             },
             signals: None,
             call_errors: 0,
+            account,
         }
     }
 
@@ -226,6 +237,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
 
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
         let r = self.poll_rounds(cx);
+        self.account.settle(self.buffers(self.rbuf.capacity()));
         self.report();
         r
     }
@@ -267,37 +279,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 self.link.authorize(accept).map_err(fail)?;
                 // Input that arrived while the authorizer ran is still
                 // buffered: process it now, not on the next read.
-                self.link
-                    .receive(&mut self.rbuf, now.into_std())
-                    .map_err(fail)?;
-                self.process_events(now)?;
+                self.receive(now)?;
                 progress = true;
             }
         }
 
         if self.closing.is_none() && self.queued.len() < self.options.max_queued_calls {
-            if self.rbuf.capacity() - self.rbuf.len() < 4096 {
-                self.rbuf.reserve(READ_CHUNK);
-            }
-            match poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
-                Poll::Ready(Ok(0)) => {
-                    if !self.link.is_established() {
-                        return Err(fail(LinkError::UnexpectedEof));
-                    }
-                    self.begin_shutdown(CloseReason::PeerClosed, now);
-                    progress = true;
-                }
-                Poll::Ready(Ok(n)) => {
-                    self.outcome.bytes_received += n as u64;
-                    self.link
-                        .receive(&mut self.rbuf, now.into_std())
-                        .map_err(fail)?;
-                    self.process_events(now)?;
-                    progress = true;
-                }
-                Poll::Ready(Err(e)) => return Err(fail(e.into())),
-                Poll::Pending => {}
-            }
+            progress |= self.read_step(cx, now)?;
         }
 
         progress |= self.start_queued();
@@ -366,6 +354,69 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             Err(Step::Progress)
         } else {
             Ok(None)
+        }
+    }
+
+    /// Read and decode input within the memory budgets: the read buffer's
+    /// growth and room for the decoder are charged first (`memory` module).
+    fn read_step(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<bool, Step> {
+        let (len, cap) = (self.rbuf.len(), self.rbuf.capacity());
+        let grow = cap - len < 4096;
+        // `BytesMut::reserve` at most doubles (or fits the request).
+        let next_cap = if grow {
+            (2 * cap).max(len + READ_CHUNK)
+        } else {
+            cap
+        };
+        let drainable =
+            !self.queued.is_empty() || self.in_flight > 0 || !self.link.pending_output().is_empty();
+        match self.account.admit(self.buffers(next_cap), drainable) {
+            Admit::Read { decoder_room } => self.link.set_memory_room(decoder_room),
+            Admit::Pause => return Ok(false),
+            Admit::Close(kind) => return Err(fail(LinkError::MemoryBudget(kind))),
+        }
+        if self.link.is_waiting_for_memory() {
+            // The next node is already buffered; it waited for room only.
+            self.receive(now)?;
+            return Ok(true);
+        }
+        if grow {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        match poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
+            Poll::Ready(Ok(0)) => {
+                if !self.link.is_established() {
+                    return Err(fail(LinkError::UnexpectedEof));
+                }
+                self.begin_shutdown(CloseReason::PeerClosed, now);
+                Ok(true)
+            }
+            Poll::Ready(Ok(n)) => {
+                self.outcome.bytes_received += n as u64;
+                self.receive(now)?;
+                Ok(true)
+            }
+            Poll::Ready(Err(e)) => Err(fail(e.into())),
+            Poll::Pending => Ok(false),
+        }
+    }
+
+    /// Feed buffered input to the link; entity limits that trip are
+    /// logged and counted here.
+    fn receive(&mut self, now: Instant) -> Result<(), Step> {
+        if let Err(e) = self.link.receive(&mut self.rbuf, now.into_std()) {
+            super::memory::note_input_limit(&e, self.handle.id(), self.link.is_established());
+            return Err(fail(e));
+        }
+        self.process_events(now)
+    }
+
+    /// What the link's buffers hold, with the read buffer at `read_buffer`.
+    fn buffers(&self, read_buffer: usize) -> Buffers {
+        Buffers {
+            read_buffer,
+            unsent: self.link.pending_output().len(),
+            decoding: self.link.decoder_charge(),
         }
     }
 
@@ -482,12 +533,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                     args,
                 } => {
                     self.outcome.calls_received += 1;
-                    let args = args.into_iter().map(|a| self.import_value(a)).collect();
+                    let args: Vec<Value> = args.into_iter().map(|a| self.import_value(a)).collect();
+                    let charge = self.account.charge_call(&args);
                     self.queued.push_back(QueuedCall {
                         call_id,
                         kind,
                         target,
                         args,
+                        charge,
                     });
                 }
                 Event::Response { call_id, outcome } => {
@@ -514,9 +567,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         // While the peer is not reading our output, start no more calls:
         // their results would pile up in memory. Queued calls stay bounded
         // because reading pauses at `max_queued_calls`; responses to our own
-        // calls keep being read, so two links cannot deadlock on this.
+        // calls keep being read until `max_unsent_output` (higher by
+        // default), where reading stops too (`memory` module).
         while self.in_flight < self.options.max_calls_in_flight
-            && self.link.pending_output().len() < OUTPUT_HIGH_WATER
+            && self.link.pending_output().len()
+                < OUTPUT_HIGH_WATER.min(self.options.memory.max_unsent_output)
         {
             let Some(call) = self.queued.pop_front() else {
                 break;
@@ -530,8 +585,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 kind,
                 target,
                 args,
+                charge,
             } = call;
             tokio::spawn(async move {
+                // Held until the call's task ends, however it ends.
+                let _charge = charge;
                 let run = AssertUnwindSafe(async move { target.call(Call { ctx, args }).await });
                 let outcome = run
                     .catch_unwind()

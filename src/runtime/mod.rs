@@ -8,6 +8,7 @@
 pub(crate) mod driver;
 mod handle;
 mod io;
+pub mod memory;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
@@ -17,6 +18,7 @@ pub use driver::{Authorizer, LinkOptions, LinkOutcome, OnEstablished};
 pub(crate) use handle::Command;
 pub use handle::{CloseReason, LinkHandle};
 pub use io::{AsyncStream, BoxedIo, Rewind};
+pub use memory::{MemoryBudget, MemoryLimits};
 
 use crate::object::{ConnectionInfo, LocalObject, RemoteObject};
 use crate::vol::LinkError;

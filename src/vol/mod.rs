@@ -15,7 +15,7 @@ mod link;
 pub mod message;
 mod tables;
 
-pub use error::LinkError;
+pub use error::{LinkError, MemoryBudgetKind};
 pub use hello::Licence;
 pub use link::{
     CallId, CallSendError, Event, Link, LinkConfig, Ref, DEFAULT_HANDSHAKE_MAX_DECODED_BYTES,
