@@ -369,7 +369,7 @@ impl LinkAccount {
 
     /// A charge for a decoded call's arguments, to travel with the call.
     pub(crate) fn charge_call<R>(&self, args: &[Entity<R>]) -> Charge {
-        let slots = std::mem::size_of::<Entity<R>>() * args.len();
+        let slots = std::mem::size_of_val(args);
         self.memory
             .charge_spent(slots + args.iter().map(value_cost).sum::<usize>())
     }

@@ -134,8 +134,9 @@ const NODE_SIZE: usize = std::mem::size_of::<Node>();
 /// First capacity of the node list; it then doubles (charged before).
 const FIRST_NODES: usize = 64;
 
-/// Scratch vectors larger than this are freed after an entity.
-const KEEP_CAPACITY: usize = 4096;
+/// Scratch vectors holding more than this many bytes are freed after an
+/// entity: an idle link keeps at most this much (it is charged to it).
+const KEEP_SCRATCH: usize = 64 * 1024;
 
 impl Decoder {
     /// A decoder with the given context and limits.
@@ -205,12 +206,10 @@ impl Decoder {
         st.nodes.clear();
         self.vals.clear();
         // Keep scratch capacity for the next entity, unless it got large.
-        if st.nodes.capacity() > KEEP_CAPACITY {
-            st.nodes = Vec::new();
+        if self.scratch_charge() > KEEP_SCRATCH {
+            self.st.nodes = Vec::new();
+            self.st.open = Vec::new();
             self.vals = Vec::new();
-        }
-        if st.open.capacity() > KEEP_CAPACITY {
-            st.open = Vec::new();
         }
     }
 
