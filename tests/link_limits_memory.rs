@@ -269,10 +269,14 @@ async fn links_share_the_process_budget() {
     assert!(process.used() <= process.limit());
 }
 
+const UNSENT: usize = 1 << 20;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_does_not_read_is_not_read() {
-    let process = MemoryBudget::new(256 << 20);
-    let server = server_with(limits(64 << 20, 256 << 10, 1 << 20, &process)).await;
+    // Budgets far above the 64 MiB sent: only the unsent-output limit
+    // can stop the reading.
+    let process = MemoryBudget::new(1 << 30);
+    let server = server_with(limits(512 << 20, 256 << 10, UNSENT, &process)).await;
     let addr = server.local_addr();
     let mut p = RawPeer::handshake(addr).await;
     // 256 echo calls of 256 KiB each (64 MiB), never reading the results.
