@@ -57,7 +57,7 @@ fn byte_string(len: usize, sent: usize) -> Vec<u8> {
 /// A fresh server-side link fed our VEC hello and then `entity`.
 fn feed_before_handshake(config: LinkConfig, entity: &[u8]) -> Result<(), LinkError> {
     let mut link = Link::new(config, Obj(1), Instant::now());
-    let mut input = BytesMut::from(&raw_peer::VEC_HELLO[..]);
+    let mut input = BytesMut::from(raw_peer::VEC_HELLO);
     input.extend_from_slice(entity);
     link.receive(&mut input, Instant::now())
 }
@@ -278,7 +278,7 @@ async fn a_peer_that_does_not_read_is_not_read() {
     let process = MemoryBudget::new(1 << 30);
     let server = server_with(limits(512 << 20, 256 << 10, UNSENT, &process)).await;
     let addr = server.local_addr();
-    let mut p = RawPeer::handshake(addr).await;
+    let p = RawPeer::handshake(addr).await;
     // 256 echo calls of 256 KiB each (64 MiB), never reading the results.
     let mut calls = Vec::new();
     let payload = "x".repeat(256 << 10);

@@ -360,6 +360,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     /// Read and decode input within the memory budgets: the read buffer's
     /// growth and room for the decoder are charged first (`memory` module).
     fn read_step(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<bool, Step> {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * READ_CHUNK {
+            // A large entity is gone: give its buffer back (it is charged).
+            self.rbuf = BytesMut::with_capacity(READ_CHUNK);
+        }
         let (len, cap) = (self.rbuf.len(), self.rbuf.capacity());
         let grow = cap - len < 4096;
         // `BytesMut::reserve` at most doubles (or fits the request).
