@@ -13,7 +13,7 @@
 //! calls) keeps working while hostile links hold the shared budget; the
 //! connection limit bounds the reserves.
 //!
-//! Data flow: the link task holds [`Charge`]s on its [`LinkMemory`] — one
+//! Data flow: the link task holds `Charge`s on its `LinkMemory` — one
 //! for its buffers (resized every round), one per decoded call (moved into
 //! the call's task, released when the task ends, however it ends). Before
 //! it reads or decodes, the task asks for room; when the budget refuses,
