@@ -302,8 +302,10 @@ async fn pre_handshake(o: &Options, shape: Shape) -> Row {
     let base = server.rss_kib();
     let mut p = raw_peer::RawPeer::vec_hello(server.addr).await;
     let _server_vol_hello = p.recv().await;
+    let start = Instant::now();
     let sent = send(&mut p.stream, &bytes).await;
-    let was_closed = closed(&mut p.stream, Duration::from_secs(10)).await;
+    let was_closed = closed(&mut p.stream, Duration::from_secs(15)).await;
+    let took = start.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let growth = server.hwm_kib().saturating_sub(base) as f64 / 1024.0;
     let capped = server.capped();
@@ -312,7 +314,7 @@ async fn pre_handshake(o: &Options, shape: Shape) -> Row {
         growth_mib: growth,
         target_mib: 16.0,
         closed: format!(
-            "{} (after {} KiB){}",
+            "{} in {took:.1} s, {} KiB sent{}",
             if was_closed { "yes" } else { "no" },
             sent / 1024,
             if capped { " RSS CAP HIT" } else { "" }
@@ -392,15 +394,22 @@ async fn established(o: &Options) -> Row {
             drop(bytes);
             // Held-open partial entities stay; the others should be closed.
             let c = closed(&mut p.stream, Duration::from_secs(5)).await;
-            (c, p)
+            (shape, c, p)
         }));
     }
     let mut n_closed = 0;
     let mut held = Vec::new();
+    let mut open_shapes = Vec::new();
     for a in attacks {
-        let (c, p) = a.await.expect("attack task");
+        let (shape, c, p) = a.await.expect("attack task");
         n_closed += usize::from(c);
+        if !c {
+            open_shapes.push(shape.name());
+        }
         held.push(p);
+    }
+    if !open_shapes.is_empty() {
+        println!("still open after the attack: {open_shapes:?}");
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);

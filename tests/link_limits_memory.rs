@@ -329,3 +329,25 @@ async fn a_peer_that_does_not_read_is_not_read() {
     assert!(got >= 64 << 20, "results: {got} bytes");
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_honest_arguments_get_the_room_they_need() {
+    // Room is handed to the decoder in steps; a single node bigger than a
+    // step (a 3 MiB integer, the node list doubling past 1 MiB) must still
+    // be given what it needs.
+    let process = MemoryBudget::new(512 << 20);
+    let server = server_with(limits(192 << 20, 256 << 10, 8 << 20, &process)).await;
+    let mut p = RawPeer::handshake(server.local_addr()).await;
+    let big = Entity::int(num_bigint::BigInt::from(1) << (8 * 3 * 1024 * 1024));
+    let many = raw_peer::tuple(vec![raw_peer::tuple(vec![Entity::Int(1); 1000]); 150]);
+    for arg in [big, many] {
+        let id = p
+            .call(p.server_gw, vec![raw_peer::s("echo"), arg.clone()])
+            .await;
+        let (code, payload) = tokio::time::timeout(Duration::from_secs(60), p.reply(id))
+            .await
+            .expect("echo of a large argument");
+        assert_eq!(code, 4);
+        assert_eq!(payload, raw_peer::tuple(vec![Entity::Int(id), arg]));
+    }
+}

@@ -421,6 +421,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             read_buffer,
             unsent: self.link.pending_output().len(),
             decoding: self.link.decoder_charge(),
+            wanted: self.link.memory_wanted(),
         }
     }
 

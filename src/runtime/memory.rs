@@ -284,6 +284,8 @@ pub(crate) struct Buffers {
     pub(crate) unsent: usize,
     /// The decoder's charge for the entity in progress.
     pub(crate) decoding: usize,
+    /// The charge the decoder needs to go on, if it waits for room.
+    pub(crate) wanted: Option<usize>,
 }
 
 impl Buffers {
@@ -337,7 +339,12 @@ impl LinkAccount {
         }
         let base = next.total();
         let reachable = self.buffers.amount() + self.memory.headroom();
-        let room = reachable.saturating_sub(base).clamp(MIN_ROOM, ROOM_STEP);
+        // At least what the next node needs (one node may be a big integer
+        // or the node list doubling), so that a waiting decoder progresses.
+        let need = next.wanted.map_or(0, |w| w.saturating_sub(next.decoding));
+        let room = reachable
+            .saturating_sub(base)
+            .clamp(MIN_ROOM.max(need), ROOM_STEP.max(need));
         match self.buffers.try_resize(base + room) {
             Ok(()) => {
                 self.resume();

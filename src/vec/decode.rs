@@ -123,8 +123,9 @@ pub struct Decoder {
     vals: Vec<Entity>,
     /// Caller-given cap on [`Decoder::charge`] below the configured limit.
     room: usize,
-    /// The last call stopped because the next node did not fit in `room`.
-    waiting_for_memory: bool,
+    /// The last call stopped because the next node did not fit in `room`:
+    /// the charge it needs.
+    memory_wanted: Option<usize>,
 }
 
 /// Memory a node costs beyond its node slot: its place on the build stack
@@ -146,7 +147,7 @@ impl Decoder {
             st: Progress::default(),
             vals: Vec::new(),
             room: usize::MAX,
-            waiting_for_memory: false,
+            memory_wanted: None,
         }
     }
 
@@ -174,7 +175,13 @@ impl Decoder {
     /// Whether the last [`decode`](Self::decode) stopped for lack of room
     /// rather than for lack of bytes.
     pub fn is_waiting_for_memory(&self) -> bool {
-        self.waiting_for_memory
+        self.memory_wanted.is_some()
+    }
+
+    /// When waiting for memory: the [`charge`](Self::charge) the next node
+    /// needs, so that the caller can give at least that much room.
+    pub fn memory_wanted(&self) -> Option<usize> {
+        self.memory_wanted
     }
 
     /// Change the wire and memory limits (e.g. when a handshake completes).
@@ -201,7 +208,7 @@ impl Decoder {
         st.payload = 0;
         st.total = None;
         st.tree = 0;
-        self.waiting_for_memory = false;
+        self.memory_wanted = None;
         st.open.clear();
         st.nodes.clear();
         self.vals.clear();
@@ -228,7 +235,7 @@ impl Decoder {
             // The caller replaced the buffer: start over.
             self.reset();
         }
-        self.waiting_for_memory = false;
+        self.memory_wanted = None;
         let total = match self.st.total {
             Some(total) => total,
             None => match self.parse_headers(buf) {
@@ -364,7 +371,7 @@ impl Decoder {
                 max: self.cfg.max_decoded_bytes,
             });
         }
-        self.waiting_for_memory = true;
+        self.memory_wanted = Some(size);
         Ok(None)
     }
 

@@ -302,7 +302,16 @@ impl<L: Clone + ExportKey> Link<L> {
     /// node of an entity did not fit in the room (more bytes will not help;
     /// more room will).
     pub fn is_waiting_for_memory(&self) -> bool {
-        self.phase != Phase::Closing && self.decoder.is_waiting_for_memory()
+        self.memory_wanted().is_some()
+    }
+
+    /// When waiting for memory: the charge the entity needs to go on (see
+    /// [`Decoder::memory_wanted`]).
+    pub fn memory_wanted(&self) -> Option<usize> {
+        match self.phase {
+            Phase::Closing => None,
+            _ => self.decoder.memory_wanted(),
+        }
     }
 
     /// Sizes of the export and import tables (for tests and metrics).
