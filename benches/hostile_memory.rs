@@ -95,6 +95,8 @@ struct Server {
     /// Set when the sampler killed the child for passing the RSS cap.
     capped: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
+    /// Largest `VmRSS` the sampler saw (KiB): the peak survives a kill.
+    sampled_peak: Arc<AtomicU64>,
 }
 
 impl Server {
@@ -121,10 +123,18 @@ impl Server {
         let capped = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         // Safety net: kill the child if it grows past the cap.
-        let (pid, c, s) = (child.id(), capped.clone(), stop.clone());
+        let sampled_peak = Arc::new(AtomicU64::new(0));
+        let (pid, c, s, peak) = (
+            child.id(),
+            capped.clone(),
+            stop.clone(),
+            sampled_peak.clone(),
+        );
         std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
-                if status_kib(pid, "VmRSS:").unwrap_or(0) > rss_cap_mib * 1024 {
+                let rss = status_kib(pid, "VmRSS:").unwrap_or(0);
+                peak.fetch_max(rss, Ordering::Relaxed);
+                if rss > rss_cap_mib * 1024 {
                     c.store(true, Ordering::Relaxed);
                     let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
                     return;
@@ -137,6 +147,7 @@ impl Server {
             addr,
             capped,
             stop,
+            sampled_peak,
         }
     }
 
@@ -144,8 +155,11 @@ impl Server {
         status_kib(self.child.id(), "VmRSS:").unwrap_or(0)
     }
 
+    /// Peak resident size: the kernel's high-water mark, or what the
+    /// sampler saw if the child is gone.
     fn hwm_kib(&self) -> u64 {
-        status_kib(self.child.id(), "VmHWM:").unwrap_or(0)
+        let hwm = status_kib(self.child.id(), "VmHWM:").unwrap_or(0);
+        hwm.max(self.sampled_peak.load(Ordering::Relaxed))
     }
 
     fn capped(&self) -> bool {
@@ -317,7 +331,11 @@ async fn pre_handshake(o: &Options, shape: Shape) -> Row {
             "{} in {took:.1} s, {} KiB sent{}",
             if was_closed { "yes" } else { "no" },
             sent / 1024,
-            if capped { " RSS CAP HIT" } else { "" }
+            if capped {
+                ", server killed at the RSS cap"
+            } else {
+                ""
+            }
         ),
         served: "-".into(),
         ok: was_closed && growth <= 16.0 && !capped,
@@ -426,7 +444,11 @@ async fn established(o: &Options) -> Row {
         closed: format!(
             "{n_closed}/{}{}",
             o.conns,
-            if capped { " RSS CAP HIT" } else { "" }
+            if capped {
+                ", server killed at the RSS cap"
+            } else {
+                ""
+            }
         ),
         served: format!(
             "{ok} echoes ok, {bad} failed, longest gap {:.1} s",
