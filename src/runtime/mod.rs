@@ -4,6 +4,8 @@
 //! [`spawn_link`] runs a link over any stream (a TCP socket after VOP, a
 //! secure transport, an in-memory duplex in tests) and resolves once the
 //! VOL handshake is done, yielding the handle and the peer's gateway.
+//! [`memory`] holds the per-link and shared memory budgets the link task
+//! charges before it reads, decodes or queues ([`MemoryLimits`]).
 
 pub(crate) mod driver;
 mod handle;
