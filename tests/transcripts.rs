@@ -130,6 +130,7 @@ fn link_decoder() -> Decoder {
         max_depth: DEFAULT_MAX_DEPTH,
         str_decoding: Some(StrCodec::Utf8),
         allow_refs: true,
+        max_decoded_bytes: usize::MAX,
     })
 }
 

@@ -194,3 +194,113 @@ fn base2_floats_keep_their_form() {
         Ok(Some(Entity::Float(1.5)))
     );
 }
+
+// ---------------------------------------------------------------------------
+// Decoded memory (`design.md`, reliability: limits in what things cost us)
+// ---------------------------------------------------------------------------
+
+/// `F6 n` followed by `n` one-byte integers.
+fn tiny_ints(n: usize) -> Vec<u8> {
+    let mut b = vec![0xF6];
+    versile::vec::netbytes::encode_posint_u64(n as u64, &mut b);
+    b.extend(std::iter::repeat_n(0x01, n));
+    b
+}
+
+/// A tuple of `outer` tuples of `inner` one-byte integers: no single count
+/// is large, only the total.
+fn nested_tiny_ints(outer: usize, inner: usize) -> Vec<u8> {
+    let mut b = vec![0xF6];
+    versile::vec::netbytes::encode_posint_u64(outer as u64, &mut b);
+    for _ in 0..outer {
+        b.extend_from_slice(&tiny_ints(inner));
+    }
+    b
+}
+
+fn decoded_too_large(r: &Result<Option<Entity>, VecError>) -> bool {
+    matches!(r, Err(VecError::DecodedTooLarge { .. }))
+}
+
+#[test]
+fn million_tiny_ints_refused_by_memory_not_wire() {
+    // 1 MB on the wire: well within the wire limit, but a million nodes.
+    let cfg = DecoderConfig {
+        max_decoded_bytes: 1 << 20,
+        ..DecoderConfig::default()
+    };
+    let flat = tiny_ints(1_000_000);
+    assert!(flat.len() < DecoderConfig::default().max_entity_size);
+    let (r, left) = dec(&flat, cfg);
+    assert!(decoded_too_large(&r), "{r:?}");
+    assert_eq!(left, flat.len(), "nothing consumed");
+    // The same count spread over small tuples is refused as it is parsed,
+    // and the charge never passes the limit on the way.
+    let nested = nested_tiny_ints(1000, 1000);
+    let mut d = Decoder::new(cfg);
+    let mut buf = BytesMut::new();
+    let mut refused = false;
+    for chunk in nested.chunks(4096) {
+        buf.extend_from_slice(chunk);
+        match d.decode(&mut buf) {
+            Ok(None) => assert!(d.charge() <= 1 << 20, "charge {}", d.charge()),
+            Err(VecError::DecodedTooLarge { max, .. }) => {
+                assert_eq!(max, 1 << 20);
+                refused = true;
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(refused);
+    // Without the limit the same bytes decode: the limit is what refused.
+    let roomy = DecoderConfig {
+        max_decoded_bytes: usize::MAX,
+        ..DecoderConfig::default()
+    };
+    assert!(matches!(dec(&nested, roomy).0, Ok(Some(Entity::Tuple(t))) if t.len() == 1000));
+}
+
+#[test]
+fn huge_integers_and_strings_are_charged() {
+    // An integer with a 64 KiB magnitude, limit 16 KiB of memory.
+    let cfg = DecoderConfig {
+        max_decoded_bytes: 16 * 1024,
+        str_decoding: Some(versile::vec::StrCodec::Utf8),
+        ..DecoderConfig::default()
+    };
+    let mut big = vec![0xEF];
+    versile::vec::netbytes::encode_posint(
+        &num_bigint::BigUint::from_bytes_be(&[0x55; 65536]),
+        &mut big,
+    );
+    assert!(decoded_too_large(&dec(&big, cfg).0));
+    // A 64 KiB string: refused from its header alone (payload not sent).
+    let mut s = vec![0xF4];
+    versile::vec::netbytes::encode_posint_u64(65536, &mut s);
+    assert!(decoded_too_large(&dec(&s, cfg).0));
+    // A 64 KiB byte string is zero-copy: not charged.
+    let mut b = vec![0xF3];
+    versile::vec::netbytes::encode_posint_u64(65536, &mut b);
+    b.extend_from_slice(&[7; 65536]);
+    assert!(matches!(dec(&b, cfg).0, Ok(Some(Entity::Bytes(_)))));
+}
+
+#[test]
+fn memory_room_pauses_and_resumes() {
+    let bytes = nested_tiny_ints(10, 100);
+    let expected = dec(&bytes, DecoderConfig::default()).0.unwrap().unwrap();
+    let mut d = Decoder::new(DecoderConfig::default());
+    let mut buf = BytesMut::from(&bytes[..]);
+    d.set_memory_room(16 * 1024);
+    // All bytes are there, yet decoding stops: the room is too small.
+    assert_eq!(d.decode(&mut buf), Ok(None));
+    assert!(d.is_waiting_for_memory());
+    assert!(d.charge() <= 16 * 1024);
+    assert_eq!(buf.len(), bytes.len());
+    // More room: it continues from where it stopped.
+    d.set_memory_room(usize::MAX);
+    assert_eq!(d.decode(&mut buf), Ok(Some(expected)));
+    assert!(!d.is_waiting_for_memory());
+    assert!(buf.is_empty());
+}

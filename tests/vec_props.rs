@@ -159,6 +159,7 @@ proptest! {
             allow_refs: refs,
             max_entity_size: if small { 64 } else { 1 << 20 },
             max_depth: 8,
+            max_decoded_bytes: if small { 4096 } else { 1 << 24 },
         };
         let ecfg = EncodeConfig { str_encoding: Some(StrCodec::Utf8), allow_refs: refs };
         let mut dec = Decoder::new(cfg);
@@ -170,7 +171,7 @@ proptest! {
                     Ok(Some(e)) => {
                         // Same oracle as the fuzz target: re-encode, re-decode.
                         let mut out = encoded(&e, &ecfg);
-                        let roomy = DecoderConfig { max_entity_size: usize::MAX, ..cfg };
+                        let roomy = DecoderConfig { max_entity_size: usize::MAX, max_decoded_bytes: usize::MAX, ..cfg };
                         let again = Decoder::new(roomy).decode(&mut out).unwrap();
                         prop_assert_eq!(again, Some(e));
                         prop_assert!(out.is_empty());

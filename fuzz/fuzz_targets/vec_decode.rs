@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
         allow_refs: refs,
         max_entity_size: 1 << 16,
         max_depth: 64,
+        max_decoded_bytes: 1 << 22,
     };
     let ecfg = EncodeConfig {
         str_encoding: codec,
@@ -41,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
                     // Re-encoding may grow (e.g. UTF-8 text re-written as UTF-16).
                     let roomy = DecoderConfig {
                         max_entity_size: usize::MAX,
+                        max_decoded_bytes: usize::MAX,
                         ..dcfg
                     };
                     let again = Decoder::new(roomy).decode(&mut out).expect("re-decodes");

@@ -30,6 +30,7 @@ use versile_middleware::{ConnectionSignals, LinkCounters};
 
 use super::calls::{BudgetTurn, CallLimits, CallTasks, Episode};
 use super::handle::{CloseReason, Command, LinkHandle};
+use super::memory::{Admit, Buffers, Charge, LinkAccount, MemoryLimits};
 use crate::object::remote::RemoteInner;
 use crate::object::{Call, CallContext, CallError, LocalObject, Object, RemoteObject, VObject};
 use crate::value::Value;
@@ -60,6 +61,8 @@ pub struct LinkOptions {
     pub drain_timeout: Duration,
     /// Optional authorizer.
     pub authorizer: Option<Authorizer>,
+    /// Memory budgets of the link and of all links sharing these options.
+    pub memory: MemoryLimits,
 }
 
 impl Default for LinkOptions {
@@ -69,6 +72,7 @@ impl Default for LinkOptions {
             calls: CallLimits::default(),
             drain_timeout: Duration::from_secs(30),
             authorizer: None,
+            memory: MemoryLimits::default(),
         }
     }
 }
@@ -80,6 +84,7 @@ impl std::fmt::Debug for LinkOptions {
             .field("calls", &self.calls)
             .field("drain_timeout", &self.drain_timeout)
             .field("authorizer", &self.authorizer.is_some())
+            .field("memory", &self.memory)
             .finish()
     }
 }
@@ -101,6 +106,8 @@ struct QueuedCall {
     kind: CallKind,
     target: LocalObject,
     args: Vec<Value>,
+    /// The arguments' memory, released when the call's task ends.
+    charge: Charge,
 }
 
 struct ImportSlot {
@@ -139,6 +146,8 @@ pub(crate) struct LinkDriver<IO> {
     signals: Option<(ConnectionSignals, Option<&'static str>)>,
     /// Calls either way that ended in an error or exception.
     call_errors: u64,
+    /// Memory held for this link (`memory` module).
+    account: LinkAccount,
 }
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -159,6 +168,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         options.protocol.authorize = options.authorizer.is_some();
         let budget = BudgetTurn::new(options.calls.budget.clone());
         let now = Instant::now();
+        let account = LinkAccount::new(&options.memory, handle.id());
         LinkDriver {
             io,
             link: Link::new(options.protocol.clone(), gateway, now.into_std()),
@@ -189,6 +199,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             },
             signals: None,
             call_errors: 0,
+            account,
         }
     }
 
@@ -242,6 +253,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
 
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
         let r = self.poll_rounds(cx);
+        self.account.settle(self.buffers(self.rbuf.capacity()));
         self.report();
         r
     }
@@ -281,34 +293,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             if let Poll::Ready(accept) = auth.poll_unpin(cx) {
                 self.auth = None;
                 self.link.authorize(accept).map_err(fail)?;
+                // Input that arrived while the authorizer ran is still
+                // buffered: `read_step` decodes it below.
                 self.process_events(now)?;
                 progress = true;
             }
         }
 
-        // Input already buffered first (left there while the queue was
-        // full, or while the authorizer ran), then the socket.
-        progress |= self.decode_buffered(now)?;
-        if self.closing.is_none() && self.has_queue_room() {
-            if self.rbuf.capacity() - self.rbuf.len() < 4096 {
-                self.rbuf.reserve(READ_CHUNK);
-            }
-            match poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
-                Poll::Ready(Ok(0)) => {
-                    if !self.link.is_established() {
-                        return Err(fail(LinkError::UnexpectedEof));
-                    }
-                    self.begin_shutdown(CloseReason::PeerClosed, now);
-                    progress = true;
-                }
-                Poll::Ready(Ok(n)) => {
-                    self.outcome.bytes_received += n as u64;
-                    self.decode_buffered(now)?;
-                    progress = true;
-                }
-                Poll::Ready(Err(e)) => return Err(fail(e.into())),
-                Poll::Pending => {}
-            }
+        if self.closing.is_none() {
+            progress |= self.read_step(cx, now)?;
         }
 
         self.tasks.reap(self.in_flight);
@@ -399,15 +392,75 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         room
     }
 
+    /// Read and decode input within the memory budgets and the call queue:
+    /// the read buffer's growth and room for the decoder are charged first
+    /// (`memory` module), input already buffered (left there while the queue
+    /// was full, the authorizer ran or the decoder waited for memory) is
+    /// decoded before the socket is read.
+    fn read_step(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<bool, Step> {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * READ_CHUNK {
+            // A large entity is gone: give its buffer back (it is charged).
+            self.rbuf = BytesMut::with_capacity(READ_CHUNK);
+        }
+        let (len, cap) = (self.rbuf.len(), self.rbuf.capacity());
+        let grow = cap - len < 4096;
+        // `BytesMut::reserve` at most doubles (or fits the request).
+        let next_cap = if grow {
+            (2 * cap).max(len + READ_CHUNK)
+        } else {
+            cap
+        };
+        let drainable =
+            !self.queued.is_empty() || self.in_flight > 0 || !self.link.pending_output().is_empty();
+        match self.account.admit(self.buffers(next_cap), drainable) {
+            Admit::Read { decoder_room } => self.link.set_memory_room(decoder_room),
+            Admit::Pause => return Ok(false),
+            Admit::Close(kind) => return Err(fail(LinkError::MemoryBudget(kind))),
+        }
+        let decoded = self.decode_buffered(now)?;
+        if !self.has_queue_room() || self.link.is_waiting_for_memory() {
+            // More bytes would not help: the queue must drain or the
+            // decoder get more room first.
+            return Ok(decoded);
+        }
+        if grow {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        match poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
+            Poll::Ready(Ok(0)) => {
+                if !self.link.is_established() {
+                    return Err(fail(LinkError::UnexpectedEof));
+                }
+                self.begin_shutdown(CloseReason::PeerClosed, now);
+                Ok(true)
+            }
+            Poll::Ready(Ok(n)) => {
+                self.outcome.bytes_received += n as u64;
+                self.decode_buffered(now)?;
+                Ok(true)
+            }
+            Poll::Ready(Err(e)) => Err(fail(e.into())),
+            Poll::Pending => Ok(decoded),
+        }
+    }
+
     /// Decode buffered input one entity at a time while the call queue has
-    /// room; the rest stays in `rbuf`. Returns whether anything was decoded.
+    /// room; the rest stays in `rbuf`. Entity limits that trip are logged
+    /// and counted here. Returns whether anything was decoded.
     fn decode_buffered(&mut self, now: Instant) -> Result<bool, Step> {
         let mut decoded = false;
         while !self.rbuf.is_empty() && self.has_queue_room() {
-            let step = self
-                .link
-                .receive_next(&mut self.rbuf, now.into_std())
-                .map_err(fail)?;
+            let step = match self.link.receive_next(&mut self.rbuf, now.into_std()) {
+                Ok(step) => step,
+                Err(e) => {
+                    super::memory::note_input_limit(
+                        &e,
+                        self.handle.id(),
+                        self.link.is_established(),
+                    );
+                    return Err(fail(e));
+                }
+            };
             self.process_events(now)?;
             if step == Received::NeedMore {
                 break;
@@ -415,6 +468,16 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             decoded = true;
         }
         Ok(decoded)
+    }
+
+    /// What the link's buffers hold, with the read buffer at `read_buffer`.
+    fn buffers(&self, read_buffer: usize) -> Buffers {
+        Buffers {
+            read_buffer,
+            unsent: self.link.pending_output().len(),
+            decoding: self.link.decoder_charge(),
+            wanted: self.link.memory_wanted(),
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -531,12 +594,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                     args,
                 } => {
                     self.outcome.calls_received += 1;
-                    let args = args.into_iter().map(|a| self.import_value(a)).collect();
+                    let args: Vec<Value> = args.into_iter().map(|a| self.import_value(a)).collect();
+                    let charge = self.account.charge_call(&args);
                     self.queued.push_back(QueuedCall {
                         call_id,
                         kind,
                         target,
                         args,
+                        charge,
                     });
                 }
                 Event::Response { call_id, outcome } => {
@@ -563,11 +628,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         let mut started = false;
         // While the peer is not reading our output, start no more calls:
         // their results would pile up in memory. Queued calls stay bounded
-        // because decoding pauses at `max_queued` (then responses to our
-        // own calls wait in the peer's socket too, as in any TCP protocol
-        // without separate channels).
+        // because decoding pauses at `max_queued`; responses to our own
+        // calls keep being read until `max_unsent_output` (higher by
+        // default), where reading stops too (`memory` module).
         while !self.queued.is_empty()
-            && self.link.pending_output().len() < OUTPUT_HIGH_WATER
+            && self.link.pending_output().len()
+                < OUTPUT_HIGH_WATER.min(self.options.memory.max_unsent_output)
             && self.has_call_slot()
         {
             let Poll::Ready(permit) = self.budget.poll_permit(cx) else {
@@ -608,8 +674,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             kind,
             target,
             args,
+            charge,
         } = call;
         async move {
+            // Held until the call's task ends, however it ends (an abort
+            // drops it too).
+            let _charge = charge;
             let run = AssertUnwindSafe(async move { target.call(Call { ctx, args }).await });
             let outcome = run
                 .catch_unwind()

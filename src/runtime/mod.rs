@@ -4,11 +4,14 @@
 //! [`spawn_link`] runs a link over any stream (a TCP socket after VOP, a
 //! secure transport, an in-memory duplex in tests) and resolves once the
 //! VOL handshake is done, yielding the handle and the peer's gateway.
+//! [`memory`] holds the per-link and shared memory budgets the link task
+//! charges before it reads, decodes or queues ([`MemoryLimits`]).
 
 mod calls;
 pub(crate) mod driver;
 mod handle;
 mod io;
+pub mod memory;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
@@ -19,6 +22,7 @@ pub use driver::{Authorizer, LinkOptions, LinkOutcome, OnEstablished};
 pub(crate) use handle::Command;
 pub use handle::{CloseReason, LinkHandle};
 pub use io::{AsyncStream, BoxedIo, Rewind};
+pub use memory::{MemoryBudget, MemoryLimits};
 
 use crate::object::{ConnectionInfo, LocalObject, RemoteObject};
 use crate::vol::LinkError;

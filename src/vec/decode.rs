@@ -14,6 +14,20 @@
 //! Between calls that return `Ok(None)` the caller may only append to the
 //! buffer. Every length and count is checked against
 //! [`DecoderConfig::max_entity_size`] before anything is allocated.
+//!
+//! Memory: one wire byte can become a node plus an entity of a hundred
+//! bytes, so wire size alone does not bound what a peer makes us spend
+//! (`design.md`, reliability). Each node is charged, before it is pushed,
+//! what it will cost in memory until the entity is handed over: its node
+//! slot, its place on the build stack and in its parent, and the heap it
+//! owns (big integers, strings, tagged boxes); the scratch vectors grow in
+//! steps that are charged before they happen. The sum is checked against
+//! [`DecoderConfig::max_decoded_bytes`] (over it: [`VecError::DecodedTooLarge`])
+//! and against an optional *room* set by the caller
+//! ([`Decoder::set_memory_room`]): over the room, decoding stops at a node
+//! boundary with `Ok(None)` and [`Decoder::is_waiting_for_memory`] until the
+//! caller gives more room. Byte payloads are zero-copy slices of the
+//! caller's buffer and cost nothing here; the caller accounts its buffer.
 
 use bytes::{Bytes, BytesMut};
 use num_bigint::BigInt;
@@ -28,6 +42,11 @@ use super::netbytes::{decode_posint_raw, RawPosint};
 pub const DEFAULT_MAX_ENTITY_SIZE: usize = 105_906_176;
 /// Default nesting limit (Python has none, `vec.md` §2.3).
 pub const DEFAULT_MAX_DEPTH: usize = 256;
+/// Default in-memory cost limit of one decoded entity, 128 MiB: above what
+/// a [`DEFAULT_MAX_ENTITY_SIZE`] entity of strings or big integers costs
+/// (about its wire size), far below the ~14 GiB that a wire-size limit
+/// alone lets a tuple of one-byte integers cost.
+pub const DEFAULT_MAX_DECODED_BYTES: usize = 128 * 1024 * 1024;
 
 /// Decoder context and limits (`vec.md` §4, §8.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +59,9 @@ pub struct DecoderConfig {
     pub str_decoding: Option<StrCodec>,
     /// Whether `FC`/`FD` are accepted (object context).
     pub allow_refs: bool,
+    /// Largest in-memory cost of one entity being built, in bytes (see the
+    /// module docs for what is charged); over it, [`VecError::DecodedTooLarge`].
+    pub max_decoded_bytes: usize,
 }
 
 impl Default for DecoderConfig {
@@ -49,17 +71,28 @@ impl Default for DecoderConfig {
             max_depth: DEFAULT_MAX_DEPTH,
             str_decoding: None,
             allow_refs: false,
+            max_decoded_bytes: DEFAULT_MAX_DECODED_BYTES,
         }
     }
 }
 
-/// One header node; leaves without payload are already entities.
+/// One header node; leaves without payload are already values. Kept small
+/// (24 bytes): the rare leaves with heap data are boxed.
 #[derive(Debug)]
 enum Node {
-    Leaf(Entity),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    None,
+    Ref(WireRef),
+    /// Big integers and VFloats.
+    Big(Box<Entity>),
     Bytes(usize),
     Str4(usize),
-    Str5 { codec: usize, data: usize },
+    Str5 {
+        codec: usize,
+        data: usize,
+    },
     Tuple(usize),
     Exception(usize),
     Tagged(usize),
@@ -77,6 +110,8 @@ struct Progress {
     nodes: Vec<Node>,
     /// Total entity length, once the header tree is complete.
     total: Option<usize>,
+    /// Memory charged for the nodes so far (without scratch capacity).
+    tree: usize,
 }
 
 /// Incremental VEC entity decoder; see the module docs.
@@ -86,19 +121,23 @@ pub struct Decoder {
     st: Progress,
     /// Scratch value stack for building trees (reused).
     vals: Vec<Entity>,
+    /// Caller-given cap on [`Decoder::charge`] below the configured limit.
+    room: usize,
+    /// The last call stopped because the next node did not fit in `room`:
+    /// the charge it needs.
+    memory_wanted: Option<usize>,
 }
 
-/// Scratch vectors larger than this are freed after an entity.
-const KEEP_CAPACITY: usize = 4096;
+/// Memory a node costs beyond its node slot: its place on the build stack
+/// and in its parent's vector (`build`).
+const ENTITY_SLOTS: usize = 2 * std::mem::size_of::<Entity>();
+const NODE_SIZE: usize = std::mem::size_of::<Node>();
+/// First capacity of the node list; it then doubles (charged before).
+const FIRST_NODES: usize = 64;
 
-macro_rules! need {
-    ($e:expr) => {
-        match $e? {
-            Some(v) => v,
-            None => return Ok(None),
-        }
-    };
-}
+/// Scratch vectors holding more than this many bytes are freed after an
+/// entity: an idle link keeps at most this much (it is charged to it).
+const KEEP_SCRATCH: usize = 64 * 1024;
 
 impl Decoder {
     /// A decoder with the given context and limits.
@@ -107,7 +146,49 @@ impl Decoder {
             cfg,
             st: Progress::default(),
             vals: Vec::new(),
+            room: usize::MAX,
+            memory_wanted: None,
         }
+    }
+
+    /// Memory charged for the entity being decoded, including the scratch
+    /// vectors the decoder keeps (module docs). Zero-copy byte payloads are
+    /// not included: they live in the caller's buffer.
+    pub fn charge(&self) -> usize {
+        self.st.tree + self.scratch_charge()
+    }
+
+    fn scratch_charge(&self) -> usize {
+        self.st.nodes.capacity() * NODE_SIZE
+            + self.st.open.capacity() * std::mem::size_of::<usize>()
+            + self.vals.capacity() * std::mem::size_of::<Entity>()
+    }
+
+    /// Let [`charge`](Self::charge) grow to at most `room` bytes (never
+    /// beyond [`DecoderConfig::max_decoded_bytes`]): a node that does not fit
+    /// stops decoding with `Ok(None)` until the room is raised. Used by a
+    /// runtime that shares a memory budget between several consumers.
+    pub fn set_memory_room(&mut self, room: usize) {
+        self.room = room;
+    }
+
+    /// Whether the last [`decode`](Self::decode) stopped for lack of room
+    /// rather than for lack of bytes.
+    pub fn is_waiting_for_memory(&self) -> bool {
+        self.memory_wanted.is_some()
+    }
+
+    /// When waiting for memory: the [`charge`](Self::charge) the next node
+    /// needs, so that the caller can give at least that much room.
+    pub fn memory_wanted(&self) -> Option<usize> {
+        self.memory_wanted
+    }
+
+    /// Change the wire and memory limits (e.g. when a handshake completes).
+    /// Takes effect from the next node on.
+    pub fn set_limits(&mut self, max_entity_size: usize, max_decoded_bytes: usize) {
+        self.cfg.max_entity_size = max_entity_size;
+        self.cfg.max_decoded_bytes = max_decoded_bytes;
     }
 
     /// The current configuration.
@@ -126,16 +207,16 @@ impl Decoder {
         st.pos = 0;
         st.payload = 0;
         st.total = None;
+        st.tree = 0;
+        self.memory_wanted = None;
         st.open.clear();
         st.nodes.clear();
         self.vals.clear();
         // Keep scratch capacity for the next entity, unless it got large.
-        if st.nodes.capacity() > KEEP_CAPACITY {
-            st.nodes = Vec::new();
+        if self.scratch_charge() > KEEP_SCRATCH {
+            self.st.nodes = Vec::new();
+            self.st.open = Vec::new();
             self.vals = Vec::new();
-        }
-        if st.open.capacity() > KEEP_CAPACITY {
-            st.open = Vec::new();
         }
     }
 
@@ -154,6 +235,7 @@ impl Decoder {
             // The caller replaced the buffer: start over.
             self.reset();
         }
+        self.memory_wanted = None;
         let total = match self.st.total {
             Some(total) => total,
             None => match self.parse_headers(buf) {
@@ -197,35 +279,64 @@ impl Decoder {
         loop {
             let rest = buf.get(self.st.pos..).unwrap_or_default();
             let budget = max.saturating_sub(self.st.pos + self.st.payload);
-            let Some((node, n)) = self.parse_node(rest, budget)? else {
-                if buf.len() > max {
-                    return Err(too_large(buf.len(), max));
+            // Memory this node may own on the heap, known before it is built.
+            let fixed = ENTITY_SLOTS + self.nodes_growth();
+            let limit = self.cfg.max_decoded_bytes.min(self.room);
+            let allowance = limit.saturating_sub(self.charge() + fixed);
+            let (node, n, heap) = match self.parse_node(rest, budget, allowance)? {
+                Parsed::Node { node, len, heap } => (node, len, heap),
+                Parsed::OverAllowance(heap) => return self.out_of_memory(fixed + heap),
+                Parsed::Incomplete => {
+                    if buf.len() > max {
+                        return Err(too_large(buf.len(), max));
+                    }
+                    return Ok(None);
                 }
-                return Ok(None);
             };
-            let st = &mut self.st;
-            st.pos += n;
-            if let Some(top) = st.open.last_mut() {
-                *top -= 1;
-            }
             let (payload, children) = match node {
-                Node::Bytes(len) | Node::Str4(len) => (len, 0),
+                Node::Bytes(len) => (len, 0),
+                Node::Str4(len) => (len, 0),
                 Node::Str5 { codec, data } => (codec + data, 0),
                 Node::Tuple(c) | Node::Exception(c) | Node::Tagged(c) => (0, c),
-                Node::Leaf(_) => (0, 0),
+                _ => (0, 0),
             };
             // Each child needs at least one byte: bound counts up front.
-            let least = st.pos as u128 + st.payload as u128 + payload as u128 + children as u128;
+            let st = &self.st;
+            let least =
+                (st.pos + n) as u128 + st.payload as u128 + payload as u128 + children as u128;
             if least > max as u128 {
                 return Err(VecError::EntityTooLarge { size: least, max });
             }
+            // …and at least a node's memory: refuse a huge count at once.
+            let cost = fixed + heap;
+            let least_mem = (self.charge() + cost) as u128
+                + children as u128 * (ENTITY_SLOTS + NODE_SIZE) as u128;
+            if least_mem > self.cfg.max_decoded_bytes as u128 {
+                return Err(VecError::DecodedTooLarge {
+                    size: least_mem,
+                    max: self.cfg.max_decoded_bytes,
+                });
+            }
+            if self.charge() + cost > limit {
+                return self.out_of_memory(cost);
+            }
+            if children > 0 && self.st.open.len() >= self.cfg.max_depth {
+                return Err(VecError::NestingTooDeep {
+                    max: self.cfg.max_depth,
+                });
+            }
+            if self.st.nodes.len() == self.st.nodes.capacity() {
+                let grow = self.st.nodes.capacity().max(FIRST_NODES);
+                self.st.nodes.reserve_exact(grow);
+            }
+            let st = &mut self.st;
+            st.pos += n;
+            st.tree += ENTITY_SLOTS + heap;
+            if let Some(top) = st.open.last_mut() {
+                *top -= 1;
+            }
             st.payload += payload;
             if children > 0 {
-                if st.open.len() >= self.cfg.max_depth {
-                    return Err(VecError::NestingTooDeep {
-                        max: self.cfg.max_depth,
-                    });
-                }
                 st.open.push(children);
             }
             st.nodes.push(node);
@@ -240,16 +351,43 @@ impl Decoder {
         }
     }
 
-    /// Parse one explicit node's header (`vec.md` §3, §5).
-    fn parse_node(&self, b: &[u8], budget: usize) -> Result<Option<(Node, usize)>, VecError> {
+    /// Bytes the node list grows by before the next push (charged first).
+    fn nodes_growth(&self) -> usize {
+        let nodes = &self.st.nodes;
+        if nodes.len() < nodes.capacity() {
+            0
+        } else {
+            nodes.capacity().max(FIRST_NODES) * NODE_SIZE
+        }
+    }
+
+    /// The next node costs `cost` more than allowed: a hard error over the
+    /// configured limit, else wait for the caller to give more room.
+    fn out_of_memory(&mut self, cost: usize) -> Result<Option<usize>, VecError> {
+        let size = self.charge().saturating_add(cost);
+        if size > self.cfg.max_decoded_bytes {
+            return Err(VecError::DecodedTooLarge {
+                size: size as u128,
+                max: self.cfg.max_decoded_bytes,
+            });
+        }
+        self.memory_wanted = Some(size);
+        Ok(None)
+    }
+
+    /// Parse one explicit node's header (`vec.md` §3, §5). A leaf that owns
+    /// heap memory is only built if that fits in `allowance`.
+    fn parse_node(&self, b: &[u8], budget: usize, allowance: usize) -> Result<Parsed, VecError> {
         let Some(&t) = b.first() else {
-            return Ok(None);
+            return Ok(Parsed::Incomplete);
         };
         let mut at = 1;
         // Next netbytes number, raw.
         macro_rules! raw {
             () => {{
-                let (raw, n) = need!(decode_posint_raw(&b[at..], budget));
+                let Some((raw, n)) = decode_posint_raw(&b[at..], budget)? else {
+                    return Ok(Parsed::Incomplete);
+                };
                 at += n;
                 raw
             }};
@@ -263,40 +401,65 @@ impl Decoder {
                 }
             }};
         }
-        let node = match t {
-            0..=0xEE => Node::Leaf(Entity::Int(i64::from(t) - 1)),
-            code::VINT_POS => Node::Leaf(vint(raw!(), true)),
-            code::VINT_NEG => Node::Leaf(vint(raw!(), false)),
-            code::FALSE => Node::Leaf(Entity::Bool(false)),
-            code::TRUE => Node::Leaf(Entity::Bool(true)),
-            code::NONE => Node::Leaf(Entity::None),
-            code::BYTES => Node::Bytes(length!()),
-            code::STRING => Node::Str4(length!()),
+        // A big number's digits take about as many bytes as its wire form;
+        // the box and three `BigInt` headers come on top.
+        macro_rules! big_leaf {
+            ($build:expr) => {{
+                let heap = std::mem::size_of::<Entity>() + at + 3 * 8;
+                if heap > allowance {
+                    return Ok(Parsed::OverAllowance(heap));
+                }
+                leaf($build, heap)
+            }};
+        }
+        let (node, heap) = match t {
+            0..=0xEE => (Node::Int(i64::from(t) - 1), 0),
+            code::VINT_POS => {
+                let raw = raw!();
+                big_leaf!(vint(raw, true))
+            }
+            code::VINT_NEG => {
+                let raw = raw!();
+                big_leaf!(vint(raw, false))
+            }
+            code::FALSE => (Node::Bool(false), 0),
+            code::TRUE => (Node::Bool(true), 0),
+            code::NONE => (Node::None, 0),
+            code::BYTES => (Node::Bytes(length!()), 0),
+            code::STRING => {
+                let len = length!();
+                (Node::Str4(len), string_heap(len, self.cfg.str_decoding))
+            }
             code::STRING_ENC => {
                 let codec = length!();
                 let data = length!();
-                Node::Str5 { codec, data }
+                // The codec is only known at build time: assume the widest.
+                (
+                    Node::Str5 { codec, data },
+                    string_heap(data, Some(StrCodec::Utf16)),
+                )
             }
-            code::TUPLE => Node::Tuple(length!()),
-            code::EXCEPTION => Node::Exception(length!()),
+            code::TUPLE => (Node::Tuple(length!()), 0),
+            code::EXCEPTION => (Node::Exception(length!()), 0),
             code::TAGGED => match length!() {
                 0 => return Err(VecError::MalformedTagged),
-                n => Node::Tagged(n),
+                n => (Node::Tagged(n), std::mem::size_of::<Tagged>()),
             },
             code::FLOAT_2 | code::FLOAT_10 => {
                 let digits = raw!();
                 let exp = raw!();
                 let base = if t == code::FLOAT_2 { 2 } else { 10 };
-                Node::Leaf(vfloat(digits, BigInt::from(base), exp))
+                big_leaf!(vfloat(digits, BigInt::from(base), exp))
             }
             code::FLOAT_N => {
                 let digits = raw!();
-                let base = raw!().signed_bigint();
+                let base = raw!();
                 let exp = raw!();
+                let base = base.signed_bigint();
                 if base < BigInt::from(2) {
                     return Err(VecError::InvalidFloatBase(base.into()));
                 }
-                Node::Leaf(vfloat(digits, base, exp))
+                big_leaf!(vfloat(digits, base, exp))
             }
             code::REF_SENDER | code::REF_RECEIVER => {
                 if !self.cfg.allow_refs {
@@ -306,15 +469,50 @@ impl Decoder {
                     .signed_i128()
                     .and_then(|v| i64::try_from(v).ok())
                     .ok_or(VecError::ObjectIdOutOfRange)?;
-                Node::Leaf(Entity::Ref(if t == code::REF_SENDER {
+                let r = if t == code::REF_SENDER {
                     WireRef::SenderOwned(id)
                 } else {
                     WireRef::ReceiverOwned(id)
-                }))
+                };
+                (Node::Ref(r), 0)
             }
             _ => return Err(VecError::BadTypeCode(t)),
         };
-        Ok(Some((node, at)))
+        Ok(Parsed::Node {
+            node,
+            len: at,
+            heap,
+        })
+    }
+}
+
+/// What [`Decoder::parse_node`] found.
+enum Parsed {
+    Node {
+        node: Node,
+        len: usize,
+        heap: usize,
+    },
+    Incomplete,
+    /// A leaf would own this many heap bytes, more than allowed.
+    OverAllowance(usize),
+}
+
+/// A leaf value as a node; only values with heap data are boxed.
+fn leaf(e: Entity, heap: usize) -> (Node, usize) {
+    match e {
+        Entity::Int(v) => (Node::Int(v), 0),
+        Entity::Float(v) => (Node::Float(v), 0),
+        other => (Node::Big(Box::new(other)), heap),
+    }
+}
+
+/// Heap of a decoded string: UTF-8 is copied as is; a UTF-16 code unit
+/// (2 bytes) becomes at most 3 bytes of UTF-8.
+fn string_heap(len: usize, codec: Option<StrCodec>) -> usize {
+    match codec {
+        Some(StrCodec::Utf16) => len.saturating_add(len / 2),
+        _ => len,
     }
 }
 
@@ -428,6 +626,8 @@ fn build(
     str_decoding: Option<StrCodec>,
 ) -> Result<Entity, VecError> {
     vals.clear();
+    // One exact allocation, charged per node (ENTITY_SLOTS).
+    vals.reserve_exact(nodes.len());
     let mut cur = header_len;
     let mut take = |len: usize| {
         let s = data.slice(cur..cur + len);
@@ -436,7 +636,12 @@ fn build(
     };
     for node in nodes.drain(..).rev() {
         let e = match node {
-            Node::Leaf(e) => e,
+            Node::Int(v) => Entity::Int(v),
+            Node::Float(v) => Entity::Float(v),
+            Node::Bool(v) => Entity::Bool(v),
+            Node::None => Entity::None,
+            Node::Ref(r) => Entity::Ref(r),
+            Node::Big(e) => *e,
             Node::Bytes(len) => Entity::Bytes(take(len)),
             Node::Str4(len) => {
                 let codec = str_decoding.ok_or(VecError::NoStringCodec)?;

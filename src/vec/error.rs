@@ -46,6 +46,12 @@ pub enum VecError {
     #[error("entity too large: at least {size} bytes, limit {max}")]
     EntityTooLarge { size: u128, max: usize },
 
+    /// The entity would cost more memory than the configured limit
+    /// ([`DecoderConfig::max_decoded_bytes`](super::DecoderConfig::max_decoded_bytes)),
+    /// counted as the decoder builds it (`design.md`, reliability).
+    #[error("decoded entity too large: at least {size} bytes of memory, limit {max}")]
+    DecodedTooLarge { size: u128, max: usize },
+
     /// `vec.md` §1.1: more nested `0xFF` length prefixes than
     /// [`MAX_LENGTH_CHAIN`](super::netbytes::MAX_LENGTH_CHAIN).
     #[error("netbytes length prefix nested too deep")]

@@ -18,7 +18,9 @@ pub mod hello;
 pub mod netbytes;
 pub mod vse;
 
-pub use decode::{Decoder, DecoderConfig, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTITY_SIZE};
+pub use decode::{
+    Decoder, DecoderConfig, DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTITY_SIZE,
+};
 pub use encode::{encode, float_parts, EncodeConfig, StrCodec};
 pub use entity::{Entity, Tagged, VFloat, WireRef};
 pub use error::VecError;

@@ -42,6 +42,10 @@ pub enum LinkError {
     /// The peer closed the connection before the link was established.
     #[error("connection closed by peer before the link was established")]
     UnexpectedEof,
+    /// The runtime closed the link: it needed memory over a budget and held
+    /// nothing that could drain (`design.md`, reliability).
+    #[error("{0} memory budget exhausted")]
+    MemoryBudget(MemoryBudgetKind),
     /// An I/O error on the underlying stream.
     #[error("I/O error: {0}")]
     Io(Arc<std::io::Error>),
@@ -50,5 +54,33 @@ pub enum LinkError {
 impl From<std::io::Error> for LinkError {
     fn from(e: std::io::Error) -> Self {
         LinkError::Io(Arc::new(e))
+    }
+}
+
+/// Which memory budget refused (see `crate::runtime::MemoryLimits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryBudgetKind {
+    /// The link's own budget.
+    Link,
+    /// The budget shared by all links.
+    Process,
+}
+
+impl MemoryBudgetKind {
+    /// The `limit` label of `versile_limits_exceeded_total`.
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            MemoryBudgetKind::Link => "link_memory",
+            MemoryBudgetKind::Process => "process_memory",
+        }
+    }
+}
+
+impl std::fmt::Display for MemoryBudgetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MemoryBudgetKind::Link => "link",
+            MemoryBudgetKind::Process => "process-wide",
+        })
     }
 }

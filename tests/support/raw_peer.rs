@@ -96,6 +96,7 @@ impl RawPeer {
                 max_depth: DEFAULT_MAX_DEPTH,
                 str_decoding: Some(StrCodec::Utf8),
                 allow_refs: true,
+                max_decoded_bytes: usize::MAX,
             }),
             next_id: 1,
             server_hs: 0,

@@ -54,6 +54,9 @@ impl<L: Clone + ExportKey> Link<L> {
             return Ok(());
         };
         self.handshake.complete = true;
+        // The peer is past the handshake: the configured entity limits.
+        self.decoder
+            .set_limits(self.config.max_entity_size, self.config.max_decoded_bytes);
         self.last_received = now;
         self.last_sent = now;
         // Release the peer's handshake object right away, as Python does

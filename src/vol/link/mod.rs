@@ -90,13 +90,40 @@ pub struct LinkConfig {
     pub keep_alive_max_grant: Duration,
     /// Force-close if the handshake is not complete within this time (L08).
     pub handshake_timeout: Option<Duration>,
-    /// Entity size limit (`vec.md` §8.4).
+    /// Entity size limit (`vec.md` §8.4), once the handshake is complete.
     pub max_entity_size: usize,
     /// Entity nesting limit.
     pub max_depth: usize,
     /// Sizes of the object tables (`vol.md` §5.1); see [`TableLimits`].
     pub tables: TableLimits,
+    /// In-memory cost limit of one entity, once the handshake is complete
+    /// (see [`crate::vec::Decoder`]; over it the link fails with
+    /// [`VecError::DecodedTooLarge`](crate::vec::VecError::DecodedTooLarge)).
+    /// Default [`DEFAULT_LINK_MAX_DECODED_BYTES`].
+    pub max_decoded_bytes: usize,
+    /// Entity size limit until the handshake is complete. Default
+    /// [`DEFAULT_HANDSHAKE_MAX_ENTITY_SIZE`].
+    pub handshake_max_entity_size: usize,
+    /// In-memory cost limit of one entity until the handshake is complete.
+    /// Default [`DEFAULT_HANDSHAKE_MAX_DECODED_BYTES`].
+    pub handshake_max_decoded_bytes: usize,
 }
+
+/// Default [`LinkConfig::max_decoded_bytes`], 64 MiB: a call argument of
+/// about 280,000 small integers, or big strings and integers up to about
+/// that size (byte strings cost nothing here, they stay in the read
+/// buffer). A tuple of one-byte integers costs ~230 bytes per wire byte, so
+/// this refuses such an entity after about 280 KiB of it.
+pub const DEFAULT_LINK_MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
+/// Default [`LinkConfig::handshake_max_entity_size`], 4 KiB: the handshake
+/// entities are small (Python's VOL hello is 67 bytes, `vol.md` §2.2; the
+/// handshake object, `finish` and `keep_alive` calls and their answers are
+/// a few dozen), so an unauthenticated peer gets no more than this.
+pub const DEFAULT_HANDSHAKE_MAX_ENTITY_SIZE: usize = 4 * 1024;
+/// Default [`LinkConfig::handshake_max_decoded_bytes`], 64 KiB: what the
+/// worst 4 KiB entity may cost while it is refused (a tuple of 4,096 tiny
+/// integers costs ~1 MiB and is refused after ~280 of them).
+pub const DEFAULT_HANDSHAKE_MAX_DECODED_BYTES: usize = 64 * 1024;
 
 impl Default for LinkConfig {
     fn default() -> Self {
@@ -112,6 +139,9 @@ impl Default for LinkConfig {
             max_entity_size: dec.max_entity_size,
             max_depth: dec.max_depth,
             tables: TableLimits::default(),
+            max_decoded_bytes: DEFAULT_LINK_MAX_DECODED_BYTES,
+            handshake_max_entity_size: DEFAULT_HANDSHAKE_MAX_ENTITY_SIZE,
+            handshake_max_decoded_bytes: DEFAULT_HANDSHAKE_MAX_DECODED_BYTES,
         }
     }
 }
@@ -215,11 +245,14 @@ impl<L: Clone + ExportKey> Link<L> {
     /// A new link serving `gateway`; our VEC hello is queued at once
     /// (`vec.md` §8.2: each side sends its hello without waiting).
     pub fn new(config: LinkConfig, gateway: L, now: Instant) -> Self {
+        // Until the handshake is complete the peer is unauthenticated: small
+        // limits (`handshake_max_*`), raised in `check_complete`.
         let decoder = Decoder::new(DecoderConfig {
-            max_entity_size: config.max_entity_size,
+            max_entity_size: config.handshake_max_entity_size,
             max_depth: config.max_depth,
             str_decoding: None,
             allow_refs: true,
+            max_decoded_bytes: config.handshake_max_decoded_bytes,
         });
         let mut out = BytesMut::with_capacity(4096);
         out.extend_from_slice(vec::hello_line(Some(StrCodec::Utf8)));
@@ -278,6 +311,35 @@ impl<L: Clone + ExportKey> Link<L> {
     /// The licence tuple from the peer's hello, once received.
     pub fn peer_licence(&self) -> Option<&Licence> {
         self.peer_licence.as_ref()
+    }
+
+    /// Memory charged for the entity being decoded (see
+    /// [`Decoder::charge`]); the runtime adds it to the link's budget.
+    pub fn decoder_charge(&self) -> usize {
+        self.decoder.charge()
+    }
+
+    /// Let the entity being decoded cost at most `room` bytes in memory
+    /// (see [`Decoder::set_memory_room`]). The runtime sets it from its
+    /// memory budget before each [`receive`](Self::receive).
+    pub fn set_memory_room(&mut self, room: usize) {
+        self.decoder.set_memory_room(room);
+    }
+
+    /// Whether the last [`receive`](Self::receive) stopped because the next
+    /// node of an entity did not fit in the room (more bytes will not help;
+    /// more room will).
+    pub fn is_waiting_for_memory(&self) -> bool {
+        self.memory_wanted().is_some()
+    }
+
+    /// When waiting for memory: the charge the entity needs to go on (see
+    /// [`Decoder::memory_wanted`]).
+    pub fn memory_wanted(&self) -> Option<usize> {
+        match self.phase {
+            Phase::Closing => None,
+            _ => self.decoder.memory_wanted(),
+        }
     }
 
     /// Sizes of the export and import tables (for tests and metrics).

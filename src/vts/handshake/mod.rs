@@ -139,6 +139,9 @@ fn entity_decoder(limit: usize) -> Decoder {
         max_depth: 16,
         str_decoding: None,
         allow_refs: false,
+        // Handshake entities are a few byte strings and integers, which cost
+        // about their wire size; a tuple of tiny integers costs far more.
+        max_decoded_bytes: limit.saturating_mul(2).saturating_add(64 * 1024),
     })
 }
 
