@@ -418,9 +418,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             Admit::Close(kind) => return Err(fail(LinkError::MemoryBudget(kind))),
         }
         let decoded = self.decode_buffered(now)?;
-        if !self.has_queue_room() || self.link.is_waiting_for_memory() {
-            // More bytes would not help: the queue must drain or the
-            // decoder get more room first.
+        if self.link.is_waiting_for_memory() {
+            // The next node is buffered and wants more room than this
+            // round's: another round admits it (or pauses, or closes).
+            return Ok(true);
+        }
+        if !self.has_queue_room() {
+            // More bytes would not help until a queued call starts.
             return Ok(decoded);
         }
         if grow {

@@ -18,8 +18,9 @@ mod tables;
 pub use error::{LinkError, MemoryBudgetKind};
 pub use hello::Licence;
 pub use link::{
-    CallId, CallSendError, Event, Link, LinkConfig, Received, Ref, DEFAULT_HANDSHAKE_MAX_DECODED_BYTES,
-    DEFAULT_HANDSHAKE_MAX_ENTITY_SIZE, DEFAULT_LINK_MAX_DECODED_BYTES,
+    CallId, CallSendError, Event, Link, LinkConfig, Received, Ref,
+    DEFAULT_HANDSHAKE_MAX_DECODED_BYTES, DEFAULT_HANDSHAKE_MAX_ENTITY_SIZE,
+    DEFAULT_LINK_MAX_DECODED_BYTES,
 };
 pub use message::{CallKind, Outcome};
 pub use tables::{ExportKey, TableLimits};
