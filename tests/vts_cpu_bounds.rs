@@ -193,7 +193,7 @@ async fn full_rsa_pool_refuses_and_counts() {
         // One worker, one waiting job: of 8 jobs submitted at once, one
         // runs, one waits, the rest are refused (an RSA operation takes far
         // longer than submitting eight jobs).
-        let pool = RsaPool::new(1, 1);
+        let pool = RsaPool::new(1, 1, 0);
         let peer: Option<IpAddr> = Some([10, 0, 0, 1].into());
         let runs = pending_jobs(8).into_iter().map(|job| pool.run(peer, job));
         let results = futures::future::join_all(runs).await;
@@ -214,7 +214,7 @@ async fn full_rsa_pool_refuses_and_counts() {
 #[tokio::test]
 async fn full_rsa_pool_drops_the_flooding_address_first() {
     tokio::time::timeout(T, async {
-        let pool = RsaPool::new(1, 2);
+        let pool = RsaPool::new(1, 2, 0);
         let flooder: Option<IpAddr> = Some([10, 0, 0, 1].into());
         let other: Option<IpAddr> = Some("2001:db8::7".parse().unwrap());
         let mut jobs = pending_jobs(5);
@@ -239,7 +239,7 @@ async fn full_rsa_pool_drops_the_flooding_address_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_handshakes_on_a_tiny_pool_complete_or_are_refused() {
     tokio::time::timeout(T, async {
-        let pool = RsaPool::new(1, 0);
+        let pool = RsaPool::new(1, 0, 0);
         let mut tasks = Vec::new();
         for _ in 0..12 {
             let (a, b) = tokio::io::duplex(64 * 1024);

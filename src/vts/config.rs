@@ -93,6 +93,13 @@ pub struct VtsConfig {
     /// well inside the handshake timeout, and room for bursts of real
     /// clients.
     pub rsa_queue: usize,
+    /// RSA workers that one peer address can never occupy all at once: a
+    /// flood from one address leaves them to other addresses' handshakes
+    /// (each address may use at least one worker). Default 1: on 2 CPUs a
+    /// flooding address gets one worker and real clients the other; set 0
+    /// when all clients arrive from one address (a load balancer without
+    /// PROXY protocol).
+    pub rsa_reserved_workers: usize,
 }
 
 /// Default [`VtsConfig::max_bytes_64bit_cipher`]: 1 GiB per direction
@@ -122,6 +129,7 @@ impl Default for VtsConfig {
             max_bytes_64bit_cipher: Some(DEFAULT_MAX_BYTES_64BIT_CIPHER),
             rsa_workers: super::rsa_pool::default_rsa_workers(),
             rsa_queue: super::rsa_pool::DEFAULT_RSA_QUEUE,
+            rsa_reserved_workers: super::rsa_pool::DEFAULT_RSA_RESERVED_WORKERS,
         }
     }
 }
@@ -178,6 +186,7 @@ impl fmt::Debug for VtsConfig {
             .field("authorizer", &self.authorizer.is_some())
             .field("rsa_workers", &self.rsa_workers)
             .field("rsa_queue", &self.rsa_queue)
+            .field("rsa_reserved_workers", &self.rsa_reserved_workers)
             .finish()
     }
 }

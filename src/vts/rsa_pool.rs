@@ -16,10 +16,11 @@
 //! ```
 //!
 //! Jobs are queued per peer address (an IPv6 address by its /64) and served
-//! round robin, so one address flooding the queue delays another address's
-//! handshake by about one job, and when the queue is full the flooder's
-//! jobs are the ones dropped. A job whose handshake was abandoned is
-//! skipped without running.
+//! round robin; one address never runs on more than `workers − reserved`
+//! workers at once (default: all but one), so a flooding address leaves a
+//! worker free for the others' handshakes, and when the queue is full the
+//! flooder's jobs are the ones dropped. A job whose handshake was abandoned
+//! (peer gone, timeout) is skipped without running.
 //!
 //! One pool serves all connections of one transport
 //! ([`VtsServerTransport`](super::VtsServerTransport) or
@@ -41,6 +42,9 @@ use super::private_op::{PrivateOp, PrivateOpResult};
 
 /// Default [`VtsConfig::rsa_queue`](super::VtsConfig::rsa_queue).
 pub const DEFAULT_RSA_QUEUE: usize = 64;
+
+/// Default [`VtsConfig::rsa_reserved_workers`](super::VtsConfig::rsa_reserved_workers).
+pub const DEFAULT_RSA_RESERVED_WORKERS: usize = 1;
 
 /// Default [`VtsConfig::rsa_workers`](super::VtsConfig::rsa_workers): the
 /// number of CPUs (at least 1).
@@ -74,24 +78,57 @@ struct Sched {
     /// Flows with queued jobs, in serving order.
     order: VecDeque<Flow>,
     queued: usize,
-    /// Jobs being run by workers.
+    /// Jobs being run by workers, in all and per flow.
     running: usize,
+    running_per_flow: HashMap<Flow, usize>,
     started: bool,
     shutdown: bool,
 }
 
 impl Sched {
-    fn pop(&mut self) -> Option<Queued> {
-        let flow = self.order.pop_front()?;
-        let q = self.flows.get_mut(&flow)?;
-        let item = q.pop_front();
-        if q.is_empty() {
-            self.flows.remove(&flow);
-        } else {
+    fn push(&mut self, flow: Flow, item: Queued) {
+        let q = self.flows.entry(flow).or_default();
+        let first = q.is_empty();
+        q.push_back(item);
+        if first {
             self.order.push_back(flow);
         }
-        self.queued -= usize::from(item.is_some());
-        item
+        self.queued += 1;
+    }
+
+    /// The next job in round-robin order from a flow running fewer than
+    /// `per_flow` jobs; it counts as running.
+    fn pop(&mut self, per_flow: usize) -> Option<(Flow, Queued)> {
+        for _ in 0..self.order.len() {
+            let flow = self.order.pop_front()?;
+            if self.running_per_flow.get(&flow).copied().unwrap_or(0) >= per_flow {
+                self.order.push_back(flow);
+                continue;
+            }
+            let q = self.flows.get_mut(&flow)?;
+            let item = q.pop_front();
+            if q.is_empty() {
+                self.flows.remove(&flow);
+            } else {
+                self.order.push_back(flow);
+            }
+            let item = item?;
+            self.queued -= 1;
+            self.running += 1;
+            *self.running_per_flow.entry(flow).or_default() += 1;
+            return Some((flow, item));
+        }
+        None
+    }
+
+    fn finished(&mut self, flow: Flow) {
+        self.running -= 1;
+        if let Some(n) = self.running_per_flow.get_mut(&flow) {
+            *n -= 1;
+            if *n == 0 {
+                self.running_per_flow.remove(&flow);
+            }
+        }
     }
 
     /// Forget jobs whose handshake was abandoned: they need no room.
@@ -134,6 +171,8 @@ struct Shared {
     work: Condvar,
     workers: usize,
     queue: usize,
+    /// Most jobs of one flow running at once.
+    per_flow: usize,
     refused: AtomicU64,
 }
 
@@ -145,14 +184,13 @@ impl Shared {
 
     fn worker(self: Arc<Self>) {
         loop {
-            let item = {
+            let (flow, item) = {
                 let mut sched = self.lock();
                 loop {
                     if sched.shutdown {
                         return;
                     }
-                    if let Some(item) = sched.pop() {
-                        sched.running += 1;
+                    if let Some(item) = sched.pop(self.per_flow) {
                         break item;
                     }
                     sched = self.work.wait(sched).unwrap_or_else(|e| e.into_inner());
@@ -162,7 +200,9 @@ impl Shared {
             if !item.reply.is_closed() {
                 let _ = item.reply.send(item.job.run());
             }
-            self.lock().running -= 1;
+            self.lock().finished(flow);
+            // A job held back by its flow's limit may be eligible now.
+            self.work.notify_all();
         }
     }
 }
@@ -195,14 +235,18 @@ impl std::fmt::Debug for RsaPool {
 
 impl RsaPool {
     /// A pool of `workers` threads (at least 1) with room for `queue`
-    /// jobs waiting for a worker (0: refuse whenever all are busy).
-    pub fn new(workers: usize, queue: usize) -> Self {
+    /// jobs waiting for a worker (0: refuse whenever all are busy), of
+    /// which `reserved` are never all taken by one peer address (at least
+    /// one worker per address remains).
+    pub fn new(workers: usize, queue: usize, reserved: usize) -> Self {
+        let workers = workers.max(1);
         RsaPool {
             handle: Arc::new(Handle(Arc::new(Shared {
                 sched: Mutex::new(Sched::default()),
                 work: Condvar::new(),
-                workers: workers.max(1),
+                workers,
                 queue,
+                per_flow: workers.saturating_sub(reserved).max(1),
                 refused: AtomicU64::new(0),
             }))),
         }
@@ -248,14 +292,7 @@ impl RsaPool {
                 drop(sched);
                 return Err(self.busy(peer));
             }
-            let q = sched.flows.entry(flow).or_default();
-            if q.is_empty() {
-                sched.order.push_back(flow);
-            }
-            if let Some(q) = sched.flows.get_mut(&flow) {
-                q.push_back(Queued { job, reply: tx });
-            }
-            sched.queued += 1;
+            sched.push(flow, Queued { job, reply: tx });
             if !sched.started {
                 sched.started = true;
                 self.start_workers();
@@ -286,5 +323,50 @@ impl RsaPool {
             queued: shared.queue,
             workers: shared.workers,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vts::hash::HashAlg;
+    use crate::vts::RsaKeyPair;
+
+    fn item(key: &RsaKeyPair) -> (Queued, oneshot::Receiver<PrivateOpResult>) {
+        let (reply, rx) = oneshot::channel();
+        let job = PrivateOp::new(key.clone(), HashAlg::Sha1, bytes::Bytes::new());
+        (Queued { job, reply }, rx)
+    }
+
+    #[test]
+    fn round_robin_with_a_per_address_limit_and_eviction_of_the_flooder() {
+        let key = RsaKeyPair::from_file(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/spec/vts-vector-server-key.pem"
+        ))
+        .unwrap();
+        let flooder = flow_of(Some([10, 0, 0, 1].into()));
+        let other = flow_of(Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(other, flow_of(Some("2001:db8::2".parse().unwrap())), "/64");
+        let mut sched = Sched::default();
+        let mut keep = Vec::new();
+        for flow in [flooder, flooder, flooder, other] {
+            let (q, rx) = item(&key);
+            keep.push(rx);
+            sched.push(flow, q);
+        }
+        // One job per address at a time (2 workers, 1 reserved).
+        assert_eq!(sched.pop(1).map(|(f, _)| f), Some(flooder));
+        assert_eq!(sched.pop(1).map(|(f, _)| f), Some(other));
+        assert!(sched.pop(1).is_none(), "the flooder is at its limit");
+        sched.finished(flooder);
+        assert_eq!(sched.pop(1).map(|(f, _)| f), Some(flooder));
+        // Room for a newcomer comes from the address with most queued.
+        let (q, _rx) = item(&key);
+        sched.push(flooder, q);
+        assert_eq!(sched.queued, 2);
+        assert!(sched.evict_for(other));
+        assert_eq!(sched.queued, 1);
+        assert!(!sched.evict_for(flooder), "never evict for oneself");
     }
 }

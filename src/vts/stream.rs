@@ -33,6 +33,9 @@ use super::rsa_pool::RsaPool;
 const MAX_PENDING_OUTPUT: usize = 256 * 1024;
 /// Largest plaintext taken by one `poll_write`.
 const MAX_WRITE: usize = 64 * 1024;
+/// Bytes read ahead while a private-key job waits (to notice a peer that
+/// closed); a real peer sends nothing then (`vts.md` §3.7).
+const MAX_READ_WHILE_WAITING: usize = 16 * 1024;
 /// Default limit for the whole handshake.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -111,7 +114,22 @@ where
             }
             if let Some(job) = conn.take_private_op() {
                 let result = match &pool {
-                    Some(pool) => pool.run(peer, job).await?,
+                    Some(pool) => {
+                        let run = pool.run(peer, job);
+                        tokio::pin!(run);
+                        // A peer that is gone gets no RSA work: dropping
+                        // `run` withdraws a job still in the queue.
+                        loop {
+                            tokio::select! {
+                                r = &mut run => break r?,
+                                n = io.read_buf(&mut rbuf), if rbuf.len() < MAX_READ_WHILE_WAITING => {
+                                    if n.map_err(io_err)? == 0 {
+                                        return Err(VtsError::BadHandshake("EOF during handshake"));
+                                    }
+                                }
+                            }
+                        }
+                    }
                     None => tokio::task::spawn_blocking(move || job.run())
                         .await
                         .map_err(|_| VtsError::Failed)?,

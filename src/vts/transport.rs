@@ -87,7 +87,7 @@ impl VtsServerTransport {
     pub fn with_config(key: RsaKeyPair, config: VtsConfig) -> Self {
         VtsServerTransport {
             key,
-            pool: RsaPool::new(config.rsa_workers, config.rsa_queue),
+            pool: RsaPool::new(config.rsa_workers, config.rsa_queue, config.rsa_reserved_workers),
             config: Arc::new(config),
         }
     }
@@ -177,7 +177,7 @@ impl VtsClientTransport {
     pub fn with_config(key: Option<RsaKeyPair>, config: VtsConfig) -> Self {
         VtsClientTransport {
             key,
-            pool: RsaPool::new(config.rsa_workers, config.rsa_queue),
+            pool: RsaPool::new(config.rsa_workers, config.rsa_queue, config.rsa_reserved_workers),
             config: Arc::new(config),
         }
     }
