@@ -87,7 +87,11 @@ impl VtsServerTransport {
     pub fn with_config(key: RsaKeyPair, config: VtsConfig) -> Self {
         VtsServerTransport {
             key,
-            pool: RsaPool::new(config.rsa_workers, config.rsa_queue, config.rsa_reserved_workers),
+            pool: RsaPool::new(
+                config.rsa_workers,
+                config.rsa_queue,
+                config.rsa_reserved_workers,
+            ),
             config: Arc::new(config),
         }
     }
@@ -177,7 +181,11 @@ impl VtsClientTransport {
     pub fn with_config(key: Option<RsaKeyPair>, config: VtsConfig) -> Self {
         VtsClientTransport {
             key,
-            pool: RsaPool::new(config.rsa_workers, config.rsa_queue, config.rsa_reserved_workers),
+            pool: RsaPool::new(
+                config.rsa_workers,
+                config.rsa_queue,
+                config.rsa_reserved_workers,
+            ),
             config: Arc::new(config),
         }
     }
