@@ -269,3 +269,52 @@ async fn concurrent_handshakes_on_a_tiny_pool_complete_or_are_refused() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_leaves_while_queued_costs_no_rsa_work() {
+    tokio::time::timeout(T, async {
+        // Keep the only worker busy with 16 jobs of another key.
+        let pool = RsaPool::new(1, 32, 0);
+        let peer: Option<IpAddr> = Some([10, 0, 0, 1].into());
+        let busy: Vec<_> = pending_jobs(16)
+            .into_iter()
+            .map(|job| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.run(peer, job).await.is_ok() })
+            })
+            .collect();
+        // A client that sends M1…M5 and hangs up before the answer.
+        let leaver_key = key("client");
+        let (mut a, b) = tokio::io::duplex(64 * 1024);
+        let server = {
+            let (pool, leaver_key) = (pool.clone(), leaver_key.clone());
+            tokio::spawn(async move {
+                let conn = VtsConnection::server(cfg(), leaver_key);
+                VtsStream::handshake_on(b, conn, Some(pool), Some([10, 0, 0, 2].into())).await
+            })
+        };
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut c = VtsConnection::client(cfg(), None);
+        let mut inbuf = BytesMut::new();
+        while c.is_handshaking() {
+            let out = take_out(&mut c);
+            a.write_all(&out).await.unwrap();
+            a.read_buf(&mut inbuf).await.unwrap();
+            c.receive(&mut inbuf).unwrap();
+        }
+        let m5 = take_out(&mut c);
+        a.write_all(&m5).await.unwrap();
+        drop(a);
+        let r = server.await.unwrap();
+        assert!(matches!(r, Err(VtsError::BadHandshake(_))), "{:?}", r.err());
+        let still_busy = busy.iter().filter(|t| !t.is_finished()).count();
+        for t in busy {
+            assert!(t.await.unwrap());
+        }
+        // Meaningful only if the leaver's job was still queued when it left.
+        assert!(still_busy > 0, "the worker finished the other jobs first");
+        assert_eq!(leaver_key.private_ops(), 0, "the abandoned job did not run");
+    })
+    .await
+    .unwrap();
+}
