@@ -1,5 +1,6 @@
 //! `cargo bench --bench vts_flood [-- --json] [duration=SECS] [flooders=N]
-//! [max_conn_per_ip=N] [rate_per_ip=N] [no_rsa=1]`:
+//! [max_conn_per_ip=N] [rate_per_ip=N] [no_rsa=1]` (`VERSILE_BIN=path`
+//! runs another build of the server, e.g. a baseline commit's):
 //! good VTS handshakes per second against a `versile serve` child process
 //! (VTS only, its own 2048-bit key), first unloaded, then while flooders
 //! send bogus key exchanges as fast as they can (issue #7 point 2: target
@@ -105,7 +106,9 @@ fn cpu_model() -> String {
 
 /// `versile serve` on a free port, VTS only; returns it and its address.
 fn start_server(o: &Options) -> Result<(Child, SocketAddr), BoxError> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_versile"));
+    // VERSILE_BIN: another build of the server (e.g. a baseline commit).
+    let bin = std::env::var("VERSILE_BIN").unwrap_or(env!("CARGO_BIN_EXE_versile").into());
+    let mut cmd = Command::new(bin);
     cmd.args(["serve", "--listen", "127.0.0.1:0"]);
     if let Some(n) = o.max_conn_per_ip {
         cmd.args(["--max-connections-per-ip", &n.to_string()]);
