@@ -220,6 +220,12 @@ impl Decoder {
         }
     }
 
+    /// Header bytes of the current entity parsed so far: progress kept
+    /// across calls (0 between entities).
+    pub fn header_bytes_parsed(&self) -> usize {
+        self.st.pos
+    }
+
     /// Lower bound of the buffer length at which the next call can progress.
     pub fn min_bytes_needed(&self) -> usize {
         self.st.total.unwrap_or(self.st.pos + self.st.payload + 1)

@@ -77,6 +77,29 @@ pub struct VtsConfig {
     /// Sweet32: VTS has no rekeying, so the only remedy is a new
     /// connection). `None` disables the limit.
     pub max_bytes_64bit_cipher: Option<u64>,
+    /// Threads that run RSA private-key operations (the server's M5 header,
+    /// a client-key client's M6), one pool per transport shared by all its
+    /// connections ([`RsaPool`](super::rsa_pool::RsaPool)). Default: the
+    /// CPU count, so a flood of bogus key exchanges can keep at most the
+    /// CPUs busy, never more, and accepts, live links and the async
+    /// workers still get their share of time.
+    pub rsa_workers: usize,
+    /// RSA jobs that may wait for a worker; when full, the handshake is
+    /// refused ([`VtsError::RsaBusy`](super::VtsError::RsaBusy), metric
+    /// `versile_limits_exceeded_total{limit="rsa_queue"}`), after the
+    /// newest job of the address with the most queued jobs was dropped
+    /// instead if that is another address. Default 64: with 2048-bit keys
+    /// (about 1–2 ms per operation) at most ~100 ms of work per worker,
+    /// well inside the handshake timeout, and room for bursts of real
+    /// clients.
+    pub rsa_queue: usize,
+    /// RSA workers that one peer address can never occupy all at once: a
+    /// flood from one address leaves them to other addresses' handshakes
+    /// (each address may use at least one worker). Default 1: on 2 CPUs a
+    /// flooding address gets one worker and real clients the other; set 0
+    /// when all clients arrive from one address (a load balancer without
+    /// PROXY protocol).
+    pub rsa_reserved_workers: usize,
 }
 
 /// Default [`VtsConfig::max_bytes_64bit_cipher`]: 1 GiB per direction
@@ -104,6 +127,9 @@ impl Default for VtsConfig {
             require_peer_key: false,
             authorizer: None,
             max_bytes_64bit_cipher: Some(DEFAULT_MAX_BYTES_64BIT_CIPHER),
+            rsa_workers: super::rsa_pool::default_rsa_workers(),
+            rsa_queue: super::rsa_pool::DEFAULT_RSA_QUEUE,
+            rsa_reserved_workers: super::rsa_pool::DEFAULT_RSA_RESERVED_WORKERS,
         }
     }
 }
@@ -135,6 +161,14 @@ impl VtsConfig {
         self
     }
 
+    /// Size the RSA private-key pool: `workers` threads, `queue` waiting
+    /// jobs ([`rsa_workers`](Self::rsa_workers), [`rsa_queue`](Self::rsa_queue)).
+    pub fn rsa_pool(mut self, workers: usize, queue: usize) -> Self {
+        self.rsa_workers = workers;
+        self.rsa_queue = queue;
+        self
+    }
+
     /// Set the peer key policy.
     pub fn key_policy(mut self, policy: KeyPolicy) -> Self {
         self.key_policy = policy;
@@ -150,6 +184,9 @@ impl fmt::Debug for VtsConfig {
             .field("mac_hashes", &self.mac_hashes)
             .field("key_policy", &self.key_policy)
             .field("authorizer", &self.authorizer.is_some())
+            .field("rsa_workers", &self.rsa_workers)
+            .field("rsa_queue", &self.rsa_queue)
+            .field("rsa_reserved_workers", &self.rsa_reserved_workers)
             .finish()
     }
 }

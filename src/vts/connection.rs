@@ -16,6 +16,7 @@ use super::handshake::client::ClientHandshake;
 use super::handshake::server::ServerHandshake;
 use super::handshake::Established;
 use super::keys::RsaKeyPair;
+use super::private_op::{PrivateOp, PrivateOpResult, PrivateOps};
 use super::random::{OsRandom, RandomSource};
 use super::record::{RecordLayer, Role};
 
@@ -97,6 +98,48 @@ impl VtsConnection {
     /// Which side this is.
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// Where the handshake's RSA private-key operations run (default
+    /// [`PrivateOps::Inline`]); see [`super::private_op`].
+    pub fn set_private_ops(&mut self, mode: PrivateOps) {
+        match &mut self.phase {
+            Phase::Client(hs) => hs.set_private_ops(mode),
+            Phase::Server(hs) => hs.set_private_ops(mode),
+            Phase::Open(_) | Phase::Failed => {}
+        }
+    }
+
+    /// In [`PrivateOps::Offload`] mode: the private-key operation the
+    /// handshake now waits for (handed out once). Run it, pass the result
+    /// to [`complete_private_op`](Self::complete_private_op), then call
+    /// [`receive`](Self::receive) again.
+    pub fn take_private_op(&mut self) -> Option<PrivateOp> {
+        match &mut self.phase {
+            Phase::Client(hs) => hs.take_private_op(),
+            Phase::Server(hs) => hs.take_private_op(),
+            Phase::Open(_) | Phase::Failed => None,
+        }
+    }
+
+    /// The result of the job from [`take_private_op`](Self::take_private_op).
+    pub fn complete_private_op(&mut self, result: PrivateOpResult) {
+        match &mut self.phase {
+            Phase::Client(hs) => hs.complete_private_op(result),
+            Phase::Server(hs) => hs.complete_private_op(result),
+            Phase::Open(_) | Phase::Failed => {}
+        }
+    }
+
+    /// Parsing work (bytes) the handshake spent on messages that were still
+    /// incomplete: bounded by their size, however they were segmented.
+    #[doc(hidden)]
+    pub fn handshake_parse_work(&self) -> u64 {
+        match &self.phase {
+            Phase::Client(hs) => hs.parse_work(),
+            Phase::Server(hs) => hs.parse_work(),
+            Phase::Open(_) | Phase::Failed => 0,
+        }
     }
 
     /// Consume received bytes from `buf` (handshake messages, then

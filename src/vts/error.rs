@@ -30,6 +30,15 @@ pub enum VtsError {
     /// The peer (or its credentials) was refused by the authorizer (§3.8).
     #[error("peer not authorized")]
     Unauthorized,
+    /// An RSA-encrypted handshake part (M5 header, M6) is longer than any
+    /// real peer sends to a key of our size: refused before any private-key
+    /// operation (`vts.md` §2.6, §3.4, §3.5).
+    #[error("RSA-encrypted handshake part of {len} bytes, at most {max} expected; refused before decryption")]
+    CiphertextTooLarge { len: usize, max: usize },
+    /// The pool of RSA private-key work is full: the handshake is refused
+    /// (`VtsConfig::rsa_queue`).
+    #[error("RSA work queue full ({queued} queued, {workers} workers); handshake refused")]
+    RsaBusy { queued: usize, workers: usize },
     /// An RSA block failed to decrypt (§2.6). Deliberately not more specific.
     #[error("RSA block decryption failed")]
     RsaDecrypt,

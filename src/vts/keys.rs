@@ -6,6 +6,7 @@
 //! ([`DEFAULT_KEY_BITS`]).
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use num_bigint::{BigInt, Sign};
@@ -179,6 +180,8 @@ fn pem_block(label: &str, der: &[u8]) -> String {
 pub struct RsaKeyPair {
     pub(crate) private: Arc<RsaPrivateKey>,
     public: PublicKey,
+    /// Private-key operations done with this key, shared by all clones.
+    private_ops: Arc<AtomicU64>,
 }
 
 impl RsaKeyPair {
@@ -189,7 +192,19 @@ impl RsaKeyPair {
         RsaKeyPair {
             private: Arc::new(private),
             public,
+            private_ops: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// RSA private-key operations (one per decrypted block, `vts.md` §2.6)
+    /// done with this key and its clones so far: what peers made us spend.
+    pub fn private_ops(&self) -> u64 {
+        self.private_ops.load(Ordering::Relaxed)
+    }
+
+    /// Count `n` private-key operations (called before they run).
+    pub(crate) fn count_private_ops(&self, n: u64) {
+        self.private_ops.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Generate a new key of [`DEFAULT_KEY_BITS`] (2048) bits.

@@ -40,6 +40,17 @@
 //! authorizer ([`VtsClientTransport::authorizer`]). Credentials (identity
 //! claims, certificate chains) are passed on **unverified**.
 //!
+//! ## CPU a peer can make us spend
+//!
+//! A handshake costs at most the RSA private-key operations of a real one
+//! (one block for keys ≥ 1024 bits): a larger M5 header or M6 is refused by
+//! its length before decryption ([`VtsError::CiphertextTooLarge`]). The
+//! operation is handed out as a [`private_op::PrivateOp`] and runs on the
+//! transport's bounded [`rsa_pool::RsaPool`] (`VtsConfig::rsa_workers`,
+//! `VtsConfig::rsa_queue`; full → [`VtsError::RsaBusy`]), queued fairly per
+//! peer address. Handshake entities are parsed by one decoder kept across
+//! reads, so segmentation does not multiply parsing work.
+//!
 //! [`VtsLayer`] is the server preset (VTS only) for `ServiceBuilder`.
 pub mod cipher;
 pub mod config;
@@ -51,9 +62,11 @@ pub mod keys;
 pub mod layer;
 pub mod message;
 pub mod prf;
+pub mod private_op;
 pub mod random;
 pub mod record;
 pub mod rsa_block;
+pub mod rsa_pool;
 pub mod stream;
 pub mod transport;
 pub mod vhmac;

@@ -72,6 +72,7 @@ pub fn decrypt_blocks(key: &RsaKeyPair, data: &[u8]) -> Result<Vec<u8>, VtsError
     if data.is_empty() || !data.len().is_multiple_of(k) {
         return Err(VtsError::RsaDecrypt);
     }
+    key.count_private_ops((data.len() / k) as u64);
     let prec = private.n_bits_precision();
     let mut rng = getrandom::SysRng;
     let mut ok = Choice::from(1u8);
@@ -107,6 +108,13 @@ pub fn decrypt_blocks(key: &RsaKeyPair, data: &[u8]) -> Result<Vec<u8>, VtsError
     } else {
         Err(VtsError::RsaDecrypt)
     }
+}
+
+/// Ciphertext length of `AsymEnc` of a `plaintext_len`-byte entity under a
+/// key of `k` bytes (§2.6: `(2 + len + L + pad) / (k − 11) * k`).
+pub fn asym_ciphertext_len(k: usize, mac_hash: HashAlg, plaintext_len: usize) -> usize {
+    let b = k.saturating_sub(11).max(1);
+    (2 + plaintext_len + mac_hash.output_len()).div_ceil(b) * k
 }
 
 /// `AsymEnc(pub, plaintext)` (§2.6): seal with empty MAC key and counter 0,

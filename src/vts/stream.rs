@@ -3,14 +3,17 @@
 //!
 //! [`VtsStream::connect`] / [`VtsStream::accept`] run the handshake with a
 //! timeout (Python peers may hang instead of closing, `vts.md` §7). Handshake
-//! input is processed on a blocking thread (`spawn_blocking`): it contains
-//! the RSA private-key operations (server: M5 header; client-key client:
-//! M6), which take milliseconds and must not stall the executor. After the
+//! input is parsed on the task; the one RSA private-key operation (server:
+//! M5 header; client-key client: M6), which takes milliseconds, is handed
+//! out by the connection ([`super::private_op`]) and runs on the
+//! transport's bounded [`RsaPool`] ([`handshake_on`](VtsStream::handshake_on)),
+//! or on tokio's blocking pool for the pool-less `connect`/`accept`. After the
 //! handshake, writes are sealed into records immediately and sent on
 //! `poll_write`/`poll_flush`; `poll_shutdown` sends the TCP FIN (VTS has no
 //! close-notify, §4).
 
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -23,11 +26,16 @@ use super::config::{PeerCredentials, VtsConfig};
 use super::connection::VtsConnection;
 use super::error::VtsError;
 use super::keys::RsaKeyPair;
+use super::private_op::PrivateOps;
+use super::rsa_pool::RsaPool;
 
 /// Stop accepting plaintext while this much ciphertext is unsent.
 const MAX_PENDING_OUTPUT: usize = 256 * 1024;
 /// Largest plaintext taken by one `poll_write`.
 const MAX_WRITE: usize = 64 * 1024;
+/// Bytes read ahead while a private-key job waits (to notice a peer that
+/// closed); a real peer sends nothing then (`vts.md` §3.7).
+const MAX_READ_WHILE_WAITING: usize = 16 * 1024;
 /// Default limit for the whole handshake.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -63,16 +71,37 @@ where
         Self::handshake(io, conn).await
     }
 
-    /// Drive any prepared connection through its handshake.
+    /// Drive any prepared connection through its handshake, with its RSA
+    /// private-key operation on tokio's blocking pool (unbounded: servers
+    /// facing the network use [`handshake_on`](Self::handshake_on)).
     pub async fn handshake(io: IO, conn: VtsConnection) -> Result<Self, VtsError> {
-        tokio::time::timeout(DEFAULT_HANDSHAKE_TIMEOUT, Self::handshake_inner(io, conn))
+        Self::handshake_on(io, conn, None, None).await
+    }
+
+    /// Drive a prepared connection through its handshake, with its RSA
+    /// private-key operation on `pool` (queued as `peer`'s; refused with
+    /// [`VtsError::RsaBusy`] when the pool is full).
+    pub async fn handshake_on(
+        io: IO,
+        conn: VtsConnection,
+        pool: Option<RsaPool>,
+        peer: Option<IpAddr>,
+    ) -> Result<Self, VtsError> {
+        let run = Self::handshake_inner(io, conn, pool, peer);
+        tokio::time::timeout(DEFAULT_HANDSHAKE_TIMEOUT, run)
             .await
             .map_err(|_| VtsError::NotReady("handshake timed out"))?
     }
 
-    async fn handshake_inner(mut io: IO, mut conn: VtsConnection) -> Result<Self, VtsError> {
+    async fn handshake_inner(
+        mut io: IO,
+        mut conn: VtsConnection,
+        pool: Option<RsaPool>,
+        peer: Option<IpAddr>,
+    ) -> Result<Self, VtsError> {
         let io_err = |e: io::Error| VtsError::Key(format!("I/O during handshake: {e}"));
         let mut rbuf = BytesMut::with_capacity(4096);
+        conn.set_private_ops(PrivateOps::Offload);
         loop {
             let out = conn.pending_output().to_vec();
             if !out.is_empty() {
@@ -83,19 +112,37 @@ where
             if !conn.is_handshaking() {
                 break;
             }
+            if let Some(job) = conn.take_private_op() {
+                let result = match &pool {
+                    Some(pool) => {
+                        let run = pool.run(peer, job);
+                        tokio::pin!(run);
+                        // A peer that is gone gets no RSA work: dropping
+                        // `run` withdraws a job still in the queue.
+                        loop {
+                            tokio::select! {
+                                r = &mut run => break r?,
+                                n = io.read_buf(&mut rbuf), if rbuf.len() < MAX_READ_WHILE_WAITING => {
+                                    if n.map_err(io_err)? == 0 {
+                                        return Err(VtsError::BadHandshake("EOF during handshake"));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    None => tokio::task::spawn_blocking(move || job.run())
+                        .await
+                        .map_err(|_| VtsError::Failed)?,
+                };
+                conn.complete_private_op(result);
+                // Continue the handshake (and open records that came with it).
+                conn.receive(&mut rbuf)?;
+                continue;
+            }
             if io.read_buf(&mut rbuf).await.map_err(io_err)? == 0 {
                 return Err(VtsError::BadHandshake("EOF during handshake"));
             }
-            // RSA private-key work may happen in here: off the executor.
-            let (c, b, r) = tokio::task::spawn_blocking(move || {
-                let r = conn.receive(&mut rbuf);
-                (conn, rbuf, r)
-            })
-            .await
-            .map_err(|_| VtsError::Failed)?;
-            conn = c;
-            rbuf = b;
-            r?;
+            conn.receive(&mut rbuf)?;
         }
         Ok(VtsStream {
             io,

@@ -20,7 +20,9 @@ use futures::future::BoxFuture;
 use tower::BoxError;
 
 use super::config::{Credentials, PeerCredentials, VtsConfig};
+use super::connection::VtsConnection;
 use super::keys::{KeyPolicy, RsaKeyPair};
+use super::rsa_pool::RsaPool;
 use super::stream::VtsStream;
 use crate::client::{ClientError, ClientTransport};
 use crate::object::ConnectionInfo;
@@ -64,11 +66,14 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The server side of VTS: needs our RSA key pair.
+/// The server side of VTS: needs our RSA key pair. Clones share one
+/// [`RsaPool`] (sized by [`VtsConfig::rsa_workers`] and
+/// [`VtsConfig::rsa_queue`]) for the RSA work of all their connections.
 #[derive(Clone)]
 pub struct VtsServerTransport {
     key: RsaKeyPair,
     config: Arc<VtsConfig>,
+    pool: RsaPool,
 }
 
 impl VtsServerTransport {
@@ -82,6 +87,11 @@ impl VtsServerTransport {
     pub fn with_config(key: RsaKeyPair, config: VtsConfig) -> Self {
         VtsServerTransport {
             key,
+            pool: RsaPool::new(
+                config.rsa_workers,
+                config.rsa_queue,
+                config.rsa_reserved_workers,
+            ),
             config: Arc::new(config),
         }
     }
@@ -89,6 +99,18 @@ impl VtsServerTransport {
     /// Our key.
     pub fn key(&self) -> &RsaKeyPair {
         &self.key
+    }
+
+    /// The pool running this server's RSA private-key operations.
+    pub fn rsa_pool(&self) -> &RsaPool {
+        &self.pool
+    }
+
+    /// Size the RSA pool: `workers` threads, `queue` waiting jobs
+    /// ([`VtsConfig::rsa_workers`], [`VtsConfig::rsa_queue`]).
+    pub fn rsa_limits(self, workers: usize, queue: usize) -> Self {
+        let config = (*self.config).clone().rsa_pool(workers, queue);
+        Self::with_config(self.key, config)
     }
 
     /// Check each client's credentials during the handshake (Python's
@@ -120,11 +142,12 @@ impl ServerTransport for VtsServerTransport {
     }
 
     fn accept(&self, conn: Connection) -> BoxFuture<'static, Result<Connection, BoxError>> {
-        let (key, config) = (self.key.clone(), self.config.clone());
+        let (key, config, pool) = (self.key.clone(), self.config.clone(), self.pool.clone());
         Box::pin(async move {
             let Connection { io, mut info } = conn;
             let peer = info.peer_addr;
-            let stream = VtsStream::accept(io, config, key)
+            let vts = VtsConnection::server(config, key);
+            let stream = VtsStream::handshake_on(io, vts, Some(pool), peer.map(|p| p.ip()))
                 .await
                 .inspect_err(|e| log_failure(peer, e))?;
             record(&mut info, stream.peer());
@@ -136,11 +159,14 @@ impl ServerTransport for VtsServerTransport {
     }
 }
 
-/// The client side of VTS: anonymous, or with our key pair.
+/// The client side of VTS: anonymous, or with our key pair. In client-key
+/// mode the RSA private-key operation (M6) runs on a pool shared by the
+/// clones, sized like the server's.
 #[derive(Clone)]
 pub struct VtsClientTransport {
     key: Option<RsaKeyPair>,
     config: Arc<VtsConfig>,
+    pool: RsaPool,
 }
 
 impl VtsClientTransport {
@@ -155,6 +181,11 @@ impl VtsClientTransport {
     pub fn with_config(key: Option<RsaKeyPair>, config: VtsConfig) -> Self {
         VtsClientTransport {
             key,
+            pool: RsaPool::new(
+                config.rsa_workers,
+                config.rsa_queue,
+                config.rsa_reserved_workers,
+            ),
             config: Arc::new(config),
         }
     }
@@ -191,9 +222,11 @@ impl ClientTransport for VtsClientTransport {
         io: BoxedIo,
         mut info: ConnectionInfo,
     ) -> BoxFuture<'static, Result<(BoxedIo, ConnectionInfo), ClientError>> {
-        let (key, config) = (self.key.clone(), self.config.clone());
+        let (key, config, pool) = (self.key.clone(), self.config.clone(), self.pool.clone());
         Box::pin(async move {
-            let stream = VtsStream::connect(io, config, key)
+            let peer = info.peer_addr.map(|p| p.ip());
+            let vts = VtsConnection::client(config, key);
+            let stream = VtsStream::handshake_on(io, vts, Some(pool), peer)
                 .await
                 .map_err(|e| ClientError::Transport(format!("VTS: {e}")))?;
             record(&mut info, stream.peer());

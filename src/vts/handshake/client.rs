@@ -1,7 +1,16 @@
 //! The client side of the VTS handshake (`vts.md` §3, §8 "Client").
 //!
 //! States: [`ExpectServerLine`] → [`ExpectServerHello`] → (client-key mode)
-//! [`ExpectServerSecret`] → done. M1 is produced by [`ClientHandshake::new`].
+//! [`ExpectServerSecret`] → [`DecryptSecret`] → done. M1 is produced by
+//! [`ClientHandshake::new`].
+//!
+//! Facing a hostile server: M2…M6 are read by one decoder kept across reads
+//! ([`EntityReader`]); M6 is refused by its length before any private-key
+//! operation if a real server could not have sent it (one block for keys
+//! ≥ 1024 bits), and that operation is a [`PrivateOp`] the driver may run
+//! elsewhere ([`PrivateOps::Offload`]). The server key's size and exponent
+//! are bounded by the [`KeyPolicy`](crate::vts::KeyPolicy) before we
+//! encrypt to it.
 
 use std::sync::Arc;
 
@@ -12,8 +21,9 @@ use crate::vts::cipher::{symmetric, Direction};
 use crate::vts::config::{PeerCredentials, Suite, VtsConfig};
 use crate::vts::keys::RsaKeyPair;
 use crate::vts::message::Sealer;
+use crate::vts::private_op::{PendingOp, PrivateOp, PrivateOpResult, PrivateOps};
 use crate::vts::random::RandomSource;
-use crate::vts::rsa_block::{asym_decrypt, asym_encrypt};
+use crate::vts::rsa_block::asym_encrypt;
 use crate::vts::{cipher::CipherAlg, cipher::Mode};
 
 /// Waiting for M2.
@@ -33,10 +43,17 @@ pub struct ExpectServerSecret {
     peer: PeerCredentials,
 }
 
+/// M6 received; waiting for the private-key operation on it.
+pub struct DecryptSecret {
+    secret: ExpectServerSecret,
+    op: PendingOp,
+}
+
 enum State {
     Line(ExpectServerLine),
     Hello(ExpectServerHello),
     Secret(Box<ExpectServerSecret>),
+    Decrypt(Box<DecryptSecret>),
     Done,
     Failed,
 }
@@ -47,6 +64,8 @@ pub struct ClientHandshake {
     key: Option<RsaKeyPair>,
     rng: Box<dyn RandomSource>,
     state: State,
+    reader: EntityReader,
+    private_ops: PrivateOps,
 }
 
 impl ClientHandshake {
@@ -58,12 +77,40 @@ impl ClientHandshake {
         out: &mut Vec<u8>,
     ) -> Self {
         out.extend_from_slice(PROTOCOL_LINE);
+        let reader = EntityReader::new(config.handshake_limit);
         ClientHandshake {
             config,
             key,
             rng,
             state: State::Line(ExpectServerLine),
+            reader,
+            private_ops: PrivateOps::Inline,
         }
+    }
+
+    /// Run private-key operations inline or hand them out.
+    pub fn set_private_ops(&mut self, mode: PrivateOps) {
+        self.private_ops = mode;
+    }
+
+    /// The private-key operation the handshake waits for, once.
+    pub fn take_private_op(&mut self) -> Option<PrivateOp> {
+        match &mut self.state {
+            State::Decrypt(d) => d.op.take_job(),
+            _ => None,
+        }
+    }
+
+    /// Give back the result of [`take_private_op`](Self::take_private_op)'s job.
+    pub fn complete_private_op(&mut self, result: PrivateOpResult) {
+        if let State::Decrypt(d) = &mut self.state {
+            d.op.complete(result);
+        }
+    }
+
+    /// Parsing work spent on incomplete handshake messages (bytes).
+    pub fn parse_work(&self) -> u64 {
+        self.reader.parse_work()
     }
 
     /// Consume what is possible from `buf`, append our messages to `out`.
@@ -92,12 +139,22 @@ impl ClientHandshake {
                     }
                 },
                 State::Secret(s) => match self.on_secret(s, buf)? {
-                    Ok(e) => (State::Done, Some(e)),
+                    Ok(d) => (State::Decrypt(Box::new(d)), None),
                     Err(s) => {
                         self.state = State::Secret(s);
                         return Ok(None);
                     }
                 },
+                State::Decrypt(mut d) => {
+                    let Some(plain) = d.op.poll(self.private_ops) else {
+                        self.state = State::Decrypt(d);
+                        return Ok(None);
+                    };
+                    (
+                        State::Done,
+                        Some(self.on_secret_decrypted(d.secret, plain?)?),
+                    )
+                }
                 State::Done | State::Failed => return Err(VtsError::Failed),
             };
             self.state = next;
@@ -150,7 +207,7 @@ impl ClientHandshake {
         buf: &mut BytesMut,
         out: &mut Vec<u8>,
     ) -> Result<Result<(State, Option<Established>), ExpectServerHello>, VtsError> {
-        let Some(m4) = entity_decoder(self.config.handshake_limit).decode(buf)? else {
+        let Some(m4) = self.reader.next(buf)? else {
             return Ok(Err(s));
         };
         let c = self.config.clone();
@@ -259,26 +316,45 @@ impl ClientHandshake {
         )))
     }
 
-    /// M6 (§3.5): recover `srand_s`.
+    /// M6 (§3.5): refused by its length if a real server could not have
+    /// sent it, else the private-key operation that recovers `srand_s`.
     fn on_secret(
         &mut self,
         s: Box<ExpectServerSecret>,
         buf: &mut BytesMut,
-    ) -> Result<Result<Established, Box<ExpectServerSecret>>, VtsError> {
-        let Some(m6) = entity_decoder(self.config.handshake_limit).decode(buf)? else {
+    ) -> Result<Result<DecryptSecret, Box<ExpectServerSecret>>, VtsError> {
+        let Some(m6) = self.reader.next(buf)? else {
             return Ok(Err(s));
         };
         let key = self.key.as_ref().ok_or(VtsError::Failed)?;
-        let enc = as_bytes(&m6, "ServerSecret")?;
-        let plain = asym_decrypt(key, s.suite.mac_hash, enc)?;
+        let Entity::Bytes(enc) = &m6 else {
+            return Err(VtsError::BadHandshake("ServerSecret"));
+        };
+        check_ciphertext_len(
+            enc.len(),
+            max_enc_secret(key.public().size(), s.suite.mac_hash)?,
+        )?;
+        let job = PrivateOp::new(key.clone(), s.suite.mac_hash, enc.clone());
+        Ok(Ok(DecryptSecret {
+            secret: *s,
+            op: PendingOp::new(job),
+        }))
+    }
+
+    /// M6 decrypted: derive the session keys (§3.6).
+    fn on_secret_decrypted(
+        &self,
+        s: ExpectServerSecret,
+        plain: Vec<u8>,
+    ) -> Result<Established, VtsError> {
         let inner = decode_exact(&plain, self.config.handshake_limit)?;
         let srand_s = as_random(&inner, "srand_s")?;
         let keys = derive_keys(&s.suite, &s.rand_c, &s.rand_s, &s.srand_c, Some(srand_s));
-        Ok(Ok(Established {
+        Ok(Established {
             suite: s.suite,
             keys,
             peer: s.peer,
             wait_for_peer_record: false,
-        }))
+        })
     }
 }

@@ -19,6 +19,7 @@ use super::error::VtsError;
 use super::hash::HashAlg;
 use super::keys::{KeyPolicy, PublicKey};
 use super::prf::Prf;
+use super::rsa_block::asym_ciphertext_len;
 use crate::vec::{encode, Decoder, DecoderConfig, EncodeConfig, Entity};
 
 /// `VTS_DRAFT-0.8\n` (§3.1).
@@ -143,6 +144,82 @@ fn entity_decoder(limit: usize) -> Decoder {
         // about their wire size; a tuple of tiny integers costs far more.
         max_decoded_bytes: limit.saturating_mul(2).saturating_add(64 * 1024),
     })
+}
+
+/// Reads the handshake entities M3…M6 one after the other with one decoder
+/// kept across reads, so a message that arrives a byte per segment is
+/// parsed once (linear), not again from its start on every read.
+pub(crate) struct EntityReader {
+    decoder: Decoder,
+    /// Header bytes parsed by calls that found the entity incomplete.
+    parsed_while_incomplete: u64,
+}
+
+impl EntityReader {
+    pub(crate) fn new(limit: usize) -> Self {
+        EntityReader {
+            decoder: entity_decoder(limit),
+            parsed_while_incomplete: 0,
+        }
+    }
+
+    /// The next entity from the front of `buf`; `Ok(None)`: incomplete.
+    pub(crate) fn next(&mut self, buf: &mut BytesMut) -> Result<Option<Entity>, VtsError> {
+        let before = self.decoder.header_bytes_parsed();
+        let entity = self.decoder.decode(buf)?;
+        if entity.is_none() {
+            let after = self.decoder.header_bytes_parsed();
+            self.parsed_while_incomplete += after.saturating_sub(before) as u64;
+        }
+        Ok(entity)
+    }
+
+    /// Parsing work done on incomplete messages so far (bytes); at most the
+    /// size of the messages when state is kept across reads.
+    pub(crate) fn parse_work(&self) -> u64 {
+        self.parsed_while_incomplete
+    }
+}
+
+/// Largest M5 `enc_header` a real client sends to a key of `k` bytes:
+/// the header of §3.4 step 4 with 32-byte `srand_c` and `block_rand` (what
+/// Python and we send, §6) and the negotiated MAC hash, as RSA blocks (§2.6).
+/// One block for any key of 1024 bits or more with SHA-1.
+fn max_enc_header(k: usize, mac_hash: HashAlg) -> Result<usize, VtsError> {
+    let digest = vec![0u8; mac_hash.output_len()];
+    let random = [0u8; RANDOM_LEN];
+    let header = tuple(vec![by(&random), by(&random), by(&digest)]);
+    Ok(asym_ciphertext_len(
+        k,
+        mac_hash,
+        encode_bare(&header)?.len(),
+    ))
+}
+
+/// Largest M6 a real server sends to a key of `k` bytes: `VBytes(srand_s)`
+/// with 32 bytes (§3.5), as RSA blocks (§2.6).
+fn max_enc_secret(k: usize, mac_hash: HashAlg) -> Result<usize, VtsError> {
+    let secret = by(&[0u8; RANDOM_LEN]);
+    Ok(asym_ciphertext_len(
+        k,
+        mac_hash,
+        encode_bare(&secret)?.len(),
+    ))
+}
+
+/// Refuse an RSA ciphertext longer than a real peer sends, before any
+/// private-key operation: each extra block would cost us one (§2.6).
+fn check_ciphertext_len(len: usize, max: usize) -> Result<(), VtsError> {
+    if len <= max {
+        return Ok(());
+    }
+    tracing::debug!(
+        len,
+        max,
+        "VTS: oversized RSA ciphertext refused before decryption"
+    );
+    crate::limits::limit_exceeded("vts_rsa_ciphertext");
+    Err(VtsError::CiphertextTooLarge { len, max })
 }
 
 /// Decode exactly one entity from a complete byte string.

@@ -1,11 +1,19 @@
 //! The server side of the VTS handshake (`vts.md` §3, §8 "Server").
 //!
 //! States: [`ExpectClientLine`] → [`ExpectClientHello`] →
-//! [`ExpectKeyExchange`] → done (sending M6 in client-key mode).
+//! [`ExpectKeyExchange`] → [`DecryptHeader`] → done (sending M6 in
+//! client-key mode).
+//!
+//! CPU bounds: M3 and M5 are read by one decoder kept across reads
+//! ([`EntityReader`]); the M5 header is refused by its length before any
+//! private-key operation if a real client could not have sent it, so a
+//! handshake costs at most the private operations of a real one (one block
+//! for keys ≥ 1024 bits); that operation is a [`PrivateOp`] that the driver
+//! may run elsewhere ([`PrivateOps::Offload`]).
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use subtle::ConstantTimeEq;
 
 use super::*;
@@ -13,8 +21,9 @@ use crate::vts::cipher::{symmetric, CipherAlg, Direction, Mode};
 use crate::vts::config::{PeerCredentials, Suite, VtsConfig};
 use crate::vts::keys::RsaKeyPair;
 use crate::vts::message::Opener;
+use crate::vts::private_op::{PendingOp, PrivateOp, PrivateOpResult, PrivateOps};
 use crate::vts::random::RandomSource;
-use crate::vts::rsa_block::{asym_decrypt, asym_encrypt};
+use crate::vts::rsa_block::asym_encrypt;
 
 /// Waiting for M1.
 pub struct ExpectClientLine;
@@ -29,10 +38,18 @@ pub struct ExpectKeyExchange {
     rand_s: Vec<u8>,
 }
 
+/// M5 received; waiting for the private-key operation on its header.
+pub struct DecryptHeader {
+    exchange: ExpectKeyExchange,
+    enc_content: Bytes,
+    op: PendingOp,
+}
+
 enum State {
     Line(ExpectClientLine),
     Hello(ExpectClientHello),
     Exchange(Box<ExpectKeyExchange>),
+    Decrypt(Box<DecryptHeader>),
     Done,
     Failed,
 }
@@ -43,6 +60,8 @@ pub struct ServerHandshake {
     key: RsaKeyPair,
     rng: Box<dyn RandomSource>,
     state: State,
+    reader: EntityReader,
+    private_ops: PrivateOps,
 }
 
 /// The server's choice for a client offer (§3.2 "Negotiation").
@@ -89,12 +108,40 @@ pub fn negotiate(
 
 impl ServerHandshake {
     pub fn new(config: Arc<VtsConfig>, key: RsaKeyPair, rng: Box<dyn RandomSource>) -> Self {
+        let reader = EntityReader::new(config.handshake_limit);
         ServerHandshake {
             config,
             key,
             rng,
             state: State::Line(ExpectClientLine),
+            reader,
+            private_ops: PrivateOps::Inline,
         }
+    }
+
+    /// Run private-key operations inline or hand them out.
+    pub fn set_private_ops(&mut self, mode: PrivateOps) {
+        self.private_ops = mode;
+    }
+
+    /// The private-key operation the handshake waits for, once.
+    pub fn take_private_op(&mut self) -> Option<PrivateOp> {
+        match &mut self.state {
+            State::Decrypt(d) => d.op.take_job(),
+            _ => None,
+        }
+    }
+
+    /// Give back the result of [`take_private_op`](Self::take_private_op)'s job.
+    pub fn complete_private_op(&mut self, result: PrivateOpResult) {
+        if let State::Decrypt(d) = &mut self.state {
+            d.op.complete(result);
+        }
+    }
+
+    /// Parsing work spent on incomplete handshake messages (bytes).
+    pub fn parse_work(&self) -> u64 {
+        self.reader.parse_work()
     }
 
     /// Consume what is possible from `buf`, append our messages to `out`.
@@ -123,11 +170,18 @@ impl ServerHandshake {
                     }
                 },
                 State::Exchange(s) => {
-                    let Some(m5) = entity_decoder(self.config.handshake_limit).decode(buf)? else {
+                    let Some(m5) = self.reader.next(buf)? else {
                         self.state = State::Exchange(s);
                         return Ok(None);
                     };
-                    let done = self.on_exchange(*s, &m5, out)?;
+                    self.state = State::Decrypt(Box::new(self.on_exchange(*s, &m5)?));
+                }
+                State::Decrypt(mut d) => {
+                    let Some(header) = d.op.poll(self.private_ops) else {
+                        self.state = State::Decrypt(d);
+                        return Ok(None);
+                    };
+                    let done = self.on_header(*d, header?, out)?;
                     self.state = State::Done;
                     return Ok(Some(done));
                 }
@@ -142,7 +196,7 @@ impl ServerHandshake {
         buf: &mut BytesMut,
         out: &mut Vec<u8>,
     ) -> Result<Option<ExpectKeyExchange>, VtsError> {
-        let Some(m3) = entity_decoder(self.config.handshake_limit).decode(buf)? else {
+        let Some(m3) = self.reader.next(buf)? else {
             return Ok(None);
         };
         let v = as_tuple_n(&m3, 6, "ClientHello")?;
@@ -183,21 +237,41 @@ impl ServerHandshake {
         }))
     }
 
-    /// M5 (§3.4 server processing), then M6 in client-key mode (§3.5).
+    /// M5 (§3.4 server processing step 1), then the RSA private-key
+    /// operation of step 2, refused up front if the header is larger than
+    /// a real client's.
     fn on_exchange(
         &mut self,
         s: ExpectKeyExchange,
         m5: &Entity,
+    ) -> Result<DecryptHeader, VtsError> {
+        let v = as_tuple_n(m5, 2, "ClientKeyExchange")?;
+        let (Entity::Bytes(enc_header), Entity::Bytes(enc_content)) = (&v[0], &v[1]) else {
+            return Err(VtsError::BadHandshake("ClientKeyExchange elements"));
+        };
+        let max = max_enc_header(self.key.public().size(), s.suite.mac_hash)?;
+        check_ciphertext_len(enc_header.len(), max)?;
+        let job = PrivateOp::new(self.key.clone(), s.suite.mac_hash, enc_header.clone());
+        Ok(DecryptHeader {
+            exchange: s,
+            enc_content: enc_content.clone(),
+            op: PendingOp::new(job),
+        })
+    }
+
+    /// M5 steps 2–7 with the decrypted header, then M6 in client-key mode
+    /// (§3.5).
+    fn on_header(
+        &mut self,
+        d: DecryptHeader,
+        header: Vec<u8>,
         out: &mut Vec<u8>,
     ) -> Result<Established, VtsError> {
+        let s = d.exchange;
+        let enc_content = &d.enc_content[..];
         let suite = s.suite;
         let limit = self.config.handshake_limit;
-        let v = as_tuple_n(m5, 2, "ClientKeyExchange")?;
-        let enc_header = as_bytes(&v[0], "encrypted header")?;
-        let enc_content = as_bytes(&v[1], "encrypted content")?;
-        // Step 2: the RSA private-key operation (expensive; the tokio
-        // adapter runs handshake input on a blocking thread).
-        let header = decode_exact(&asym_decrypt(&self.key, suite.mac_hash, enc_header)?, limit)?;
+        let header = decode_exact(&header, limit)?;
         let h = as_tuple_n(&header, 3, "key exchange header")?;
         let srand_c = as_random(&h[0], "srand_c")?.to_vec();
         let block_rand = as_random(&h[1], "block_rand")?;
