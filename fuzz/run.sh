@@ -11,6 +11,9 @@
 # out of memory; the input is in fuzz/artifacts/<target>/.
 #
 # Environment: FUZZ_NICE (default 10) niceness of the fuzzers;
+# FUZZ_SANITIZER (default none: the crates forbid unsafe code, and
+# AddressSanitizer costs the RSA-heavy VTS targets most of their speed;
+# "address" to check the dependencies' unsafe code too);
 # FUZZ_ARGS extra libFuzzer flags (e.g. "-rss_limit_mb=4096").
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -37,8 +40,10 @@ logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
 failed=()
 summary=()
+san="${FUZZ_SANITIZER:-none}"
 for t in "${targets[@]}"; do
-    cargo +nightly fuzz build -O "$t"
+    # One target directory per sanitizer: switching does not rebuild all.
+    cargo +nightly fuzz build -O -s "$san" --target-dir "target/$san" "$t"
     mkdir -p "corpus/$t" "artifacts/$t"
     if [ -d "seeds/$t" ]; then
         cp -n "seeds/$t"/* "corpus/$t/" 2>/dev/null || true
@@ -47,7 +52,7 @@ for t in "${targets[@]}"; do
     log="$logs/$t.log"
     set +e
     # -timeout: one input taking 10 s counts as a hang (a failure).
-    nice -n "${FUZZ_NICE:-10}" cargo +nightly fuzz run -O "$t" -- \
+    nice -n "${FUZZ_NICE:-10}" cargo +nightly fuzz run -O -s "$san" --target-dir "target/$san" "$t" -- \
         -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
         ${FUZZ_ARGS:-} >"$log" 2>&1
     rc=$?

@@ -284,7 +284,7 @@ pub fn suite(i: usize) -> Suite {
     Suite {
         prf_hash: HashAlg::Sha256,
         cipher: ciphers[i % 5],
-        mode: if (i / 5) % 2 == 0 {
+        mode: if (i / 5).is_multiple_of(2) {
             Mode::Cbc
         } else {
             Mode::Ofb
