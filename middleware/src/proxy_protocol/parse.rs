@@ -63,10 +63,20 @@ pub fn parse_header(buf: &[u8]) -> Result<Option<ParsedHeader>, ProxyHeaderError
     // `ppp`'s v1 parser reports some truncated lines ("... 5555 44") as
     // invalid rather than partial, so a v1 header is parsed only once its
     // line is complete: at most 107 bytes, CRLF included (spec §2.1).
+    // Only that line goes to `ppp`: given more, it accepts `UNKNOWN` lines
+    // ending in a bare LF and takes the bytes after it into the header, so
+    // the header's length would depend on how the stream was split into
+    // reads (found by fuzzing, `fuzz/fuzz_targets/proxy_header.rs`).
     let prefix = v1::PROTOCOL_PREFIX.as_bytes();
+    let mut input = buf;
     if buf.starts_with(prefix) || prefix.starts_with(buf) {
-        match buf.iter().position(|&b| b == b'\n') {
-            Some(_) => {}
+        match buf.iter().take(V1_MAX_LEN).position(|&b| b == b'\n') {
+            Some(lf) if lf > 0 && buf[lf - 1] == b'\r' => input = &buf[..=lf],
+            Some(_) => {
+                return Err(ProxyHeaderError::Invalid(
+                    "v1 header not terminated by CRLF".into(),
+                ))
+            }
             None if buf.len() < V1_MAX_LEN => return Ok(None),
             None => {
                 return Err(ProxyHeaderError::Invalid(
@@ -75,11 +85,14 @@ pub fn parse_header(buf: &[u8]) -> Result<Option<ParsedHeader>, ProxyHeaderError
             }
         }
     }
-    let result = HeaderResult::parse(buf);
+    let result = HeaderResult::parse(input);
     if result.is_incomplete() {
         return Ok(None);
     }
     match result {
+        HeaderResult::V1(Ok(h)) if h.header.len() != input.len() => Err(ProxyHeaderError::Invalid(
+            "v1 header ends before its CRLF".into(),
+        )),
         HeaderResult::V1(Ok(h)) => Ok(Some(ParsedHeader {
             version: 1,
             len: h.header.len(),
