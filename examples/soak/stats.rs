@@ -36,7 +36,10 @@ impl Stats {
         self.add(format!("failure.{kind}"));
         let mut notes = self.notes.lock().unwrap_or_else(|p| p.into_inner());
         if notes.len() < MAX_NOTES {
-            notes.push(format!("{kind}: {}", detail.into()));
+            // Also at once, so that a long run shows when it happened.
+            let note = format!("{kind}: {}", detail.into());
+            println!("soak: failure {note}");
+            notes.push(note);
         }
     }
 
