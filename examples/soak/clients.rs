@@ -34,6 +34,36 @@ pub struct Shared {
     pub think: Duration,
     /// Bound on one call (a normal call exceeding it is a failure).
     pub call_timeout: Duration,
+    /// The server's handshake deadline: a connect that took this long may
+    /// be cut by it (a starved machine), which is not a failure.
+    pub handshake_deadline: Duration,
+}
+
+impl Shared {
+    /// Whether the server stopped the link of our `port` (through the
+    /// registry) after `since`.
+    pub fn stopped_by_server(&self, port: u16, since: Instant) -> bool {
+        self.kills
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&port)
+            .is_some_and(|at| *at >= since)
+    }
+
+    /// Count a failed connect: a failure, unless it took as long as the
+    /// server's handshake deadline (which then legitimately cut it).
+    pub fn connect_failed(&self, what: &str, started: Instant, error: String) {
+        if started.elapsed() >= self.handshake_deadline {
+            self.stats
+                .add(format!("{what}.connect_cut_by_handshake_deadline"));
+        } else {
+            let took = started.elapsed();
+            self.stats.fail(
+                &format!("{what}_connect"),
+                format!("{error} (after {took:.1?})"),
+            );
+        }
+    }
 }
 
 /// Why an operation did not complete.
@@ -91,7 +121,7 @@ pub async fn run_client(shared: Arc<Shared>, seed: u64) {
         let (link, gw) = match client.connect(&shared.addr).await {
             Ok(c) => c,
             Err(e) => {
-                stats.fail("connect", e.to_string());
+                shared.connect_failed("client", connect_started, e.to_string());
                 tokio::select! {
                     _ = shared.stop.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -124,13 +154,7 @@ pub async fn run_client(shared: Arc<Shared>, seed: u64) {
         }
         drop(gw);
         if let Some(e) = lost {
-            let killed = shared
-                .kills
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&port)
-                .is_some_and(|at| *at >= connect_started);
-            if killed {
+            if shared.stopped_by_server(port, connect_started) {
                 stats.add("calls.failed.link_stopped_by_server");
             } else {
                 stats.fail("link_lost", format!("port {port}: {e}"));

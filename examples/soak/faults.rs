@@ -223,6 +223,7 @@ async fn client_fault(shared: &Shared, rng: &mut Rng, plan: FaultPlan) -> &'stat
     };
     let ctl = FaultCtl::new(start);
     let slow = (plan == FaultPlan::Slow).then_some(gap);
+    let started = Instant::now();
     let connected = timeout(
         Duration::from_secs(30),
         faulty_connect(&shared.addr, ctl.clone(), slow),
@@ -231,20 +232,17 @@ async fn client_fault(shared: &Shared, rng: &mut Rng, plan: FaultPlan) -> &'stat
     let (link, gw) = match connected {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
-            shared
-                .stats
-                .fail("fault_client_connect", format!("{plan:?}: {e}"));
+            shared.connect_failed("fault_client", started, format!("{plan:?}: {e}"));
             return "connect_failed";
         }
         Err(_) => {
-            shared
-                .stats
-                .fail("fault_client_connect", format!("{plan:?}: timed out"));
+            shared.connect_failed("fault_client", started, format!("{plan:?}: timed out"));
             return "connect_failed";
         }
     };
+    let port = link.context().local_addr().map_or(0, |a| a.port());
     let outcome = match plan {
-        FaultPlan::Slow => slow_calls(shared, rng, &gw).await,
+        FaultPlan::Slow => slow_calls(shared, rng, &gw, port, started).await,
         FaultPlan::Reset | FaultPlan::HalfClose => mid_call(shared, rng, &gw, &ctl, plan).await,
         FaultPlan::StopReading => stop_reading(shared, rng, &gw, &link, &ctl).await,
         FaultPlan::Garbage => garbage(shared, rng, &gw, &ctl).await,
@@ -263,7 +261,13 @@ async fn client_fault(shared: &Shared, rng: &mut Rng, plan: FaultPlan) -> &'stat
 }
 
 /// Byte-at-a-time writer: its calls must still complete correctly.
-async fn slow_calls(shared: &Shared, rng: &mut Rng, gw: &RemoteObject) -> &'static str {
+async fn slow_calls(
+    shared: &Shared,
+    rng: &mut Rng,
+    gw: &RemoteObject,
+    port: u16,
+    started: Instant,
+) -> &'static str {
     let cb = callback_object();
     for _ in 0..rng.range(1, 3) {
         let op = if rng.chance(0.5) {
@@ -274,6 +278,10 @@ async fn slow_calls(shared: &Shared, rng: &mut Rng, gw: &RemoteObject) -> &'stat
         shared.stats.add("calls.started");
         match run_op(op, rng, gw, &cb, shared).await {
             Ok(()) => shared.stats.add(format!("calls.ok.slow_{op}")),
+            Err(OpError::Link(_)) if shared.stopped_by_server(port, started) => {
+                shared.stats.add("calls.failed.link_stopped_by_server");
+                return "stopped_by_server";
+            }
             Err(OpError::Link(e)) => {
                 shared.stats.fail("slow_writer_lost", e.to_string());
                 return "lost";

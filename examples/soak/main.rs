@@ -266,6 +266,7 @@ async fn run(args: &Args, seed: u64, prometheus: &PrometheusHandle) -> Report {
         stop: CancellationToken::new(),
         think: Duration::from_millis(args.think_ms),
         call_timeout: Duration::from_secs(60),
+        handshake_deadline: stack.handshake_timeout.unwrap_or(Duration::MAX),
     });
     let started = Instant::now();
     let mut clients = JoinSet::new();
