@@ -401,8 +401,15 @@ impl Report {
     fn print(&self) -> bool {
         let counts = self.stats.snapshot();
         println!(
-            "soak: summary (seed {}, ran {:.0?})",
-            self.seed, self.elapsed
+            "soak: summary (seed {}, ran {:.0?} with the stop of the faults, CPU used {:.0?}, {} build)",
+            self.seed,
+            self.elapsed,
+            stats::cpu_time(),
+            if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
         );
         let section = |title: &str, prefix: &str| {
             println!("  {title}:");
