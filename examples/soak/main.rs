@@ -7,7 +7,7 @@
 //! server are stopped, it checks: no panic, no failure counted, the links
 //! registry and the active-connection and active-link gauges at zero, no
 //! task left alive, and RSS back near where it started. Prints a summary;
-//! exits 1 if a check fails, 3 if the watchdog fires.
+//! exits 1 if a check fails, 3 if the watchdog fires, 4 if orphaned.
 //!
 //! ```sh
 //! cargo run --release --example soak -- 60            # a minute
@@ -17,6 +17,15 @@
 //!
 //! Loopback only. Every wait is bounded; a watchdog thread ends the
 //! process if the whole run overstays its time by more than two minutes.
+//! The program first re-runs itself with glibc malloc settings that return
+//! freed memory (`MALLOC_ENV`), so the RSS check sees leaks rather than
+//! the allocator's caching; the child stops if its parent goes away.
+//!
+//! Files: `clients.rs` (the well-behaved clients and their checked
+//! operations), `gateway.rs` (the server's and the clients' objects,
+//! random values), `faults.rs` (what is injected and what counts as the
+//! server handling it), `fault_io.rs` (the stream that misbehaves under a
+//! client link), `stats.rs` (counters, panic hook, RSS, metrics).
 #![forbid(unsafe_code)]
 
 mod clients;
