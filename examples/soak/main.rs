@@ -247,13 +247,20 @@ async fn run(args: &Args, seed: u64, prometheus: &PrometheusHandle) -> Report {
     let (rss_start, _) = rss();
 
     // `versile serve`'s stack; the per-address limits are off because all
-    // clients share 127.0.0.1 (other defaults, deadlines included, stay).
+    // clients share 127.0.0.1 (other defaults, deadlines and keep-alive
+    // included, stay).
     let stack = StackConfig {
         max_connections_per_ip: None,
         rate_per_ip: None,
         ..StackConfig::default()
     };
-    let service = stack.build(VopLayer::insecure(), GatewayService::new(soak_gateway));
+    let service = match stack.build(VopLayer::insecure(), GatewayService::new(soak_gateway)) {
+        Ok(s) => s,
+        Err(e) => {
+            stats.fail("server_start", e.to_string());
+            return Report::empty(stats, seed, rss_start, tasks_start);
+        }
+    };
     let server = match Server::builder().listen("127.0.0.1:0").serve(service) {
         Ok(s) => s,
         Err(e) => {
