@@ -71,8 +71,29 @@ impl Shared {
 pub enum OpError {
     /// The link went away (expected only after a server-side stop).
     Link(CallError),
-    /// Wrong result, unexpected error, or no answer in time.
+    /// CALL_ERROR where a result or an exception was due. Expected only
+    /// when the server stops the link gracefully during a callback: its
+    /// pending calls to us fail at once (`vol.md` §7.2 step 2), so the
+    /// method calling back fails.
+    CallFailed(String),
+    /// Wrong result, other unexpected error, or no answer in time.
     Wrong(String),
+}
+
+impl OpError {
+    /// Count an operation that did not complete on a link the client
+    /// still has: a failure unless the server stopped that link.
+    pub fn count(self, shared: &Shared, op: &str, port: u16, since: Instant) {
+        match self {
+            OpError::CallFailed(_) if shared.stopped_by_server(port, since) => {
+                shared.stats.add("calls.failed.callback_cut_by_server_stop")
+            }
+            OpError::CallFailed(detail) | OpError::Wrong(detail) => {
+                shared.stats.fail("wrong_result", format!("{op}: {detail}"))
+            }
+            OpError::Link(e) => shared.stats.fail("link_lost", format!("{op}: {e}")),
+        }
+    }
 }
 
 type OpResult = Result<(), OpError>;
@@ -147,9 +168,7 @@ pub async fn run_client(shared: Arc<Shared>, seed: u64) {
                     lost = Some(e);
                     break;
                 }
-                Err(OpError::Wrong(detail)) => {
-                    stats.fail("wrong_result", format!("{op}: {detail}"))
-                }
+                Err(e) => e.count(&shared, op, port, connect_started),
             }
         }
         drop(gw);
@@ -208,6 +227,7 @@ async fn expect(
             short(&v),
             short(want)
         ))),
+        Err(e @ CallError::Failed(_)) => Err(OpError::CallFailed(format!("{method}: {e}"))),
         Err(e) => Err(OpError::Wrong(format!("{method}: unexpected error {e}"))),
     }
 }
@@ -222,6 +242,7 @@ async fn expect_raise(
 ) -> OpResult {
     match call(shared, obj, method, args).await? {
         Err(CallError::Exception(Entity::Exception(got))) if got == want_args => Ok(()),
+        Err(e @ CallError::Failed(_)) => Err(OpError::CallFailed(format!("{method}: {e}"))),
         other => Err(OpError::Wrong(format!(
             "{method}: got {}, want an exception",
             match other {

@@ -286,9 +286,9 @@ async fn slow_calls(
                 shared.stats.fail("slow_writer_lost", e.to_string());
                 return "lost";
             }
-            Err(OpError::Wrong(d)) => {
-                shared.stats.fail("wrong_result", format!("slow {op}: {d}"));
-                return "wrong";
+            Err(e) => {
+                e.count(shared, &format!("slow {op}"), port, started);
+                return "not_completed";
             }
         }
     }
