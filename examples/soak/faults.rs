@@ -242,7 +242,7 @@ async fn client_fault(shared: &Shared, rng: &mut Rng, plan: FaultPlan) -> &'stat
     };
     let port = link.context().local_addr().map_or(0, |a| a.port());
     let outcome = match plan {
-        FaultPlan::Slow => slow_calls(shared, rng, &gw, port, started).await,
+        FaultPlan::Slow => slow_calls(shared, rng, &gw, &ctl, port, started).await,
         FaultPlan::Reset | FaultPlan::HalfClose => mid_call(shared, rng, &gw, &ctl, plan).await,
         FaultPlan::StopReading => stop_reading(shared, rng, &gw, &link, &ctl).await,
         FaultPlan::Garbage => garbage(shared, rng, &gw, &ctl).await,
@@ -265,6 +265,7 @@ async fn slow_calls(
     shared: &Shared,
     rng: &mut Rng,
     gw: &RemoteObject,
+    ctl: &FaultCtl,
     port: u16,
     started: Instant,
 ) -> &'static str {
@@ -283,7 +284,16 @@ async fn slow_calls(
                 return "stopped_by_server";
             }
             Err(OpError::Link(e)) => {
-                shared.stats.fail("slow_writer_lost", e.to_string());
+                let server_closed = timeout(Duration::from_millis(100), ctl.peer_closed())
+                    .await
+                    .is_ok();
+                shared.stats.fail(
+                    "slow_writer_lost",
+                    format!(
+                        "port {port}, {:.1?} after connecting, server closed: {server_closed}: {e}",
+                        started.elapsed()
+                    ),
+                );
                 return "lost";
             }
             Err(e) => {
