@@ -287,6 +287,16 @@ async fn slow_calls(
                 let server_closed = timeout(Duration::from_millis(100), ctl.peer_closed())
                     .await
                     .is_ok();
+                // Our side of the handshake can finish before the server's
+                // (it still waits for our last bytes, trickling in): on a
+                // starved machine its handshake deadline may then close
+                // the link under our first calls.
+                if server_closed && started.elapsed() >= shared.handshake_deadline {
+                    shared
+                        .stats
+                        .add("calls.failed.slow_writer_cut_by_handshake_deadline");
+                    return "cut_by_handshake_deadline";
+                }
                 shared.stats.fail(
                     "slow_writer_lost",
                     format!(
