@@ -25,13 +25,15 @@
 //! operations), `gateway.rs` (the server's and the clients' objects,
 //! random values), `faults.rs` (what is injected and what counts as the
 //! server handling it), `fault_io.rs` (the stream that misbehaves under a
-//! client link), `stats.rs` (counters, panic hook, RSS, metrics).
+//! client link), `raw_peers.rs` (peers that never finish a handshake),
+//! `stats.rs` (counters, panic hook, RSS, metrics).
 #![forbid(unsafe_code)]
 
 mod clients;
 mod fault_io;
 mod faults;
 mod gateway;
+mod raw_peers;
 mod stats;
 
 use std::process::ExitCode;
