@@ -92,3 +92,26 @@ fn production_stack_serves_metrics_and_logs_json() {
         serde_json::from_str(first).unwrap_or_else(|e| panic!("{e}: {first:?}"));
     assert_eq!(log["fields"]["message"], "serving");
 }
+
+#[test]
+fn soak_runs_briefly_and_finds_the_server_clean() {
+    // A short soak (examples/soak): clients, injected faults, then the
+    // end-of-run checks (no panic or failure, links and gauges at zero,
+    // no task left, RSS back near the start). The program bounds itself;
+    // the limit here only guards against a hang.
+    let mut p = Proc::spawn(
+        example("soak"),
+        &["5", "--clients", "40", "--report-every", "5", "--seed", "7"],
+    );
+    let (status, stderr) = p.wait_exit(Duration::from_secs(180));
+    let mut out = String::new();
+    while let Some(line) = p.next_line(Duration::from_secs(1)) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    assert!(
+        status.success(),
+        "soak exited with {status}:\n{out}\n{stderr}"
+    );
+    assert!(out.contains("soak: PASS"), "{out}");
+}

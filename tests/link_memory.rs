@@ -106,3 +106,94 @@ async fn dispatcher_routes_mounts_and_checks() {
     let e = gw.call("urlget", (5,)).await.unwrap_err();
     assert_eq!(e.exception_args(), Some(&[][..]));
 }
+
+/// A stream that records the largest read buffer the link offers it
+/// while `armed`.
+struct ReadSpy<IO> {
+    inner: IO,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    max_offered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl<IO: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for ReadSpy<IO> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::sync::atomic::Ordering;
+        if self.armed.load(Ordering::SeqCst) {
+            self.max_offered
+                .fetch_max(buf.remaining(), Ordering::SeqCst);
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<IO: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for ReadSpy<IO> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn read_buffer_is_released_after_a_large_message() {
+    // A link that received a 4 MiB message must not keep a read buffer
+    // that size while it idles (found by examples/soak: idle links held
+    // the size of their largest message each).
+    use std::sync::atomic::Ordering;
+    let (a, b) = tokio::io::duplex(1 << 16);
+    let spy = ReadSpy {
+        inner: a,
+        armed: Default::default(),
+        max_offered: Default::default(),
+    };
+    let (armed, max_offered) = (spy.armed.clone(), spy.max_offered.clone());
+    let server = tokio::spawn(connect_link(
+        spy,
+        SimpleGateway::new(),
+        ConnectionInfo::default(),
+        LinkOptions::default(),
+    ));
+    let (_client_link, gw) = connect_link(
+        b,
+        ObjectBuilder::new(()).build(),
+        ConnectionInfo::default(),
+        LinkOptions::default(),
+    )
+    .await
+    .expect("client handshake");
+    let (_server_link, _) = server.await.unwrap().expect("server handshake");
+    let big = Value::from(vec![7u8; 4 << 20]);
+    let call = tokio::time::timeout(Duration::from_secs(30), gw.call("echo", (big.clone(),)));
+    assert_eq!(call.await.unwrap().unwrap(), big);
+    armed.store(true, Ordering::SeqCst);
+    for _ in 0..3 {
+        assert_eq!(
+            gw.call("echo", ("small",)).await.unwrap(),
+            Value::from("small")
+        );
+    }
+    let offered = max_offered.load(Ordering::SeqCst);
+    assert!(offered > 0, "the server read while armed");
+    assert!(
+        offered <= 256 * 1024,
+        "an idle link offers a {offered}-byte read buffer after a 4 MiB message"
+    );
+}

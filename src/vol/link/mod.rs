@@ -288,6 +288,14 @@ impl<L: Clone + ExportKey> Link<L> {
         let _ = self.out.split_to(n.min(self.out.len()));
     }
 
+    /// Drop the output buffer if everything in it was written, so that its
+    /// allocation (as large as the largest batch) is not kept.
+    pub fn release_output_buffer(&mut self) {
+        if self.out.is_empty() {
+            self.out = BytesMut::new();
+        }
+    }
+
     /// Take all pending output at once.
     pub fn take_output(&mut self) -> BytesMut {
         self.out.split()
