@@ -1,8 +1,8 @@
 //! The full production stack, as `versile serve` builds it: connection
 //! limits (global, per client address, rate), a handshake deadline, idle
-//! timeout, optional PROXY protocol, Prometheus metrics over HTTP in the
-//! same runtime, JSON logs, and a graceful stop with a drain deadline on
-//! SIGINT/SIGTERM.
+//! timeout, per-link and process-wide resource limits, optional PROXY
+//! protocol, Prometheus metrics over HTTP in the same runtime, JSON logs,
+//! and a graceful stop with a drain deadline on SIGINT/SIGTERM.
 //!
 //! ```sh
 //! cargo run --example production_stack -- 127.0.0.1:4433 127.0.0.1:9100
@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use versile::demo::SimpleGateway;
 use versile::ops::{init_logging, install_prometheus, LogFormat, MetricsEndpoint};
-use versile::server::StackConfig;
+use versile::server::{LinkLimits, StackConfig};
 use versile::{GatewayService, Server, StopLinks, VopLayer};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -43,6 +43,13 @@ async fn main() -> Result<(), BoxError> {
         // Dead-peer detection: VOL keep-alive (`vol.md` §8).
         keep_alive: Some(Duration::from_secs(60)),
         proxy_protocol: false,
+        // Per-link limits and the budgets all links share (`[stack.link]`
+        // in TOML); the defaults, with the memory this process may spend
+        // on peers raised.
+        link: LinkLimits {
+            max_process_memory: 1 << 30,
+            ..LinkLimits::default()
+        },
         ..StackConfig::default()
     };
     // PLAIN keeps the example self-contained; in production add the VTS

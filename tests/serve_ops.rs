@@ -30,6 +30,10 @@ impl Drop for TempFile {
 fn invalid_configuration_exits_2_with_a_clear_message() {
     let bad_key = TempFile::new("bad-key.toml", "[stack]\nmax_conections = 5\n");
     let bad_net = TempFile::new("bad-net.toml", "[stack]\ndeny = [\"10.0.0.0/40\"]\n");
+    let bad_limit = TempFile::new(
+        "bad-limit.toml",
+        "[stack.link]\nmax_decoded_entity = \"lots\"\n",
+    );
     for (args, expect) in [
         (vec!["--config", bad_key.path()], "max_conections"),
         (vec!["--config", bad_net.path()], "10.0.0.0/40"),
@@ -38,6 +42,10 @@ fn invalid_configuration_exits_2_with_a_clear_message() {
             "cannot read config",
         ),
         (vec!["--rate-per-ip", "nan"], "rate_per_ip"),
+        // Link limits (issue #7): bad sizes, 0 where off makes no sense.
+        (vec!["--max-link-memory", "12MB"], "--max-link-memory"),
+        (vec!["--max-exports", "0"], "--max-exports"),
+        (vec!["--config", bad_limit.path()], "max_decoded_entity"),
         // PROXY protocol must be told whom to believe (issue #7).
         (vec!["--proxy-protocol"], "--proxy-trusted CIDR"),
         (vec!["--proxy-protocol"], "--proxy-trust-any"),
@@ -151,4 +159,73 @@ fn config_file_and_flags_metrics_line_and_json_logs() {
         messages.iter().any(|m| m.starts_with("stopping")),
         "{stderr}"
     );
+}
+
+/// A link limit from the file, lowered by a flag, is enforced by the
+/// running server: with `--max-exports 4` the demo gateway's `urlget`
+/// answers CALL_ERROR once the link exports 4 objects (the gateway
+/// included), and the link goes on; the startup log names the limit.
+#[test]
+fn max_exports_flag_is_enforced_by_the_server() {
+    let cfg = TempFile::new("limits.toml", "[stack.link]\nmax_exports = 64\n");
+    let mut p = Proc::spawn(
+        versile_bin(),
+        &[
+            "serve",
+            "--insecure",
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "info",
+            "--config",
+            cfg.path(),
+            "--max-exports",
+            "4",
+        ],
+    );
+    let addr = p.wait_vop_addr();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (ok, refused) = rt.block_on(async {
+        let client = versile::Client::new(versile::ClientConfig::insecure());
+        let (link, gw) = tokio::time::timeout(LIMIT, client.connect(&addr))
+            .await
+            .expect("connect timed out")
+            .expect("link");
+        // Hold every echoer, so none is released.
+        let mut held = Vec::new();
+        let mut refused = 0;
+        for _ in 0..10 {
+            let r = tokio::time::timeout(
+                LIMIT,
+                gw.call("urlget", vec![versile::Value::from(("text", "echo"))]),
+            )
+            .await
+            .expect("urlget timed out");
+            match r {
+                Ok(v) => held.push(v),
+                Err(versile::object::CallError::Failed(_)) => refused += 1,
+                Err(e) => panic!("urlget: {e:?}"),
+            }
+        }
+        let echoed = tokio::time::timeout(LIMIT, gw.call("echo", (7,)))
+            .await
+            .expect("echo timed out");
+        assert_eq!(echoed.expect("link still serves"), versile::Value::from(7));
+        link.shutdown(false);
+        link.closed().await;
+        (held.len(), refused)
+    });
+    // The gateway (and maybe the handshake object) take 1–2 of the 4.
+    assert!(
+        (2..=3).contains(&ok),
+        "{ok} urlget results under max_exports 4"
+    );
+    assert_eq!(ok + refused, 10);
+    p.signal("-TERM");
+    let (status, stderr) = p.wait_exit(LIMIT);
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stderr.contains("max_exports=4"), "{stderr}");
 }

@@ -22,6 +22,23 @@
 //! proxy_protocol = true        # --proxy-protocol
 //! proxy_trusted = ["10.1.0.5"] # --proxy-trusted (the balancers)
 //! # proxy_trust_any = true     # --proxy-trust-any (instead of proxy_trusted)
+//!
+//! [stack.link]                 # LinkLimits: per link, and shared by all links
+//! # sizes in bytes or "64MiB"-style; 0 is refused except max_process_calls
+//! max_link_memory = "192MiB"        # --max-link-memory (default 192MiB)
+//! link_memory_reserve = "256KiB"    # --link-memory-reserve (default 256KiB)
+//! max_process_memory = "512MiB"     # --max-process-memory, all links (default 512MiB)
+//! max_unsent_output = "8MiB"        # --max-unsent-output (default 8MiB)
+//! max_entity_size = 105906176       # --max-entity-size (default 101MiB)
+//! max_decoded_entity = "64MiB"      # --max-decoded-entity (default 64MiB)
+//! max_handshake_entity_size = 4096  # --max-handshake-entity-size (default 4KiB)
+//! max_handshake_decoded_entity = "64KiB" # --max-handshake-decoded-entity (default 64KiB)
+//! max_entity_depth = 256            # --max-entity-depth (default 256)
+//! max_exports = 1024                # --max-exports (default 1024)
+//! max_imports = 1024                # --max-imports (default 1024)
+//! max_calls_in_flight = 256         # --max-calls-in-flight (default 256)
+//! max_queued_calls = 1024           # --max-queued-calls (default 1024)
+//! max_process_calls = 8192          # --max-process-calls, all links (0: off; default 8192)
 //! ```
 //!
 //! The defaults are [`StackConfig::default()`]'s, chosen to face the
@@ -33,7 +50,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Deserialize;
 use versile::ops::{install_prometheus, LogFormat, MetricsEndpoint};
-use versile::server::{parse_net, parse_secs_opt, StackConfig};
+use versile::server::{parse_net, parse_secs_opt, parse_size, LinkLimits, StackConfig};
 use versile_middleware::ipnet::IpNet;
 
 /// Limits, filters, PROXY protocol, metrics and logs (`versile serve`).
@@ -95,6 +112,9 @@ pub struct OpsArgs {
     /// in: the header sets the address that limits and filters use).
     #[arg(long)]
     proxy_trust_any: bool,
+    /// Per-link and process-wide resource limits ([stack.link]).
+    #[command(flatten)]
+    link: LinkLimitArgs,
     /// Set SO_REUSEPORT on the listening socket, so that several
     /// processes can listen on the same address (the kernel spreads
     /// connections over them).
@@ -110,6 +130,116 @@ pub struct OpsArgs {
     /// $RUST_LOG, else warn].
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
+}
+
+/// Flags of [`LinkLimits`] (`[stack.link]`); sizes in bytes or with a
+/// KiB/MiB/GiB suffix. Each wins over the file.
+#[derive(Debug, Default, Args)]
+pub struct LinkLimitArgs {
+    /// Memory one link may hold (read buffer, entity being decoded, calls,
+    /// unsent output); over it the link stops reading, or is closed if
+    /// nothing can drain [default: 192MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_nonzero)]
+    max_link_memory: Option<usize>,
+    /// Memory each link may hold without charging --max-process-memory, so
+    /// ordinary clients are served while hostile links hold the shared
+    /// budget [default: 256KiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_nonzero)]
+    link_memory_reserve: Option<usize>,
+    /// Memory all links together may hold beyond their reserves; raise it
+    /// with the memory the machine can give this process [default: 512MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_nonzero)]
+    max_process_memory: Option<usize>,
+    /// Unsent output after which a link stops reading until the peer reads
+    /// [default: 8MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_nonzero)]
+    max_unsent_output: Option<usize>,
+    /// Wire size of one entity after the handshake (Python's limit)
+    /// [default: 105906176 (101MiB)].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_nonzero)]
+    max_entity_size: Option<usize>,
+    /// In-memory cost of one decoded entity after the handshake; over it
+    /// the link is closed [default: 64MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_nonzero)]
+    max_decoded_entity: Option<usize>,
+    /// Wire size of one entity before the handshake completes
+    /// [default: 4KiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_nonzero)]
+    max_handshake_entity_size: Option<usize>,
+    /// In-memory cost of one entity before the handshake completes
+    /// [default: 64KiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_nonzero)]
+    max_handshake_decoded_entity: Option<usize>,
+    /// Nesting depth of one entity [default: 256].
+    #[arg(long, value_name = "N", value_parser = parse_nonzero)]
+    max_entity_depth: Option<usize>,
+    /// Objects one link exports at once; a result that would export more
+    /// becomes CALL_ERROR (at least 2) [default: 1024].
+    #[arg(long, value_name = "N", value_parser = parse_nonzero)]
+    max_exports: Option<usize>,
+    /// Peer objects one link imports at once; a peer sending more is
+    /// disconnected (at least 2) [default: 1024].
+    #[arg(long, value_name = "N", value_parser = parse_nonzero)]
+    max_imports: Option<usize>,
+    /// Incoming calls of one link running at once; more wait
+    /// [default: 256].
+    #[arg(long, value_name = "N", value_parser = parse_nonzero)]
+    max_calls_in_flight: Option<usize>,
+    /// Decoded calls of one link waiting to start; a full queue stops
+    /// reading [default: 1024].
+    #[arg(long, value_name = "N", value_parser = parse_nonzero)]
+    max_queued_calls: Option<usize>,
+    /// Incoming calls running at once across all links (0: no shared cap)
+    /// [default: 8192].
+    #[arg(long, value_name = "N")]
+    max_process_calls: Option<usize>,
+}
+
+impl LinkLimitArgs {
+    /// Overwrite `l` with the flags given.
+    fn apply(&self, l: &mut LinkLimits) {
+        let set = |dst: &mut usize, src: Option<usize>| {
+            if let Some(n) = src {
+                *dst = n;
+            }
+        };
+        set(&mut l.max_link_memory, self.max_link_memory);
+        set(&mut l.link_memory_reserve, self.link_memory_reserve);
+        set(&mut l.max_process_memory, self.max_process_memory);
+        set(&mut l.max_unsent_output, self.max_unsent_output);
+        set(&mut l.max_entity_size, self.max_entity_size);
+        set(&mut l.max_decoded_entity, self.max_decoded_entity);
+        set(
+            &mut l.max_handshake_entity_size,
+            self.max_handshake_entity_size,
+        );
+        set(
+            &mut l.max_handshake_decoded_entity,
+            self.max_handshake_decoded_entity,
+        );
+        set(&mut l.max_entity_depth, self.max_entity_depth);
+        set(&mut l.max_exports, self.max_exports);
+        set(&mut l.max_imports, self.max_imports);
+        set(&mut l.max_calls_in_flight, self.max_calls_in_flight);
+        set(&mut l.max_queued_calls, self.max_queued_calls);
+        if let Some(n) = self.max_process_calls {
+            l.max_process_calls = (n != 0).then_some(n);
+        }
+    }
+}
+
+fn parse_size_nonzero(s: &str) -> Result<usize, String> {
+    match parse_size(s)? {
+        0 => Err("must be at least 1 (this limit cannot be turned off)".into()),
+        n => Ok(n),
+    }
+}
+
+fn parse_nonzero(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>().map_err(|e| e.to_string())? {
+        0 => Err("must be at least 1 (this limit cannot be turned off)".into()),
+        n => Ok(n),
+    }
 }
 
 /// The `--config` file.
@@ -190,6 +320,7 @@ impl OpsArgs {
         if self.proxy_trust_any {
             stack.proxy_trust_any = true;
         }
+        self.link.apply(&mut stack.link);
         stack.validate().map_err(|e| e.to_string())?;
         let log_format = match &self.log_format {
             Some(f) => f.parse()?,
@@ -323,6 +454,47 @@ mod tests {
         assert!(resolve(&["--config", "/nonexistent/x.toml"]).is_err());
         assert!(resolve(&["--allow", "300.1.1.1"]).is_err());
         assert!(resolve(&["--rate-per-ip", "-1"]).is_err());
+
+        // [stack.link]: the file sets limits, flags win.
+        std::fs::write(
+            &path,
+            "[stack.link]\nmax_exports = 8\nmax_process_memory = \"1GiB\"\n\
+             max_process_calls = 0\nmax_queued_calls = 10\n",
+        )
+        .unwrap();
+        let ops = resolve(&["--config", p]).unwrap();
+        let l = &ops.stack.link;
+        assert_eq!((l.max_exports, l.max_process_memory), (8, 1 << 30));
+        assert_eq!((l.max_process_calls, l.max_queued_calls), (None, 10));
+        let ops = resolve(&[
+            "--config",
+            p,
+            "--max-exports",
+            "4",
+            "--max-process-memory",
+            "64MiB",
+            "--max-process-calls",
+            "100",
+            "--max-decoded-entity",
+            "4096",
+        ])
+        .unwrap();
+        let l = &ops.stack.link;
+        assert_eq!((l.max_exports, l.max_process_memory), (4, 64 << 20));
+        assert_eq!((l.max_process_calls, l.max_queued_calls), (Some(100), 10));
+        assert_eq!(l.max_decoded_entity, 4096);
+        assert!(ops.stack.to_string().contains("max_exports=4"));
+        for bad in [
+            &["--max-exports", "0"][..],
+            &["--max-link-memory", "0"],
+            &["--max-link-memory", "12MB"],
+            &["--max-imports", "-3"],
+        ] {
+            assert!(resolve(bad).is_err(), "{bad:?}");
+        }
+        std::fs::write(&path, "[stack.link]\nmax_imports = 0\n").unwrap();
+        let e = resolve(&["--config", p]).unwrap_err();
+        assert!(e.contains("max_imports"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -332,6 +504,7 @@ mod tests {
         assert_eq!(ops.stack, StackConfig::default());
         assert_eq!(ops.stack.max_connections_per_ip, Some(64));
         assert_eq!(ops.stack.keep_alive, Some(Duration::from_secs(60)));
+        assert_eq!(ops.stack.link, LinkLimits::default());
         assert_eq!(ops.metrics, None);
     }
 

@@ -38,7 +38,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    Serve(serve::ServeArgs),
+    // Boxed: its many limit flags make it much larger than the others.
+    Serve(Box<serve::ServeArgs>),
     Call(call::CallArgs),
     Bench(bench::BenchArgs),
     Keygen(keygen::KeygenArgs),
@@ -57,7 +58,7 @@ pub fn main() -> ExitCode {
         init_logging();
     }
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Call(args) => call::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Keygen(args) => keygen::run(args),

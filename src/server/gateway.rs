@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use tower::{BoxError, Service};
 
 use super::connection::{Connection, NegotiatedTransport};
+use super::link_limits::StackLinkSettings;
 use super::registry::LinkRegistry;
 use crate::object::{LocalObject, RemoteObject};
 use crate::runtime::driver::LinkDriver;
@@ -16,13 +17,6 @@ use crate::runtime::{
     CallBudget, CloseReason, LinkHandle, LinkOptions, LinkOutcome, OnEstablished,
 };
 use crate::vol::LinkError;
-
-/// A keep-alive interval to request from the peer (`vol.md` §8), left in
-/// the connection's extensions by the stack
-/// ([`StackConfig::keep_alive`](super::StackConfig::keep_alive)); it
-/// overrides [`LinkConfig::keep_alive_request`](crate::vol::LinkConfig::keep_alive_request).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct KeepAliveRequest(pub(crate) std::time::Duration);
 
 type InitCallback = Arc<dyn Fn(LinkHandle, RemoteObject) + Send + Sync>;
 type FailCallback = Arc<dyn Fn(LinkHandle, LinkError) + Send + Sync>;
@@ -36,6 +30,11 @@ type FailCallback = Arc<dyn Fn(LinkHandle, LinkError) + Send + Sync>;
 /// All links of one service (and its clones) share one [`CallBudget`]: at
 /// most [`CallBudget::DEFAULT_SIZE`] incoming calls run at once across them
 /// unless [`with_options`](Self::with_options) installs another.
+///
+/// Behind a [`StackConfig`](super::StackConfig) the stack's
+/// [`link`](super::StackConfig::link) limits and its process-wide budgets
+/// (one memory and one call budget per built stack) replace those of
+/// [`with_options`](Self::with_options); the other options stay.
 pub struct GatewayService<F> {
     factory: Arc<F>,
     options: LinkOptions,
@@ -124,8 +123,9 @@ where
     fn call(&mut self, conn: Connection) -> Self::Future {
         let gateway: LocalObject = (self.factory)().into();
         let mut options = self.options.clone();
-        if let Some(KeepAliveRequest(interval)) = conn.info.extensions.get::<KeepAliveRequest>() {
-            options.protocol.keep_alive_request = Some(*interval);
+        // A built StackConfig's limits, keep-alive and shared budgets.
+        if let Some(stack) = conn.info.extensions.get::<StackLinkSettings>() {
+            stack.apply(&mut options);
         }
         let init = self.on_established.clone();
         let failed = self.on_failed.clone();

@@ -15,6 +15,7 @@ mod builder;
 mod connection;
 mod credential_check;
 mod gateway;
+mod link_limits;
 mod registry;
 mod serve;
 mod stack;
@@ -27,6 +28,7 @@ pub use credential_check::{
     CredentialCheck, CredentialCheckLayer, CredentialCheckService, CredentialsRefused, PeerInfo,
 };
 pub use gateway::GatewayService;
+pub use link_limits::{parse_size, LinkLimits};
 pub use registry::{LinkInfo, LinkRegistry, Registration};
 pub use serve::{Server, ServerState, StateSet, StopLinks};
 pub use stack::{parse_net, parse_secs_opt, StackConfig, StackConfigError, StackService};

@@ -16,7 +16,7 @@
 //! HostFilterLayer         allow / deny (real client)
 //! PerIpLimitLayer         concurrent connections and rate per client address
 //! IdleTimeoutLayer        close links without calls for a while
-//! (keep-alive)            asks the link to request VOL keep-alive
+//! (link settings)         link limits, shared budgets, VOL keep-alive request
 //! VopLayer → gateway      transport negotiation, then the link
 //! ```
 //!
@@ -41,7 +41,11 @@
 //!   [`proxy_trust_any`](StackConfig::proxy_trust_any): otherwise
 //!   [`validate`](StackConfig::validate) and [`build`](StackConfig::build)
 //!   refuse with [`StackConfigError::UntrustedProxy`], since any client
-//!   could claim any address and every address-based limit would be void.
+//!   could claim any address and every address-based limit would be void;
+//! * per-link and process-wide resource limits ([`LinkLimits`], the
+//!   [`link`](StackConfig::link) field, `[stack.link]` in TOML): memory,
+//!   entity sizes, object tables, calls; one process-wide memory budget
+//!   and one call budget per built stack, shared by all its links.
 //!
 //! ```
 //! use std::time::Duration;
@@ -83,7 +87,7 @@ use versile_middleware::proxy_protocol::ProxyProtocolLayer;
 use versile_middleware::trace::TraceLayer;
 use versile_middleware::BoxError;
 
-use super::gateway::KeepAliveRequest;
+use super::link_limits::LinkLimits;
 use super::{Connection, VopLayer};
 use crate::runtime::LinkOutcome;
 
@@ -162,6 +166,14 @@ pub struct StackConfig {
     pub metrics: bool,
     /// A tracing span per connection.
     pub trace: bool,
+    /// Resource limits of every link (`[stack.link]`; default
+    /// [`LinkLimits::default()`], the [`LinkOptions`](crate::LinkOptions)
+    /// defaults). [`build`](Self::build) creates the process-wide budgets
+    /// once, shared by all connections of the built stack; these replace
+    /// the limits of the gateway service's own options. A nested table
+    /// because these act inside each link, not on connections, and keep
+    /// the key names of their flags.
+    pub link: LinkLimits,
 }
 
 impl StackConfig {
@@ -181,8 +193,9 @@ impl StackConfig {
     /// are checked sooner.
     pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(60);
 
-    /// No layer at all except metrics and tracing: no limits, no deadline,
-    /// no keep-alive request.
+    /// No layer at all except metrics and tracing: no connection limits, no
+    /// deadline, no keep-alive request (the [`link`](Self::link) limits
+    /// keep their defaults).
     pub fn unlimited() -> Self {
         StackConfig {
             max_connections: None,
@@ -212,6 +225,9 @@ impl StackConfig {
         }
         if self.burst_per_ip == Some(0) {
             return Err(StackConfigError::ZeroBurst);
+        }
+        if let Some(key) = self.link.first_zero() {
+            return Err(StackConfigError::ZeroLinkLimit(key));
         }
         let trusted = !self.proxy_trusted.is_empty();
         match (self.proxy_protocol, trusted, self.proxy_trust_any) {
@@ -253,12 +269,12 @@ impl StackConfig {
     {
         self.validate()?;
         let proxy = self.proxy_protocol;
-        // Read by GatewayService when it sets up the link.
-        let keep_alive = self.keep_alive.map(|interval| {
-            tower::util::MapRequestLayer::new(move |mut conn: Connection| {
-                conn.extensions_mut().insert(KeepAliveRequest(interval));
-                conn
-            })
+        // Read by GatewayService when it sets up the link; the
+        // process-wide budgets are created here, once per built stack.
+        let link = self.link.settings(self.keep_alive);
+        let link = tower::util::MapRequestLayer::new(move |mut conn: Connection| {
+            conn.extensions_mut().insert(link.clone());
+            conn
         });
         let svc = ServiceBuilder::new()
             .option_layer(self.metrics.then(MetricsLayer::new))
@@ -274,7 +290,9 @@ impl StackConfig {
             .option_layer(self.host_filter())
             .option_layer(self.per_ip())
             .option_layer(self.idle_timeout.map(IdleTimeoutLayer::new))
-            .option_layer(keep_alive)
+            // (as an option layer, like the others: with `.layer` the
+            // debug build of this crate ran out of hand, 14 GB of rustc)
+            .option_layer(Some(link))
             .layer(vop)
             .map_err(Into::<BoxError>::into)
             .service(gateway);
@@ -306,6 +324,12 @@ pub enum StackConfigError {
          proxy_protocol (--proxy-protocol)"
     )]
     ProxyTrustWithoutProxy,
+    /// A link limit that cannot be turned off is `0`.
+    #[error(
+        "{0} (--{flag}) must be at least 1",
+        flag = .0.replace('_', "-")
+    )]
+    ZeroLinkLimit(&'static str),
     /// Both a trusted list and trust-any: one of them is a mistake.
     #[error(
         "proxy_trusted (--proxy-trusted) and proxy_trust_any (--proxy-trust-any) contradict \
@@ -331,6 +355,7 @@ impl Default for StackConfig {
             proxy_trust_any: false,
             metrics: true,
             trace: true,
+            link: LinkLimits::default(),
         }
     }
 }
@@ -420,9 +445,7 @@ impl fmt::Display for StackConfig {
                 format!("proxy_protocol(trusted={:?})", self.proxy_trusted)
             });
         }
-        if parts.is_empty() {
-            parts.push("no limits".into());
-        }
+        parts.push(self.link.to_string());
         f.write_str(&parts.join(" "))
     }
 }
@@ -463,6 +486,26 @@ mod tests {
     }
 
     #[test]
+    fn link_table() {
+        let c: StackConfig = toml::from_str(
+            "max_connections = 5\n[link]\nmax_exports = 4\nmax_link_memory = \"1MiB\"",
+        )
+        .unwrap();
+        assert_eq!((c.link.max_exports, c.link.max_link_memory), (4, 1 << 20));
+        assert_eq!(c.link.max_imports, LinkLimits::default().max_imports);
+        assert!(toml::from_str::<StackConfig>("[link]\nmax_export = 4").is_err());
+        assert!(toml::from_str::<StackConfig>("[link]\nmax_exports = 0").is_err());
+        // Built in code, 0 is refused by validate and build.
+        let mut c = StackConfig::default();
+        c.link.max_queued_calls = 0;
+        let e = c.validate().unwrap_err();
+        assert_eq!(e, StackConfigError::ZeroLinkLimit("max_queued_calls"));
+        assert!(e.to_string().contains("--max-queued-calls"), "{e}");
+        let gateway = super::super::GatewayService::new(crate::demo::SimpleGateway::new);
+        assert!(c.build(VopLayer::insecure(), gateway).is_err());
+    }
+
+    #[test]
     fn defaults_are_safe() {
         let c = StackConfig::default();
         assert_eq!(c.max_connections, Some(10_000));
@@ -474,7 +517,10 @@ mod tests {
         assert!(c.validate().is_ok());
         let line = c.to_string();
         assert!(
-            line.contains("max_connections_per_ip=64") && line.contains("keep_alive=60s"),
+            line.contains("max_connections_per_ip=64")
+                && line.contains("keep_alive=60s")
+                && line.contains("max_process_memory=512MiB")
+                && line.contains("max_process_calls=8192"),
             "{line}"
         );
     }
