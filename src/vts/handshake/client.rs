@@ -5,11 +5,11 @@
 //! [`ClientHandshake::new`].
 //!
 //! Facing a hostile server: M2…M6 are read by one decoder kept across reads
-//! ([`EntityReader`]); M6 is refused by its length before any private-key
+//! (`EntityReader`); M6 is refused by its length before any private-key
 //! operation if a real server could not have sent it (one block for keys
 //! ≥ 1024 bits), and that operation is a [`PrivateOp`] the driver may run
 //! elsewhere ([`PrivateOps::Offload`]). The server key's size and exponent
-//! are bounded by the [`KeyPolicy`](crate::vts::KeyPolicy) before we
+//! are bounded by the [`KeyPolicy`] before we
 //! encrypt to it.
 
 use std::sync::Arc;

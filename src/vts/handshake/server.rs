@@ -5,7 +5,7 @@
 //! client-key mode).
 //!
 //! CPU bounds: M3 and M5 are read by one decoder kept across reads
-//! ([`EntityReader`]); the M5 header is refused by its length before any
+//! (`EntityReader`); the M5 header is refused by its length before any
 //! private-key operation if a real client could not have sent it, so a
 //! handshake costs at most the private operations of a real one (one block
 //! for keys ≥ 1024 bits); that operation is a [`PrivateOp`] that the driver
