@@ -295,7 +295,20 @@ async fn resolve_on(
             )))
         }
     };
+    Ok(call_query(&target, query, Vec::new()).await?)
+}
+
+/// Call a VRI's query method on the object its path resolved to: the
+/// query's positional arguments, then `extra`, then the keyword arguments
+/// as one trailing frozendict (`vop-service.md` §4.4 step 5). `versile call
+/// vop://HOST/echo x` passes its command-line arguments as `extra`.
+pub async fn call_query(
+    target: &RemoteObject,
+    query: &Query,
+    extra: Vec<Value>,
+) -> Result<Value, CallError> {
     let mut args: Vec<Value> = query.positional_entities();
+    args.extend(extra);
     if !query.kwargs.is_empty() {
         // Keyword arguments travel as one trailing frozendict (§4.4 step 5).
         let mut flat = Vec::with_capacity(query.kwargs.len() * 2);
@@ -309,5 +322,5 @@ async fn resolve_on(
             tags: vec![Entity::Int(21), Entity::Int(1), Entity::Int(2)],
         })));
     }
-    Ok(target.call(&query.name, args).await?)
+    target.call(&query.name, args).await
 }

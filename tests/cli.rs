@@ -220,6 +220,42 @@ fn adder_and_fresh_resolution() {
     assert!(obj.starts_with("{\"object\":"), "{obj}");
 }
 
+/// A VRI that names a method takes every word after it as an argument
+/// (issue 9 §6): `vop://HOST/echo '"x"'` is echo("x") on the gateway.
+#[test]
+fn vri_naming_a_method_takes_the_words_as_arguments() {
+    let server = Server::start(&[]);
+    assert_eq!(call_ok(&[&server.vri("/echo"), "\"x\""]), "\"x\"");
+    assert_eq!(call_ok(&[&server.vri("/math/adder/add"), "5"]), "5");
+    // The VRI's arguments come first, then the command line's: add takes
+    // one argument, so one of each is one too many.
+    let (code, _, err) = call(&[&server.vri("/math/adder/add?int:2"), "3"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("calling add with 2 arguments on /math/adder/"),
+        "{err}"
+    );
+    // A method that refuses the argument count: the error names the call.
+    let (code, _, err) = call(&[&server.vri("/echo"), "1", "2"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("calling echo with 2 arguments on /"),
+        "the error says which call failed: {err}"
+    );
+    // An unknown path: the error names it.
+    let (code, _, err) = call(&[&server.vri("/no/such/"), "echo", "1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("VRI path /no/such/ did not resolve"), "{err}");
+}
+
+#[test]
+fn a_bad_vri_shows_the_expected_form() {
+    let out = versile(&["call", "notaurl"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("vop://HOST[:PORT]/PATH/"), "{err}");
+}
+
 #[test]
 fn echo_round_trips() {
     let server = Server::start(&[]);

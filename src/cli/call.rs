@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use versile::client::{Client, ClientConfig, ClientError};
+use versile::client::{call_query, Client, ClientConfig, ClientError};
 use versile::tls::{TlsClientConfig, TlsClientTransport};
-use versile::vri::Vri;
+use versile::vri::{Query, Vri};
 use versile::vts::keys::DEFAULT_MIN_PEER_BITS;
 use versile::vts::KeyPolicy;
 use versile::{CallError, RsaKeyPair, Value, VtsClientTransport};
@@ -19,10 +19,12 @@ use super::{fail, parse_secs, runtime, EXIT_FAILURE, EXIT_USAGE};
 /// Resolve a VRI and call a method; print the result as one line of JSON.
 ///
 /// `vop://HOST[:PORT]/a/b/` resolves the path (a, b) with the gateway's
-/// urlget; without a trailing slash, the last part is a method called on
-/// the resolved object (`vop://HOST/a/b/m?x&int:5&k=v` calls m("x", 5,
-/// {k: "v"})) and its result is printed. METHOD, if given, is then called
-/// on the resolved object with the ARGs.
+/// urlget; METHOD, if given, is then called on the resolved object with
+/// the ARGs. Without a trailing slash, the last part of the VRI is itself
+/// the method, and every word after the VRI is one of its ARGs:
+/// `vop://HOST/echo '"x"'` calls echo("x") on the gateway, and
+/// `vop://HOST/a/b/m?x&int:5&k=v 7` calls m("x", 5, 7, {k: "v"}) on a/b/
+/// (VRI arguments first, then ARGs, keyword arguments last).
 ///
 /// Connects over VTS (Versile Python's default); without --pin any server
 /// key is accepted, which does not protect against a man in the middle.
@@ -33,7 +35,9 @@ use super::{fail, parse_secs, runtime, EXIT_FAILURE, EXIT_USAGE};
     {\"bytes\":\"<base64>\"}   {\"exception\":[..]}   {\"tagged\":v,\"tags\":[..]}\n\
 Results use the same forms; remote objects print as {\"object\":ID}.\n\n\
 Exit status: 0 success, 1 remote exception / call error / resolution or link failure, 2 usage error.\n\n\
-Example:\n  versile call --pin SHA256:<hex> vop://127.0.0.1:4433/math/adder/ add 5"
+VRI form: vop://HOST[:PORT]/PATH/ then METHOD [ARG]..., or vop://HOST[:PORT]/PATH/METHOD[?ARGS] [ARG]...\n\n\
+Examples:\n  versile call --pin SHA256:<hex> vop://127.0.0.1:4433/math/adder/ add 5\n  \
+versile call --insecure vop://127.0.0.1:4433/echo '\"x\"'"
 )]
 pub struct CallArgs {
     /// Also offer PLAIN (unencrypted, unauthenticated), for servers that
@@ -53,15 +57,46 @@ pub struct CallArgs {
     /// Overall time limit in seconds (connect, resolve, call).
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
     timeout: Duration,
-    /// The VRI, e.g. vop://127.0.0.1:4433/math/adder/
+    /// The VRI, e.g. vop://127.0.0.1:4433/math/adder/ (an object) or
+    /// vop://127.0.0.1:4433/echo (a method of the gateway).
     #[arg(value_name = "VRI", value_parser = parse_vri)]
     vri: Vri,
-    /// Method to call on the resolved object.
-    #[arg(value_name = "METHOD")]
-    method: Option<String>,
-    /// Arguments of METHOD (JSON, or plain strings).
-    #[arg(value_name = "ARG", requires = "method", allow_hyphen_values = true)]
-    args: Vec<String>,
+    /// After a VRI that ends in '/': the METHOD to call on the resolved
+    /// object, then its ARGs. After a VRI that names a method: its ARGs.
+    /// Each ARG is JSON, or a plain string.
+    #[arg(value_name = "METHOD|ARG", allow_hyphen_values = true)]
+    words: Vec<String>,
+}
+
+/// What to call once the VRI's path has resolved.
+enum Target<'a> {
+    /// The VRI ends in '/' and no METHOD follows: print the resolved value.
+    Resource,
+    /// The VRI ends in '/': call METHOD on the resolved object.
+    Method(&'a str),
+    /// The VRI names a method (its query): call it with ARGs added.
+    Query(&'a Query),
+}
+
+impl CallArgs {
+    /// The call target and the words that are its arguments.
+    fn target(&self) -> (Target<'_>, &[String]) {
+        match (&self.vri.query, self.words.split_first()) {
+            (Some(query), _) => (Target::Query(query), &self.words),
+            (None, Some((method, args))) => (Target::Method(method), args),
+            (None, None) => (Target::Resource, &[]),
+        }
+    }
+
+    /// The resolved path as a VRI path (`/a/b/`), for messages.
+    fn path(&self) -> String {
+        let mut path = String::from("/");
+        for part in &self.vri.path {
+            path.push_str(part);
+            path.push('/');
+        }
+        path
+    }
 }
 
 fn parse_pin(s: &str) -> Result<String, String> {
@@ -104,12 +139,15 @@ fn client_config(args: &CallArgs) -> Result<ClientConfig, String> {
 }
 
 fn parse_vri(s: &str) -> Result<Vri, String> {
-    s.parse::<Vri>().map_err(|e| e.to_string())
+    s.parse::<Vri>().map_err(|e| {
+        format!("{e}; expected vop://HOST[:PORT]/PATH/ or vop://HOST[:PORT]/PATH/METHOD[?ARGS]")
+    })
 }
 
 pub fn run(args: CallArgs) -> ExitCode {
-    let mut call_args = Vec::with_capacity(args.args.len());
-    for (i, a) in args.args.iter().enumerate() {
+    let (_, words) = args.target();
+    let mut call_args = Vec::with_capacity(words.len());
+    for (i, a) in words.iter().enumerate() {
         match parse_arg(a) {
             Ok(v) => call_args.push(v),
             Err(e) => return fail(EXIT_USAGE, format!("argument {}: {e}", i + 1)),
@@ -129,20 +167,48 @@ async fn call(args: CallArgs, call_args: Vec<Value>) -> ExitCode {
     };
     let client = Client::new(config);
     let work = async {
+        let (target, _) = args.target();
+        // A VRI that names a method is resolved up to its object here, so
+        // that the command line's ARGs can join the VRI's own arguments.
+        let mut path_only = args.vri.clone();
+        path_only.query = None;
         let resolved = client
-            .resolve(&args.vri)
+            .resolve(&path_only)
             .await
-            .map_err(|e| describe_client(e, args.insecure))?;
+            .map_err(|e| describe_client(e, &args))?;
         let link = resolved.link;
-        let result = match &args.method {
+        let method = match target {
+            Target::Resource => None,
+            Target::Method(m) => Some(m),
+            Target::Query(q) => Some(q.name.as_str()),
+        };
+        let result = match method {
             None => Ok(resolved.value),
             Some(method) => match resolved.value.as_remote() {
-                Some(target) => target
-                    .call(method, call_args)
-                    .await
-                    .map_err(|e| describe_call(&e)),
+                Some(object) => {
+                    let count = match target {
+                        // The VRI's arguments and keyword dict count too.
+                        Target::Query(q) => {
+                            q.args.len() + call_args.len() + usize::from(!q.kwargs.is_empty())
+                        }
+                        _ => call_args.len(),
+                    };
+                    let outcome = match target {
+                        Target::Query(q) => call_query(object, q, call_args).await,
+                        _ => object.call(method, call_args).await,
+                    };
+                    outcome.map_err(|e| {
+                        format!(
+                            "{} (calling {method} with {count} argument{} on {})",
+                            describe_call(&e),
+                            if count == 1 { "" } else { "s" },
+                            args.path()
+                        )
+                    })
+                }
                 None => Err(format!(
-                    "the VRI resolved to {}, not an object; cannot call {method:?}",
+                    "the VRI path {} resolved to {}, not an object; cannot call {method:?}",
+                    args.path(),
                     to_json_line(&resolved.value)
                 )),
             },
@@ -174,7 +240,8 @@ async fn call(args: CallArgs, call_args: Vec<Value>) -> ExitCode {
     code
 }
 
-fn describe_client(e: ClientError, insecure: bool) -> String {
+fn describe_client(e: ClientError, args: &CallArgs) -> String {
+    let insecure = args.insecure;
     match e {
         // A server that has no transport in common closes without a word
         // (`vop-service.md` §2.6): most often a PLAIN-only server.
@@ -192,10 +259,17 @@ fn describe_client(e: ClientError, insecure: bool) -> String {
         ClientError::Call(c) => describe_call(&c),
         // urlget answered CALL_ERROR: the gateway has nothing at that path.
         ClientError::PathNotResolved(CallError::Failed(_)) => {
-            "VRI path did not resolve (the gateway's urlget failed)".to_owned()
+            format!(
+                "VRI path {} did not resolve (the gateway's urlget failed: no such path?)",
+                args.path()
+            )
         }
         ClientError::PathNotResolved(c) => {
-            format!("VRI path did not resolve: {}", describe_call(&c))
+            format!(
+                "VRI path {} did not resolve: {}",
+                args.path(),
+                describe_call(&c)
+            )
         }
         other => other.to_string(),
     }
