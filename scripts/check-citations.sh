@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Checks that every protocol citation in the code names a section that exists
-# in docs/protocol/. A citation is a spec file name followed by section
+# Checks that every protocol citation in the code and the docs names a section
+# that exists in docs/protocol/ (scanned: src/ middleware/ tests/ benches/
+# examples/ fuzz/ docs/, README.md, SECURITY.md; docs/protocol/ cites itself). A citation is a spec file name followed by section
 # numbers, in the old form `vol.md` §5.2 or the new form
 # `docs/protocol/vol.md` §5.2; lists (§1.1, §1.2; §3) and ranges (§4.1–4.4)
 # are checked item by item (ranges at both ends). Comment markers are
@@ -18,7 +19,8 @@ from collections import Counter, defaultdict
 
 DOCS = "docs/protocol"
 SPECS = ("vec", "vol", "vts", "vop-service")
-ROOTS = ("src", "middleware", "tests", "benches", "examples", "fuzz")
+ROOTS = ("src", "middleware", "tests", "benches", "examples", "fuzz", "docs")
+TOP_FILES = ("README.md", "SECURITY.md")  # user docs cite sections too
 TEXT_EXT = (".rs", ".py", ".sh", ".toml", ".md", ".txt", ".json")
 
 def headings(name):
@@ -32,6 +34,7 @@ def headings(name):
     return found
 
 def source_files():
+    yield from (f for f in TOP_FILES if os.path.exists(f))
     for root in ROOTS:
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = [d for d in dirnames if d not in ("target", ".git")]
