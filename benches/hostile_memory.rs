@@ -34,6 +34,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use versile::LinkShutdown;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -389,7 +390,7 @@ async fn established(o: &Options) -> Row {
     let warm = Client::new(ClientConfig::insecure());
     if let Ok((link, gw)) = warm.connect(&addr.to_string()).await {
         let _ = gw.call("echo", ("warm",)).await;
-        link.shutdown(false);
+        link.shutdown(LinkShutdown::Graceful);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let base = server.rss_kib();

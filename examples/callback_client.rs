@@ -5,6 +5,7 @@
 //! cargo run --example callback_client -- vop://127.0.0.1:4433/
 //! ```
 
+use versile::LinkShutdown;
 use versile::{Client, ClientConfig, ObjectBuilder, Value};
 
 #[tokio::main]
@@ -32,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         back.as_remote().is_none()
     );
 
-    resolved.link.shutdown(false);
+    resolved.link.shutdown(LinkShutdown::Graceful);
     resolved.link.closed().await;
     Ok(())
 }

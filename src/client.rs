@@ -14,10 +14,11 @@
 //! let resolved = client.resolve(&vri).await?;
 //! let adder = resolved.value.as_remote().expect("an object");
 //! adder.call("add", (5,)).await?;
-//! resolved.link.shutdown(false);
+//! resolved.link.shutdown(versile::LinkShutdown::Graceful);
 //! # Ok(()) }
 //! ```
 
+use crate::runtime::LinkShutdown;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -254,7 +255,7 @@ impl Client {
         match resolve_on(&gateway, &vri.path, vri.query.as_ref()).await {
             Ok(value) => Ok(Resolved { value, link }),
             Err(e) => {
-                link.shutdown(false);
+                link.shutdown(LinkShutdown::Graceful);
                 Err(e)
             }
         }

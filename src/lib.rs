@@ -59,6 +59,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "cli")]
 pub mod bench;
 pub mod client;
 pub mod demo;
@@ -66,9 +67,11 @@ pub mod dispatch;
 pub mod extensions;
 pub mod limits;
 pub mod object;
+#[cfg(feature = "ops")]
 pub mod ops;
 pub mod runtime;
 pub mod server;
+#[cfg(feature = "tls")]
 pub mod tls;
 pub mod value;
 pub mod vec;
@@ -82,8 +85,9 @@ pub use object::{
     Call, CallContext, CallError, LocalObject, MethodSpec, Object, ObjectBuilder, RemoteObject,
     VObject,
 };
-pub use runtime::{LinkHandle, LinkOptions};
+pub use runtime::{LinkHandle, LinkOptions, LinkShutdown};
 pub use server::{Connection, GatewayService, Server, ServerState, StateSet, StopLinks, VopLayer};
+#[cfg(feature = "tls")]
 pub use tls::{
     TlsClientConfig, TlsClientTransport, TlsLayer, TlsPeer, TlsServerConfig, TlsServerTransport,
 };

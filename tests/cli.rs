@@ -10,6 +10,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
+use versile::LinkShutdown;
 
 const BIN: &str = env!("CARGO_BIN_EXE_versile");
 /// Upper bound for any single command or wait.
@@ -477,7 +478,7 @@ fn serve_vts_and_plain() {
             .expect("PLAIN connect");
         assert_eq!(link.context().protocol(), None);
         drop(gw);
-        link.shutdown(true);
+        link.shutdown(LinkShutdown::Forced);
     });
     let (code, out, _) = call_vts(&[&server.vri("/"), "echo", "2"]);
     assert_eq!((code, out.as_str()), (0, "2"));

@@ -17,6 +17,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use versile::LinkShutdown;
 
 use num_bigint::BigInt;
 use support::PyServer;
@@ -304,7 +305,7 @@ fn adders_are_independent() {
         // A VRI with a query: the method is called on the resource.
         let r = resolve(&format!("{base}math/adder/result")).await.unwrap();
         assert_eq!(r.value, Value::from(0));
-        r.link.shutdown(false);
+        r.link.shutdown(LinkShutdown::Graceful);
     });
 }
 
@@ -467,7 +468,7 @@ fn concurrent_calls() {
                     let v = Value::from((j, format!("link {i}")));
                     assert_eq!(echo(&gw, v.clone()).await, v);
                 }
-                link.shutdown(false);
+                link.shutdown(LinkShutdown::Graceful);
             }));
         }
         for t in tasks {
@@ -712,7 +713,7 @@ fn keep_alive_requested_from_python() {
         let r = resolve_with(&keepalive_client(), &base).await.unwrap();
         let gw = r.value.as_remote().unwrap().clone();
         assert_eq!(echo(&gw, s("granted 300 s")).await, s("granted 300 s"));
-        r.link.shutdown(true);
+        r.link.shutdown(LinkShutdown::Forced);
     });
     with_py_server_args(&["--min-send", "100"], |base| async move {
         let r = resolve_with(&keepalive_client(), &base).await.unwrap();
@@ -724,7 +725,7 @@ fn keep_alive_requested_from_python() {
             r.link.closed().await
         );
         assert_eq!(echo(&gw, s("still alive")).await, s("still alive"));
-        r.link.shutdown(true);
+        r.link.shutdown(LinkShutdown::Forced);
     });
 }
 
@@ -740,7 +741,7 @@ fn shutdown_with_call_in_flight() {
         };
         tokio::time::sleep(Duration::from_millis(200)).await;
         let start = Instant::now();
-        link.shutdown(false);
+        link.shutdown(LinkShutdown::Graceful);
         let r = within("pending call", slow).await.expect("task");
         assert!(
             matches!(r, Err(CallError::Link(_))),

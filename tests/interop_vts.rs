@@ -14,6 +14,7 @@ mod support;
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use versile::LinkShutdown;
 
 use support::*;
 use versile::demo::SimpleGateway;
@@ -206,7 +207,7 @@ async fn rust_client_against_python(client_key: Option<RsaKeyPair>) {
     let r = gw.call("call_back", (local, "twice", 21)).await.unwrap();
     assert_eq!(r, Value::from(42));
     drop(adder);
-    link.shutdown(false);
+    link.shutdown(LinkShutdown::Graceful);
     drop(gw);
     let _ = tokio::time::timeout(Duration::from_secs(10), link.closed()).await;
     tokio::task::spawn_blocking(move || {
@@ -274,7 +275,7 @@ async fn rust_client_with_wrong_pin_rejects_python_server() {
             i64::try_from(gw.call("echo", (3,)).await.unwrap()).unwrap(),
             3
         );
-        link.shutdown(false);
+        link.shutdown(LinkShutdown::Graceful);
         drop(gw);
         let _ = tokio::time::timeout(Duration::from_secs(10), link.closed()).await;
         tokio::task::spawn_blocking(move || {

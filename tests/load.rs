@@ -13,6 +13,7 @@
 mod procs;
 
 use std::time::{Duration, Instant};
+use versile::LinkShutdown;
 
 use futures::future::join_all;
 use procs::*;
@@ -186,7 +187,7 @@ async fn silent_connections_do_not_stop_a_real_client_and_hit_the_deadline() {
     echo(&first_gw, 44).await;
     assert_eq!(scrape(&metrics, "versile_connections_active").await, 2.0);
     for l in [link, first_link] {
-        l.shutdown(false);
+        l.shutdown(LinkShutdown::Graceful);
         tokio::time::timeout(T, l.closed()).await.unwrap();
     }
     server.signal("-TERM");

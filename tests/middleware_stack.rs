@@ -5,6 +5,7 @@
 //! gracefully.
 
 use std::time::{Duration, Instant};
+use versile::LinkShutdown;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -119,7 +120,7 @@ async fn a_client_over_the_per_ip_limit_is_refused() {
     assert_eq!(echo(&gw2, "two").await, Value::from("two"));
 
     // Closing one frees a slot.
-    l1.shutdown(true);
+    l1.shutdown(LinkShutdown::Forced);
     tokio::time::timeout(T, l1.closed()).await.unwrap();
     let deadline = Instant::now() + T;
     let (_l3, gw3) = loop {

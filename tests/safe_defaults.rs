@@ -15,6 +15,7 @@ mod procs;
 mod raw_peer;
 
 use std::time::Duration;
+use versile::LinkShutdown;
 
 use procs::{http_get, metric, versile_bin, Proc};
 use raw_peer::{Closed, RawPeer};
@@ -65,7 +66,7 @@ async fn default_stack_refuses_the_next_connection_from_a_full_address() {
     // A closed link frees its slot (the server sees the close a moment
     // after the client does: retry briefly).
     let (link, _) = links.pop().unwrap();
-    link.shutdown(false);
+    link.shutdown(LinkShutdown::Graceful);
     tokio::time::timeout(T, link.closed()).await.unwrap();
     let mut again = None;
     for _ in 0..100 {

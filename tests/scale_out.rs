@@ -17,6 +17,7 @@ mod procs;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use versile::LinkShutdown;
 
 use procs::*;
 use versile::{Client, ClientConfig, Value};
@@ -181,7 +182,7 @@ async fn haproxy_send_proxy_v2_balances_and_passes_real_addresses() {
     }
 
     for (link, _) in &links {
-        link.shutdown(false);
+        link.shutdown(LinkShutdown::Graceful);
     }
     for (link, _) in &links {
         tokio::time::timeout(T, link.closed())

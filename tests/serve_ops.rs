@@ -6,6 +6,7 @@
 mod procs;
 
 use std::time::Duration;
+use versile::LinkShutdown;
 
 use procs::*;
 
@@ -128,8 +129,8 @@ fn config_file_and_flags_metrics_line_and_json_logs() {
             .await
             .unwrap();
         assert!(third.is_err(), "third link over --max-connections-per-ip 2");
-        la.shutdown(false);
-        lb.shutdown(false);
+        la.shutdown(LinkShutdown::Graceful);
+        lb.shutdown(LinkShutdown::Graceful);
         la.closed().await;
         lb.closed().await;
     });
@@ -214,7 +215,7 @@ fn max_exports_flag_is_enforced_by_the_server() {
             .await
             .expect("echo timed out");
         assert_eq!(echoed.expect("link still serves"), versile::Value::from(7));
-        link.shutdown(false);
+        link.shutdown(LinkShutdown::Graceful);
         link.closed().await;
         (held.len(), refused)
     });

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use versile::LinkShutdown;
 
 use tower::ServiceBuilder;
 use versile::runtime::CloseReason;
@@ -357,14 +358,14 @@ async fn link_hooks_and_registry() {
     }
     assert!(closed.lock().unwrap().is_empty());
 
-    la.shutdown(false);
+    la.shutdown(LinkShutdown::Graceful);
     eventually("one closed", || closed.lock().unwrap().len() == 1).await;
     assert_eq!(
         closed.lock().unwrap()[0].peer_addr,
         la.context().local_addr()
     );
     assert_eq!(server.links().len(), 1);
-    lb.shutdown(true);
+    lb.shutdown(LinkShutdown::Forced);
     tokio::time::timeout(T, server.links().drained())
         .await
         .expect("registry back to zero");
@@ -415,7 +416,7 @@ async fn admission_node_caps_on_two_ports() {
     echo(&gb1, 7).await;
 
     // A's client closes → A gets the permit → the waiting client gets in.
-    la1.shutdown(true);
+    la1.shutdown(LinkShutdown::Forced);
     let (_la2, ga2) = tokio::time::timeout(T, pending_a)
         .await
         .expect("waiting client admitted after a close")
@@ -471,7 +472,7 @@ async fn admission_total_cap_fewest_clients_shared_socket() {
     echo(&g1, 1).await;
 
     // B's client leaves: B has the fewest and takes the waiting client.
-    c2.shutdown(true);
+    c2.shutdown(LinkShutdown::Forced);
     let (c4, g4) = tokio::time::timeout(T, pending)
         .await
         .expect("waiting client admitted")

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::time::Duration;
+use versile::LinkShutdown;
 
 use versile::client::ClientError;
 use versile::demo::SimpleGateway;
@@ -89,7 +90,7 @@ fn client(tls: TlsClientConfig) -> Client {
 }
 
 async fn stop(server: Server, link: LinkHandle) {
-    link.shutdown(false);
+    link.shutdown(LinkShutdown::Graceful);
     server.stop(StopLinks::Force);
 }
 
@@ -160,7 +161,7 @@ async fn self_signed_server_pinned_client_echo() {
         let echoer = r.value.as_remote().expect("object").clone();
         let v = echoer.call("echo", (5,)).await.expect("echo");
         assert_eq!(i64::try_from(v).expect("int"), 5);
-        r.link.shutdown(false);
+        r.link.shutdown(LinkShutdown::Graceful);
         stop(server, link).await;
     })
     .await;
@@ -200,7 +201,7 @@ async fn tls_preferred_over_plain() {
         let (proto, key, _, _) = whoami(&gw).await;
         assert_eq!(proto.as_deref(), Some("Tls"));
         assert_eq!(key, None, "no client certificate was asked for");
-        link.shutdown(false);
+        link.shutdown(LinkShutdown::Graceful);
 
         // A PLAIN-only client still gets PLAIN from the same server.
         let (plain_link, gw) = Client::new(ClientConfig::insecure())
@@ -238,7 +239,7 @@ async fn client_certificate_required_against_roots() {
         assert_eq!(proto.as_deref(), Some("Tls"));
         assert_eq!(key.as_deref(), Some(client_fp.as_str()));
         assert_eq!(identity.as_deref(), Some("client-1"));
-        link.shutdown(false);
+        link.shutdown(LinkShutdown::Graceful);
 
         // Without a certificate: refused during the handshake (TLS 1.3
         // reports it on the first read, so the link fails before or at
@@ -280,7 +281,7 @@ async fn any_client_certificate_checked_by_the_credential_hook() {
         );
         let (link, gw) = good.connect(&addr).await.expect("known key accepted");
         assert_eq!(whoami(&gw).await.1.as_deref(), Some(known_fp.as_str()));
-        link.shutdown(false);
+        link.shutdown(LinkShutdown::Graceful);
 
         let unknown = client(
             TlsClientConfig::pinned_key(&pin)
@@ -359,12 +360,12 @@ async fn webpki_roots_check_the_name() -> Result<(), BoxError> {
         // By IP: the certificate has the IP address as a SAN.
         let by_ip = client(TlsClientConfig::with_roots(vec![root.clone()]));
         let (link, _gw) = by_ip.connect(&addr).await.expect("IP SAN matches");
-        link.shutdown(false);
+        link.shutdown(LinkShutdown::Graceful);
         // By DNS name (SNI) through the override.
         let by_name =
             client(TlsClientConfig::with_roots(vec![root.clone()]).server_name("vop.test"));
         let (link, _gw) = by_name.connect(&addr).await.expect("DNS SAN matches");
-        link.shutdown(false);
+        link.shutdown(LinkShutdown::Graceful);
         // A name the certificate does not carry: refused.
         let wrong = client(TlsClientConfig::with_roots(vec![root]).server_name("other.test"));
         assert!(wrong.connect(&addr).await.is_err());

@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use versile::LinkShutdown;
 
 use tower::ServiceBuilder;
 use versile::object::{Call, ObjectBuilder};
@@ -76,7 +77,7 @@ fn client(ck: Option<RsaKeyPair>) -> Client {
 async fn who(client: &Client, server: &Server) -> Result<Value, versile::client::ClientError> {
     let (link, gw) = client.connect(&server.local_addr().to_string()).await?;
     let r = gw.call("who", ()).await?;
-    link.shutdown(false);
+    link.shutdown(LinkShutdown::Graceful);
     Ok(r)
 }
 
@@ -199,7 +200,7 @@ async fn client_pin_and_hook() {
             .await
             .unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        link.shutdown(false);
+        link.shutdown(LinkShutdown::Graceful);
         server.shutdown(Duration::from_secs(5)).await;
     })
     .await

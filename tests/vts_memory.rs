@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use versile::LinkShutdown;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -114,7 +115,7 @@ async fn vol_link_over_vts() {
             let big = bytes::Bytes::from(vec![0xabu8; 1024 * 1024]);
             let r = gw.call("echo", (big.clone(),)).await.unwrap();
             assert_eq!(bytes::Bytes::try_from(r).unwrap(), big);
-            link.shutdown(false);
+            link.shutdown(LinkShutdown::Graceful);
         }
     })
     .await
@@ -153,7 +154,7 @@ async fn vop_layer_and_client_over_tcp() {
             assert_eq!(ctx.protocol(), Some(versile::vop::Transport::Vts));
             let peer = ctx.peer_credentials().and_then(|p| p.key.clone());
             assert_eq!(peer.as_ref(), Some(key("server").public()));
-            link.shutdown(false);
+            link.shutdown(LinkShutdown::Graceful);
         }
         // A wrong pin: the handshake is refused.
         let t = VtsClientTransport::with_config(None, (*cfg()).clone()).pin_server_key("SHA256:00");

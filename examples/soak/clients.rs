@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use versile::LinkShutdown;
 
 use futures::future::join_all;
 use tokio::time::{timeout, Instant};
@@ -178,17 +179,17 @@ pub async fn run_client(shared: Arc<Shared>, seed: u64) {
             } else {
                 stats.fail("link_lost", format!("port {port}: {e}"));
             }
-            link.shutdown(true);
+            link.shutdown(LinkShutdown::Forced);
             continue;
         }
         // Churn or stop: close gracefully, in bounded time.
-        link.shutdown(false);
+        link.shutdown(LinkShutdown::Graceful);
         if timeout(Duration::from_secs(15), link.closed())
             .await
             .is_err()
         {
             stats.fail("client_close", format!("port {port}: graceful close hung"));
-            link.shutdown(true);
+            link.shutdown(LinkShutdown::Forced);
         }
         stats.add("client.closes");
     }

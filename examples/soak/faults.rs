@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use versile::LinkShutdown;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
@@ -148,7 +149,11 @@ fn server_stop_link(shared: &Shared, registry: &LinkRegistry, rng: &mut Rng) -> 
             .insert(peer.port(), Instant::now());
     }
     let forced = rng.chance(0.8);
-    link.shutdown(forced);
+    link.shutdown(if forced {
+        LinkShutdown::Forced
+    } else {
+        LinkShutdown::Graceful
+    });
     if forced {
         "forced"
     } else {
@@ -245,7 +250,7 @@ async fn client_fault(shared: &Shared, rng: &mut Rng, plan: FaultPlan) -> &'stat
         FaultPlan::Garbage => garbage(shared, rng, &gw, &ctl).await,
     };
     drop(gw);
-    link.shutdown(true);
+    link.shutdown(LinkShutdown::Forced);
     if timeout(Duration::from_secs(10), link.closed())
         .await
         .is_err()

@@ -1,6 +1,7 @@
 //! Echo through our own server and client, over PLAIN or VTS: sequential
 //! round trips, pipelined calls on one link, and full connections.
 
+use crate::runtime::LinkShutdown;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -104,7 +105,7 @@ impl EchoSetup {
             let (link, gateway) = self.client.connect(&addr).await.map_err(io::Error::other)?;
             phase.sample(t.elapsed());
             drop(gateway);
-            link.shutdown(true);
+            link.shutdown(LinkShutdown::Forced);
             let _ = tokio::time::timeout(Duration::from_secs(2), link.closed()).await;
             done += 1;
         }
@@ -120,7 +121,7 @@ impl EchoSetup {
             ..
         } = self;
         drop(gateway);
-        link.shutdown(false);
+        link.shutdown(LinkShutdown::Graceful);
         let _ = tokio::time::timeout(Duration::from_secs(2), link.closed()).await;
         match server {
             ServerSide::Task(server) => {

@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 use std::time::Duration;
+use versile::LinkShutdown;
 
 use clap::Args;
 use versile::client::{call_query, Client, ClientConfig, ClientError};
@@ -230,12 +231,12 @@ async fn call(args: CallArgs, call_args: Vec<Value>) -> ExitCode {
     // Release any remote objects in the result before closing the link,
     // then give the graceful shutdown a moment to reach the peer.
     drop(result);
-    link.shutdown(false);
+    link.shutdown(LinkShutdown::Graceful);
     if tokio::time::timeout(Duration::from_secs(2), link.closed())
         .await
         .is_err()
     {
-        link.shutdown(true);
+        link.shutdown(LinkShutdown::Forced);
     }
     code
 }

@@ -51,6 +51,16 @@ pub(crate) struct LinkShared {
     pub(crate) closed: watch::Sender<Option<CloseReason>>,
 }
 
+/// How [`LinkHandle::shutdown`] closes a link (`vol.md` §7.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkShutdown {
+    /// Stop reading, fail our pending calls, let running handlers send
+    /// their results, then close.
+    Graceful,
+    /// Close at once: running handlers' results are not sent.
+    Forced,
+}
+
 /// A cheap, cloneable handle to one link: shut it down, wait for it to
 /// close, read its context. Holding it does not keep the link open.
 #[derive(Clone)]
@@ -88,10 +98,10 @@ impl LinkHandle {
         CallContext { link: self.clone() }
     }
 
-    /// Shut the link down (`vol.md` §7.2). Graceful: stop reading, fail our
-    /// pending calls, let running handlers send their results, then close.
-    /// Forced: close at once. A forced call after a graceful one escalates.
-    pub fn shutdown(&self, force: bool) {
+    /// Shut the link down (`vol.md` §7.2), as [`LinkShutdown`] says. A
+    /// forced shutdown after a graceful one escalates.
+    pub fn shutdown(&self, how: LinkShutdown) {
+        let force = how == LinkShutdown::Forced;
         let _ = self.tx.send(Command::Shutdown { force });
     }
 

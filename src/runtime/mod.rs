@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 pub use calls::{CallBudget, CallLimits};
 pub use driver::{Authorizer, LinkOptions, LinkOutcome, OnEstablished};
 pub(crate) use handle::Command;
-pub use handle::{CloseReason, LinkHandle};
+pub use handle::{CloseReason, LinkHandle, LinkShutdown};
 pub use io::{AsyncStream, BoxedIo, Rewind};
 pub use memory::{MemoryBudget, MemoryLimits};
 
@@ -99,7 +99,7 @@ impl ShutdownOnDrop {
 impl Drop for ShutdownOnDrop {
     fn drop(&mut self) {
         if let Some(handle) = self.0.take() {
-            handle.shutdown(true);
+            handle.shutdown(LinkShutdown::Forced);
         }
     }
 }

@@ -74,15 +74,19 @@ impl PeerInfo {
     /// The facts in `info`.
     pub fn from_info(info: &ConnectionInfo) -> Self {
         let vts = info.extensions.get::<PeerCredentials>().cloned();
+        #[cfg(feature = "tls")]
         let tls = info.extensions.get::<crate::tls::TlsPeer>();
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
         let mut certificates = match vts.as_ref().and_then(|p| p.credentials.as_ref()) {
             Some(Credentials::Certificates(chain)) => chain.clone(),
             _ => Vec::new(),
         };
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
         let mut key_fingerprint = vts
             .as_ref()
             .and_then(|p| p.key.as_ref())
             .map(|k| k.fingerprint());
+        #[cfg(feature = "tls")]
         if let Some(t) = tls {
             certificates = t.certificates.iter().map(|c| c.to_vec()).collect();
             key_fingerprint = t

@@ -2,6 +2,7 @@
 //! link with a gateway object from a per-connection factory
 //! (`vop-service.md` §5.1, §5.3 steps 4–7).
 
+use crate::runtime::LinkShutdown;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -175,7 +176,7 @@ where
                     tokio::select! {
                         outcome = &mut run => outcome,
                         _ = signals.close_requested() => {
-                            handle.shutdown(false);
+                            handle.shutdown(LinkShutdown::Graceful);
                             run.await
                         }
                     }

@@ -2,6 +2,7 @@
 //! a stop can shut them down, a drain can wait for them, and middleware and
 //! metrics can see them.
 
+use crate::runtime::LinkShutdown;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -76,7 +77,7 @@ pub struct LinkRegistry {
 struct RegistryInner {
     links: Mutex<BTreeMap<u64, (LinkHandle, LinkInfo)>>,
     /// `Some(force)` once the server is stopping links.
-    stopping: Mutex<Option<bool>>,
+    stopping: Mutex<Option<LinkShutdown>>,
     count: watch::Sender<usize>,
     added: Mutex<Vec<Hook>>,
     closed: Mutex<Vec<Hook>>,
@@ -101,8 +102,8 @@ impl LinkRegistry {
         for hook in hooks {
             hook(&info);
         }
-        if let Some(force) = stopping {
-            link.shutdown(force);
+        if let Some(how) = stopping {
+            link.shutdown(how);
         }
     }
 
@@ -174,14 +175,17 @@ impl LinkRegistry {
     }
 
     /// Shut every current and future link down (`vop-service.md` §5.5 `stop`).
-    /// May be called again with `force = true` to escalate.
-    pub fn shutdown_all(&self, force: bool) {
+    /// May be called again with [`LinkShutdown::Forced`] to escalate.
+    pub fn shutdown_all(&self, how: LinkShutdown) {
         {
             let mut stopping = lock(&self.inner.stopping);
-            *stopping = Some(stopping.unwrap_or(false) || force);
+            // Forced wins: a later graceful call does not undo it.
+            if *stopping != Some(LinkShutdown::Forced) {
+                *stopping = Some(how);
+            }
         }
         for link in self.links() {
-            link.shutdown(force);
+            link.shutdown(how);
         }
     }
 

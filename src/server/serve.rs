@@ -1,5 +1,6 @@
 //! The accept loop and the [`Server`] handle (`vop-service.md` §5.5).
 
+use crate::runtime::LinkShutdown;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -123,9 +124,9 @@ impl Shared {
         self.tracker.close();
         match links {
             StopLinks::Keep => {}
-            StopLinks::Graceful => self.links.shutdown_all(false),
+            StopLinks::Graceful => self.links.shutdown_all(LinkShutdown::Graceful),
             StopLinks::Force => {
-                self.links.shutdown_all(true);
+                self.links.shutdown_all(LinkShutdown::Forced);
                 self.force.cancel();
             }
         }

@@ -25,7 +25,7 @@
 //! let adder = client.resolve(&vri).await?;
 //! let sum = adder.value.as_remote().expect("an object").call("add", (5,)).await?;
 //! assert_eq!(i64::try_from(sum)?, 5);
-//! adder.link.shutdown(false);
+//! adder.link.shutdown(versile::LinkShutdown::Graceful);
 //! server.shutdown(std::time::Duration::from_secs(2)).await;
 //! # Ok(()) }
 //! ```
