@@ -374,3 +374,24 @@ async fn blowfish_byte_limit_closes_the_connection() {
     .await
     .unwrap();
 }
+
+/// `VtsConfig::handshake_timeout` ends a handshake whose peer stalls
+/// (docs/deployment.md, "Handshake time limits").
+#[tokio::test]
+async fn a_stalled_handshake_ends_at_the_configured_limit() {
+    let (_silent_peer, b) = tokio::io::duplex(64 * 1024);
+    let config = Arc::new(VtsConfig {
+        handshake_timeout: Duration::from_millis(200),
+        ..(*cfg()).clone()
+    });
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(20),
+        VtsStream::accept(b, config, key("server")),
+    )
+    .await
+    .expect("the configured 200 ms limit ended it, not the 30 s default");
+    assert!(
+        matches!(outcome, Err(VtsError::NotReady(m)) if m.contains("timed out")),
+        "the handshake timed out"
+    );
+}

@@ -100,6 +100,10 @@ pub struct VtsConfig {
     /// when all clients arrive from one address (a load balancer without
     /// PROXY protocol).
     pub rsa_reserved_workers: usize,
+    /// Time limit for the whole VTS handshake (hello to the first record
+    /// keys), default [`DEFAULT_HANDSHAKE_TIMEOUT`](super::stream::DEFAULT_HANDSHAKE_TIMEOUT):
+    /// a peer that stalls in the middle is closed then, its RSA job dropped.
+    pub handshake_timeout: std::time::Duration,
 }
 
 /// Default [`VtsConfig::max_bytes_64bit_cipher`]: 1 GiB per direction
@@ -130,6 +134,7 @@ impl Default for VtsConfig {
             rsa_workers: super::rsa_pool::default_rsa_workers(),
             rsa_queue: super::rsa_pool::DEFAULT_RSA_QUEUE,
             rsa_reserved_workers: super::rsa_pool::DEFAULT_RSA_RESERVED_WORKERS,
+            handshake_timeout: super::stream::DEFAULT_HANDSHAKE_TIMEOUT,
         }
     }
 }

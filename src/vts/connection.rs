@@ -81,6 +81,11 @@ impl VtsConnection {
         )
     }
 
+    /// The settings this connection runs with.
+    pub fn config(&self) -> &VtsConfig {
+        &self.config
+    }
+
     fn new(role: Role, config: Arc<VtsConfig>, phase: Phase, out: Vec<u8>) -> Self {
         VtsConnection {
             role,

@@ -36,7 +36,8 @@ const MAX_WRITE: usize = 64 * 1024;
 /// Bytes read ahead while a private-key job waits (to notice a peer that
 /// closed); a real peer sends nothing then (`vts.md` §3.7).
 const MAX_READ_WHILE_WAITING: usize = 16 * 1024;
-/// Default limit for the whole handshake.
+/// Default [`VtsConfig::handshake_timeout`]: 30 s, as Versile Python
+/// allows; a server's whole-handshake deadline (`StackConfig`) is shorter.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn to_io(e: VtsError) -> io::Error {
@@ -87,8 +88,9 @@ where
         pool: Option<RsaPool>,
         peer: Option<IpAddr>,
     ) -> Result<Self, VtsError> {
+        let limit = conn.config().handshake_timeout;
         let run = Self::handshake_inner(io, conn, pool, peer);
-        tokio::time::timeout(DEFAULT_HANDSHAKE_TIMEOUT, run)
+        tokio::time::timeout(limit, run)
             .await
             .map_err(|_| VtsError::NotReady("handshake timed out"))?
     }
