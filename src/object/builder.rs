@@ -12,6 +12,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
+use super::call_metrics::{MethodMetrics, OTHER_LABEL};
 use super::{Call, CallError, LocalObject, VObject};
 use crate::value::Value;
 use crate::vec::Entity;
@@ -56,6 +57,8 @@ impl MethodSpec {
 struct Method<S> {
     spec: MethodSpec,
     handler: Handler<S>,
+    /// Counts the calls of this method (`call_metrics`).
+    metrics: &'static MethodMetrics,
 }
 
 /// Builds a VOB object around some state `S`.
@@ -113,9 +116,18 @@ impl<S: Send + Sync + 'static> ObjectBuilder<S> {
         F: Fn(Arc<S>, Call) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Value, CallError>> + Send + 'static,
     {
-        let handler: Handler<S> = Arc::new(move |s, c| f(s, c).boxed());
-        self.methods
-            .insert(spec.name.clone(), Method { spec, handler });
+        // The label is chosen here, from the name the service declares,
+        // never from what a peer sends (`call_metrics`).
+        let metrics = MethodMetrics::declared(&spec.name);
+        let handler: Handler<S> = Arc::new(move |s, c| metrics.observe(f(s, c)).boxed());
+        self.methods.insert(
+            spec.name.clone(),
+            Method {
+                spec,
+                handler,
+                metrics,
+            },
+        );
         self
     }
 
@@ -125,7 +137,8 @@ impl<S: Send + Sync + 'static> ObjectBuilder<S> {
         F: Fn(Arc<S>, Call) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Value, CallError>> + Send + 'static,
     {
-        let handler: Handler<S> = Arc::new(move |s, c| f(s, c).boxed());
+        let other = MethodMetrics::other();
+        let handler: Handler<S> = Arc::new(move |s, c| other.observe(f(s, c)).boxed());
         self.meta.insert(name.to_owned(), handler);
         self
     }
@@ -148,7 +161,10 @@ struct Published<S> {
     meta: HashMap<String, Handler<S>>,
 }
 
+/// An answer given without running a method, counted under `other`.
 fn ready(r: Result<Value, CallError>) -> BoxFuture<'static, Result<Value, CallError>> {
+    crate::runtime::call_span::record_method(OTHER_LABEL);
+    MethodMetrics::other().record_immediate(&r);
     futures::future::ready(r).boxed()
 }
 
@@ -177,7 +193,11 @@ impl<S: Send + Sync + 'static> Published<S> {
             },
             "methods" => ready(Err(CallError::failed("meta methods takes no arguments"))),
             other => match self.meta.get(other) {
-                Some(h) => h(self.state.clone(), call),
+                // Counted by the handler's wrapper (`meta`).
+                Some(h) => {
+                    crate::runtime::call_span::record_method(OTHER_LABEL);
+                    h(self.state.clone(), call)
+                }
                 None => ready(Err(CallError::failed(format!(
                     "unknown meta call {other:?}"
                 )))),
@@ -195,7 +215,10 @@ impl<S: Send + Sync + 'static> VObject for Published<S> {
         let first = args.remove(0);
         match first {
             Entity::String(name) => match self.methods.get(&name) {
-                Some(m) => (m.handler)(self.state.clone(), Call { ctx, args }),
+                Some(m) => {
+                    crate::runtime::call_span::record_method(m.metrics.label());
+                    (m.handler)(self.state.clone(), Call { ctx, args })
+                }
                 None => ready(Err(CallError::failed(format!("no method {name:?}")))),
             },
             Entity::None => {

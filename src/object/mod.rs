@@ -3,12 +3,14 @@
 //! * [`VObject`] — anything callable from the peer; gets the raw argument
 //!   tuple of each call.
 //! * [`ObjectBuilder`] — builds a [`LocalObject`] that follows the VOB
-//!   convention (method name first, published methods, meta calls §4.1–4.5).
+//!   convention (method name first, published methods, meta calls §4.1–4.5);
+//!   its calls are counted per declared method ([`call_metrics`]).
 //! * [`RemoteObject`] — a handle to a peer object; calls go over its link and
 //!   dropping the last clone releases it on the wire (§5.2).
 //! * [`Object`] — either of the two, as found inside a [`Value`].
 
 mod builder;
+pub mod call_metrics;
 mod context;
 mod error;
 pub(crate) mod remote;

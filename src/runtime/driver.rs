@@ -26,11 +26,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
+use tracing::Instrument;
 use versile_middleware::{ConnectionSignals, LinkCounters};
 
+use super::call_span::CallSpan;
 use super::calls::{BudgetTurn, CallLimits, CallTasks, Episode};
 use super::handle::{CloseReason, Command, LinkHandle};
 use super::memory::{Admit, Buffers, Charge, LinkAccount, MemoryLimits};
+use crate::object::call_metrics::CallOutcome;
 use crate::object::remote::RemoteInner;
 use crate::object::{Call, CallContext, CallError, LocalObject, Object, RemoteObject, VObject};
 use crate::value::Value;
@@ -690,6 +693,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     fn run_call(&self, call: QueuedCall) -> impl Future<Output = ()> + Send + 'static {
         let tx = self.handle.tx.clone();
         let ctx = self.handle.context();
+        let mut call_span = CallSpan::start(self.handle.id(), &ctx);
+        let span = call_span.span();
         let QueuedCall {
             call_id,
             kind,
@@ -706,12 +711,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| Err(CallError::failed("method panicked")));
+            call_span.finish(CallOutcome::of(&outcome));
             let _ = tx.send(Command::Respond {
                 call_id,
                 kind,
                 outcome,
             });
         }
+        .instrument(span)
     }
 
     /// The handle for peer object `id`: the live one, or a new generation.

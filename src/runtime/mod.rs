@@ -7,6 +7,7 @@
 //! [`memory`] holds the per-link and shared memory budgets the link task
 //! charges before it reads, decodes or queues ([`MemoryLimits`]).
 
+pub(crate) mod call_span;
 mod calls;
 pub(crate) mod driver;
 mod handle;

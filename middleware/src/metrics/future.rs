@@ -27,6 +27,7 @@ struct State {
     established: bool,
     calls_received: Counter,
     calls_sent: Counter,
+    calls_in_flight: Gauge,
     call_errors: Counter,
     bytes_in: Counter,
     bytes_out: Counter,
@@ -45,6 +46,11 @@ impl State {
         }
         let now = self.signals.counters();
         let old = std::mem::replace(&mut self.seen, now);
+        if now.calls_in_flight != old.calls_in_flight {
+            // Exact in f64 far beyond any real call count.
+            self.calls_in_flight
+                .increment(now.calls_in_flight as f64 - old.calls_in_flight as f64);
+        }
         let delta = |new: u64, old: u64| new.saturating_sub(old);
         for (c, d) in [
             (
@@ -66,6 +72,9 @@ impl State {
 impl Drop for State {
     fn drop(&mut self) {
         self.active.decrement(1.0);
+        // This link's calls leave the gauge with it.
+        self.calls_in_flight
+            .decrement(self.seen.calls_in_flight as f64);
         if self.established {
             self.links.decrement(1.0);
         }
@@ -99,6 +108,7 @@ impl<F> ResponseFuture<F> {
                 established: false,
                 calls_received: counter!(names::CALLS_RECEIVED),
                 calls_sent: counter!(names::CALLS_SENT),
+                calls_in_flight: gauge!(names::CALLS_IN_FLIGHT),
                 call_errors: counter!(names::CALL_ERRORS),
                 bytes_in: counter!(names::BYTES_RECEIVED),
                 bytes_out: counter!(names::BYTES_SENT),

@@ -13,6 +13,7 @@
 //! | `versile_calls_received_total` | counter | | calls from peers |
 //! | `versile_calls_sent_total` | counter | | calls to peers |
 //! | `versile_call_errors_total` | counter | | calls (either way) that failed |
+//! | `versile_calls_in_flight` | gauge | | calls (either way, queued included) not yet answered |
 //! | `versile_bytes_received_total` | counter | | bytes read |
 //! | `versile_bytes_sent_total` | counter | | bytes written |
 //!
@@ -63,6 +64,8 @@ pub mod names {
     pub const CALLS_SENT: &str = "versile_calls_sent_total";
     /// Counter: calls that failed.
     pub const CALL_ERRORS: &str = "versile_call_errors_total";
+    /// Gauge: calls either way (queued included) not yet answered.
+    pub const CALLS_IN_FLIGHT: &str = "versile_calls_in_flight";
     /// Counter: bytes read.
     pub const BYTES_RECEIVED: &str = "versile_bytes_received_total";
     /// Counter: bytes written.

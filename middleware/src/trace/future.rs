@@ -67,12 +67,31 @@ where
         };
         let out = out.map_err(Into::into);
         let requested = this.signals.close_request();
+        // The link's call rate over its life, on the span and its last event.
+        let counters = this.signals.counters();
+        let calls = counters.calls_received + counters.calls_sent;
+        let secs = this.started.elapsed().as_secs_f64().max(1e-3);
+        let calls_per_sec = (calls as f64 / secs * 100.0).round() / 100.0;
+        this.span.record("calls", calls);
+        this.span.record("calls_per_sec", calls_per_sec);
         match (&out, *this.established) {
             (Ok(response), _) => {
-                tracing::debug!(?response, close_requested = requested, "closed")
+                tracing::debug!(
+                    ?response,
+                    close_requested = requested,
+                    calls,
+                    calls_per_sec,
+                    "closed"
+                )
             }
             (Err(error), true) => {
-                tracing::info!(%error, close_requested = requested, "closed with error")
+                tracing::info!(
+                    %error,
+                    close_requested = requested,
+                    calls,
+                    calls_per_sec,
+                    "closed with error"
+                )
             }
             (Err(error), false) => {
                 if crate::metrics::rejection_reason(error.as_ref()).is_some() {

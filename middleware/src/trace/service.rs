@@ -51,8 +51,14 @@ where
 
     fn call(&mut self, mut req: R) -> Self::Future {
         let signals = ConnectionSignals::get_or_insert(&mut req);
-        let span =
-            tracing::info_span!("connection", peer = Empty, local = Empty, transport = Empty);
+        let span = tracing::info_span!(
+            "connection",
+            peer = Empty,
+            local = Empty,
+            transport = Empty,
+            calls = Empty,
+            calls_per_sec = Empty,
+        );
         if let Some(p) = req.peer_addr() {
             span.record("peer", display(p));
         }
