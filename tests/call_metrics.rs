@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use versile::LinkShutdown;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, Notify};
@@ -189,7 +190,7 @@ async fn calls_are_counted_per_declared_method_and_outcome() {
         ),
         0.0
     );
-    link.shutdown(true);
+    link.shutdown(LinkShutdown::Forced);
     assert!(server.shutdown(T).await);
 }
 
@@ -221,7 +222,7 @@ async fn distinct_undeclared_names_add_no_label_values() {
     assert!(after.len() <= DEFAULT_METHOD_LABEL_CAP + 1);
     assert!(after.len() <= before.len() + 4, "{before:?} -> {after:?}");
     assert!(!page.contains("cm_attack_"));
-    link.shutdown(true);
+    link.shutdown(LinkShutdown::Forced);
     assert!(server.shutdown(T).await);
 }
 

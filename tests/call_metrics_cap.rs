@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::time::Duration;
+use versile::LinkShutdown;
 
 use versile::object::call_metrics::{method_label_cap, set_method_label_cap};
 use versile::ops::install_prometheus;
@@ -68,6 +69,6 @@ async fn declared_methods_beyond_the_cap_count_as_other() {
         page.contains("versile_method_calls_total{method=\"other\",outcome=\"call_error\"} 100"),
         "{page}"
     );
-    link.shutdown(true);
+    link.shutdown(LinkShutdown::Forced);
     assert!(server.shutdown(T).await);
 }

@@ -7,6 +7,7 @@ use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use versile::LinkShutdown;
 
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -154,7 +155,7 @@ async fn closed_gate_takes_an_accepting_server_out_of_rotation() {
     .unwrap()
     .unwrap();
     gw.call("echo", (1,)).await.unwrap();
-    link.shutdown(true);
+    link.shutdown(LinkShutdown::Forced);
     server.readiness().set_gate(Gate::Open);
     assert_eq!(get(h, "/readyz").await.0, 200);
     assert!(server.shutdown(T).await);
