@@ -34,11 +34,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use versile::LinkShutdown;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use versile::vec::netbytes::encode_posint_u64;
+use versile::LinkShutdown;
 use versile::{Client, ClientConfig, Value};
 
 const MIB: u64 = 1024 * 1024;

@@ -134,6 +134,24 @@ impl ClientConfig {
     }
 }
 
+/// Why a transport handshake failed, typed per transport: callers match
+/// the variant (and the transport's own error inside) instead of text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The VTS handshake failed (`vts.md` §3): key policy, authorizer,
+    /// timeout, malformed messages.
+    #[error("VTS: {0}")]
+    Vts(#[from] crate::vts::VtsError),
+    /// The TLS handshake failed or the TLS settings did not fit the peer.
+    #[cfg(feature = "tls")]
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
+    /// A transport of the application's own ([`ClientTransport`]).
+    #[error("{0}")]
+    Other(tower::BoxError),
+}
+
 /// Why connecting or resolving failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -150,8 +168,14 @@ pub enum ClientError {
     Vop(#[from] VopError),
     #[error("I/O error during the handshake: {0}")]
     Io(#[from] std::io::Error),
+    /// The chosen transport's handshake failed; match the
+    /// [`TransportError`] for the reason (a VTS key refusal, a TLS pin
+    /// mismatch, a timeout).
     #[error("transport handshake failed: {0}")]
-    Transport(String),
+    Transport(#[from] TransportError),
+    /// A relative VRI (`/path/[query]`) did not parse.
+    #[error("bad VRI: {0}")]
+    Vri(#[from] crate::vri::VriError),
     #[error("link failed: {0}")]
     Link(#[from] LinkError),
     #[error("timed out connecting")]
@@ -268,8 +292,7 @@ pub async fn resolve_relative(
     gateway: &RemoteObject,
     relative: &str,
 ) -> Result<Value, ClientError> {
-    let (path, query) = crate::vri::resolve_relative(relative)
-        .map_err(|e| ClientError::Transport(e.to_string()))?;
+    let (path, query) = crate::vri::resolve_relative(relative).map_err(ClientError::Vri)?;
     resolve_on(gateway, &path, query.as_ref()).await
 }
 

@@ -10,13 +10,13 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use versile::LinkShutdown;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, Notify};
 use versile::object::call_metrics::DEFAULT_METHOD_LABEL_CAP;
 use versile::ops::{install_prometheus, MetricsEndpoint};
 use versile::server::StackConfig;
+use versile::LinkShutdown;
 use versile::{
     CallError, Client, ClientConfig, GatewayService, LinkHandle, LocalObject, ObjectBuilder,
     RemoteObject, Server, Value, VopLayer,

@@ -7,7 +7,6 @@ use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use versile::LinkShutdown;
 
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,6 +14,7 @@ use tokio::sync::{mpsc, Notify};
 use tower::ServiceBuilder;
 use versile::ops::{HealthService, MetricsEndpoint};
 use versile::server::{Gate, Phase, Readiness};
+use versile::LinkShutdown;
 use versile::{
     Client, ClientConfig, GatewayService, LocalObject, ObjectBuilder, Server, StopLinks, Value,
     VopLayer,

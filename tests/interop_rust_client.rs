@@ -17,7 +17,6 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use versile::LinkShutdown;
 
 use num_bigint::BigInt;
 use support::PyServer;
@@ -25,6 +24,7 @@ use versile::client::{ClientError, Resolved};
 use versile::object::Object;
 use versile::runtime::CloseReason;
 use versile::vec::VFloat;
+use versile::LinkShutdown;
 use versile::{
     CallError, Client, ClientConfig, Entity, LinkHandle, LocalObject, ObjectBuilder, RemoteObject,
     Value,

@@ -14,12 +14,13 @@ mod support;
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use versile::LinkShutdown;
 
 use support::*;
+use versile::client::{ClientError, TransportError};
 use versile::demo::SimpleGateway;
 use versile::server::{CredentialCheckLayer, PeerInfo};
 use versile::vts::KeyPolicy;
+use versile::LinkShutdown;
 use versile::{
     Client, ClientConfig, GatewayService, RsaKeyPair, Server, Value, VopLayer, VtsClientTransport,
     VtsConfig, VtsLayer, VtsServerTransport,
@@ -251,7 +252,13 @@ async fn rust_client_with_wrong_pin_rejects_python_server() {
             .connect(&addr)
             .await
             .expect_err("the wrong pin must fail");
-        assert!(err.to_string().contains("not authorized"), "{err}");
+        assert!(
+            matches!(
+                err,
+                ClientError::Transport(TransportError::Vts(versile::vts::VtsError::Unauthorized))
+            ),
+            "{err}"
+        );
         // A client hook refusing the key.
         let t = VtsClientTransport::new(None).authorizer(|p| p.key.as_ref().is_none());
         assert!(Client::new(ClientConfig::default().transport(t))

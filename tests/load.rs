@@ -13,7 +13,6 @@
 mod procs;
 
 use std::time::{Duration, Instant};
-use versile::LinkShutdown;
 
 use futures::future::join_all;
 use procs::*;
@@ -21,6 +20,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use versile::demo::SimpleGateway;
 use versile::server::StackConfig;
+use versile::LinkShutdown;
 use versile::{CallError, Client, ClientConfig, GatewayService, LinkHandle, RemoteObject, Server};
 use versile::{Value, VopLayer};
 

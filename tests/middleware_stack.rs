@@ -5,13 +5,13 @@
 //! gracefully.
 
 use std::time::{Duration, Instant};
-use versile::LinkShutdown;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceBuilder;
 use versile::demo::SimpleGateway;
 use versile::runtime::CloseReason;
+use versile::LinkShutdown;
 use versile::{Client, ClientConfig, GatewayService, RemoteObject, Server, Value, VopLayer};
 use versile_middleware::deadline::HandshakeDeadlineLayer;
 use versile_middleware::filter::HostFilterLayer;

@@ -17,9 +17,9 @@ mod procs;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use versile::LinkShutdown;
 
 use procs::*;
+use versile::LinkShutdown;
 use versile::{Client, ClientConfig, Value};
 
 const T: Duration = Duration::from_secs(20);

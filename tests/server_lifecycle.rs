@@ -6,12 +6,12 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use versile::LinkShutdown;
 
 use tower::ServiceBuilder;
 use versile::runtime::CloseReason;
 use versile::server::{Admission, LinkInfo, ServerError, INTERNAL_BUFFER_SIZE};
 use versile::vop::Transport;
+use versile::LinkShutdown;
 use versile::{
     CallError, Client, ClientConfig, GatewayService, LinkHandle, LocalObject, ObjectBuilder,
     RemoteObject, Server, ServerState, StateSet, StopLinks, Value, VopLayer,

@@ -4,15 +4,16 @@
 
 use std::future::Future;
 use std::time::Duration;
-use versile::LinkShutdown;
 
 use versile::client::ClientError;
+use versile::client::TransportError;
 use versile::demo::SimpleGateway;
 use versile::tls::{
     CertificateDer, PrivateKeyDer, TlsClientConfig, TlsClientTransport, TlsIdentity, TlsPeer,
     TlsServerConfig, TlsServerTransport, TlsVersion,
 };
 use versile::vop::Transport;
+use versile::LinkShutdown;
 use versile::{
     Call, Client, ClientConfig, GatewayService, LinkHandle, LocalObject, ObjectBuilder,
     RemoteObject, Server, StopLinks, Value, VopLayer,
@@ -178,7 +179,13 @@ async fn wrong_pin_is_refused_with_a_clear_error() {
             .await
             .expect_err("wrong pin must fail");
         let msg = err.to_string();
-        assert!(matches!(err, ClientError::Transport(_)), "{msg}");
+        assert!(
+            matches!(
+                err,
+                ClientError::Transport(TransportError::Tls(versile::tls::TlsError::Handshake(_)))
+            ),
+            "{msg}"
+        );
         assert!(msg.contains("does not match the pinned key"), "{msg}");
         server.stop(StopLinks::Force);
     })

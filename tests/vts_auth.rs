@@ -6,12 +6,13 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use versile::LinkShutdown;
 
 use tower::ServiceBuilder;
+use versile::client::{ClientError, TransportError};
 use versile::object::{Call, ObjectBuilder};
 use versile::server::{CredentialCheckLayer, PeerInfo};
 use versile::vop::Transport;
+use versile::LinkShutdown;
 use versile::{
     Client, ClientConfig, GatewayService, LinkOptions, LocalObject, RsaKeyPair, Server, Value,
     VtsClientTransport, VtsLayer,
@@ -180,7 +181,14 @@ async fn client_pin_and_hook() {
             .connect(&addr)
             .await
             .unwrap_err();
-        assert!(e.to_string().contains("not authorized"), "{e}");
+        // Typed: the VTS error itself, not text (issue 9 §3).
+        assert!(
+            matches!(
+                e,
+                ClientError::Transport(TransportError::Vts(versile::vts::VtsError::Unauthorized))
+            ),
+            "{e}"
+        );
         // Hook refusing, hook accepting (combined with the right pin).
         let t = VtsClientTransport::new(None).authorizer(|_| false);
         assert!(Client::new(ClientConfig::default().transport(t))

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use versile::LinkShutdown;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -11,6 +10,7 @@ use versile::demo::SimpleGateway;
 use versile::object::ConnectionInfo;
 use versile::runtime::{connect_link, spawn_link, LinkOptions};
 use versile::vts::{KeyPolicy, RsaKeyPair, VtsConfig, VtsConnection, VtsError, VtsStream};
+use versile::LinkShutdown;
 use versile::{
     Client, ClientConfig, GatewayService, Server, VopLayer, VtsClientTransport, VtsServerTransport,
 };

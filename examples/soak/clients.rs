@@ -10,12 +10,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use versile::LinkShutdown;
 
 use futures::future::join_all;
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 use versile::object::Object;
+use versile::LinkShutdown;
 use versile::{CallError, Client, ClientConfig, Entity, LocalObject, RemoteObject, Value};
 
 use crate::gateway::{callback_object, Payloads, Rng, RAISED};

@@ -12,7 +12,6 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use versile::LinkShutdown;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
@@ -24,6 +23,7 @@ use versile::object::ConnectionInfo;
 use versile::runtime::{connect_link, Rewind};
 use versile::server::LinkRegistry;
 use versile::vop::{ClientHandshake, Transport, TransportSet};
+use versile::LinkShutdown;
 use versile::{CallError, LinkHandle, RemoteObject, Value};
 
 use crate::clients::{run_op, OpError, Shared};

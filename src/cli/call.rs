@@ -7,11 +7,11 @@ use std::time::Duration;
 use versile::LinkShutdown;
 
 use clap::Args;
-use versile::client::{call_query, Client, ClientConfig, ClientError};
+use versile::client::{call_query, Client, ClientConfig, ClientError, TransportError};
 use versile::tls::{TlsClientConfig, TlsClientTransport};
 use versile::vri::{Query, Vri};
 use versile::vts::keys::DEFAULT_MIN_PEER_BITS;
-use versile::vts::KeyPolicy;
+use versile::vts::{KeyPolicy, VtsError};
 use versile::{CallError, RsaKeyPair, Value, VtsClientTransport};
 
 use super::json::{parse_arg, to_json, to_json_line};
@@ -254,7 +254,7 @@ fn describe_client(e: ClientError, args: &CallArgs) -> String {
              (unencrypted, unauthenticated)"
                 .to_owned()
         }
-        ClientError::Transport(t) if t.contains("not authorized") => {
+        ClientError::Transport(t @ TransportError::Vts(VtsError::Unauthorized)) => {
             format!("transport handshake failed: {t} (the server key does not match --pin?)")
         }
         ClientError::Call(c) => describe_call(&c),

@@ -82,8 +82,7 @@ impl TlsClientTransport {
             .or_else(|| info.extensions.get::<TargetHost>().map(|h| h.0.clone()))
             .or_else(|| info.peer_addr.map(|a| a.ip().to_string()))
             .unwrap_or_else(|| "localhost".to_owned());
-        ServerName::try_from(name.clone())
-            .map_err(|_| ClientError::Transport(format!("not a valid TLS server name: {name:?}")))
+        ServerName::try_from(name.clone()).map_err(|_| client_error(TlsError::ServerName(name)))
     }
 }
 
@@ -97,7 +96,7 @@ impl std::fmt::Debug for TlsClientTransport {
 }
 
 fn client_error(e: TlsError) -> ClientError {
-    ClientError::Transport(e.to_string())
+    ClientError::Transport(e.into())
 }
 
 impl ClientTransport for TlsClientTransport {

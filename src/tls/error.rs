@@ -47,6 +47,10 @@ pub enum TlsError {
     /// The credential hook refused the peer (`vop-service.md` §5.4).
     #[error("peer credentials refused by the authorizer")]
     Refused,
+    /// The name to verify the server against is not a DNS name or an IP
+    /// address.
+    #[error("not a valid TLS server name: {0:?}")]
+    ServerName(String),
 }
 
 /// The handshake error as a person should read it: rustls wraps our

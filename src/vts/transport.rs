@@ -228,7 +228,7 @@ impl ClientTransport for VtsClientTransport {
             let vts = VtsConnection::client(config, key);
             let stream = VtsStream::handshake_on(io, vts, Some(pool), peer)
                 .await
-                .map_err(|e| ClientError::Transport(format!("VTS: {e}")))?;
+                .map_err(|e| ClientError::Transport(e.into()))?;
             record(&mut info, stream.peer());
             Ok::<_, ClientError>((Box::pin(stream) as BoxedIo, info))
         })
