@@ -318,7 +318,12 @@ tuple_args!(A, B, C, D, E, F, G, H);
 
 /// Conversion of one argument or result [`Value`] into a Rust type
 /// (implemented for every type with a `TryFrom<Value>` conversion above,
-/// and for `Value` itself).
+/// for `Value` itself, and for `()`, which accepts only VNone).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be converted from a versile `Value`",
+    label = "not convertible from a `Value`",
+    note = "arguments and results are owned types with `versile::FromValue` (i64, String, Vec<u8>, Option<T>, Value, RemoteObject, ...)"
+)]
 pub trait FromValue: Sized {
     fn from_value(v: Value) -> Result<Self, ValueError>;
 }
@@ -360,6 +365,16 @@ from_value_via_try_from!(
     Vec<Value>,
     Object
 );
+
+impl FromValue for () {
+    /// VNone, the result of a method that returns nothing.
+    fn from_value(v: Value) -> Result<Self, ValueError> {
+        match v {
+            Entity::None => Ok(()),
+            other => Err(other.mismatch("None")),
+        }
+    }
+}
 
 impl<T: FromValue> FromValue for Option<T> {
     fn from_value(v: Value) -> Result<Self, ValueError> {
