@@ -385,6 +385,30 @@ impl<T: FromValue> FromValue for Option<T> {
     }
 }
 
+macro_rules! tuple_from_value {
+    ($n:literal; $($name:ident),+) => {
+        impl<$($name: FromValue),+> FromValue for ($($name,)+) {
+            /// A tuple of exactly this length, element by element.
+            fn from_value(v: Value) -> Result<Self, ValueError> {
+                let items = match v {
+                    Entity::Tuple(t) if t.len() == $n => t,
+                    other => return Err(other.mismatch(concat!("tuple of ", $n))),
+                };
+                let mut it = items.into_iter();
+                Ok(($($name::from_value(it.next().unwrap_or(Entity::None))?,)+))
+            }
+        }
+    };
+}
+tuple_from_value!(1; A);
+tuple_from_value!(2; A, B);
+tuple_from_value!(3; A, B, C);
+tuple_from_value!(4; A, B, C, D);
+tuple_from_value!(5; A, B, C, D, E);
+tuple_from_value!(6; A, B, C, D, E, F);
+tuple_from_value!(7; A, B, C, D, E, F, G);
+tuple_from_value!(8; A, B, C, D, E, F, G, H);
+
 /// Things a method's argument list can be parsed into, with an exact arity
 /// check: `let (a, b): (i64, String) = call.args()?;`.
 pub trait FromArgs: Sized {

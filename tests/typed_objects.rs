@@ -103,6 +103,12 @@ impl Counter {
     async fn increment(&self, by: i64) -> i64 {
         self.count.fetch_add(by, Ordering::SeqCst) + by
     }
+
+    /// Named like `Clone::clone` (which the state's `Arc` has): the
+    /// expansion must still call this method.
+    async fn clone(&self) -> i64 {
+        self.count.load(Ordering::SeqCst)
+    }
 }
 
 /// The client side of `Calculator`, with some methods declared wrongly on
@@ -135,6 +141,7 @@ trait Calc {
 #[versile::client]
 trait Counter {
     async fn increment(&self, by: i64) -> i64;
+    async fn clone(&self) -> i64;
 }
 
 async fn start() -> Server {
@@ -187,6 +194,7 @@ async fn typed_calls_convert_arguments_and_results() {
     let counter = within(calc.counter()).await.unwrap();
     assert_eq!(within(counter.increment(2)).await.unwrap(), 2);
     assert_eq!(within(counter.increment(3)).await.unwrap(), 5);
+    assert_eq!(within(counter.clone()).await.unwrap(), 5);
     let other = within(calc.counter()).await.unwrap();
     assert_eq!(within(other.increment(1)).await.unwrap(), 1);
     link.shutdown(false);

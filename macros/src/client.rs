@@ -13,8 +13,8 @@ use crate::method::{check_signature, combine, take_options, wire_name};
 
 pub fn expand(args: TokenStream, mut item: ItemTrait) -> syn::Result<TokenStream> {
     if !args.is_empty() {
-        return Err(Error::new(
-            args.span(),
+        return Err(Error::new_spanned(
+            &args,
             "#[versile::client] takes no arguments",
         ));
     }
@@ -22,8 +22,8 @@ pub fn expand(args: TokenStream, mut item: ItemTrait) -> syn::Result<TokenStream
     if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
         combine(
             &mut result,
-            Error::new(
-                item.generics.span(),
+            Error::new_spanned(
+                &item.generics,
                 "a #[versile::client] trait cannot be generic",
             ),
         );
@@ -31,8 +31,8 @@ pub fn expand(args: TokenStream, mut item: ItemTrait) -> syn::Result<TokenStream
     if !item.supertraits.is_empty() {
         combine(
             &mut result,
-            Error::new(
-                item.supertraits.span(),
+            Error::new_spanned(
+                &item.supertraits,
                 "a #[versile::client] trait cannot have supertraits",
             ),
         );
@@ -43,8 +43,8 @@ pub fn expand(args: TokenStream, mut item: ItemTrait) -> syn::Result<TokenStream
         let TraitItem::Fn(f) = trait_item else {
             combine(
                 &mut result,
-                Error::new(
-                    trait_item.span(),
+                Error::new_spanned(
+                    &trait_item,
                     "a #[versile::client] trait holds only `async fn` declarations",
                 ),
             );
@@ -120,8 +120,8 @@ fn method(vis: &syn::Visibility, f: &mut syn::TraitItemFn) -> syn::Result<TokenS
         ));
     }
     if let Some(body) = &f.default {
-        return Err(Error::new(
-            body.span(),
+        return Err(Error::new_spanned(
+            body,
             "a #[versile::client] method has no body: the client generates it",
         ));
     }
@@ -129,22 +129,26 @@ fn method(vis: &syn::Visibility, f: &mut syn::TraitItemFn) -> syn::Result<TokenS
     let ident = &f.sig.ident;
     let wire = wire_name(&options, ident);
     let attrs = &f.attrs;
-    let result_ty = match &f.sig.output {
-        syn::ReturnType::Default => quote!(()),
-        syn::ReturnType::Type(_, ty) => quote!(#ty),
-    };
     let names = params.iter().map(|p| &p.ident);
     let types = params.iter().map(|p| &p.ty);
     let values = params.iter().map(|p| {
         let (ident, ty) = (&p.ident, &p.ty);
         quote_spanned! {ty.span()=> ::versile::__private::arg::<#ty>(#ident)}
     });
+    let (result_ty, result_span) = match &f.sig.output {
+        syn::ReturnType::Default => (quote!(()), f.sig.ident.span()),
+        syn::ReturnType::Type(_, ty) => (quote!(#ty), ty.span()),
+    };
+    // Spanned at the result type: one without FromValue is reported there.
+    let call = quote_spanned! {result_span=>
+        ::versile::__private::call::<#result_ty>(&self.remote, #wire, ::std::vec![#(#values),*]).await
+    };
     Ok(quote! {
         #(#attrs)*
         #vis async fn #ident(&self, #(#names: #types),*)
             -> ::core::result::Result<#result_ty, ::versile::ProxyError>
         {
-            ::versile::__private::call(&self.remote, #wire, ::std::vec![#(#values),*]).await
+            #call
         }
     })
 }

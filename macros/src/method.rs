@@ -109,8 +109,8 @@ pub fn check_signature(sig: &Signature, what: &str) -> syn::Result<Vec<Param>> {
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
         combine(
             &mut result,
-            Error::new(
-                sig.generics.span(),
+            Error::new_spanned(
+                &sig.generics,
                 format!(
                     "{what} cannot be generic: its argument and result types must be \
                      known to convert them from and to the wire"
@@ -121,7 +121,7 @@ pub fn check_signature(sig: &Signature, what: &str) -> syn::Result<Vec<Param>> {
     if let Some(v) = &sig.variadic {
         combine(
             &mut result,
-            Error::new(v.span(), format!("{what} cannot be variadic")),
+            Error::new_spanned(v, format!("{what} cannot be variadic")),
         );
     }
     check_receiver(sig, what).unwrap_or_else(|e| combine(&mut result, e));
@@ -133,8 +133,8 @@ pub fn check_signature(sig: &Signature, what: &str) -> syn::Result<Vec<Param>> {
         if let Type::ImplTrait(_) = &*pat.ty {
             combine(
                 &mut result,
-                Error::new(
-                    pat.ty.span(),
+                Error::new_spanned(
+                    &pat.ty,
                     format!(
                         "{what} cannot take `impl Trait`: name a type with `versile::FromValue`"
                     ),
@@ -172,5 +172,5 @@ fn check_receiver(sig: &Signature, what: &str) -> syn::Result<()> {
     } else {
         return Ok(());
     };
-    Err(Error::new(receiver.span(), message))
+    Err(Error::new_spanned(receiver, message))
 }

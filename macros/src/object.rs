@@ -16,14 +16,14 @@ use crate::method::{check_signature, combine, doc_text, take_options, wire_name}
 
 pub fn expand(args: TokenStream, mut item: ItemImpl) -> syn::Result<TokenStream> {
     if !args.is_empty() {
-        return Err(Error::new(
-            args.span(),
+        return Err(Error::new_spanned(
+            &args,
             "#[versile::object] takes no arguments",
         ));
     }
     if let Some((_, path, _)) = &item.trait_ {
-        return Err(Error::new(
-            path.span(),
+        return Err(Error::new_spanned(
+            path,
             "#[versile::object] goes on an inherent impl block (`impl Type { ... }`), \
              not on a trait impl",
         ));
@@ -121,7 +121,7 @@ fn method(options: &crate::method::Options, f: &syn::ImplItemFn) -> syn::Result<
                 #unpack
                 #check
                 #(#conversions)*
-                let result = this.#ident(#(#call_args),*).await;
+                let result = Self::#ident(&this, #(#call_args),*).await;
                 #into_result
             },
         )
