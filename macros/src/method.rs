@@ -174,3 +174,56 @@ fn check_receiver(sig: &Signature, what: &str) -> syn::Result<()> {
     };
     Err(Error::new_spanned(receiver, message))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doc_comments_become_the_meta_doc_text() {
+        let f: syn::ItemFn = syn::parse_quote! {
+            /// First line.
+            ///
+            ///   indented
+            #[inline]
+            fn f() {}
+        };
+        assert_eq!(
+            doc_text(&f.attrs).as_deref(),
+            Some("First line.\n\n  indented\n")
+        );
+        let f: syn::ItemFn = syn::parse_quote!(
+            #[doc = "\n block \n"]
+            fn f() {}
+        );
+        assert_eq!(doc_text(&f.attrs).as_deref(), Some("block\n"));
+        let f: syn::ItemFn = syn::parse_quote!(
+            fn f() {}
+        );
+        assert_eq!(doc_text(&f.attrs), None);
+    }
+
+    #[test]
+    fn options_are_parsed_and_removed() {
+        let mut f: syn::ItemFn = syn::parse_quote! {
+            #[versile(name = "type", hidden)]
+            #[inline]
+            fn kind() {}
+        };
+        let options = take_options(&mut f.attrs).unwrap();
+        assert_eq!(options.name.map(|n| n.value()).as_deref(), Some("type"));
+        assert!(options.hidden && !options.skip);
+        assert_eq!(f.attrs.len(), 1, "only #[inline] is left");
+        let mut f: syn::ItemFn = syn::parse_quote! {
+            #[versile(rename = "x")]
+            fn g() {}
+        };
+        assert!(take_options(&mut f.attrs).is_err());
+    }
+
+    #[test]
+    fn raw_identifiers_lose_their_prefix_on_the_wire() {
+        let ident: Ident = syn::parse_quote!(r#type);
+        assert_eq!(wire_name(&Options::default(), &ident).value(), "type");
+    }
+}
