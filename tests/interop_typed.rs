@@ -152,7 +152,6 @@ where
                 .expect("the gateway is an object")
                 .clone();
             body(TestGatewayClient::new(gateway)).await;
-            resolved.link.shutdown(false);
         })
     }));
     rt.shutdown_timeout(Duration::from_secs(5));

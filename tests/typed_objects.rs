@@ -171,7 +171,7 @@ fn is_call_error(e: &ProxyError) -> bool {
 #[tokio::test]
 async fn typed_calls_convert_arguments_and_results() {
     let server = start().await;
-    let (link, gateway) = connect(&server).await;
+    let (_link, gateway) = connect(&server).await;
     let calc = CalcClient::new(gateway);
     assert_eq!(within(calc.add(2, 3)).await.unwrap(), 5);
     assert_eq!(within(calc.divide(7, 2)).await.unwrap(), 3);
@@ -197,13 +197,12 @@ async fn typed_calls_convert_arguments_and_results() {
     assert_eq!(within(counter.clone()).await.unwrap(), 5);
     let other = within(calc.counter()).await.unwrap();
     assert_eq!(within(other.increment(1)).await.unwrap(), 1);
-    link.shutdown(false);
 }
 
 #[tokio::test]
 async fn typed_errors() {
     let server = start().await;
-    let (link, gateway) = connect(&server).await;
+    let (_link, gateway) = connect(&server).await;
     let calc = CalcClient::new(gateway);
     // Err → CALL_EXCEPTION with the error's arguments.
     let e = within(calc.divide(1, 0)).await.unwrap_err();
@@ -234,13 +233,12 @@ async fn typed_errors() {
     }
     // The link still works.
     assert_eq!(within(calc.add(1, 1)).await.unwrap(), 2);
-    link.shutdown(false);
 }
 
 #[tokio::test]
 async fn arity_and_types_on_the_wire() {
     let server = start().await;
-    let (link, gateway) = connect(&server).await;
+    let (_link, gateway) = connect(&server).await;
     let failed = |r: Result<Value, CallError>| matches!(r, Err(CallError::Failed(_)));
     assert!(failed(within(gateway.call("add", (1,))).await));
     assert!(failed(within(gateway.call("add", (1, 2, 3))).await));
@@ -261,13 +259,12 @@ async fn arity_and_types_on_the_wire() {
             .unwrap(),
         Value::from("hey, nobody from 127.0.0.1")
     );
-    link.shutdown(false);
 }
 
 #[tokio::test]
 async fn doc_comments_are_the_meta_documentation() {
     let server = start().await;
-    let (link, gateway) = connect(&server).await;
+    let (_link, gateway) = connect(&server).await;
     let methods = within(gateway.meta("methods", ())).await.unwrap();
     let names: Vec<Value> = [
         "add", "counter", "divide", "greet", "nothing", "push", "type",
@@ -294,7 +291,6 @@ async fn doc_comments_are_the_meta_documentation() {
         within(gateway.meta("doc", ("push",))).await.unwrap(),
         Value::None
     );
-    link.shutdown(false);
 }
 
 #[tokio::test]
@@ -339,7 +335,7 @@ async fn publish_builder_and_shared_state() {
         }));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = Server::serve(listener, svc).unwrap();
-    let (link, gateway) = connect(&server).await;
+    let (_link, gateway) = connect(&server).await;
     let get = |name: &'static str| {
         let gateway = gateway.clone();
         async move {
@@ -355,5 +351,43 @@ async fn publish_builder_and_shared_state() {
     assert_eq!(within(extended.push("z")).await.unwrap(), 1);
     let extra = within(extended.remote().call("extra", ())).await.unwrap();
     assert_eq!(extra, Value::from(1));
-    link.shutdown(false);
+}
+
+/// A generic impl block: the type parameters carry over to the expansion.
+struct Fixed<T>(T);
+
+#[versile::object]
+impl<T> Fixed<T>
+where
+    T: Into<Value> + versile::FromValue + Clone + PartialEq + Send + Sync + 'static,
+{
+    async fn get(&self) -> T {
+        self.0.clone()
+    }
+
+    async fn is(&self, other: T) -> bool {
+        other == self.0
+    }
+}
+
+#[tokio::test]
+async fn generic_impl_blocks_are_served() {
+    let svc = ServiceBuilder::new()
+        .layer(VopLayer::insecure())
+        .service(GatewayService::new(|| Fixed(String::from("x"))));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = Server::serve(listener, svc).unwrap();
+    let (_link, gateway) = connect(&server).await;
+    assert_eq!(
+        within(gateway.call("get", ())).await.unwrap(),
+        Value::from("x")
+    );
+    assert_eq!(
+        within(gateway.call("is", ("x",))).await.unwrap(),
+        Value::from(true)
+    );
+    assert!(matches!(
+        within(gateway.call("is", (1,))).await,
+        Err(CallError::Failed(_))
+    ));
 }
