@@ -102,8 +102,8 @@
 //! ```
 //!
 //! A method may also take `&CallContext` (the peer's address, transport,
-//! per-link entries), return another object (`LocalObject`, or a typed
-//! client's `RemoteObject`), and carry `#[versile(name = "..")]`,
+//! per-link entries) or `self: Arc<Self>`, return another object
+//! (`LocalObject`, or a typed client's `RemoteObject`), and carry `#[versile(name = "..")]`,
 //! `#[versile(hidden)]` or `#[versile(skip)]`; see [`macro@object`] and
 //! [`macro@client`]. [`ObjectBuilder`] stays the dynamic API underneath,
 //! for methods only known at run time (and [`Publish::into_builder`] mixes

@@ -5,7 +5,7 @@
 //! CALL_ERROR, `Err` as CALL_EXCEPTION, meta calls, `vol.md` §4.1–4.5).
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -86,10 +86,27 @@ impl Calculator {
         Counter::default().into()
     }
 
+    /// A child object that keeps this one (`self: Arc<Self>`).
+    async fn child(self: Arc<Self>) -> LocalObject {
+        Child { parent: self }.into()
+    }
+
     /// Not published: a helper.
     #[versile(skip)]
     fn item_count(&self) -> usize {
         self.items.lock().unwrap().len()
+    }
+}
+
+struct Child {
+    parent: Arc<Calculator>,
+}
+
+#[versile::object]
+impl Child {
+    /// Pushes onto the parent's items.
+    async fn push(&self, item: String) -> usize {
+        self.parent.push(item).await
     }
 }
 
@@ -124,6 +141,7 @@ trait Calc {
     async fn kind(&self) -> String;
     async fn secret(&self) -> bool;
     async fn counter(&self) -> CounterClient;
+    async fn child(&self) -> CalcClient;
     /// Declared with the wrong result type.
     #[versile(name = "add")]
     async fn add_as_text(&self, a: i64, b: i64) -> String;
@@ -197,6 +215,10 @@ async fn typed_calls_convert_arguments_and_results() {
     assert_eq!(within(counter.clone()).await.unwrap(), 5);
     let other = within(calc.counter()).await.unwrap();
     assert_eq!(within(other.increment(1)).await.unwrap(), 1);
+    // A child holding its parent: pushes land in the parent's items.
+    let child = within(calc.child()).await.unwrap();
+    assert_eq!(within(child.push("c")).await.unwrap(), 3);
+    assert_eq!(within(calc.push("d")).await.unwrap(), 4);
 }
 
 #[tokio::test]
@@ -267,7 +289,7 @@ async fn doc_comments_are_the_meta_documentation() {
     let (_link, gateway) = connect(&server).await;
     let methods = within(gateway.meta("methods", ())).await.unwrap();
     let names: Vec<Value> = [
-        "add", "counter", "divide", "greet", "nothing", "push", "type",
+        "add", "child", "counter", "divide", "greet", "nothing", "push", "type",
     ]
     .into_iter()
     .map(Value::from)
@@ -296,7 +318,7 @@ async fn doc_comments_are_the_meta_documentation() {
 #[tokio::test]
 async fn publish_builder_and_shared_state() {
     // Shared state: two objects over one Calculator.
-    let shared = std::sync::Arc::new(Calculator::default());
+    let shared = Arc::new(Calculator::default());
     let a = Calculator::shared_object(shared.clone());
     let b = Calculator::shared_object(shared.clone());
     // The builder stays open for dynamic additions.

@@ -9,7 +9,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Error, ItemTrait, TraitItem};
 
-use crate::method::{check_signature, combine, take_options, wire_name};
+use crate::method::{check_signature, combine, take_options, wire_name, Receivers};
 
 pub fn expand(args: TokenStream, mut item: ItemTrait) -> syn::Result<TokenStream> {
     if !args.is_empty() {
@@ -125,7 +125,7 @@ fn method(vis: &syn::Visibility, f: &mut syn::TraitItemFn) -> syn::Result<TokenS
             "a #[versile::client] method has no body: the client generates it",
         ));
     }
-    let params = check_signature(&f.sig, "a #[versile::client] method")?;
+    let (_, params) = check_signature(&f.sig, "a #[versile::client] method", Receivers::RefOnly)?;
     let ident = &f.sig.ident;
     let wire = wire_name(&options, ident);
     let attrs = &f.attrs;

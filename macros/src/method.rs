@@ -96,9 +96,33 @@ pub struct Param {
     pub ty: Type,
 }
 
+/// How a method receives the object.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Receiver {
+    /// `&self`.
+    Ref,
+    /// `self: Arc<Self>`: the method may keep the object (e.g. hand a
+    /// child object a reference to its parent).
+    Arc,
+}
+
+/// Which receivers a macro accepts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Receivers {
+    /// `&self` only (client methods).
+    RefOnly,
+    /// `&self` or `self: Arc<Self>` (served methods).
+    RefOrArc,
+}
+
 /// Checks that `sig` is `async fn name(&self, params...)` without
-/// generics, and returns the parameters. `what` names the item in errors.
-pub fn check_signature(sig: &Signature, what: &str) -> syn::Result<Vec<Param>> {
+/// generics, and returns the receiver and the parameters. `what` names the
+/// item in errors.
+pub fn check_signature(
+    sig: &Signature,
+    what: &str,
+    receivers: Receivers,
+) -> syn::Result<(Receiver, Vec<Param>)> {
     let mut result = Ok(());
     if sig.asyncness.is_none() {
         combine(
@@ -124,7 +148,10 @@ pub fn check_signature(sig: &Signature, what: &str) -> syn::Result<Vec<Param>> {
             Error::new_spanned(v, format!("{what} cannot be variadic")),
         );
     }
-    check_receiver(sig, what).unwrap_or_else(|e| combine(&mut result, e));
+    let receiver = check_receiver(sig, what, receivers).unwrap_or_else(|e| {
+        combine(&mut result, e);
+        Receiver::Ref
+    });
     let mut params = Vec::new();
     for (index, input) in sig.inputs.iter().skip(1).enumerate() {
         let FnArg::Typed(pat) = input else {
@@ -150,29 +177,52 @@ pub fn check_signature(sig: &Signature, what: &str) -> syn::Result<Vec<Param>> {
             ty: (*pat.ty).clone(),
         });
     }
-    result.map(|()| params)
+    result.map(|()| (receiver, params))
 }
 
-fn check_receiver(sig: &Signature, what: &str) -> syn::Result<()> {
+fn check_receiver(sig: &Signature, what: &str, receivers: Receivers) -> syn::Result<Receiver> {
+    let expected = match receivers {
+        Receivers::RefOnly => "`&self`",
+        Receivers::RefOrArc => "`&self` (or `self: Arc<Self>`)",
+    };
     let Some(FnArg::Receiver(receiver)) = sig.inputs.first() else {
         return Err(Error::new(
             sig.ident.span(),
-            format!("{what} must take `&self`"),
+            format!("{what} must take {expected}"),
         ));
     };
     let message = if receiver.colon_token.is_some() {
-        format!("{what} must take `&self`, not a typed `self`")
+        if receivers == Receivers::RefOrArc && is_arc_self(&receiver.ty) {
+            return Ok(Receiver::Arc);
+        }
+        format!("{what} must take {expected}, not another typed `self`")
     } else if receiver.reference.is_none() {
-        format!("{what} must take `&self`, not `self` by value: the object serves many calls")
+        format!("{what} must take {expected}, not `self` by value: the object serves many calls")
     } else if receiver.mutability.is_some() {
         format!(
-            "{what} must take `&self`, not `&mut self`: calls run concurrently, \
+            "{what} must take {expected}, not `&mut self`: calls run concurrently, \
              so keep mutable state behind a Mutex or in atomics"
         )
     } else {
-        return Ok(());
+        return Ok(Receiver::Ref);
     };
     Err(Error::new_spanned(receiver, message))
+}
+
+/// `Arc<Self>` (any path ending in `Arc`).
+fn is_arc_self(ty: &Type) -> bool {
+    let Type::Path(p) = ty else {
+        return false;
+    };
+    let Some(last) = p.path.segments.last() else {
+        return false;
+    };
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return false;
+    };
+    last.ident == "Arc"
+        && args.args.len() == 1
+        && matches!(args.args.first(), Some(syn::GenericArgument::Type(Type::Path(s))) if s.path.is_ident("Self"))
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Error, ImplItem, ItemImpl, Type};
 
-use crate::method::{check_signature, combine, doc_text, take_options, wire_name};
+use crate::method::{
+    check_signature, combine, doc_text, take_options, wire_name, Receiver, Receivers,
+};
 
 pub fn expand(args: TokenStream, mut item: ItemImpl) -> syn::Result<TokenStream> {
     if !args.is_empty() {
@@ -73,7 +75,7 @@ pub fn expand(args: TokenStream, mut item: ItemImpl) -> syn::Result<TokenStream>
 
 /// `.publish(spec, handler)` for one method.
 fn method(options: &crate::method::Options, f: &syn::ImplItemFn) -> syn::Result<TokenStream> {
-    let params = check_signature(&f.sig, "a published method")?;
+    let (receiver, params) = check_signature(&f.sig, "a published method", Receivers::RefOrArc)?;
     let ident = &f.sig.ident;
     let wire = wire_name(options, ident);
     let doc = doc_text(&f.attrs).map(|d| quote!(.doc(#d)));
@@ -114,6 +116,10 @@ fn method(options: &crate::method::Options, f: &syn::ImplItemFn) -> syn::Result<
     let into_result = quote_spanned! {output=>
         ::versile::__private::IntoCallResult::into_call_result(result)
     };
+    let this = match receiver {
+        Receiver::Ref => quote!(&this),
+        Receiver::Arc => quote!(this),
+    };
     Ok(quote! {
         .publish(
             ::versile::MethodSpec::new(#wire) #doc #hidden,
@@ -121,7 +127,7 @@ fn method(options: &crate::method::Options, f: &syn::ImplItemFn) -> syn::Result<
                 #unpack
                 #check
                 #(#conversions)*
-                let result = Self::#ident(&this, #(#call_args),*).await;
+                let result = Self::#ident(#this, #(#call_args),*).await;
                 #into_result
             },
         )

@@ -1,4 +1,5 @@
-// One object serves many calls: it cannot be consumed by one.
+// One object serves many calls: it cannot be consumed by one (it can be
+// shared: `self: Arc<Self>`).
 struct Adder;
 
 #[versile::object]
@@ -8,6 +9,10 @@ impl Adder {
     }
 
     async fn zero() -> i64 {
+        0
+    }
+
+    async fn boxed(self: Box<Self>) -> i64 {
         0
     }
 }
