@@ -29,10 +29,11 @@
 //!
 //! The runtime runs them on tokio:
 //! * [`runtime`] — the link task and [`LinkHandle`];
-//! * [`object`] — [`LocalObject`]s you serve ([`ObjectBuilder`]),
-//!   [`RemoteObject`]s you call, [`CallContext`];
+//! * [`object`](mod@object) — [`LocalObject`]s you serve ([`macro@object`],
+//!   [`ObjectBuilder`]), [`RemoteObject`]s you call ([`macro@client`]),
+//!   [`CallContext`];
 //! * [`server`] — [`Connection`], [`VopLayer`], [`GatewayService`], [`Server`];
-//! * [`client`] — [`Client`] and VRI resolution;
+//! * [`client`](mod@client) — [`Client`] and VRI resolution;
 //! * [`tls`] — TLS 1.2/1.3 as a negotiable
 //!   transport on rustls, for our own peers and standard tooling (Versile
 //!   Python's TLS cannot interoperate, `vop-service.md` §3.6);
@@ -45,18 +46,68 @@
 //!
 //! ## A service in a few lines
 //!
-//! ```no_run
-//! use tower::ServiceBuilder;
-//! use versile::{demo::Echoer, GatewayService, Server, VopLayer};
+//! An object is a struct whose `impl` block carries `#[versile::object]`:
+//! each `async fn` is a published method, its arguments and result
+//! converted with [`FromValue`] and `Into<Value>`, its doc comments the
+//! documentation that the meta calls return (`vol.md` §4.1–4.5). A client
+//! declares the methods it calls in a trait with `#[versile::client]` and
+//! gets a typed proxy (`CounterClient`) over a [`RemoteObject`]:
 //!
-//! # async fn run() -> std::io::Result<()> {
-//! let svc = ServiceBuilder::new()
-//!     .layer(VopLayer::insecure())
-//!     .service(GatewayService::new(|| Echoer));
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:4433").await?;
-//! let server = Server::serve(listener, svc)?;
-//! # let _ = server; Ok(()) }
 //! ```
+//! use std::sync::atomic::{AtomicI64, Ordering};
+//! use versile::{CallError, Client, ClientConfig, GatewayService, Server, VopLayer};
+//!
+//! #[derive(Default)]
+//! struct Counter {
+//!     total: AtomicI64, // calls run concurrently: state behind &self
+//! }
+//!
+//! /// Counts.
+//! #[versile::object]
+//! impl Counter {
+//!     /// Adds `n` (wrong arity or type → CALL_ERROR), returns the total.
+//!     async fn add(&self, n: i64) -> Result<i64, CallError> {
+//!         if n < 0 {
+//!             return Err(CallError::exception(("negative", n))); // CALL_EXCEPTION
+//!         }
+//!         Ok(self.total.fetch_add(n, Ordering::SeqCst) + n)
+//!     }
+//! }
+//!
+//! // The trait is not emitted, so it may share the struct's name.
+//! #[versile::client]
+//! trait Counter {
+//!     async fn add(&self, n: i64) -> i64;
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # tokio::time::timeout(std::time::Duration::from_secs(30), async {
+//! let svc = tower::ServiceBuilder::new()
+//!     .layer(VopLayer::insecure())
+//!     .service(GatewayService::new(Counter::default)); // a Counter per link
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let server = Server::serve(listener, svc)?;
+//!
+//! let client = Client::new(ClientConfig::insecure());
+//! let (_link, gateway) = client.connect(&server.local_addr().to_string()).await?;
+//! let counter = CounterClient::new(gateway);
+//! assert_eq!(counter.add(5).await?, 5);
+//! assert_eq!(counter.add(2).await?, 7);
+//! let err = counter.add(-1).await.unwrap_err();
+//! assert_eq!(err.exception_args().map(|a| a.len()), Some(2));
+//! server.shutdown(std::time::Duration::from_secs(5)).await;
+//! # Ok::<(), Box<dyn std::error::Error>>(()) }).await?
+//! # }
+//! ```
+//!
+//! A method may also take `&CallContext` (the peer's address, transport,
+//! per-link entries) or `self: Arc<Self>`, return another object
+//! (`LocalObject`, or a typed client's `RemoteObject`), and carry `#[versile(name = "..")]`,
+//! `#[versile(hidden)]` or `#[versile(skip)]`; see [`macro@object`] and
+//! [`macro@client`]. [`ObjectBuilder`] stays the dynamic API underneath,
+//! for methods only known at run time (and [`Publish::into_builder`] mixes
+//! the two).
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "cli")]
@@ -82,8 +133,8 @@ pub mod vts;
 
 pub use client::{Client, ClientConfig};
 pub use object::{
-    Call, CallContext, CallError, LocalObject, MethodSpec, Object, ObjectBuilder, RemoteObject,
-    VObject,
+    Call, CallContext, CallError, LocalObject, MethodSpec, Object, ObjectBuilder, ProxyError,
+    Publish, RemoteObject, VObject,
 };
 pub use runtime::{LinkHandle, LinkOptions, LinkShutdown};
 pub use server::{Connection, GatewayService, Server, ServerState, StateSet, StopLinks, VopLayer};
@@ -93,4 +144,19 @@ pub use tls::{
 };
 pub use value::{FromArgs, FromValue, IntoArgs, Value, ValueError};
 pub use vec::Entity;
+pub use versile_macros::{client, object};
 pub use vts::{RsaKeyPair, VtsClientTransport, VtsConfig, VtsLayer, VtsServerTransport, VtsStream};
+
+/// The README's Rust blocks are doc-tests: its library example is one
+/// program that compiles and runs as written.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+/// What the code generated by `#[versile::object]` and `#[versile::client]`
+/// calls; not an API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::object::typed::{arg, call, Args};
+    pub use crate::object::IntoCallResult;
+}

@@ -318,7 +318,12 @@ tuple_args!(A, B, C, D, E, F, G, H);
 
 /// Conversion of one argument or result [`Value`] into a Rust type
 /// (implemented for every type with a `TryFrom<Value>` conversion above,
-/// and for `Value` itself).
+/// for `Value` itself, and for `()`, which accepts only VNone).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be converted from a versile `Value`",
+    label = "not convertible from a `Value`",
+    note = "arguments and results are owned types with `versile::FromValue` (i64, String, Vec<u8>, Option<T>, Value, RemoteObject, ...)"
+)]
 pub trait FromValue: Sized {
     fn from_value(v: Value) -> Result<Self, ValueError>;
 }
@@ -361,6 +366,16 @@ from_value_via_try_from!(
     Object
 );
 
+impl FromValue for () {
+    /// VNone, the result of a method that returns nothing.
+    fn from_value(v: Value) -> Result<Self, ValueError> {
+        match v {
+            Entity::None => Ok(()),
+            other => Err(other.mismatch("None")),
+        }
+    }
+}
+
 impl<T: FromValue> FromValue for Option<T> {
     fn from_value(v: Value) -> Result<Self, ValueError> {
         match v {
@@ -369,6 +384,30 @@ impl<T: FromValue> FromValue for Option<T> {
         }
     }
 }
+
+macro_rules! tuple_from_value {
+    ($n:literal; $($name:ident),+) => {
+        impl<$($name: FromValue),+> FromValue for ($($name,)+) {
+            /// A tuple of exactly this length, element by element.
+            fn from_value(v: Value) -> Result<Self, ValueError> {
+                let items = match v {
+                    Entity::Tuple(t) if t.len() == $n => t,
+                    other => return Err(other.mismatch(concat!("tuple of ", $n))),
+                };
+                let mut it = items.into_iter();
+                Ok(($($name::from_value(it.next().unwrap_or(Entity::None))?,)+))
+            }
+        }
+    };
+}
+tuple_from_value!(1; A);
+tuple_from_value!(2; A, B);
+tuple_from_value!(3; A, B, C);
+tuple_from_value!(4; A, B, C, D);
+tuple_from_value!(5; A, B, C, D, E);
+tuple_from_value!(6; A, B, C, D, E, F);
+tuple_from_value!(7; A, B, C, D, E, F, G);
+tuple_from_value!(8; A, B, C, D, E, F, G, H);
 
 /// Things a method's argument list can be parsed into, with an exact arity
 /// check: `let (a, b): (i64, String) = call.args()?;`.

@@ -32,6 +32,26 @@ fn echo_server_answers_versile_call() {
 }
 
 #[test]
+fn typed_adder_calls_itself_and_answers_versile_call() {
+    let mut p = Proc::spawn(example("typed_adder"), &["127.0.0.1:0"]);
+    let addr = p.wait_vop_addr();
+    // Its own typed client: values, the remote exception, the total.
+    assert_eq!(p.wait_for("client: add(2) = "), "2");
+    assert_eq!(p.wait_for("client: add(3) = "), "5");
+    let overflow = p.wait_for("client: add(i64::MAX) ");
+    assert!(
+        overflow.starts_with("failed: remote exception: VException(\"overflow\", 5, "),
+        "{overflow}"
+    );
+    assert_eq!(p.wait_for("client: total() = "), "5");
+    // A new connection gets its own Adder.
+    let (ok, out, err) = versile_call(&[&format!("vop://{addr}/"), "add", "5"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "5");
+    stop(&mut p);
+}
+
+#[test]
 fn custom_middleware_tags_the_call_context() {
     let mut p = Proc::spawn(example("custom_middleware"), &["127.0.0.1:0"]);
     let addr = p.wait_vop_addr();

@@ -87,8 +87,13 @@ pub struct ObjectBuilder<S> {
 impl<S: Send + Sync + 'static> ObjectBuilder<S> {
     /// Start an object whose methods share `state`.
     pub fn new(state: S) -> Self {
+        Self::from_arc(Arc::new(state))
+    }
+
+    /// Start an object over state that other code holds too.
+    pub fn from_arc(state: Arc<S>) -> Self {
         ObjectBuilder {
-            state: Arc::new(state),
+            state,
             doc: None,
             methods: HashMap::new(),
             meta: HashMap::new(),

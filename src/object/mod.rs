@@ -8,12 +8,16 @@
 //! * [`RemoteObject`] — a handle to a peer object; calls go over its link and
 //!   dropping the last clone releases it on the wire (§5.2).
 //! * [`Object`] — either of the two, as found inside a [`Value`].
+//! * [`Publish`] and [`ProxyError`] — the typed API that
+//!   `#[versile::object]` and `#[versile::client]` generate code for
+//!   (typed.rs); [`ObjectBuilder`] is the dynamic API underneath.
 
 mod builder;
 pub mod call_metrics;
 mod context;
 mod error;
 pub(crate) mod remote;
+pub(crate) mod typed;
 
 use std::fmt;
 use std::sync::Arc;
@@ -25,6 +29,7 @@ pub(crate) use context::ContextState;
 pub use context::{CallContext, ConnectionInfo};
 pub use error::CallError;
 pub use remote::RemoteObject;
+pub use typed::{IntoCallResult, ProxyError, Publish};
 
 use crate::value::{FromArgs, Value, ValueError};
 use crate::vec::Entity;

@@ -642,6 +642,20 @@ pub fn run_py_client_with(
     parse_client_output(status, stdout, stderr)
 }
 
+/// Runs another check script of `tests/python/` that prints py_client.py's
+/// JSON lines (e.g. `py_typed_client.py`), with the same time limits.
+pub fn run_py_checks(script: &str, args: &[&str], timeout: Duration) -> ClientReport {
+    let inner = timeout
+        .saturating_sub(Duration::from_secs(5))
+        .max(Duration::from_secs(5));
+    let inner = format!("{}", inner.as_secs_f64());
+    let mut all = vec!["--timeout", inner.as_str()];
+    all.extend_from_slice(args);
+    let p = PyProcess::spawn(script, &all);
+    let (status, stdout, stderr) = p.wait_exit(timeout);
+    parse_client_output(status, stdout, stderr)
+}
+
 fn parse_client_output(status: ExitStatus, stdout: String, stderr: String) -> ClientReport {
     let mut checks = Vec::new();
     let mut vri = None;
