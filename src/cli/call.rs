@@ -36,20 +36,9 @@ Exit status: 0 success, 1 remote exception / call error / resolution or link fai
 Example:\n  versile call --pin SHA256:<hex> vop://127.0.0.1:4433/math/adder/ add 5"
 )]
 pub struct CallArgs {
-    /// Also offer PLAIN (unencrypted, unauthenticated), for servers that
-    /// serve nothing else.
-    #[arg(long)]
-    insecure: bool,
-    /// Accept only the server key with this fingerprint (as printed by
-    /// `versile serve` and `versile keygen`); also offers TLS pinned to it.
-    #[arg(long, value_name = "SHA256:HEX", value_parser = parse_pin)]
-    pin: Option<String>,
-    /// Our RSA private key for VTS (PEM or DER); anonymous without it.
-    #[arg(long, value_name = "FILE")]
-    key: Option<std::path::PathBuf>,
-    /// Smallest server key accepted over VTS, in bits.
-    #[arg(long, value_name = "BITS", default_value_t = DEFAULT_MIN_PEER_BITS)]
-    min_peer_key_bits: usize,
+    /// Transports, server key pinning and our key.
+    #[command(flatten)]
+    client: ClientArgs,
     /// Overall time limit in seconds (connect, resolve, call).
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
     timeout: Duration,
@@ -64,6 +53,26 @@ pub struct CallArgs {
     args: Vec<String>,
 }
 
+/// How to connect: the options `versile call` and `versile bench VRI`
+/// share.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Also offer PLAIN (unencrypted, unauthenticated), for servers that
+    /// serve nothing else.
+    #[arg(long)]
+    insecure: bool,
+    /// Accept only the server key with this fingerprint (as printed by
+    /// `versile serve` and `versile keygen`); also offers TLS pinned to it.
+    #[arg(long, value_name = "SHA256:HEX", value_parser = parse_pin)]
+    pin: Option<String>,
+    /// Our RSA private key for VTS (PEM or DER); anonymous without it.
+    #[arg(long, value_name = "FILE")]
+    key: Option<std::path::PathBuf>,
+    /// Smallest server key accepted over VTS, in bits.
+    #[arg(long, value_name = "BITS", default_value_t = DEFAULT_MIN_PEER_BITS)]
+    min_peer_key_bits: usize,
+}
+
 fn parse_pin(s: &str) -> Result<String, String> {
     let hex = s
         .strip_prefix("SHA256:")
@@ -75,8 +84,15 @@ fn parse_pin(s: &str) -> Result<String, String> {
     Ok(format!("SHA256:{}", hex.to_ascii_lowercase()))
 }
 
+impl ClientArgs {
+    /// Whether PLAIN is offered.
+    pub fn insecure(&self) -> bool {
+        self.insecure
+    }
+}
+
 /// The client configuration: VTS (with pin, key, policy), PLAIN if asked.
-fn client_config(args: &CallArgs) -> Result<ClientConfig, String> {
+pub fn client_config(args: &ClientArgs) -> Result<ClientConfig, String> {
     let key = match &args.key {
         Some(path) => Some(
             RsaKeyPair::from_file(path)
@@ -103,7 +119,7 @@ fn client_config(args: &CallArgs) -> Result<ClientConfig, String> {
     Ok(config)
 }
 
-fn parse_vri(s: &str) -> Result<Vri, String> {
+pub fn parse_vri(s: &str) -> Result<Vri, String> {
     s.parse::<Vri>().map_err(|e| e.to_string())
 }
 
@@ -123,7 +139,7 @@ pub fn run(args: CallArgs) -> ExitCode {
 }
 
 async fn call(args: CallArgs, call_args: Vec<Value>) -> ExitCode {
-    let config = match client_config(&args) {
+    let config = match client_config(&args.client) {
         Ok(c) => c,
         Err(msg) => return fail(EXIT_USAGE, msg),
     };
@@ -132,7 +148,7 @@ async fn call(args: CallArgs, call_args: Vec<Value>) -> ExitCode {
         let resolved = client
             .resolve(&args.vri)
             .await
-            .map_err(|e| describe_client(e, args.insecure))?;
+            .map_err(|e| describe_client(e, args.client.insecure))?;
         let link = resolved.link;
         let result = match &args.method {
             None => Ok(resolved.value),
@@ -174,7 +190,7 @@ async fn call(args: CallArgs, call_args: Vec<Value>) -> ExitCode {
     code
 }
 
-fn describe_client(e: ClientError, insecure: bool) -> String {
+pub fn describe_client(e: ClientError, insecure: bool) -> String {
     match e {
         // A server that has no transport in common closes without a word
         // (`vop-service.md` §2.6): most often a PLAIN-only server.
@@ -201,7 +217,7 @@ fn describe_client(e: ClientError, insecure: bool) -> String {
     }
 }
 
-fn describe_call(e: &CallError) -> String {
+pub fn describe_call(e: &CallError) -> String {
     match e {
         // The payload prints in the JSON form, `{"exception":[args..]}`.
         CallError::Exception(v) => format!("remote exception: {}", to_json(v)),
