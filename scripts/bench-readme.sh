@@ -13,7 +13,8 @@
 #   `versile bench --baseline-server` / `--baseline-connect`):
 #     both on CPU 0                taskset -c 0 for server and client
 #     server CPU 0, client CPU 1   taskset -c 0 / taskset -c 1
-#   1 MiB echo (one runtime, unpinned): versile bench --payload 1048576
+#   1 MiB echo: one runtime unpinned (versile bench --payload 1048576), and
+#     two processes on CPUs 0 and 1 with its two-process baseline
 #
 # Needs a machine with at least 2 CPUs, `taskset` (util-linux) and python3
 # (for the tables). Release build. About 3 minutes after the build.

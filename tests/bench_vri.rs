@@ -168,6 +168,8 @@ fn failures_are_reported() {
             "bench",
             "--json",
             "--insecure",
+            "--warmup",
+            "0",
             "--iterations",
             "3",
             "--duration",
