@@ -48,10 +48,10 @@ pub async fn ping_pong(
     c.set_nodelay(true)?;
     let req = vec![0x5au8; request_len];
     let mut resp = vec![0u8; response_len];
-    let mut phase = Phase::start(iterations);
+    let mut phase = Phase::start();
     for i in 0..warmup + iterations {
         if i == warmup {
-            phase = Phase::start(iterations);
+            phase = Phase::start();
         }
         let t = Instant::now();
         c.write_all(&req).await?;

@@ -1,11 +1,14 @@
-//! Process CPU time, read from `/proc` (Linux), without `unsafe` or libc.
+//! Process CPU time, read from `/proc` (Linux), without `unsafe` or libc:
+//! of this process ([`process_cpu_time`], the figure `getrusage(RUSAGE_SELF)`
+//! gives, at nanosecond rather than tick resolution) or of another one by
+//! pid ([`cpu_time_of`], a server's under `versile bench VRI --server-pid`).
 //!
 //! The primary source is the sum of the first field of
-//! `/proc/self/task/*/schedstat`: on-CPU nanoseconds of every live thread
+//! `/proc/PID/task/*/schedstat`: on-CPU nanoseconds of every live thread
 //! (user + system). Threads that exit between two readings drop out of the
 //! sum; during a benchmark phase the tokio workers live on, so this is exact
 //! for our purpose. Where schedstat is missing, `utime + stime` from
-//! `/proc/self/stat` is used instead, in clock ticks of `USER_HZ`, which the
+//! `/proc/PID/stat` is used instead, in clock ticks of `USER_HZ`, which the
 //! kernel fixes at 100 for `/proc` on every architecture we run on (10 ms
 //! resolution: fine over a phase of ~1 s, not for single calls).
 
@@ -13,13 +16,23 @@ use std::time::Duration;
 
 /// Process CPU time so far, or `None` where `/proc` is not available.
 pub fn process_cpu_time() -> Option<Duration> {
-    schedstat_total().or_else(stat_ticks)
+    cpu_time_at("/proc/self")
 }
 
-fn schedstat_total() -> Option<Duration> {
+/// CPU time so far of process `pid`, or `None` if it cannot be read (no
+/// such process, or no `/proc`).
+pub fn cpu_time_of(pid: u32) -> Option<Duration> {
+    cpu_time_at(&format!("/proc/{pid}"))
+}
+
+fn cpu_time_at(proc_dir: &str) -> Option<Duration> {
+    schedstat_total(proc_dir).or_else(|| stat_ticks(proc_dir))
+}
+
+fn schedstat_total(proc_dir: &str) -> Option<Duration> {
     let mut total: u64 = 0;
     let mut any = false;
-    for entry in std::fs::read_dir("/proc/self/task").ok()? {
+    for entry in std::fs::read_dir(format!("{proc_dir}/task")).ok()? {
         let Ok(entry) = entry else { continue };
         let Ok(text) = std::fs::read_to_string(entry.path().join("schedstat")) else {
             continue; // the thread exited meanwhile
@@ -34,8 +47,8 @@ fn schedstat_total() -> Option<Duration> {
 /// `USER_HZ`: the unit of `utime`/`stime` in `/proc/self/stat`.
 const USER_HZ: u64 = 100;
 
-fn stat_ticks() -> Option<Duration> {
-    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+fn stat_ticks(proc_dir: &str) -> Option<Duration> {
+    let text = std::fs::read_to_string(format!("{proc_dir}/stat")).ok()?;
     // The command name (field 2) may contain spaces; fields after the
     // closing parenthesis are plain. utime and stime are fields 14 and 15.
     let rest = &text[text.rfind(')')? + 1..];
@@ -68,6 +81,9 @@ mod tests {
         }
         let b = process_cpu_time().expect("still readable");
         assert!(b > a, "{a:?} -> {b:?} ({x})");
-        assert!(stat_ticks().is_some());
+        assert!(stat_ticks("/proc/self").is_some());
+        let own = cpu_time_of(std::process::id()).expect("own pid readable");
+        assert!(own >= b);
+        assert_eq!(cpu_time_of(u32::MAX), None);
     }
 }

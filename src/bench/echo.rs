@@ -97,7 +97,7 @@ impl EchoSetup {
     /// connections or `limit`, whichever ends first.
     pub async fn connections(&self, count: usize, limit: Duration) -> io::Result<Measured> {
         let addr = self.server.local_addr().to_string();
-        let mut phase = Phase::start(count);
+        let mut phase = Phase::start();
         let deadline = Instant::now() + limit;
         let mut done = 0u64;
         while (done as usize) < count.max(1) && (done == 0 || Instant::now() < deadline) {
@@ -166,7 +166,7 @@ pub async fn sequential(
     for _ in 0..warmup {
         echo_once(gateway, payload).await?;
     }
-    let mut phase = Phase::start(iterations);
+    let mut phase = Phase::start();
     for _ in 0..iterations {
         let t = Instant::now();
         echo_once(gateway, payload).await?;
@@ -188,7 +188,7 @@ pub async fn pipelined(
         let p = Value::Bytes(payload.clone());
         async move { g.call("echo", (p,)).await }
     };
-    let phase = Phase::start(0);
+    let phase = Phase::start();
     let deadline = Instant::now() + duration;
     let mut running = FuturesUnordered::new();
     for _ in 0..in_flight.max(1) {

@@ -36,7 +36,10 @@
 mod baseline;
 mod cpu;
 mod echo;
+mod latency;
+mod remote;
 mod split;
+mod tcp_remote;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -46,7 +49,10 @@ use bytes::Bytes;
 use crate::vec::{encode, EncodeConfig, Entity, WireRef};
 use crate::vol::message::{code, envelope};
 
-pub use cpu::{allowed_cpus, process_cpu_time};
+pub use cpu::{allowed_cpus, cpu_time_of, process_cpu_time};
+pub use latency::{Latency, Recorder};
+pub use remote::{run_remote, PhaseReport, RemoteBenchError, RemoteOptions, RemoteReport};
+pub use tcp_remote::{ping_pong_client, ping_pong_server, PingPongOptions, PingPongReport};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -107,10 +113,14 @@ pub struct BenchReport {
     pub split: bool,
     pub baseline_rtt_us_p50: f64,
     pub baseline_rtt_us_p99: f64,
+    /// Every percentile of the sequential round trips (HDR histogram).
+    pub baseline_rtt: Latency,
     /// Process CPU time (both ends) per baseline round trip.
     pub baseline_cpu_us_per_call: f64,
     pub plain_rtt_us_p50: f64,
     pub plain_rtt_us_p99: f64,
+    /// Every percentile of the sequential round trips (HDR histogram).
+    pub plain_rtt: Latency,
     /// Process CPU time (client + server) per sequential echo call.
     pub plain_cpu_us_per_call: f64,
     pub plain_pipelined_calls_per_s: f64,
@@ -122,6 +132,8 @@ pub struct BenchReport {
     pub ratio_plain_baseline_p99: f64,
     pub vts_rtt_us_p50: f64,
     pub vts_rtt_us_p99: f64,
+    /// Every percentile of the sequential round trips (HDR histogram).
+    pub vts_rtt: Latency,
     /// Process CPU time (client + server) per sequential VTS echo call.
     pub vts_cpu_us_per_call: f64,
     pub vts_pipelined_calls_per_s: f64,
@@ -155,9 +167,11 @@ impl BenchReport {
             "split": self.split,
             "baseline_rtt_us_p50": round2(self.baseline_rtt_us_p50),
             "baseline_rtt_us_p99": round2(self.baseline_rtt_us_p99),
+            "baseline_rtt_us": self.baseline_rtt.to_json(),
             "baseline_cpu_us_per_call": round2(self.baseline_cpu_us_per_call),
             "plain_rtt_us_p50": round2(self.plain_rtt_us_p50),
             "plain_rtt_us_p99": round2(self.plain_rtt_us_p99),
+            "plain_rtt_us": self.plain_rtt.to_json(),
             "plain_cpu_us_per_call": round2(self.plain_cpu_us_per_call),
             "plain_pipelined_calls_per_s": self.plain_pipelined_calls_per_s.round(),
             "plain_pipelined_cpu_us_per_call": round2(self.plain_pipelined_cpu_us_per_call),
@@ -165,6 +179,7 @@ impl BenchReport {
             "ratio_plain_baseline_p99": round2(self.ratio_plain_baseline_p99),
             "vts_rtt_us_p50": round2(self.vts_rtt_us_p50),
             "vts_rtt_us_p99": round2(self.vts_rtt_us_p99),
+            "vts_rtt_us": self.vts_rtt.to_json(),
             "vts_cpu_us_per_call": round2(self.vts_cpu_us_per_call),
             "vts_pipelined_calls_per_s": self.vts_pipelined_calls_per_s.round(),
             "vts_pipelined_cpu_us_per_call": round2(self.vts_pipelined_cpu_us_per_call),
@@ -374,25 +389,28 @@ async fn run_phases(options: BenchOptions) -> std::io::Result<BenchReport> {
         workers: handle.metrics().num_workers(),
         cpus: allowed_cpus().unwrap_or_else(|| "?".to_owned()),
         split,
-        baseline_rtt_us_p50: base.p50_us,
-        baseline_rtt_us_p99: base.p99_us,
+        baseline_rtt_us_p50: base.latency.p50_us,
+        baseline_rtt_us_p99: base.latency.p99_us,
+        baseline_rtt: base.latency,
         baseline_cpu_us_per_call: base.cpu_us_per_call,
-        plain_rtt_us_p50: seq.p50_us,
-        plain_rtt_us_p99: seq.p99_us,
+        plain_rtt_us_p50: seq.latency.p50_us,
+        plain_rtt_us_p99: seq.latency.p99_us,
+        plain_rtt: seq.latency,
         plain_cpu_us_per_call: seq.cpu_us_per_call,
         plain_pipelined_calls_per_s: pipe.calls_per_s,
         plain_pipelined_cpu_us_per_call: pipe.cpu_us_per_call,
-        ratio_plain_baseline_p50: seq.p50_us / base.p50_us,
-        ratio_plain_baseline_p99: seq.p99_us / base.p99_us,
-        vts_rtt_us_p50: vts_seq.p50_us,
-        vts_rtt_us_p99: vts_seq.p99_us,
+        ratio_plain_baseline_p50: seq.latency.p50_us / base.latency.p50_us,
+        ratio_plain_baseline_p99: seq.latency.p99_us / base.latency.p99_us,
+        vts_rtt_us_p50: vts_seq.latency.p50_us,
+        vts_rtt_us_p99: vts_seq.latency.p99_us,
+        vts_rtt: vts_seq.latency,
         vts_cpu_us_per_call: vts_seq.cpu_us_per_call,
         vts_pipelined_calls_per_s: vts_pipe.calls_per_s,
         vts_pipelined_cpu_us_per_call: vts_pipe.cpu_us_per_call,
-        ratio_vts_baseline_p50: vts_seq.p50_us / base.p50_us,
-        ratio_vts_baseline_p99: vts_seq.p99_us / base.p99_us,
+        ratio_vts_baseline_p50: vts_seq.latency.p50_us / base.latency.p50_us,
+        ratio_vts_baseline_p99: vts_seq.latency.p99_us / base.latency.p99_us,
         vts_handshakes_per_s: vts_hs.calls_per_s,
-        vts_handshake_us_p50: vts_hs.p50_us,
+        vts_handshake_us_p50: vts_hs.latency.p50_us,
         tls_handshakes_per_s: Some(tls_hs.calls_per_s),
     })
 }
@@ -426,69 +444,53 @@ pub fn wire_sizes(payload: &Bytes, msg_id: i64) -> (usize, usize) {
 
 /// One phase in progress: latency samples and the CPU/wall clocks at start.
 struct Phase {
-    samples_ns: Vec<u64>,
+    latency: Recorder,
     started: Instant,
     cpu: Option<Duration>,
 }
 
 /// What a phase measured.
 struct Measured {
-    p50_us: f64,
-    p99_us: f64,
+    latency: Latency,
     cpu_us_per_call: f64,
     calls_per_s: f64,
 }
 
 impl Phase {
-    fn start(expected: usize) -> Phase {
+    fn start() -> Phase {
         Phase {
-            samples_ns: Vec::with_capacity(expected),
+            latency: Recorder::new(),
             cpu: process_cpu_time(),
             started: Instant::now(),
         }
     }
 
     fn sample(&mut self, d: Duration) {
-        self.samples_ns.push(d.as_nanos() as u64);
+        self.latency.record(d);
     }
 
-    fn finish(mut self, calls: u64) -> Measured {
+    fn finish(self, calls: u64) -> Measured {
         let wall = self.started.elapsed();
         let cpu = match (self.cpu, process_cpu_time()) {
             (Some(a), Some(b)) => b.saturating_sub(a),
             _ => Duration::ZERO,
         };
-        self.samples_ns.sort_unstable();
-        let calls_f = calls.max(1) as f64;
         Measured {
-            p50_us: percentile(&self.samples_ns, 0.50),
-            p99_us: percentile(&self.samples_ns, 0.99),
-            cpu_us_per_call: cpu.as_secs_f64() * 1e6 / calls_f,
+            latency: self.latency.summary(),
+            cpu_us_per_call: per_call_us(cpu, calls),
             calls_per_s: calls as f64 / wall.as_secs_f64(),
         }
     }
 }
 
-/// Nearest-rank percentile of sorted nanosecond samples, in µs.
-fn percentile(sorted_ns: &[u64], q: f64) -> f64 {
-    if sorted_ns.is_empty() {
-        return 0.0;
-    }
-    let rank = ((q * sorted_ns.len() as f64).ceil() as usize).clamp(1, sorted_ns.len());
-    sorted_ns[rank - 1] as f64 / 1000.0
+/// CPU µs per call (0 calls count as 1, so a failed phase reads 0 calls).
+fn per_call_us(cpu: Duration, calls: u64) -> f64 {
+    cpu.as_secs_f64() * 1e6 / calls.max(1) as f64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles() {
-        let v: Vec<u64> = (1..=100).map(|i| i * 1000).collect();
-        assert_eq!(percentile(&v, 0.5), 50.0);
-        assert_eq!(percentile(&v, 0.99), 99.0);
-        assert_eq!(percentile(&[], 0.5), 0.0);
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn small_run() {

@@ -41,20 +41,9 @@ Examples:\n  versile call --pin SHA256:<hex> vop://127.0.0.1:4433/math/adder/ ad
 versile call --insecure vop://127.0.0.1:4433/echo '\"x\"'"
 )]
 pub struct CallArgs {
-    /// Also offer PLAIN (unencrypted, unauthenticated), for servers that
-    /// serve nothing else.
-    #[arg(long)]
-    insecure: bool,
-    /// Accept only the server key with this fingerprint (as printed by
-    /// `versile serve` and `versile keygen`); also offers TLS pinned to it.
-    #[arg(long, value_name = "SHA256:HEX", value_parser = parse_pin)]
-    pin: Option<String>,
-    /// Our RSA private key for VTS (PEM or DER); anonymous without it.
-    #[arg(long, value_name = "FILE")]
-    key: Option<std::path::PathBuf>,
-    /// Smallest server key accepted over VTS, in bits.
-    #[arg(long, value_name = "BITS", default_value_t = DEFAULT_MIN_PEER_BITS)]
-    min_peer_key_bits: usize,
+    /// Transports, server key pinning and our key.
+    #[command(flatten)]
+    client: ClientArgs,
     /// Overall time limit in seconds (connect, resolve, call).
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
     timeout: Duration,
@@ -100,6 +89,26 @@ impl CallArgs {
     }
 }
 
+/// How to connect: the options `versile call` and `versile bench VRI`
+/// share.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Also offer PLAIN (unencrypted, unauthenticated), for servers that
+    /// serve nothing else.
+    #[arg(long)]
+    insecure: bool,
+    /// Accept only the server key with this fingerprint (as printed by
+    /// `versile serve` and `versile keygen`); also offers TLS pinned to it.
+    #[arg(long, value_name = "SHA256:HEX", value_parser = parse_pin)]
+    pin: Option<String>,
+    /// Our RSA private key for VTS (PEM or DER); anonymous without it.
+    #[arg(long, value_name = "FILE")]
+    key: Option<std::path::PathBuf>,
+    /// Smallest server key accepted over VTS, in bits.
+    #[arg(long, value_name = "BITS", default_value_t = DEFAULT_MIN_PEER_BITS)]
+    min_peer_key_bits: usize,
+}
+
 fn parse_pin(s: &str) -> Result<String, String> {
     let hex = s
         .strip_prefix("SHA256:")
@@ -111,8 +120,15 @@ fn parse_pin(s: &str) -> Result<String, String> {
     Ok(format!("SHA256:{}", hex.to_ascii_lowercase()))
 }
 
+impl ClientArgs {
+    /// Whether PLAIN is offered.
+    pub fn insecure(&self) -> bool {
+        self.insecure
+    }
+}
+
 /// The client configuration: VTS (with pin, key, policy), PLAIN if asked.
-fn client_config(args: &CallArgs) -> Result<ClientConfig, String> {
+pub fn client_config(args: &ClientArgs) -> Result<ClientConfig, String> {
     let key = match &args.key {
         Some(path) => Some(
             RsaKeyPair::from_file(path)
@@ -139,7 +155,7 @@ fn client_config(args: &CallArgs) -> Result<ClientConfig, String> {
     Ok(config)
 }
 
-fn parse_vri(s: &str) -> Result<Vri, String> {
+pub fn parse_vri(s: &str) -> Result<Vri, String> {
     s.parse::<Vri>().map_err(|e| {
         format!("{e}; expected vop://HOST[:PORT]/PATH/ or vop://HOST[:PORT]/PATH/METHOD[?ARGS]")
     })
@@ -162,7 +178,7 @@ pub fn run(args: CallArgs) -> ExitCode {
 }
 
 async fn call(args: CallArgs, call_args: Vec<Value>) -> ExitCode {
-    let config = match client_config(&args) {
+    let config = match client_config(&args.client) {
         Ok(c) => c,
         Err(msg) => return fail(EXIT_USAGE, msg),
     };
@@ -176,7 +192,7 @@ async fn call(args: CallArgs, call_args: Vec<Value>) -> ExitCode {
         let resolved = client
             .resolve(&path_only)
             .await
-            .map_err(|e| describe_client(e, &args))?;
+            .map_err(|e| describe_resolve(e, &args))?;
         let link = resolved.link;
         let method = match target {
             Target::Resource => None,
@@ -241,8 +257,26 @@ async fn call(args: CallArgs, call_args: Vec<Value>) -> ExitCode {
     code
 }
 
-fn describe_client(e: ClientError, args: &CallArgs) -> String {
-    let insecure = args.insecure;
+/// [`describe_client`] with the VRI's path named when it did not resolve.
+fn describe_resolve(e: ClientError, args: &CallArgs) -> String {
+    match e {
+        // urlget answered CALL_ERROR: the gateway has nothing at that path.
+        ClientError::PathNotResolved(CallError::Failed(_)) => format!(
+            "VRI path {} did not resolve (the gateway's urlget failed: no such path?)",
+            args.path()
+        ),
+        ClientError::PathNotResolved(c) => {
+            format!(
+                "VRI path {} did not resolve: {}",
+                args.path(),
+                describe_call(&c)
+            )
+        }
+        other => describe_client(other, args.client.insecure()),
+    }
+}
+
+pub fn describe_client(e: ClientError, insecure: bool) -> String {
     match e {
         // A server that has no transport in common closes without a word
         // (`vop-service.md` §2.6): most often a PLAIN-only server.
@@ -260,23 +294,16 @@ fn describe_client(e: ClientError, args: &CallArgs) -> String {
         ClientError::Call(c) => describe_call(&c),
         // urlget answered CALL_ERROR: the gateway has nothing at that path.
         ClientError::PathNotResolved(CallError::Failed(_)) => {
-            format!(
-                "VRI path {} did not resolve (the gateway's urlget failed: no such path?)",
-                args.path()
-            )
+            "VRI path did not resolve (the gateway's urlget failed: no such path?)".to_owned()
         }
         ClientError::PathNotResolved(c) => {
-            format!(
-                "VRI path {} did not resolve: {}",
-                args.path(),
-                describe_call(&c)
-            )
+            format!("VRI path did not resolve: {}", describe_call(&c))
         }
         other => other.to_string(),
     }
 }
 
-fn describe_call(e: &CallError) -> String {
+pub fn describe_call(e: &CallError) -> String {
     match e {
         // The payload prints in the JSON form, `{"exception":[args..]}`.
         CallError::Exception(v) => format!("remote exception: {}", to_json(v)),

@@ -8,6 +8,7 @@
 //! log_format = "json"          # --log-format human|json
 //! log = "info,versile=debug"   # --log (else RUST_LOG, else "warn")
 //! reuse_port = true            # --reuse-port (SO_REUSEPORT)
+//! threads = 2                  # --threads (1: current-thread runtime; default: the CPUs we may use)
 //!
 //! [stack]                      # StackConfig; 0 turns a limit or timeout off
 //! max_connections = 10000      # --max-connections (default 10000)
@@ -121,6 +122,11 @@ pub struct OpsArgs {
     /// connections over them).
     #[arg(long)]
     reuse_port: bool,
+    /// Runtime worker threads; 1 runs everything on one thread (a tokio
+    /// current-thread runtime) [default: the CPUs this process may use
+    /// (affinity, cgroup quota), so one process uses the machine it is given].
+    #[arg(long, value_name = "N", value_parser = parse_nonzero)]
+    threads: Option<usize>,
     /// Serve Prometheus metrics at http://ADDR/metrics, and health checks
     /// at /healthz (alive) and /readyz (accepting; 503 once draining).
     #[arg(long, value_name = "ADDR")]
@@ -252,6 +258,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     log: Option<String>,
     reuse_port: bool,
+    threads: Option<usize>,
     stack: StackConfig,
 }
 
@@ -263,6 +270,8 @@ pub struct Ops {
     pub log_format: LogFormat,
     pub log: Option<String>,
     pub reuse_port: bool,
+    /// Runtime worker threads (1: current-thread runtime).
+    pub threads: usize,
 }
 
 /// Seconds, 0 for off (kept as f64: clap gives `Option<Option<_>>` a
@@ -328,7 +337,13 @@ impl OpsArgs {
             Some(f) => f.parse()?,
             None => file.log_format.unwrap_or_default(),
         };
+        let threads = match self.threads.or(file.threads) {
+            Some(0) => return Err("threads must be at least 1".into()),
+            Some(n) => n,
+            None => default_threads(),
+        };
         Ok(Ops {
+            threads,
             stack,
             metrics: self.metrics.clone().or(file.metrics),
             log_format,
@@ -336,6 +351,13 @@ impl OpsArgs {
             reuse_port: self.reuse_port || file.reuse_port,
         })
     }
+}
+
+/// The default `--threads`: the CPUs this process may use
+/// (`available_parallelism` honours `taskset` and cgroup quotas), 1 if
+/// that cannot be read.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 impl Ops {
@@ -417,7 +439,7 @@ mod tests {
         let path = dir.join("serve.toml");
         std::fs::write(
             &path,
-            "metrics = \"127.0.0.1:0\"\nlog_format = \"json\"\n[stack]\nmax_connections = 5\n\
+            "metrics = \"127.0.0.1:0\"\nlog_format = \"json\"\nthreads = 3\n[stack]\nmax_connections = 5\n\
              idle_timeout = 30\ndeny = [\"10.0.0.0/8\"]\n",
         )
         .unwrap();
@@ -427,9 +449,12 @@ mod tests {
         assert_eq!(ops.stack.idle_timeout, Some(Duration::from_secs(30)));
         assert_eq!(ops.log_format, LogFormat::Json);
         assert_eq!(ops.metrics.as_deref(), Some("127.0.0.1:0"));
+        assert_eq!(ops.threads, 3);
         let ops = resolve(&[
             "--config",
             p,
+            "--threads",
+            "1",
             "--max-connections",
             "0",
             "--idle-timeout",
@@ -450,6 +475,10 @@ mod tests {
         assert!(ops.stack.proxy_protocol && ops.stack.proxy_trust_any);
         assert_eq!(ops.stack.keep_alive, None);
         assert_eq!(ops.log_format, LogFormat::Human);
+        assert_eq!(ops.threads, 1);
+        assert!(resolve(&["--threads", "0"]).is_err());
+        std::fs::write(&path, "threads = 0\n").unwrap();
+        assert!(resolve(&["--config", p]).unwrap_err().contains("threads"));
 
         std::fs::write(&path, "[stack]\nmax_conections = 5\n").unwrap();
         let e = resolve(&["--config", p]).unwrap_err();
@@ -512,6 +541,8 @@ mod tests {
         assert_eq!(ops.stack.keep_alive, Some(Duration::from_secs(60)));
         assert_eq!(ops.stack.link, LinkLimits::default());
         assert_eq!(ops.metrics, None);
+        assert_eq!(ops.threads, default_threads());
+        assert!(ops.threads >= 1);
     }
 
     #[test]

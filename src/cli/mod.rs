@@ -38,10 +38,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    // Boxed: its many limit flags make it much larger than the others.
+    // Boxed: their many flags make them much larger than the others.
     Serve(Box<serve::ServeArgs>),
-    Call(call::CallArgs),
-    Bench(bench::BenchArgs),
+    Call(Box<call::CallArgs>),
+    Bench(Box<bench::BenchArgs>),
     Keygen(keygen::KeygenArgs),
 }
 
@@ -59,8 +59,8 @@ pub fn main() -> ExitCode {
     }
     match cli.command {
         Command::Serve(args) => serve::run(*args),
-        Command::Call(args) => call::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Call(args) => call::run(*args),
+        Command::Bench(args) => bench::run(*args),
         Command::Keygen(args) => keygen::run(args),
     }
 }
@@ -95,6 +95,20 @@ fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, ExitCode> {
         tokio::runtime::Builder::new_current_thread()
     };
     b.enable_all()
+        .build()
+        .map_err(|e| fail(EXIT_FAILURE, format!("cannot start the runtime: {e}")))
+}
+
+/// A runtime with `threads` workers: 1 is a current-thread runtime (all
+/// tasks on the calling thread, no cross-thread wake-ups), more a
+/// multi-thread runtime with that many workers.
+fn runtime_with_threads(threads: usize) -> Result<tokio::runtime::Runtime, ExitCode> {
+    if threads <= 1 {
+        return runtime(false);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
         .build()
         .map_err(|e| fail(EXIT_FAILURE, format!("cannot start the runtime: {e}")))
 }

@@ -29,7 +29,7 @@ use versile::{
 };
 
 use super::config::{Ops, OpsArgs};
-use super::{fail, parse_secs, runtime, EXIT_FAILURE, EXIT_USAGE};
+use super::{fail, parse_secs, runtime_with_threads, EXIT_FAILURE, EXIT_USAGE};
 
 /// Serve demo objects over VOP.
 ///
@@ -166,7 +166,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Ok(x) => x,
         Err(msg) => return fail(EXIT_USAGE, msg),
     };
-    let rt = match runtime(true) {
+    let rt = match runtime_with_threads(ops.threads) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
@@ -235,7 +235,7 @@ async fn serve(
         }
         let _ = out.flush();
     }
-    info!(addr = %server.local_addr(), transports = %transports, stack = %ops.stack, "serving");
+    info!(addr = %server.local_addr(), transports = %transports, threads = ops.threads, stack = %ops.stack, "serving");
 
     let sig = signals.next().await;
     info!(

@@ -322,6 +322,11 @@ pub struct PyProcess {
 }
 
 impl PyProcess {
+    /// The interpreter's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `tests/python/<script>` with `args`.
     pub fn spawn(script: &str, args: &[&str]) -> PyProcess {
         Self::spawn_with_env(script, args, &[])
