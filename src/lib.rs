@@ -33,6 +33,8 @@
 //!   [`RemoteObject`]s you call, [`CallContext`];
 //! * [`server`] — [`Connection`], [`VopLayer`], [`GatewayService`], [`Server`];
 //! * [`client`] — [`Client`] and VRI resolution;
+//! * [`reconnect`] — a client that re-resolves its VRI after a lost link,
+//!   with backoff, and reports the calls the lost link took with it;
 //! * [`tls`] — TLS 1.2/1.3 as a negotiable
 //!   transport on rustls, for our own peers and standard tooling (Versile
 //!   Python's TLS cannot interoperate, `vop-service.md` §3.6);
@@ -67,6 +69,7 @@ pub mod extensions;
 pub mod limits;
 pub mod object;
 pub mod ops;
+pub mod reconnect;
 pub mod runtime;
 pub mod server;
 pub mod tls;
