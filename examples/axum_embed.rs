@@ -6,6 +6,7 @@
 //! ```sh
 //! cargo run --example axum_embed -- 127.0.0.1:4433 127.0.0.1:8080
 //! curl http://127.0.0.1:8080/links                 # live Versile links
+//! curl -i http://127.0.0.1:8080/readyz              # 200; 503 once draining
 //! versile call --insecure vop://127.0.0.1:4433/ echo hello
 //! ```
 
@@ -16,6 +17,7 @@ use std::time::Duration;
 use axum::{extract::State, routing::get, Router};
 use tokio_util::sync::CancellationToken;
 use versile::demo::SimpleGateway;
+use versile::ops::HealthService;
 use versile::{GatewayService, Server, VopLayer};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -31,8 +33,12 @@ async fn main() -> Result<(), BoxError> {
         .service(GatewayService::new(SimpleGateway::new));
     let server = Arc::new(Server::builder().listen(vop_addr.as_str()).serve(svc)?);
 
-    // The HTTP side reads the Versile server's state.
+    // The HTTP side reads the Versile server's state; health checks
+    // follow it (readyz 503 from the moment the shutdown starts).
+    let health = HealthService::new(server.readiness().clone());
     let app = Router::new()
+        .route_service("/healthz", health.clone())
+        .route_service("/readyz", health)
         .route("/", get(|| async { "versile beside axum\n" }))
         .route(
             "/links",

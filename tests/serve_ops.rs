@@ -229,3 +229,80 @@ fn max_exports_flag_is_enforced_by_the_server() {
     assert!(status.success(), "{status}: {stderr}");
     assert!(stderr.contains("max_exports=4"), "{stderr}");
 }
+
+/// Issue 10.1: `/healthz` and `/readyz` on the `--metrics` listener; on
+/// SIGTERM `/readyz` answers 503 while a running call keeps its link
+/// draining; a second SIGTERM forces the exit.
+#[test]
+fn sigterm_turns_readyz_503_before_exit() {
+    let mut p = Proc::spawn(
+        versile_bin(),
+        &[
+            "serve",
+            "--insecure",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+            "--drain-timeout",
+            "60",
+        ],
+    );
+    let addr = p.wait_vop_addr();
+    let http = p
+        .wait_for("metrics on http://")
+        .trim_end_matches("/metrics")
+        .to_owned();
+    assert_eq!(http_get(&http, "/healthz"), (200, "accepting\n".into()));
+    assert_eq!(http_get(&http, "/readyz"), (200, "accepting\n".into()));
+
+    // A call that outlives the drain window of this test.
+    let caller = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let client = versile::Client::new(versile::ClientConfig::insecure());
+            let (_link, gw) = tokio::time::timeout(LIMIT, client.connect(&addr))
+                .await
+                .expect("connect timed out")
+                .expect("link");
+            tokio::time::timeout(LIMIT * 3, gw.call("sleep", (60_000,))).await
+        })
+    });
+    let deadline = std::time::Instant::now() + LIMIT;
+    while metric(
+        &http_get(&http, "/metrics").1,
+        "versile_calls_received_total",
+    ) < 1.0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    p.signal("-TERM");
+    let deadline = std::time::Instant::now() + LIMIT;
+    let ready = loop {
+        let r = http_get(&http, "/readyz");
+        if r.0 != 200 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(ready, (503, "draining\n".into()));
+    assert_eq!(http_get(&http, "/healthz").0, 200, "draining is alive");
+    assert!(p.running(), "exited while the call still runs");
+
+    p.signal("-TERM");
+    let (status, stderr) = p.wait_exit(LIMIT);
+    assert!(status.success(), "{status}: {stderr}");
+    let call = caller.join().expect("caller thread");
+    assert!(
+        matches!(call, Ok(Err(_))),
+        "the forced link must fail the call: {call:?}"
+    );
+}

@@ -50,6 +50,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Deserialize;
 use versile::ops::{install_prometheus, LogFormat, MetricsEndpoint};
+use versile::server::Readiness;
 use versile::server::{parse_net, parse_secs_opt, parse_size, LinkLimits, StackConfig};
 use versile_middleware::ipnet::IpNet;
 
@@ -120,7 +121,8 @@ pub struct OpsArgs {
     /// connections over them).
     #[arg(long)]
     reuse_port: bool,
-    /// Serve Prometheus metrics at http://ADDR/metrics.
+    /// Serve Prometheus metrics at http://ADDR/metrics, and health checks
+    /// at /healthz (alive) and /readyz (accepting; 503 once draining).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<String>,
     /// Log line format [default: human].
@@ -357,14 +359,18 @@ impl Ops {
         Err(last.unwrap_or_else(|| std::io::Error::other("no addresses")))
     }
 
-    /// Install the Prometheus recorder and bind the endpoint, if asked for
-    /// (call inside the runtime).
-    pub async fn start_metrics(&self) -> Result<Option<MetricsEndpoint>, String> {
+    /// Install the Prometheus recorder and bind the endpoint, with
+    /// `/healthz` and `/readyz` from `readiness`, if asked for (call inside
+    /// the runtime).
+    pub async fn start_metrics(
+        &self,
+        readiness: Readiness,
+    ) -> Result<Option<MetricsEndpoint>, String> {
         let Some(addr) = &self.metrics else {
             return Ok(None);
         };
         let handle = install_prometheus()?;
-        MetricsEndpoint::bind(addr, handle)
+        MetricsEndpoint::bind_with_health(addr, handle, readiness)
             .await
             .map(Some)
             .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))

@@ -6,9 +6,11 @@
 //! a second line `key fingerprint SHA256:<hex>` (the value clients pin
 //! with `versile call --pin`). Without `--key` the VTS key is generated at
 //! start (2048 bits) and lives only as long as the process. On the first
-//! signal it stops accepting, shuts every link down gracefully (running
-//! calls finish and answer, `vol.md` §7.2), waits up to `--drain-timeout`,
-//! then forces what is left; a second signal forces at once. Exit 0.
+//! signal it marks itself draining (`/readyz` on the `--metrics` listener
+//! answers 503 from then on), stops accepting, shuts every link down
+//! gracefully (running calls finish and answer, `vol.md` §7.2), waits up
+//! to `--drain-timeout`, then forces what is left; a second signal forces
+//! at once. Exit 0.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -17,6 +19,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use tracing::{info, warn};
 use versile::demo::{Echoer, SimpleGateway};
+use versile::server::Readiness;
 use versile::tls::{TlsServerConfig, TlsServerTransport};
 use versile::vop::{Transport, TransportSet};
 use versile::vts::keys::DEFAULT_MIN_PEER_BITS;
@@ -189,7 +192,10 @@ async fn serve(
         // `resolve` validated already; kept for a config built another way.
         Err(e) => return fail(EXIT_USAGE, e),
     };
-    let metrics = match ops.start_metrics().await {
+    // Made before the server so /healthz and /readyz answer (503) from
+    // the moment the metrics listener is up.
+    let readiness = Readiness::new();
+    let metrics = match ops.start_metrics(readiness.clone()).await {
         Ok(m) => m,
         Err(msg) => return fail(EXIT_FAILURE, msg),
     };
@@ -209,7 +215,11 @@ async fn serve(
             )
         }
     };
-    let server = match Server::serve(listener, svc) {
+    let server = match Server::builder()
+        .listener(listener)
+        .readiness(readiness)
+        .serve(svc)
+    {
         Ok(s) => s,
         Err(e) => return fail(EXIT_FAILURE, format!("cannot serve: {e}")),
     };

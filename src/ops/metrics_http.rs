@@ -1,6 +1,8 @@
 //! Prometheus text exposition over HTTP/1.1, served with hyper on the
 //! caller's tokio runtime (no thread of its own): `GET /metrics` renders
-//! the recorder installed by [`install_prometheus`]; anything else is 404.
+//! the recorder installed by [`install_prometheus`]; with a server's
+//! [`Readiness`], `/healthz` and `/readyz` are answered by
+//! [`HealthService`]; anything else is 404.
 
 use std::convert::Infallible;
 use std::io;
@@ -17,6 +19,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use versile_middleware::metrics::names;
+
+use super::health::{text, HealthService};
+use crate::server::Readiness;
 
 /// Install the Prometheus recorder as the global `metrics` recorder (once
 /// per process: later calls fail), with histogram buckets for the
@@ -52,11 +57,30 @@ pub struct MetricsEndpoint {
 impl MetricsEndpoint {
     /// Bind `addr` and serve `handle`'s metrics at `/metrics`.
     pub async fn bind(addr: &str, handle: PrometheusHandle) -> io::Result<Self> {
+        Self::bind_inner(addr, handle, None).await
+    }
+
+    /// Bind `addr`, serve `handle`'s metrics at `/metrics` and
+    /// `readiness` at `/healthz` and `/readyz` ([`HealthService`]).
+    pub async fn bind_with_health(
+        addr: &str,
+        handle: PrometheusHandle,
+        readiness: Readiness,
+    ) -> io::Result<Self> {
+        Self::bind_inner(addr, handle, Some(HealthService::new(readiness))).await
+    }
+
+    async fn bind_inner(
+        addr: &str,
+        handle: PrometheusHandle,
+        health: Option<HealthService>,
+    ) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         let tracker = TaskTracker::new();
-        tracker.spawn(accept_loop(listener, handle, stop.clone(), tracker.clone()));
+        let pages = Pages { handle, health };
+        tracker.spawn(accept_loop(listener, pages, stop.clone(), tracker.clone()));
         Ok(MetricsEndpoint {
             addr,
             stop,
@@ -83,9 +107,16 @@ impl Drop for MetricsEndpoint {
     }
 }
 
+/// What the endpoint serves.
+#[derive(Clone)]
+struct Pages {
+    handle: PrometheusHandle,
+    health: Option<HealthService>,
+}
+
 async fn accept_loop(
     listener: TcpListener,
-    handle: PrometheusHandle,
+    pages: Pages,
     stop: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -101,12 +132,12 @@ async fn accept_loop(
                 }
             },
         };
-        let handle = handle.clone();
+        let pages = pages.clone();
         let stop = stop.clone();
         tracker.spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
-                let handle = handle.clone();
-                async move { Ok::<_, Infallible>(respond(&req, &handle)) }
+                let resp = respond(&req, &pages);
+                async move { Ok::<_, Infallible>(resp) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .header_read_timeout(Duration::from_secs(10))
@@ -128,23 +159,27 @@ async fn accept_loop(
     }
 }
 
-fn respond(req: &Request<Incoming>, handle: &PrometheusHandle) -> Response<Full<Bytes>> {
-    let (status, ctype, body) = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/metrics") => (
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            handle.render(),
-        ),
-        _ => (
+fn respond(req: &Request<Incoming>, pages: &Pages) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    if let Some(resp) = pages
+        .health
+        .as_ref()
+        .and_then(|h| h.answer(req.method(), path))
+    {
+        return resp;
+    }
+    match (req.method(), path) {
+        (&Method::GET, "/metrics") => {
+            let mut resp = text(StatusCode::OK, pages.handle.render());
+            resp.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            resp
+        }
+        _ => text(
             StatusCode::NOT_FOUND,
-            "text/plain; charset=utf-8",
             "not found; metrics are at /metrics\n".to_string(),
         ),
-    };
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    if let Ok(v) = hyper::header::HeaderValue::from_str(ctype) {
-        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
-    resp
 }

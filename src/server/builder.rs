@@ -14,6 +14,7 @@ use tower::{BoxError, Service};
 
 use super::admission::AdmissionNode;
 use super::connection::Connection;
+use super::readiness::Readiness;
 use super::registry::{LinkInfo, LinkRegistry};
 use super::serve::{AcceptOptions, Server};
 
@@ -119,6 +120,7 @@ pub struct ServerBuilder {
     buffer_size: Option<usize>,
     node: Option<AdmissionNode>,
     links: LinkRegistry,
+    readiness: Readiness,
 }
 
 impl Default for ServerBuilder {
@@ -139,6 +141,7 @@ impl ServerBuilder {
             buffer_size: None,
             node: None,
             links: LinkRegistry::new(),
+            readiness: Readiness::new(),
         }
     }
 
@@ -212,6 +215,15 @@ impl ServerBuilder {
         self
     }
 
+    /// Report health to `readiness` (default: a new handle, available as
+    /// [`Server::readiness`]). Pass one when the health endpoint must exist
+    /// before the server, as `versile serve` does: it answers 503 until the
+    /// accept loop runs.
+    pub fn readiness(mut self, readiness: Readiness) -> Self {
+        self.readiness = readiness;
+        self
+    }
+
     /// Call `hook` for every link that joins the server's registry.
     pub fn on_link_added(self, hook: impl Fn(&LinkInfo) + Send + Sync + 'static) -> Self {
         self.links.on_link_added(hook);
@@ -265,6 +277,7 @@ impl ServerBuilder {
             buffer_size: self.buffer_size,
             node: self.node,
             links: self.links,
+            readiness: self.readiness,
         };
         Server::start(listeners, service, options)
             .map_err(|source| ServerError::Listener { addr: None, source })

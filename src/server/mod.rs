@@ -6,7 +6,8 @@
 //! addresses or takes pre-bound listeners ([`ServerBuilder`]); the
 //! [`Server`] handle reports its [`ServerState`], stops accepting and shuts
 //! links down ([`StopLinks`]), and waits for drain. Its [`LinkRegistry`]
-//! lists the live links ([`LinkInfo`]) with added/closed hooks. Controlled
+//! lists the live links ([`LinkInfo`]) with added/closed hooks; its
+//! [`Readiness`] tells health checks whether it accepts or drains. Controlled
 //! accepting (§5.7) is the [`Admission`] controller. [`StackConfig`]
 //! composes the production stack of middleware layers around it.
 
@@ -16,6 +17,7 @@ mod connection;
 mod credential_check;
 mod gateway;
 mod link_limits;
+mod readiness;
 mod registry;
 mod serve;
 mod stack;
@@ -29,6 +31,7 @@ pub use credential_check::{
 };
 pub use gateway::GatewayService;
 pub use link_limits::{parse_size, LinkLimits};
+pub use readiness::{Gate, Phase, Readiness};
 pub use registry::{LinkInfo, LinkRegistry, Registration};
 pub use serve::{Server, ServerState, StateSet, StopLinks};
 pub use stack::{parse_net, parse_secs_opt, StackConfig, StackConfigError, StackService};

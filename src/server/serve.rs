@@ -17,6 +17,7 @@ use tracing::{debug, warn};
 use super::admission::{AdmissionNode, NodeId, Permit};
 use super::builder::ServerBuilder;
 use super::connection::Connection;
+use super::readiness::{AcceptLoopGuard, Readiness};
 use super::registry::LinkRegistry;
 
 /// How to treat open links when stopping.
@@ -115,10 +116,13 @@ struct Shared {
     tracker: TaskTracker,
     links: LinkRegistry,
     state: watch::Sender<ServerState>,
+    readiness: Readiness,
 }
 
 impl Shared {
     fn stop(&self, links: StopLinks) {
+        // First, so a health check sees the drain before any link closes.
+        self.readiness.mark_draining();
         self.stop_accepting.cancel();
         self.tracker.close();
         match links {
@@ -138,6 +142,7 @@ pub(crate) struct AcceptOptions {
     pub buffer_size: Option<usize>,
     pub node: Option<AdmissionNode>,
     pub links: LinkRegistry,
+    pub readiness: Readiness,
 }
 
 /// A running service: its addresses, state, links, and stop controls.
@@ -215,6 +220,7 @@ impl Server {
             tracker: TaskTracker::new(),
             links: options.links.clone(),
             state: watch::Sender::new(ServerState::Started),
+            readiness: options.readiness.clone(),
         });
         let node = options.node.as_ref().map(AdmissionNode::id);
         if let Some(n) = &options.node {
@@ -254,6 +260,14 @@ impl Server {
     /// The live links.
     pub fn links(&self) -> &LinkRegistry {
         &self.shared.links
+    }
+
+    /// The health handle: live while the accept loop runs or links drain,
+    /// ready while accepting (and its [`Gate`](super::Gate) is open); the
+    /// stop controls flip it to draining first. Serve it over HTTP with
+    /// [`HealthService`](crate::ops::HealthService).
+    pub fn readiness(&self) -> &Readiness {
+        &self.shared.readiness
     }
 
     /// The current state.
@@ -375,12 +389,18 @@ async fn accept_loop<S>(
         buffer_size,
         node,
         links,
+        readiness,
     } = options;
     let stop = shared.stop_accepting.clone();
+    let _guard = AcceptLoopGuard {
+        readiness: readiness.clone(),
+        stopped: stop.clone(),
+    };
     shared.state.send_if_modified(|s| {
         let go = *s == ServerState::Started && !stop.is_cancelled();
         if go {
             *s = ServerState::Active;
+            readiness.mark_accepting();
         }
         go
     });
