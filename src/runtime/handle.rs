@@ -89,7 +89,11 @@ impl LinkHandle {
     }
 
     /// Shut the link down (`vol.md` §7.2). Graceful: stop reading, fail our
-    /// pending calls, let running handlers send their results, then close.
+    /// pending calls, let running handlers send their results, then
+    /// half-close: the link counts as closed from then on, while its task
+    /// reads and drops the peer's input until the peer closes too (within
+    /// [`LinkOptions::drain_timeout`](crate::LinkOptions::drain_timeout)),
+    /// so the close does not reset answers still on their way.
     /// Forced: close at once. A forced call after a graceful one escalates.
     pub fn shutdown(&self, force: bool) {
         let _ = self.tx.send(Command::Shutdown { force });
