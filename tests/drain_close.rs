@@ -57,7 +57,13 @@ async fn relay(listener: TcpListener, upstream: SocketAddr, mut open: watch::Rec
         if open.wait_for(|o| *o).await.is_err() {
             break;
         }
-        match server_rd.read(&mut buf).await {
+        // A pause also cancels the read in progress (cancel-safe).
+        let read = tokio::select! {
+            biased;
+            _ = open.wait_for(|o| !*o) => continue,
+            r = server_rd.read(&mut buf) => r,
+        };
+        match read {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 if client_wr.write_all(&buf[..n]).await.is_err() {
@@ -152,5 +158,47 @@ async fn a_drain_delivers_answers_still_in_flight_and_closes_in_order() {
         .await
         .expect("link closes");
     assert!(server.wait_drained(T).await, "server drained");
+    let _ = tokio::time::timeout(T, relay).await;
+}
+
+/// The wait for the peer's close is bounded by the drain deadline: a peer
+/// that never closes (here it never even sees our FIN, held back by the
+/// relay) is let go, and the server drains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_closes_is_let_go_at_the_drain_deadline() {
+    let options = versile::LinkOptions {
+        drain_timeout: Duration::from_millis(300),
+        ..versile::LinkOptions::default()
+    };
+    let svc = tower::ServiceBuilder::new()
+        .layer(VopLayer::insecure())
+        .service(GatewayService::new(|| ObjectBuilder::new(()).build()).with_options(options));
+    let server = Server::builder()
+        .listen("127.0.0.1:0")
+        .serve(svc)
+        .expect("serve");
+    let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front_addr = front.local_addr().unwrap();
+    let (open, gate) = watch::channel(true);
+    let relay = tokio::spawn(relay(front, server.local_addr(), gate));
+    let (link, _gw) = tokio::time::timeout(
+        T,
+        Client::new(ClientConfig::insecure()).connect(&front_addr.to_string()),
+    )
+    .await
+    .expect("connect timed out")
+    .expect("connect");
+    open.send_replace(false);
+
+    server.stop(StopLinks::Graceful);
+    assert!(
+        server.wait_drained(T).await,
+        "the server's link waited for a close that never came"
+    );
+    assert!(!link.is_closed(), "the client never saw the FIN");
+    open.send_replace(true);
+    tokio::time::timeout(T, link.closed())
+        .await
+        .expect("the client sees the close once released");
     let _ = tokio::time::timeout(T, relay).await;
 }
