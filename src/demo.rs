@@ -82,7 +82,9 @@ fn add_values(a: &Value, b: &Value) -> Result<Value, CallError> {
 /// "VRI does not resolve"); a path that is not a tuple of strings →
 /// CALL_EXCEPTION with an empty VException. Also offers `echo` itself, and
 /// (hidden from the listing) `peer()`: the caller's address as seen here,
-/// and `sleep(ms)`: answers after `ms` milliseconds (at most a minute).
+/// `sleep(ms)`: answers after `ms` milliseconds (at most a minute), and
+/// `pid()`: the serving process's id (tells instances behind a balancer
+/// apart).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SimpleGateway;
 
@@ -130,6 +132,17 @@ impl From<SimpleGateway> for LocalObject {
                     Ok(Value::from(ms))
                 },
             );
+        // Hidden: which process answers, for tests and operators that
+        // need to know which instance behind a balancer holds a link.
+        let builder = builder.publish(
+            MethodSpec::new("pid")
+                .doc("The serving process's id.\n")
+                .hidden(),
+            |_, call| async move {
+                let () = call.into_args()?;
+                Ok(Value::from(u64::from(std::process::id())))
+            },
+        );
         Dispatcher::new()
             .route("text/echo", || Echoer)
             .route("math/adder", || Adder)

@@ -34,6 +34,8 @@
 //!   [`CallContext`];
 //! * [`server`] — [`Connection`], [`VopLayer`], [`GatewayService`], [`Server`];
 //! * [`client`](mod@client) — [`Client`] and VRI resolution;
+//! * [`reconnect`] — a client that re-resolves its VRI after a lost link,
+//!   with backoff, and reports the calls the lost link took with it;
 //! * [`tls`] — TLS 1.2/1.3 as a negotiable
 //!   transport on rustls, for our own peers and standard tooling (Versile
 //!   Python's TLS cannot interoperate, `vop-service.md` §3.6);
@@ -120,6 +122,7 @@ pub mod limits;
 pub mod object;
 #[cfg(feature = "ops")]
 pub mod ops;
+pub mod reconnect;
 pub mod runtime;
 pub mod server;
 #[cfg(feature = "tls")]

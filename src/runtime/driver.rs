@@ -60,7 +60,9 @@ pub struct LinkOptions {
     /// optional budget shared across links (`vol.md` §6.3).
     pub calls: CallLimits,
     /// How long a graceful shutdown may wait for running calls before the
-    /// link is closed anyway.
+    /// link is closed anyway; after our FIN, also how long we wait for the
+    /// peer's (reading and dropping its input, so the close does not reset
+    /// answers still on their way).
     pub drain_timeout: Duration,
     /// Optional authorizer.
     pub authorizer: Option<Authorizer>,
@@ -142,6 +144,9 @@ pub(crate) struct LinkDriver<IO> {
     auth: Option<BoxFuture<'static, bool>>,
     on_established: Option<OnEstablished>,
     closing: Option<(CloseReason, Instant)>,
+    /// Our FIN is sent; the peer's input is read and dropped until its
+    /// own (see [`Linger`]).
+    half_closed: bool,
     timer: Pin<Box<Sleep>>,
     outcome: LinkOutcome,
     /// Middleware signals to fire (established, activity), with the
@@ -200,6 +205,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             auth: None,
             on_established,
             closing: None,
+            half_closed: false,
             timer: Box::pin(tokio::time::sleep_until(now + Duration::from_secs(3600))),
             outcome: LinkOutcome {
                 reason: CloseReason::PeerClosed,
@@ -354,16 +360,42 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         }
 
         if let Some((reason, deadline)) = &self.closing {
+            let (reason, deadline) = (reason.clone(), *deadline);
             let drained = self.in_flight == 0 && self.queued.is_empty();
             if drained && self.link.pending_output().is_empty() {
-                return match Pin::new(&mut self.io).poll_shutdown(cx) {
-                    Poll::Ready(_) => Ok(Some(reason.clone())),
-                    Poll::Pending => Ok(None),
-                };
+                if !self.half_closed {
+                    match Pin::new(&mut self.io).poll_shutdown(cx) {
+                        Poll::Ready(_) => self.half_closed = true,
+                        Poll::Pending => return Ok(None),
+                    }
+                    // Closed for the application from here (nothing more
+                    // is sent or received); only the socket lingers.
+                    self.handle.shared.closed.send_if_modified(|r| {
+                        let first = r.is_none();
+                        if first {
+                            *r = Some(reason.clone());
+                        }
+                        first
+                    });
+                }
+                match self.linger(cx) {
+                    Linger::PeerClosed => return Ok(Some(reason)),
+                    Linger::Discarded(n) => {
+                        self.outcome.bytes_received += n as u64;
+                        return Err(Step::Progress);
+                    }
+                    Linger::Waiting => {}
+                }
             }
-            if now >= *deadline {
-                // The drain deadline passed: force (`vol.md` §7.2 step 6).
-                return Ok(Some(CloseReason::Shutdown { forced: true }));
+            if now >= deadline {
+                // Everything was answered and our FIN sent: the peer only
+                // did not close in time. Otherwise the drain deadline
+                // passed: force (`vol.md` §7.2 step 6).
+                return Ok(Some(if self.half_closed {
+                    reason
+                } else {
+                    CloseReason::Shutdown { forced: true }
+                }));
             }
         }
 
@@ -391,6 +423,23 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             Err(Step::Progress)
         } else {
             Ok(None)
+        }
+    }
+
+    /// After our FIN, read and drop the peer's input until it closes too.
+    /// Closing a socket with unread input (calls the peer sent after we
+    /// stopped reading, `vol.md` §7.2 step 1) makes the kernel reset the
+    /// connection and discard our output still on its way: the answers
+    /// the drain waited for would be lost. Bounded by the drain deadline;
+    /// a fixed scratch buffer, nothing is kept.
+    fn linger(&mut self, cx: &mut Context<'_>) -> Linger {
+        let mut scratch = [0u8; 8192];
+        let mut buf = tokio::io::ReadBuf::new(&mut scratch);
+        match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) if buf.filled().is_empty() => Linger::PeerClosed,
+            Poll::Ready(Ok(())) => Linger::Discarded(buf.filled().len()),
+            Poll::Ready(Err(_)) => Linger::PeerClosed,
+            Poll::Pending => Linger::Waiting,
         }
     }
 
@@ -796,6 +845,15 @@ impl<IO> Drop for LinkDriver<IO> {
 enum Step {
     Progress,
     Closed(CloseReason),
+}
+
+/// One read after our FIN ([`LinkDriver::linger`]).
+enum Linger {
+    /// End of stream or an error: nothing more can come.
+    PeerClosed,
+    /// This many bytes were read and dropped.
+    Discarded(usize),
+    Waiting,
 }
 
 fn fail(e: LinkError) -> Step {

@@ -55,7 +55,11 @@ pub(crate) struct LinkShared {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LinkShutdown {
     /// Stop reading, fail our pending calls, let running handlers send
-    /// their results, then close.
+    /// their results, then half-close: the link counts as closed from then
+    /// on, while its task reads and drops the peer's input until the peer
+    /// closes too (within
+    /// [`LinkOptions::drain_timeout`](crate::LinkOptions::drain_timeout)),
+    /// so the close does not reset answers still on their way.
     Graceful,
     /// Close at once: running handlers' results are not sent.
     Forced,

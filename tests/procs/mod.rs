@@ -235,3 +235,65 @@ pub fn metric(page: &str, series: &str) -> f64 {
         })
         .unwrap_or(0.0)
 }
+
+/// [`http_get`] that returns `None` instead of panicking when nothing
+/// answers (an instance that is down), with short timeouts. HTTP/1.0, so
+/// the body is never chunked (HAProxy's stats page would be).
+pub fn try_http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::Write;
+    let addr_parsed: std::net::SocketAddr = addr.parse().ok()?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr_parsed, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let code = resp.split_whitespace().nth(1)?.parse().ok()?;
+    let body = resp.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    Some((code, body.to_owned()))
+}
+
+/// The `haproxy` executable (PATH, then the sbin directories); panics
+/// without it, so tests that need it fail rather than skip.
+pub fn haproxy_bin() -> PathBuf {
+    let candidates = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(["/usr/sbin".into(), "/usr/local/sbin".into()]);
+    for dir in candidates {
+        let p = dir.join("haproxy");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("haproxy not found (install the Debian package `haproxy`; .ci/run does)");
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// A temporary directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("versile-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
