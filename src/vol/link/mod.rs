@@ -43,7 +43,10 @@ pub enum Ref<L> {
 /// The msg_id of an incoming call, quoted back in its response (`vol.md` §3.1).
 #[derive(Clone, PartialEq, Eq)]
 pub enum CallId {
+    /// An id that fits in `i64` (all ids Python sends in practice).
     Small(i64),
+    /// A larger id: the peer may use any integer (§3.1), and the response
+    /// must quote it back unchanged.
     Big(BigInt),
 }
 
@@ -151,22 +154,35 @@ impl Default for LinkConfig {
 pub enum Event<L> {
     /// The peer's hello was valid; call [`Link::authorize`] to go on
     /// (only with [`LinkConfig::authorize`]).
-    Authorize { peer_licence: Licence },
+    Authorize {
+        /// The licence tuple from the peer's hello (`vol.md` §2.2).
+        peer_licence: Licence,
+    },
     /// Both sides finished the handshake (`vol.md` §2.1 H10). The peer's
     /// gateway is an import; the runtime owns the handle from now on.
-    Established { peer_gateway: i64 },
+    Established {
+        /// The import id of the peer's gateway object (`vol.md` §2.3).
+        peer_gateway: i64,
+    },
     /// A call on one of our objects. Answer with [`Link::respond`] unless
     /// `kind` is [`CallKind::NoReturn`].
     Call {
+        /// The call's msg_id, to pass to [`Link::respond`].
         call_id: CallId,
+        /// Which answer the caller wants (`vol.md` §3.2, codes 1–3).
         kind: CallKind,
+        /// The called object, resolved from the `FD` id we exported.
         target: L,
+        /// The argument tuple; for VOB objects the method name comes first
+        /// (`vol.md` §4.1).
         args: Vec<Entity<Ref<L>>>,
     },
     /// The outcome of one of our calls (ids we did not issue are still
     /// reported; the runtime ignores them after releasing their references).
     Response {
+        /// The msg_id of our call, as returned by [`Link::call`].
         call_id: i64,
+        /// Result, exception or error (`vol.md` §3.4–3.6).
         outcome: Outcome<Ref<L>>,
     },
     /// Both object tables are empty: start a graceful shutdown (`vol.md` §5.3).
