@@ -53,6 +53,8 @@ fn split(path: &str) -> Vec<String> {
 }
 
 impl Dispatcher {
+    /// An empty path tree: every path resolves to "not found" until routes
+    /// are added.
     pub fn new() -> Self {
         Self::default()
     }

@@ -14,6 +14,7 @@ pub struct Extensions {
 }
 
 impl Extensions {
+    /// An empty map.
     pub fn new() -> Self {
         Self::default()
     }
@@ -30,10 +31,12 @@ impl Extensions {
             .and_then(|v| v.downcast_ref::<T>())
     }
 
+    /// How many values (types) are stored.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
+    /// Whether no value is stored.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

@@ -17,7 +17,11 @@ pub type Value = Entity<Object>;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("expected {expected}, found {found}")]
 pub struct ValueError {
+    /// What the conversion wanted: a Rust type name (`"i64"`) or an arity
+    /// (`"2 argument(s)"`).
     pub expected: &'static str,
+    /// What the value was: an entity type name (see [`Entity::type_name`])
+    /// or, for a wrong arity, a description of the count.
     pub found: &'static str,
 }
 
@@ -281,6 +285,7 @@ tuple_conversions!(8; A, B, C, D, E, F, G, H);
 /// Things that can be a call's argument list: `()`, tuples of values, or a
 /// `Vec<Value>`. `remote.call("add", (1, 2))` sends `("add", 1, 2)`.
 pub trait IntoArgs {
+    /// The arguments in order, without the method name.
     fn into_args(self) -> Vec<Value>;
 }
 
@@ -325,6 +330,7 @@ tuple_args!(A, B, C, D, E, F, G, H);
     note = "arguments and results are owned types with `versile::FromValue` (i64, String, Vec<u8>, Option<T>, Value, RemoteObject, ...)"
 )]
 pub trait FromValue: Sized {
+    /// Convert `v`, or say which type was expected and found.
     fn from_value(v: Value) -> Result<Self, ValueError>;
 }
 
@@ -412,6 +418,9 @@ tuple_from_value!(8; A, B, C, D, E, F, G, H);
 /// Things a method's argument list can be parsed into, with an exact arity
 /// check: `let (a, b): (i64, String) = call.args()?;`.
 pub trait FromArgs: Sized {
+    /// Convert the whole argument list (without the method name); a wrong
+    /// count or type is a [`ValueError`], which a method answers as
+    /// CALL_ERROR.
     fn from_args(args: Vec<Value>) -> Result<Self, ValueError>;
 }
 

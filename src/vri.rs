@@ -266,7 +266,7 @@ impl Vri {
 }
 
 /// The `urlget` argument for `path` (see [`Vri::urlget_arg`]).
-pub fn urlget_arg<R>(path: &[String]) -> Option<Entity<R>> {
+pub(crate) fn urlget_arg<R>(path: &[String]) -> Option<Entity<R>> {
     if path.is_empty() {
         return None;
     }

@@ -64,6 +64,9 @@ impl Call {
 /// and returns the value for CALL_RESULT or a [`CallError`]. Each call runs
 /// as its own task, so a slow method holds up nothing else.
 pub trait VObject: Send + Sync + 'static {
+    /// Run one call. `call.args` is the whole argument tuple (for VOB
+    /// objects the method name first, `vol.md` §4.1); `Ok` answers
+    /// CALL_RESULT, `Err` CALL_EXCEPTION or CALL_ERROR as [`CallError`] says.
     fn call(&self, call: Call) -> BoxFuture<'static, Result<Value, CallError>>;
 }
 

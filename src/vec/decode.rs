@@ -197,7 +197,7 @@ impl Decoder {
     }
 
     /// Set the codec for `F4` strings (from the peer's hello line).
-    pub fn set_str_decoding(&mut self, codec: Option<StrCodec>) {
+    pub(crate) fn set_str_decoding(&mut self, codec: Option<StrCodec>) {
         self.cfg.str_decoding = codec;
     }
 
@@ -222,11 +222,13 @@ impl Decoder {
 
     /// Header bytes of the current entity parsed so far: progress kept
     /// across calls (0 between entities).
-    pub fn header_bytes_parsed(&self) -> usize {
+    pub(crate) fn header_bytes_parsed(&self) -> usize {
         self.st.pos
     }
 
     /// Lower bound of the buffer length at which the next call can progress.
+    // Public only for tests/vec_hostile.rs.
+    #[doc(hidden)]
     pub fn min_bytes_needed(&self) -> usize {
         self.st.total.unwrap_or(self.st.pos + self.st.payload + 1)
     }

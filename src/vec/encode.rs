@@ -182,23 +182,7 @@ fn write_headers<'a>(
                 encode_posint_u64(b.len() as u64, out);
                 payloads.push(Cow::Borrowed(b));
             }
-            Entity::String(s) => match cfg.str_encoding {
-                Some(codec) => {
-                    // §5.6 F4: posint(len(data)); payload data.
-                    let data = codec.encode_str(s);
-                    out.put_u8(code::STRING);
-                    encode_posint_u64(data.len() as u64, out);
-                    payloads.push(data);
-                }
-                None => {
-                    // §5.6 F5: codec node then data node (pre-order).
-                    out.put_u8(code::STRING_ENC);
-                    out.put_u8(4);
-                    encode_posint_u64(s.len() as u64, out);
-                    payloads.push(Cow::Borrowed(b"utf8"));
-                    payloads.push(Cow::Borrowed(s.as_bytes()));
-                }
-            },
+            Entity::String(s) => write_string(s, cfg, out, payloads),
             Entity::Tuple(items) | Entity::Exception(items) => {
                 let c = if matches!(e, Entity::Tuple(_)) {
                     code::TUPLE
@@ -230,6 +214,34 @@ fn write_headers<'a>(
         }
     }
     Ok(())
+}
+
+/// VString (`vec.md` §5.6): `F4` in the hello's codec if one was agreed,
+/// else `F5` naming `utf8`.
+#[inline]
+fn write_string<'a>(
+    s: &'a str,
+    cfg: &EncodeConfig,
+    out: &mut BytesMut,
+    payloads: &mut Vec<Cow<'a, [u8]>>,
+) {
+    match cfg.str_encoding {
+        Some(codec) => {
+            // §5.6 F4: posint(len(data)); payload data.
+            let data = codec.encode_str(s);
+            out.put_u8(code::STRING);
+            encode_posint_u64(data.len() as u64, out);
+            payloads.push(data);
+        }
+        None => {
+            // §5.6 F5: codec node then data node (pre-order).
+            out.put_u8(code::STRING_ENC);
+            out.put_u8(4);
+            encode_posint_u64(s.len() as u64, out);
+            payloads.push(Cow::Borrowed(b"utf8"));
+            payloads.push(Cow::Borrowed(s.as_bytes()));
+        }
+    }
 }
 
 /// Explicit VInteger (`vec.md` §5.1).

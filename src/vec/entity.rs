@@ -25,15 +25,22 @@ pub enum WireRef {
 /// ([`BoundedInt`](super::BoundedInt)): the parts come from the peer.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct VFloat {
+    /// The significand, signed.
     pub digits: BigInt,
+    /// The base, ≥ 2: 10 for Python `Decimal` (`F9`), 2 (`FA`) or any other
+    /// (`FB`, §5.3).
     pub base: BigInt,
+    /// The exponent of `base`, signed.
     pub exp: BigInt,
 }
 
 /// A tagged value (`vec.md` §5.9): a value with one or more tags.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tagged<R = WireRef> {
+    /// The tagged value.
     pub value: Entity<R>,
+    /// The tags in wire order (at least one); a VER label comes first when
+    /// the tags name a type (§6, see [`vse`](super::vse)).
     pub tags: Vec<Entity<R>>,
 }
 
@@ -45,7 +52,7 @@ pub struct Tagged<R = WireRef> {
 /// [`Entity::int`] keep that invariant, so `==` is value equality).
 ///
 /// `Debug` prints as derived, except that big integers above
-/// [`MAX_DECIMAL_BITS`](super::fmt::MAX_DECIMAL_BITS) are summarised
+/// 4096 bits are summarised
 /// (`src/vec/fmt.rs`: decimal conversion is quadratic).
 #[derive(Clone, PartialEq)]
 pub enum Entity<R = WireRef> {

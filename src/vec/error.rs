@@ -44,22 +44,36 @@ pub enum VecError {
 
     /// `vec.md` §8.4: the entity is larger than the configured limit.
     #[error("entity too large: at least {size} bytes, limit {max}")]
-    EntityTooLarge { size: u128, max: usize },
+    EntityTooLarge {
+        /// The size the header announced so far (a lower bound).
+        size: u128,
+        /// The configured limit.
+        max: usize,
+    },
 
     /// The entity would cost more memory than the configured limit
     /// ([`DecoderConfig::max_decoded_bytes`](super::DecoderConfig::max_decoded_bytes)),
     /// counted as the decoder builds it (`design.md`, reliability).
     #[error("decoded entity too large: at least {size} bytes of memory, limit {max}")]
-    DecodedTooLarge { size: u128, max: usize },
+    DecodedTooLarge {
+        /// The memory the entity would need so far (a lower bound).
+        size: u128,
+        /// The configured limit.
+        max: usize,
+    },
 
-    /// `vec.md` §1.1: more nested `0xFF` length prefixes than
-    /// [`MAX_LENGTH_CHAIN`](super::netbytes::MAX_LENGTH_CHAIN).
+    /// `vec.md` §1.1: more nested `0xFF` length prefixes than the decoder
+    /// follows (8, far beyond any length that fits in memory).
     #[error("netbytes length prefix nested too deep")]
     NetbytesTooDeep,
 
     /// Nesting of tuples/exceptions/tagged values beyond the configured limit.
     #[error("entity nesting too deep (limit {max})")]
-    NestingTooDeep { max: usize },
+    NestingTooDeep {
+        /// The configured limit
+        /// ([`DecoderConfig::max_depth`](super::DecoderConfig::max_depth)).
+        max: usize,
+    },
 
     /// `vec.md` §5.10: object ids are kept as `i64`.
     #[error("integer out of range for object id")]

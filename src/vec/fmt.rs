@@ -23,9 +23,9 @@ use super::vse::VseValue;
 
 /// Integers up to this many bits are printed exactly (1,234 decimal
 /// digits at most, microseconds to convert); larger ones are summarised.
-pub const MAX_DECIMAL_BITS: u64 = 4096;
+pub(crate) const MAX_DECIMAL_BITS: u64 = 4096;
 
-/// Display/Debug adapter: exact decimal up to [`MAX_DECIMAL_BITS`], else
+/// Display/Debug adapter: exact decimal up to 4096 bits, else
 /// `<int of N bits, 0x…>` / `<int of N bits, -0x…>` with the top 64 bits.
 #[derive(Clone, Copy)]
 pub struct BoundedInt<'a>(pub &'a BigInt);

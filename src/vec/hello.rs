@@ -10,7 +10,7 @@ use super::encode::StrCodec;
 use super::error::VecError;
 
 /// Longest accepted hello line, LF included (`vec.md` §8.2, §8.4).
-pub const MAX_HELLO_LEN: usize = 32;
+pub(crate) const MAX_HELLO_LEN: usize = 32;
 
 /// The hello line announcing `codec` for our outgoing `F4` strings.
 pub fn hello_line(codec: Option<StrCodec>) -> &'static [u8] {

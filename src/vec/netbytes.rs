@@ -6,7 +6,7 @@
 //! n)))` gives the value and the number of bytes it used. Hostile input is
 //! bounded: each magnitude is limited to `max_len` bytes (checked before the
 //! bytes are needed) and the recursive `0xFF` length form to
-//! [`MAX_LENGTH_CHAIN`] levels; decoding is iterative.
+//! `MAX_LENGTH_CHAIN` levels; decoding is iterative.
 
 use bytes::BufMut;
 use num_bigint::{BigInt, BigUint, Sign};
@@ -18,7 +18,7 @@ use super::error::VecError;
 ///
 /// A minimal encoding needs at most 2 for any length a machine can hold;
 /// Python has no limit (it crashes on ~1000), we stop at 8.
-pub const MAX_LENGTH_CHAIN: usize = 8;
+pub(crate) const MAX_LENGTH_CHAIN: usize = 8;
 
 /// Offset between the value and the big-endian magnitude (`vec.md` §1.1).
 const OFFSET: u8 = 247;
@@ -26,7 +26,7 @@ const OFFSET: u8 = 247;
 /// A decoded posint before conversion: `Small(b)` is `b`, `Long(m)` is
 /// `247 + BE(m)` (`m` may carry leading zeros in non-minimal input).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RawPosint<'a> {
+pub(crate) enum RawPosint<'a> {
     Small(u8),
     Long(&'a [u8]),
 }
@@ -97,7 +97,7 @@ fn too_large(size: u128, max: usize) -> VecError {
 ///
 /// `max_len` bounds every magnitude (and nested length) in bytes; a larger
 /// declaration is an error as soon as its length field is read.
-pub fn decode_posint_raw(
+pub(crate) fn decode_posint_raw(
     buf: &[u8],
     max_len: usize,
 ) -> Result<Option<(RawPosint<'_>, usize)>, VecError> {
@@ -150,7 +150,11 @@ pub fn decode_posint_raw(
 }
 
 /// Decode a posint that must fit in `u64` (lengths, counts).
-pub fn decode_posint_u64(buf: &[u8], max_len: usize) -> Result<Option<(u64, usize)>, VecError> {
+#[cfg(test)]
+pub(crate) fn decode_posint_u64(
+    buf: &[u8],
+    max_len: usize,
+) -> Result<Option<(u64, usize)>, VecError> {
     match decode_posint_raw(buf, max_len)? {
         None => Ok(None),
         Some((raw, n)) => match raw.to_u64() {
@@ -172,7 +176,8 @@ pub fn decode_signed(buf: &[u8], max_len: usize) -> Result<Option<(BigInt, usize
 
 /// Decode a signed netbytes integer that must fit in `i64`;
 /// `None` inside the result means it does not fit.
-pub fn decode_signed_i64(
+#[cfg(test)]
+pub(crate) fn decode_signed_i64(
     buf: &[u8],
     max_len: usize,
 ) -> Result<Option<(Option<i64>, usize)>, VecError> {
@@ -183,7 +188,7 @@ pub fn decode_signed_i64(
 }
 
 /// Write `n` as a minimal posint (`vec.md` §1.1).
-pub fn encode_posint_u128(n: u128, out: &mut impl BufMut) {
+pub(crate) fn encode_posint_u128(n: u128, out: &mut impl BufMut) {
     if n < u128::from(OFFSET) {
         out.put_u8(n as u8);
         return;

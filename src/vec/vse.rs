@@ -22,7 +22,9 @@ pub enum VerLabel {
     Oid(Vec<u64>),
     /// Name and version (first tag `−1`).
     Name {
+        /// The type's name parts, e.g. `("versile", "container", "frozenset")`.
         name: Vec<String>,
+        /// Its version parts; VSE types use `(0, 8)`.
         version: Vec<i64>,
     },
 }
@@ -113,7 +115,9 @@ pub fn vse_code(label: &VerLabel) -> Option<(u64, u64)> {
 pub enum VseValue<R = WireRef> {
     /// 1,1: elements flattened with the first index varying fastest.
     FrozenMultiArray {
+        /// The dimensions, from the residual tags (integers > 0 on the wire).
         dims: Vec<Entity<R>>,
+        /// All elements; its length is the product of `dims`.
         data: Vec<Entity<R>>,
     },
     /// 1,2: key/value pairs in wire order (duplicates are not checked).
@@ -133,21 +137,42 @@ pub enum VseValue<R = WireRef> {
     /// 1,9: signed netbytes triples (digits, base, exp).
     ArrayOfVFloat(Vec<VFloat>),
     /// 5,1: days since 1970-01-01 and seconds into the day (int or VFloat).
-    UtcTime { days: Entity<R>, secs: Entity<R> },
+    UtcTime {
+        /// Whole days since 1970-01-01.
+        days: Entity<R>,
+        /// Seconds into the day; Python sends a base-10 VFloat for a
+        /// `datetime`.
+        secs: Entity<R>,
+    },
     /// 6,1: concept type (residual tag) and its value.
-    Concept { kind: Entity<R>, value: Entity<R> },
+    Concept {
+        /// The concept type: 1 VP-defined, 2 English Wikipedia title, 3 URL.
+        kind: Entity<R>,
+        /// The concept itself, laid out as its `kind` says.
+        value: Entity<R>,
+    },
     /// 7,1: `(prefix, unit)`.
-    PrefixedUnit { prefix: Entity<R>, unit: Entity<R> },
+    PrefixedUnit {
+        /// The prefix (e.g. kilo), itself usually a VSE value.
+        prefix: Entity<R>,
+        /// The unit it scales.
+        unit: Entity<R>,
+    },
     /// 7,2: `(quantity, unit)`.
     DimensionalQuantity {
+        /// The number.
         quantity: Entity<R>,
+        /// The unit it is measured in.
         unit: Entity<R>,
     },
     /// Any other catalogued type (streamers, native, util — mostly
     /// reference-carrying), kept raw.
     Other {
+        /// The VSE code `(a, b)` from the label.
         code: (u64, u64),
+        /// The tagged value, unparsed.
         value: Entity<R>,
+        /// The tags after the label, unparsed.
         residual: Vec<Entity<R>>,
     },
 }
@@ -347,7 +372,7 @@ fn vfloat_entity<R>(f: &VFloat) -> Entity<R> {
 }
 
 /// The label tags `21, a, b` Python writes for VSE type `(a, b)` (`vec.md` §6).
-pub fn vse_label<R>((a, b): (u64, u64)) -> Vec<Entity<R>> {
+pub(crate) fn vse_label<R>((a, b): (u64, u64)) -> Vec<Entity<R>> {
     vec![Entity::Int(21), Entity::int(a), Entity::int(b)]
 }
 

@@ -13,7 +13,12 @@ pub enum Licence {
     NotCopyleft,
     /// `(true, name, url)`; Versile Python always sends
     /// `("LGPLv3", "https://www.gnu.org/licenses/lgpl.txt")`.
-    Copyleft { name: String, url: String },
+    Copyleft {
+        /// The licence name, e.g. `"LGPLv3"`.
+        name: String,
+        /// Where the licence text is.
+        url: String,
+    },
 }
 
 impl Licence {
@@ -44,7 +49,7 @@ pub fn hello_entity<R>(licence: &Licence) -> Entity<R> {
 }
 
 /// Apply Python's receiver checks to a peer hello and return its licence.
-pub fn check_hello<R>(hello: &Entity<R>) -> Result<Licence, LinkError> {
+pub(crate) fn check_hello<R>(hello: &Entity<R>) -> Result<Licence, LinkError> {
     let items = hello
         .as_tuple()
         .filter(|t| t.len() == 3)

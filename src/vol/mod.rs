@@ -1,7 +1,8 @@
 //! VOL: the link protocol carried over a VEC channel (`vol.md`).
 //!
-//! * [`hello`] — the VOL hello and its checks (§2.2);
-//! * [`message`] — the `(msg_id, code, payload)` envelope (§3);
+//! * `hello` — the VOL hello and its checks (§2.2), with [`Licence`];
+//! * `message` — the `(msg_id, code, payload)` envelope (§3), with
+//!   [`CallKind`] and [`Outcome`];
 //! * `tables` — export/import tables and reference counts (§5);
 //! * [`Link`] — the sans-IO state machine tying them together: handshake
 //!   (§2), dispatch of messages into [`Event`]s, releases, keep-alive (§8).
@@ -10,9 +11,12 @@
 //! bytes between it and the socket.
 
 mod error;
+// Public only for the `vol_link` fuzz target (`hello_entity`); `Licence`
+// is the API.
+#[doc(hidden)]
 pub mod hello;
 mod link;
-pub mod message;
+pub(crate) mod message;
 mod tables;
 
 pub use error::{LinkError, MemoryBudgetKind};

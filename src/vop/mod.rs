@@ -26,9 +26,15 @@ mod error;
 mod server;
 mod transport;
 
-pub use client::{client_hello, parse_server_answer, ClientHandshake};
+pub use client::ClientHandshake;
+// The line functions are public for tests, benches and fuzz targets; the
+// handshakes are the API.
+#[doc(hidden)]
+pub use client::{client_hello, parse_server_answer};
 pub use error::VopError;
-pub use server::{answer_line, parse_client_hello, ServerHandshake};
+#[doc(hidden)]
+pub use server::answer_line;
+pub use server::ServerHandshake;
 pub use transport::{Transport, TransportSet};
 
 use bytes::BytesMut;
@@ -37,10 +43,10 @@ use bytes::BytesMut;
 pub const LINE_CAP: usize = 64;
 
 /// Prefix of the client hello, colon included (`vop-service.md` §2.1; 25 bytes).
-pub const HELLO_PREFIX: &str = "VOP_DRAFT-0.8 TRANSPORTS:";
+pub(crate) const HELLO_PREFIX: &str = "VOP_DRAFT-0.8 TRANSPORTS:";
 
 /// Prefix of the server answer, colon included (`vop-service.md` §2.1; 28 bytes).
-pub const ANSWER_PREFIX: &str = "VOP_DRAFT-0.8 USE_TRANSPORT:";
+pub(crate) const ANSWER_PREFIX: &str = "VOP_DRAFT-0.8 USE_TRANSPORT:";
 
 /// Progress of one side's handshake; shared by server and client.
 #[derive(Debug, Clone)]

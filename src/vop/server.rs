@@ -20,7 +20,7 @@ pub fn answer_line(t: Transport) -> &'static [u8] {
 /// offered set (`vop-service.md` §2.4 "Validation", steps 1–2):
 /// the exact 25-byte prefix, then `:`-separated tokens that are exactly
 /// `VTS`, `TLS` or `PLAIN`, none repeated, at least one.
-pub fn parse_client_hello(line: &[u8]) -> Result<TransportSet, VopError> {
+pub(crate) fn parse_client_hello(line: &[u8]) -> Result<TransportSet, VopError> {
     let rest = line
         .strip_prefix(HELLO_PREFIX.as_bytes())
         .ok_or(VopError::BadPrefix {
@@ -43,7 +43,7 @@ pub fn parse_client_hello(line: &[u8]) -> Result<TransportSet, VopError> {
 /// The server's half of one VOP handshake.
 ///
 /// Feed it the connection's read buffer until it returns `Ok(Some(t))`, then
-/// write [`answer_line`]`(t)` and hand the rest of the buffer to transport `t`.
+/// write `answer_line(t)` and hand the rest of the buffer to transport `t`.
 #[derive(Debug, Clone)]
 pub struct ServerHandshake {
     enabled: TransportSet,

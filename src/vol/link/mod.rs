@@ -43,7 +43,10 @@ pub enum Ref<L> {
 /// The msg_id of an incoming call, quoted back in its response (`vol.md` §3.1).
 #[derive(Clone, PartialEq, Eq)]
 pub enum CallId {
+    /// An id that fits in `i64` (all ids Python sends in practice).
     Small(i64),
+    /// A larger id: the peer may use any integer (§3.1), and the response
+    /// must quote it back unchanged.
     Big(BigInt),
 }
 
@@ -151,22 +154,35 @@ impl Default for LinkConfig {
 pub enum Event<L> {
     /// The peer's hello was valid; call [`Link::authorize`] to go on
     /// (only with [`LinkConfig::authorize`]).
-    Authorize { peer_licence: Licence },
+    Authorize {
+        /// The licence tuple from the peer's hello (`vol.md` §2.2).
+        peer_licence: Licence,
+    },
     /// Both sides finished the handshake (`vol.md` §2.1 H10). The peer's
     /// gateway is an import; the runtime owns the handle from now on.
-    Established { peer_gateway: i64 },
+    Established {
+        /// The import id of the peer's gateway object (`vol.md` §2.3).
+        peer_gateway: i64,
+    },
     /// A call on one of our objects. Answer with [`Link::respond`] unless
     /// `kind` is [`CallKind::NoReturn`].
     Call {
+        /// The call's msg_id, to pass to [`Link::respond`].
         call_id: CallId,
+        /// Which answer the caller wants (`vol.md` §3.2, codes 1–3).
         kind: CallKind,
+        /// The called object, resolved from the `FD` id we exported.
         target: L,
+        /// The argument tuple; for VOB objects the method name comes first
+        /// (`vol.md` §4.1).
         args: Vec<Entity<Ref<L>>>,
     },
     /// The outcome of one of our calls (ids we did not issue are still
     /// reported; the runtime ignores them after releasing their references).
     Response {
+        /// The msg_id of our call, as returned by [`Link::call`].
         call_id: i64,
+        /// Result, exception or error (`vol.md` §3.4–3.6).
         outcome: Outcome<Ref<L>>,
     },
     /// Both object tables are empty: start a graceful shutdown (`vol.md` §5.3).
@@ -416,40 +432,8 @@ impl<L: Clone + ExportKey> Link<L> {
 
     fn handle_entity(&mut self, entity: Entity, now: Instant) -> Result<(), LinkError> {
         match self.phase {
-            Phase::ExpectVolHello => {
-                let licence = check_hello(&entity)?;
-                self.peer_licence = Some(licence.clone());
-                if self.config.authorize {
-                    self.phase = Phase::ExpectAuthorization;
-                    self.events.push_back(Event::Authorize {
-                        peer_licence: licence,
-                    });
-                    Ok(())
-                } else {
-                    self.send_handshake_object()
-                }
-            }
-            Phase::ExpectHandshakeObject => {
-                // H5: the second entity must be a bare FC reference.
-                let Entity::Ref(WireRef::SenderOwned(id)) = entity else {
-                    return Err(LinkError::Handshake("expected the peer's handshake object"));
-                };
-                self.import(id)?;
-                self.handshake.peer_handshake = Some(id);
-                self.phase = Phase::Messages;
-                match self.config.keep_alive_request {
-                    Some(t) => {
-                        let t = t.as_millis().max(1) as u64;
-                        let args = vec![Entity::String("keep_alive".into()), Entity::int(t)];
-                        let msg_id = self.send_call_raw(id, CallKind::Normal, args)?;
-                        self.handshake
-                            .internal
-                            .push((msg_id, InternalCall::KeepAlive(t)));
-                        Ok(())
-                    }
-                    None => self.send_finish(now),
-                }
-            }
+            Phase::ExpectVolHello => self.on_peer_hello(&entity),
+            Phase::ExpectHandshakeObject => self.on_peer_handshake_object(entity, now),
             Phase::Messages => {
                 let (msg_id, msg) = message::parse(entity)?;
                 self.handle_message(msg_id, msg, now)
@@ -458,6 +442,47 @@ impl<L: Clone + ExportKey> Link<L> {
         }
     }
 
+    /// The peer's VOL hello (`vol.md` §2.2): check it, then either ask the
+    /// application to authorize the peer (§2.6) or go on at once.
+    fn on_peer_hello(&mut self, entity: &Entity) -> Result<(), LinkError> {
+        let licence = check_hello(entity)?;
+        self.peer_licence = Some(licence.clone());
+        if self.config.authorize {
+            self.phase = Phase::ExpectAuthorization;
+            self.events.push_back(Event::Authorize {
+                peer_licence: licence,
+            });
+            Ok(())
+        } else {
+            self.send_handshake_object()
+        }
+    }
+
+    /// The peer's handshake object (`vol.md` §2.1 H5, §2.3): import it, then
+    /// request keep-alive first if configured (§8), else call `finish`.
+    fn on_peer_handshake_object(&mut self, entity: Entity, now: Instant) -> Result<(), LinkError> {
+        // H5: the second entity must be a bare FC reference.
+        let Entity::Ref(WireRef::SenderOwned(id)) = entity else {
+            return Err(LinkError::Handshake("expected the peer's handshake object"));
+        };
+        self.import(id)?;
+        self.handshake.peer_handshake = Some(id);
+        self.phase = Phase::Messages;
+        match self.config.keep_alive_request {
+            Some(t) => {
+                let t = t.as_millis().max(1) as u64;
+                let args = vec![Entity::String("keep_alive".into()), Entity::int(t)];
+                let msg_id = self.send_call_raw(id, CallKind::Normal, args)?;
+                self.handshake
+                    .internal
+                    .push((msg_id, InternalCall::KeepAlive(t)));
+                Ok(())
+            }
+            None => self.send_finish(now),
+        }
+    }
+
+    /// One message after the handshake entities (`vol.md` §3.2), by code.
     fn handle_message(
         &mut self,
         msg_id: Entity,
@@ -465,85 +490,117 @@ impl<L: Clone + ExportKey> Link<L> {
         now: Instant,
     ) -> Result<(), LinkError> {
         match msg {
-            Message::Call { kind, target, args } => {
-                // Resolve every reference first: an unknown FD anywhere is
-                // fatal, as in Python's decoder (`vol.md` §3.3).
-                let target = match target {
-                    WireRef::ReceiverOwned(id) => id,
-                    WireRef::SenderOwned(_) => {
-                        return Err(LinkError::Protocol("call target is not an FD reference"))
-                    }
-                };
-                let target_obj = self
-                    .exports
-                    .get(target)
-                    .cloned()
-                    .ok_or(LinkError::UnknownObject(target))?;
-                let args = args
-                    .into_iter()
-                    .map(|a| self.resolve_incoming(a))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let call_id = match msg_id {
-                    Entity::Int(v) => CallId::Small(v),
-                    Entity::BigInt(v) => CallId::Big(v),
-                    _ => return Err(LinkError::Protocol("msg_id is not an integer")),
-                };
-                match target_obj {
-                    Exported::Handshake => self.handshake_call(call_id, kind, args, now),
-                    Exported::Object(target) => {
-                        self.events.push_back(Event::Call {
-                            call_id,
-                            kind,
-                            target,
-                            args,
-                        });
-                        Ok(())
-                    }
-                }
-            }
-            Message::Response { call_id, outcome } => {
-                let outcome = match outcome {
-                    Outcome::Result(v) => Outcome::Result(self.resolve_incoming(v)?),
-                    Outcome::Exception(v) => Outcome::Exception(self.resolve_incoming(v)?),
-                    Outcome::Error => Outcome::Error,
-                };
-                let Some(call_id) = call_id else {
-                    return Ok(()); // not one of ours (§3.4); nothing to release
-                };
-                let internal = self
-                    .handshake
-                    .internal
-                    .iter()
-                    .position(|(id, _)| *id == call_id);
-                match internal {
-                    Some(pos) => {
-                        let (_, which) = self.handshake.internal.swap_remove(pos);
-                        self.internal_response(which, outcome, now)
-                    }
-                    None => {
-                        self.events.push_back(Event::Response { call_id, outcome });
-                        Ok(())
-                    }
-                }
-            }
+            Message::Call { kind, target, args } => self.on_call(msg_id, kind, target, args, now),
+            Message::Response { call_id, outcome } => self.on_response(call_id, outcome, now),
             Message::NotifyDeref { object_id, count } => {
                 if let (Some(id), Some(count)) = (object_id, count) {
-                    if self.exports.release(id, count) {
-                        self.send_message(code::CONFIRM_DEREF, Entity::Int(id))?;
-                        self.check_idle();
-                    }
+                    self.on_notify_deref(id, count)?;
                 }
                 Ok(())
             }
             Message::ConfirmDeref { object_id } => {
                 if let Some(id) = object_id {
-                    if self.imports.confirm(id) {
-                        self.check_idle();
-                    }
+                    self.on_confirm_deref(id);
                 }
                 Ok(())
             }
             Message::KeepAlive => Ok(()),
+        }
+    }
+
+    /// METHOD_CALL* (`vol.md` §3.3): resolve the target and arguments, then
+    /// hand the call to the handshake object or to the application.
+    fn on_call(
+        &mut self,
+        msg_id: Entity,
+        kind: CallKind,
+        target: WireRef,
+        args: Vec<Entity>,
+        now: Instant,
+    ) -> Result<(), LinkError> {
+        // Resolve every reference first: an unknown FD anywhere is
+        // fatal, as in Python's decoder (`vol.md` §3.3).
+        let target = match target {
+            WireRef::ReceiverOwned(id) => id,
+            WireRef::SenderOwned(_) => {
+                return Err(LinkError::Protocol("call target is not an FD reference"))
+            }
+        };
+        let target_obj = self
+            .exports
+            .get(target)
+            .cloned()
+            .ok_or(LinkError::UnknownObject(target))?;
+        let args = args
+            .into_iter()
+            .map(|a| self.resolve_incoming(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let call_id = match msg_id {
+            Entity::Int(v) => CallId::Small(v),
+            Entity::BigInt(v) => CallId::Big(v),
+            _ => return Err(LinkError::Protocol("msg_id is not an integer")),
+        };
+        match target_obj {
+            Exported::Handshake => self.handshake_call(call_id, kind, args, now),
+            Exported::Object(target) => {
+                self.events.push_back(Event::Call {
+                    call_id,
+                    kind,
+                    target,
+                    args,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// CALL_RESULT, CALL_EXCEPTION, CALL_ERROR (`vol.md` §3.4–3.6): to the
+    /// handshake's own calls or, as an event, to the application.
+    fn on_response(
+        &mut self,
+        call_id: Option<i64>,
+        outcome: Outcome<WireRef>,
+        now: Instant,
+    ) -> Result<(), LinkError> {
+        let outcome = match outcome {
+            Outcome::Result(v) => Outcome::Result(self.resolve_incoming(v)?),
+            Outcome::Exception(v) => Outcome::Exception(self.resolve_incoming(v)?),
+            Outcome::Error => Outcome::Error,
+        };
+        let Some(call_id) = call_id else {
+            return Ok(()); // not one of ours (§3.4); nothing to release
+        };
+        let internal = self
+            .handshake
+            .internal
+            .iter()
+            .position(|(id, _)| *id == call_id);
+        match internal {
+            Some(pos) => {
+                let (_, which) = self.handshake.internal.swap_remove(pos);
+                self.internal_response(which, outcome, now)
+            }
+            None => {
+                self.events.push_back(Event::Response { call_id, outcome });
+                Ok(())
+            }
+        }
+    }
+
+    /// NOTIFY_DEREF (`vol.md` §5.2): confirm when the count matches what we
+    /// sent, which drops the export.
+    fn on_notify_deref(&mut self, id: i64, count: u64) -> Result<(), LinkError> {
+        if self.exports.release(id, count) {
+            self.send_message(code::CONFIRM_DEREF, Entity::Int(id))?;
+            self.check_idle();
+        }
+        Ok(())
+    }
+
+    /// CONFIRM_DEREF (`vol.md` §5.2): the peer dropped our import.
+    fn on_confirm_deref(&mut self, id: i64) {
+        if self.imports.confirm(id) {
+            self.check_idle();
         }
     }
 
