@@ -10,6 +10,7 @@
 //! * [`Object`] — either of the two, as found inside a [`Value`].
 
 mod builder;
+mod call_durations;
 pub mod call_metrics;
 mod context;
 mod error;
