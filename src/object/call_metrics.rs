@@ -9,7 +9,8 @@
 //! calls count under the one label [`OTHER_LABEL`]; once the table holds
 //! [`method_label_cap`] names, newly declared methods count there too. So
 //! the `method` label has at most cap + 1 values, whatever peers send or how
-//! many objects are built.
+//! many objects are built. (A method declared with the name `other` shares that
+//! label.)
 //!
 //! Per call: one atomic load to find the registered handles, an `Instant`,
 //! a gauge up and down, one counter, two atomic additions for the duration;
