@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use versile::demo::SimpleGateway;
 use versile::ops::{init_logging, install_prometheus, LogFormat, MetricsEndpoint};
-use versile::server::{LinkLimits, StackConfig};
+use versile::server::{LinkLimits, Readiness, StackConfig};
 use versile::{GatewayService, Server, StopLinks, VopLayer};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -61,8 +61,16 @@ async fn main() -> Result<(), BoxError> {
         GatewayService::new(SimpleGateway::new),
     )?;
 
-    let metrics = MetricsEndpoint::bind(&metrics_addr, install_prometheus()?).await?;
-    let server = Server::builder().listen(listen.as_str()).serve(svc)?;
+    // /metrics, and /healthz and /readyz from the server's readiness
+    // (503 from the moment the stop below begins).
+    let readiness = Readiness::new();
+    let metrics =
+        MetricsEndpoint::bind_with_health(&metrics_addr, install_prometheus()?, readiness.clone())
+            .await?;
+    let server = Server::builder()
+        .listen(listen.as_str())
+        .readiness(readiness)
+        .serve(svc)?;
     println!("listening on vop://{}/", server.local_addr());
     println!("metrics on http://{}/metrics", metrics.local_addr());
     tracing::info!(addr = %server.local_addr(), %stack, "serving");

@@ -222,6 +222,9 @@ async fn distinct_undeclared_names_add_no_label_values() {
     assert!(after.len() <= DEFAULT_METHOD_LABEL_CAP + 1);
     assert!(after.len() <= before.len() + 4, "{before:?} -> {after:?}");
     assert!(!page.contains("cm_attack_"));
+    let histogram = methods(&page, "versile_method_call_duration_seconds_bucket");
+    assert!(histogram.contains("other"), "{page}");
+    assert!(histogram.is_subset(&after), "{histogram:?} vs {after:?}");
     link.shutdown(LinkShutdown::Forced);
     assert!(server.shutdown(T).await);
 }

@@ -71,6 +71,7 @@ fn axum_embed_serves_both_and_one_signal_stops_both() {
         .to_owned();
     let (code, body) = http_get(&http, "/");
     assert_eq!((code, body.as_str()), (200, "versile beside axum\n"));
+    assert_eq!(http_get(&http, "/readyz"), (200, "accepting\n".into()));
     let (ok, out, err) = versile_call(&[&format!("vop://{vop}/math/adder/"), "add", "5"]);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "5");
@@ -106,6 +107,8 @@ fn production_stack_serves_metrics_and_logs_json() {
         "{page}"
     );
     assert_eq!(http_get(&metrics_addr, "/other").0, 404);
+    assert_eq!(http_get(&metrics_addr, "/readyz").0, 200);
+    assert_eq!(http_get(&metrics_addr, "/healthz").0, 200);
     let stderr = stop(&mut p);
     let first = stderr.lines().next().unwrap_or_default();
     let log: serde_json::Value =

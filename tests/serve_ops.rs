@@ -307,3 +307,58 @@ fn sigterm_turns_readyz_503_before_exit() {
         "the forced link must fail the call: {call:?}"
     );
 }
+
+/// `--shutdown-delay`: after SIGTERM `/readyz` answers 503 while the
+/// server still accepts new links (the balancer's window to notice); a
+/// second SIGTERM ends the wait, and with no link open the process exits.
+#[test]
+fn shutdown_delay_keeps_accepting_while_readyz_is_503() {
+    let mut p = Proc::spawn(
+        versile_bin(),
+        &[
+            "serve",
+            "--insecure",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+            "--shutdown-delay",
+            "120",
+        ],
+    );
+    let addr = p.wait_vop_addr();
+    let http = p
+        .wait_for("metrics on http://")
+        .trim_end_matches("/metrics")
+        .to_owned();
+    assert_eq!(http_get(&http, "/readyz").0, 200);
+    p.signal("-TERM");
+    let deadline = std::time::Instant::now() + LIMIT;
+    let ready = loop {
+        let r = http_get(&http, "/readyz");
+        if r.0 != 200 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(ready, (503, "accepting, gate closed\n".into()));
+    // Still accepting: a new link is served.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = versile::Client::new(versile::ClientConfig::insecure());
+        let (link, gw) = tokio::time::timeout(LIMIT, client.connect(&addr))
+            .await
+            .expect("connect timed out")
+            .expect("a link during the shutdown delay");
+        gw.call("echo", (7,)).await.expect("echo");
+        link.shutdown(LinkShutdown::Graceful);
+        tokio::time::timeout(LIMIT, link.closed()).await.unwrap();
+    });
+    assert!(p.running());
+    p.signal("-TERM");
+    let (status, stderr) = p.wait_exit(LIMIT);
+    assert!(status.success(), "{status}: {stderr}");
+}

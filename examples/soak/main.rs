@@ -238,6 +238,9 @@ struct Report {
     links_left: usize,
     connections_gauge: f64,
     links_gauge: f64,
+    /// `versile_calls_in_flight` and the sum of
+    /// `versile_method_calls_in_flight` over methods.
+    calls_gauges: (f64, f64),
     limits: Vec<(String, f64)>,
     server_page: String,
 }
@@ -347,7 +350,8 @@ async fn run(args: &Args, seed: u64, prometheus: &PrometheusHandle) -> Report {
     while Instant::now() < settle
         && (!registry.is_empty()
             || metric(&page, "versile_connections_active") != 0.0
-            || metric(&page, "versile_links_active") != 0.0)
+            || metric(&page, "versile_links_active") != 0.0
+            || calls_gauges(&page) != (0.0, 0.0))
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
         page = prometheus.render();
@@ -375,10 +379,20 @@ async fn run(args: &Args, seed: u64, prometheus: &PrometheusHandle) -> Report {
         links_left,
         connections_gauge: metric(&page, "versile_connections_active"),
         links_gauge: metric(&page, "versile_links_active"),
+        calls_gauges: calls_gauges(&page),
         limits: family(&page, "versile_limits_exceeded_total"),
         server_page: page,
         stats,
     }
+}
+
+/// The link-level and per-method calls-in-flight gauges.
+fn calls_gauges(page: &str) -> (f64, f64) {
+    let per_method = family(page, "versile_method_calls_in_flight")
+        .iter()
+        .map(|(_, v)| v)
+        .sum();
+    (metric(page, "versile_calls_in_flight"), per_method)
 }
 
 fn progress(stats: &Stats, server: &Server, started: Instant) {
@@ -410,6 +424,7 @@ impl Report {
             links_left: 0,
             connections_gauge: 0.0,
             links_gauge: 0.0,
+            calls_gauges: (0.0, 0.0),
             limits: Vec::new(),
             server_page: String::new(),
         }
@@ -496,6 +511,13 @@ impl Report {
                 self.connections_gauge, self.links_gauge
             ),
             self.connections_gauge == 0.0 && self.links_gauge == 0.0,
+        ));
+        checks.push((
+            format!(
+                "calls in flight at zero (versile_calls_in_flight {}, versile_method_calls_in_flight {})",
+                self.calls_gauges.0, self.calls_gauges.1
+            ),
+            self.calls_gauges == (0.0, 0.0),
         ));
         checks.push((
             format!(

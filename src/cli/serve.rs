@@ -7,7 +7,8 @@
 //! with `versile call --pin`). Without `--key` the VTS key is generated at
 //! start (2048 bits) and lives only as long as the process. On the first
 //! signal it marks itself draining (`/readyz` on the `--metrics` listener
-//! answers 503 from then on), stops accepting, shuts every link down
+//! answers 503 from then on; with `--shutdown-delay` it first keeps
+//! accepting for that long with `/readyz` at 503), stops accepting, shuts every link down
 //! gracefully (running calls finish and answer, `vol.md` §7.2), waits up
 //! to `--drain-timeout`, then forces what is left; a second signal forces
 //! at once. Exit 0.
@@ -19,7 +20,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use tracing::{info, warn};
 use versile::demo::{Echoer, SimpleGateway};
-use versile::server::Readiness;
+use versile::server::{Gate, Readiness};
 use versile::tls::{TlsServerConfig, TlsServerTransport};
 use versile::vop::{Transport, TransportSet};
 use versile::vts::keys::DEFAULT_MIN_PEER_BITS;
@@ -67,6 +68,13 @@ pub struct ServeArgs {
     /// closing them by force.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
     drain_timeout: Duration,
+    /// Seconds between the first stop signal and the drain during which
+    /// /readyz answers 503 but the server still accepts, so a balancer
+    /// polling /readyz stops sending new links before the listener closes
+    /// (HAProxy: more than `fall` x `inter`). 0 (default): no balancer to
+    /// wait for, drain at once. A second signal ends the wait.
+    #[arg(long, value_name = "SECS", default_value = "0", value_parser = parse_secs)]
+    shutdown_delay: Duration,
     /// Limits, filters, PROXY protocol, metrics, logs (src/cli/config.rs).
     #[command(flatten)]
     ops: OpsArgs,
@@ -238,6 +246,18 @@ async fn serve(
     info!(addr = %server.local_addr(), transports = %transports, threads = ops.threads, stack = %ops.stack, "serving");
 
     let sig = signals.next().await;
+    if !args.shutdown_delay.is_zero() {
+        server.readiness().set_gate(Gate::Closed);
+        info!(
+            signal = sig,
+            delay = ?args.shutdown_delay,
+            "out of rotation (/readyz 503), still accepting until the delay ends"
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(args.shutdown_delay) => {}
+            sig = signals.next() => info!(signal = sig, "second signal; draining now"),
+        }
+    }
     info!(
         signal = sig,
         links = server.links().len(),
@@ -317,6 +337,7 @@ mod tests {
             min_peer_key_bits: DEFAULT_MIN_PEER_BITS,
             gateway: GatewayKind::Demo,
             drain_timeout: Duration::from_secs(1),
+            shutdown_delay: Duration::ZERO,
             ops: OpsArgs::default(),
         }
     }

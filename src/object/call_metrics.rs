@@ -9,18 +9,23 @@
 //! calls count under the one label [`OTHER_LABEL`]; once the table holds
 //! [`method_label_cap`] names, newly declared methods count there too. So
 //! the `method` label has at most cap + 1 values, whatever peers send or how
-//! many objects are built.
+//! many objects are built. (A method declared with the name `other` shares that
+//! label.)
 //!
 //! Per call: one atomic load to find the registered handles, an `Instant`,
-//! a gauge up and down, one counter and one histogram sample; no allocation
-//! and no lock. Handles are registered with the global `metrics` recorder
-//! at a method's first call, so install the recorder
+//! a gauge up and down, one counter, two atomic additions for the duration;
+//! no allocation and no lock. Counters and gauges go through the `metrics`
+//! facade; their handles are registered with the global recorder at a
+//! method's first call, so install the recorder
 //! ([`install_prometheus`](crate::ops::install_prometheus)) before serving.
+//! The duration histogram is aggregated here (fixed memory, whatever the
+//! call rate) and appended to a Prometheus page by [`write_prometheus`]
+//! ([`MetricsEndpoint`](crate::ops::MetricsEndpoint) does it).
 //!
 //! | name | kind | labels | meaning |
 //! |---|---|---|---|
 //! | `versile_method_calls_total` | counter | `method`, `outcome` | calls answered (or abandoned), by outcome |
-//! | `versile_method_call_duration_seconds` | histogram | `method` | call start → answer |
+//! | `versile_method_call_duration_seconds` | histogram ([`METHOD_CALL_BUCKETS`]) | `method` | call start → answer |
 //! | `versile_method_calls_in_flight` | gauge | `method` | calls running now |
 //!
 //! `outcome` is one of [`CallOutcome::as_str`]: `result`, `exception`,
@@ -34,9 +39,11 @@ use std::sync::{Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
+use metrics::{counter, gauge, Counter, Gauge};
 use pin_project_lite::pin_project;
 
+use super::call_durations::DurationHistogram;
+pub use super::call_durations::METHOD_CALL_BUCKETS;
 use super::CallError;
 use crate::value::Value;
 
@@ -63,6 +70,7 @@ static TABLE: OnceLock<Mutex<HashMap<String, &'static MethodMetrics>>> = OnceLoc
 static OTHER: MethodMetrics = MethodMetrics {
     label: OTHER_LABEL,
     handles: OnceLock::new(),
+    durations: DurationHistogram::new(),
 };
 
 /// Set the cap on distinct declared `method` label values, process-wide
@@ -76,6 +84,31 @@ pub fn set_method_label_cap(cap: usize) {
 /// The current cap (see [`set_method_label_cap`]).
 pub fn method_label_cap() -> usize {
     CAP.load(Ordering::Relaxed)
+}
+
+/// Append the `versile_method_call_duration_seconds` histogram of every
+/// method label that has seen a call, in the Prometheus text format, to
+/// `page` (a page rendered by the Prometheus recorder: `/metrics` of
+/// [`MetricsEndpoint`](crate::ops::MetricsEndpoint) does this; an
+/// embedder serving its own page calls it after `render()`).
+pub fn write_prometheus(page: &mut String) {
+    let start = page.len();
+    let mut write = |m: &MethodMetrics| m.durations.write(METHOD_CALL_SECONDS, m.label, page);
+    write(&OTHER);
+    if let Some(table) = TABLE.get() {
+        let table = table.lock().unwrap_or_else(|e| e.into_inner());
+        for m in table.values() {
+            write(m);
+        }
+    }
+    if page.len() > start {
+        let series = page.split_off(start);
+        page.push_str(&format!(
+            "# HELP {METHOD_CALL_SECONDS} Seconds from call start to answer, per declared method.\n\
+             # TYPE {METHOD_CALL_SECONDS} histogram\n"
+        ));
+        page.push_str(&series);
+    }
 }
 
 /// How a served call ended.
@@ -126,13 +159,13 @@ impl CallOutcome {
 pub struct MethodMetrics {
     label: &'static str,
     handles: OnceLock<Handles>,
+    durations: DurationHistogram,
 }
 
 #[derive(Debug)]
 struct Handles {
     /// Indexed by `CallOutcome as usize`.
     calls: [Counter; 4],
-    seconds: Histogram,
     in_flight: Gauge,
 }
 
@@ -156,6 +189,7 @@ impl MethodMetrics {
         let m: &'static MethodMetrics = Box::leak(Box::new(MethodMetrics {
             label,
             handles: OnceLock::new(),
+            durations: DurationHistogram::new(),
         }));
         table.insert(name.to_owned(), m);
         m
@@ -177,7 +211,6 @@ impl MethodMetrics {
             Handles {
                 calls: CallOutcome::ALL
                     .map(|o| counter!(METHOD_CALLS, "method" => method, "outcome" => o.as_str())),
-                seconds: histogram!(METHOD_CALL_SECONDS, "method" => method),
                 in_flight: gauge!(METHOD_CALLS_IN_FLIGHT, "method" => method),
             }
         })
@@ -187,7 +220,7 @@ impl MethodMetrics {
     pub(crate) fn record_immediate(&'static self, r: &Result<Value, CallError>) {
         let h = self.handles();
         h.calls[CallOutcome::of(r) as usize].increment(1);
-        h.seconds.record(0.0);
+        self.durations.record(std::time::Duration::ZERO);
     }
 
     /// Watch `fut`, a running call of this method.
@@ -220,7 +253,7 @@ impl CallGuard {
         let h = self.metrics.handles();
         h.in_flight.decrement(1.0);
         h.calls[outcome as usize].increment(1);
-        h.seconds.record(self.started.elapsed().as_secs_f64());
+        self.metrics.durations.record(self.started.elapsed());
     }
 }
 

@@ -13,6 +13,7 @@
 //!   (typed.rs); [`ObjectBuilder`] is the dynamic API underneath.
 
 mod builder;
+mod call_durations;
 pub mod call_metrics;
 mod context;
 mod error;

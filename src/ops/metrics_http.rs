@@ -24,30 +24,18 @@ use super::health::{text, HealthService};
 use crate::object::call_metrics;
 use crate::server::Readiness;
 
-/// Buckets (seconds) of the per-method call duration: from sub-millisecond
-/// local answers to calls that wait a minute (the demo's `sleep` cap).
-pub const METHOD_CALL_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-    60.0,
-];
-
 /// Install the Prometheus recorder as the global `metrics` recorder (once
 /// per process: later calls fail), with histogram buckets for the
-/// handshake time and the per-method call duration
-/// ([`METHOD_CALL_BUCKETS`]), and spawn its upkeep task on the current
-/// runtime.
+/// handshake time, and spawn its upkeep task on the current runtime. (The
+/// per-method call duration histogram has its own fixed buckets,
+/// [`METHOD_CALL_BUCKETS`](crate::object::call_metrics::METHOD_CALL_BUCKETS),
+/// and is appended by [`write_prometheus`](call_metrics::write_prometheus).)
 pub fn install_prometheus() -> Result<PrometheusHandle, String> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full(names::HANDSHAKE_SECONDS.into()),
             &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0],
         )
-        .and_then(|b| {
-            b.set_buckets_for_metric(
-                Matcher::Full(call_metrics::METHOD_CALL_SECONDS.into()),
-                METHOD_CALL_BUCKETS,
-            )
-        })
         .and_then(PrometheusBuilder::install_recorder)
         .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
     let upkeep = handle.clone();
@@ -186,7 +174,9 @@ fn respond(req: &Request<Incoming>, pages: &Pages) -> Response<Full<Bytes>> {
     }
     match (req.method(), path) {
         (&Method::GET, "/metrics") => {
-            let mut resp = text(StatusCode::OK, pages.handle.render());
+            let mut page = pages.handle.render();
+            call_metrics::write_prometheus(&mut page);
+            let mut resp = text(StatusCode::OK, page);
             resp.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,
                 hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

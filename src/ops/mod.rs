@@ -11,4 +11,4 @@ mod metrics_http;
 
 pub use health::{HealthService, HEALTHZ_PATH, READYZ_PATH};
 pub use logging::{init_logging, LogFormat};
-pub use metrics_http::{install_prometheus, MetricsEndpoint, METHOD_CALL_BUCKETS};
+pub use metrics_http::{install_prometheus, MetricsEndpoint};
