@@ -390,6 +390,32 @@ mod tests {
     }
 
     #[test]
+    fn results_stay_right_across_blinding_pair_refreshes() {
+        use rsa::pkcs8::DecodePrivateKey;
+        let key = crate::vts::RsaKeyPair::from_file(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/spec/vts-vector-client-key.pem"
+        ))
+        .unwrap();
+        let key = rsa::PrivateKey::from_pkcs8_der(&key.to_pkcs8_der().unwrap()).unwrap();
+        let crt = CrtKey::new(&key).expect("a supported key");
+        let k = key.size();
+        let mut m = vec![0x33u8; k];
+        m[0] = 0;
+        let c = rsa_encrypt(
+            &key,
+            &BoxedUint::from_be_slice(&m, key.n_bits_precision()).unwrap(),
+        )
+        .unwrap()
+        .to_be_bytes();
+        let c = &c[c.len() - k..];
+        // Two fresh pairs and squared ones in between.
+        for _ in 0..2 * BLINDING_REUSE + 1 {
+            assert_eq!(&crt.decrypt(c).expect("decrypts")[..], &m[..]);
+        }
+    }
+
+    #[test]
     fn matches_the_rsa_crate_on_1024_and_2048_bit_keys() {
         use rsa::pkcs8::DecodePrivateKey;
         let pem = std::fs::read_to_string(concat!(
