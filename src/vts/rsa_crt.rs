@@ -321,7 +321,7 @@ impl<const L: usize, const N: usize, const E: usize> Crt<L, N, E> {
             &self.q_minus_1,
             random_u64(rng)?,
         ));
-        let m1 = Self::reduce(&blinded, &self.p, &self.r_p).pow(&*dp);
+        let mut m1 = Self::reduce(&blinded, &self.p, &self.r_p).pow(&*dp);
         let m2 = Self::reduce(&blinded, &self.q, &self.r_q)
             .pow(&*dq)
             .retrieve();
@@ -330,6 +330,7 @@ impl<const L: usize, const N: usize, const E: usize> Crt<L, N, E> {
             .sub(&FixedMontyForm::new(&m2, &self.p))
             .mul(&self.qinv)
             .retrieve();
+        m1.zeroize();
         let (lo, hi) = h.widening_mul(self.q.modulus().as_ref());
         let hq = join::<L, N>(&lo, &hi);
         let m_blinded = join::<L, N>(&m2, &Uint::ZERO).wrapping_add(&hq);
@@ -342,8 +343,10 @@ impl<const L: usize, const N: usize, const E: usize> Crt<L, N, E> {
             .retrieve();
         let ok = check.ct_eq(&c);
         let out = to_be::<N>(&m, self.k);
-        let mut secrets = [m_blinded, m, hq];
-        secrets.zeroize();
+        let mut wide = [blinded, m_blinded, m, hq];
+        wide.zeroize();
+        let mut halves = [m2, h, lo, hi];
+        halves.zeroize();
         bool::from(ok).then_some(out)
     }
 }
