@@ -16,6 +16,7 @@ use rsa::traits::PublicKeyParts;
 use rsa::{BoxedUint, PrivateKey as RsaPrivateKey, PublicKey as RsaPublicKey};
 
 use super::error::VtsError;
+use super::rsa_crt::CrtKey;
 
 /// An RSA public key as VTS sees it: `(n, e)`.
 #[derive(Clone, PartialEq, Eq)]
@@ -179,6 +180,9 @@ fn pem_block(label: &str, der: &[u8]) -> String {
 #[derive(Clone)]
 pub struct RsaKeyPair {
     pub(crate) private: Arc<RsaPrivateKey>,
+    /// The CRT values of `private` in fixed-size form, computed once
+    /// (`None`: a key `rsa_crt` does not handle; `rsa`'s path is used).
+    pub(crate) crt: Arc<Option<CrtKey>>,
     public: PublicKey,
     /// Private-key operations done with this key, shared by all clones.
     private_ops: Arc<AtomicU64>,
@@ -190,6 +194,7 @@ impl RsaKeyPair {
             key: private.to_public_key(),
         };
         RsaKeyPair {
+            crt: Arc::new(CrtKey::new(&private)),
             private: Arc::new(private),
             public,
             private_ops: Arc::new(AtomicU64::new(0)),

@@ -66,6 +66,7 @@ pub mod private_op;
 pub mod random;
 pub mod record;
 pub mod rsa_block;
+mod rsa_crt;
 pub mod rsa_pool;
 pub mod stream;
 pub mod transport;

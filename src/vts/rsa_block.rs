@@ -3,15 +3,18 @@
 //! layout `02 || (P_i XOR IV_i) || 00 || R_i` (8 random bytes), CBC-chained
 //! on the first `k − 11` bytes of each ciphertext block, IV all zero.
 //!
-//! The raw RSA operations are `rsa` 0.10's hazmat functions (constant-time
-//! crypto-bigint arithmetic); private operations use blinding with fresh
-//! OS randomness. Decryption runs every block and the MAC check before
-//! failing, with one uniform error (§10 #4).
+//! The raw RSA public operation is `rsa` 0.10's hazmat function; the
+//! private operation is `rsa_crt`'s (precomputed CRT values, constant-time
+//! `crypto-bigint` arithmetic, base and exponent blinding with fresh OS
+//! randomness), or `rsa`'s for keys it does not handle. Decryption runs
+//! every block and the MAC check before failing, with one uniform error
+//! (§10 #4).
 
 use rsa::hazmat::{rsa_decrypt_and_check, rsa_encrypt};
 use rsa::traits::PublicKeyParts;
 use rsa::BoxedUint;
 use subtle::{Choice, ConstantTimeEq};
+use zeroize::Zeroizing;
 
 use super::error::VtsError;
 use super::hash::HashAlg;
@@ -79,15 +82,19 @@ pub fn decrypt_blocks(key: &RsaKeyPair, data: &[u8]) -> Result<Vec<u8>, VtsError
     let mut iv = vec![0u8; b];
     let mut out = Vec::with_capacity(data.len() / k * b);
     for c in data.chunks_exact(k) {
-        // c < n is checked by the hazmat function (and fails the block).
-        let m = BoxedUint::from_be_slice(c, prec)
-            .ok()
-            .and_then(|c| rsa_decrypt_and_check(private, Some(&mut rng), &c).ok());
+        // c < n is checked by both paths (and fails the block).
+        let m = match &*key.crt {
+            Some(crt) => crt.decrypt(c),
+            None => BoxedUint::from_be_slice(c, prec)
+                .ok()
+                .and_then(|c| rsa_decrypt_and_check(private, Some(&mut rng), &c).ok())
+                .map(|m| Zeroizing::new(m.to_be_bytes().to_vec())),
+        };
         let bytes = match m {
-            Some(m) => m.to_be_bytes().to_vec(),
+            Some(m) => m,
             None => {
                 ok &= Choice::from(0u8);
-                vec![0u8; k]
+                Zeroizing::new(vec![0u8; k])
             }
         };
         // m < 2^(8(k-1)): every byte above the last k−1 is zero.
