@@ -10,9 +10,8 @@
 //! ([`CallOutcome`]) and `duration_us`. At the end one DEBUG event
 //! `answered` is emitted inside the span.
 //!
-//! With the level off (the default filter is `warn`) opening the span is
-//! tracing's disabled fast path: a cached callsite check returns
-//! `Span::none()`, no clock is read and nothing is recorded.
+//! With the level off (the default filter is `warn`) a global level check
+//! skips everything: no span, no clock, no instrumentation of the task.
 
 use std::time::Instant;
 
@@ -23,15 +22,23 @@ use crate::object::call_metrics::CallOutcome;
 use crate::object::CallContext;
 
 /// The span of one running call; records `cancelled` if dropped before
-/// [`finish`](Self::finish) (the link was closed under it).
-pub(crate) struct CallSpan {
+/// [`finish`](Self::finish) (the link was closed under it). Off, it is a
+/// null pointer: the call's task stays small and nothing is instrumented.
+pub(crate) struct CallSpan(Option<Box<Active>>);
+
+struct Active {
     span: Span,
-    started: Option<Instant>,
+    started: Instant,
 }
 
 impl CallSpan {
     /// Open the span of a call on link `link` (child of the current span).
     pub(crate) fn start(link: u64, ctx: &CallContext) -> CallSpan {
+        // A global level check first: with tracing's `log` feature on, even
+        // a disabled `span!` does work per call.
+        if !tracing::level_enabled!(Level::DEBUG) {
+            return CallSpan(None);
+        }
         let span = tracing::span!(
             target: "versile::call",
             Level::DEBUG,
@@ -43,34 +50,31 @@ impl CallSpan {
             duration_us = Empty,
         );
         if span.is_disabled() {
-            return CallSpan {
-                span,
-                started: None,
-            };
+            return CallSpan(None);
         }
         if let Some(p) = ctx.peer_addr() {
             span.record("peer", display(p));
         }
-        CallSpan {
+        CallSpan(Some(Box::new(Active {
             span,
-            started: Some(Instant::now()),
-        }
+            started: Instant::now(),
+        })))
     }
 
-    /// The span, to instrument the call's task with.
-    pub(crate) fn span(&self) -> Span {
-        self.span.clone()
+    /// The span to run the call in, if on.
+    pub(crate) fn span(&self) -> Option<Span> {
+        self.0.as_ref().map(|a| a.span.clone())
     }
 
     /// Record the outcome and duration, and emit `answered`.
     pub(crate) fn finish(&mut self, outcome: CallOutcome) {
-        let Some(started) = self.started.take() else {
+        let Some(a) = self.0.take() else {
             return;
         };
-        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.span.record("outcome", outcome.as_str());
-        self.span.record("duration_us", us);
-        self.span.in_scope(|| {
+        let us = u64::try_from(a.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        a.span.record("outcome", outcome.as_str());
+        a.span.record("duration_us", us);
+        a.span.in_scope(|| {
             tracing::debug!(target: "versile::call", outcome = outcome.as_str(), duration_us = us, "answered");
         });
     }

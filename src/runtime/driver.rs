@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::future::BoxFuture;
+use futures::future::Either;
 use futures::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
@@ -743,7 +744,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         let tx = self.handle.tx.clone();
         let ctx = self.handle.context();
         let mut call_span = CallSpan::start(self.handle.id(), &ctx);
-        let span = call_span.span();
         let QueuedCall {
             call_id,
             kind,
@@ -756,8 +756,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             // drops it too).
             let _charge = charge;
             let run = AssertUnwindSafe(async move { target.call(Call { ctx, args }).await });
+            // One await point either way: the task's future stays small.
+            let run = run.catch_unwind();
+            let run = match call_span.span() {
+                Some(span) => Either::Left(run.instrument(span)),
+                None => Either::Right(run),
+            };
             let outcome = run
-                .catch_unwind()
                 .await
                 .unwrap_or_else(|_| Err(CallError::failed("method panicked")));
             call_span.finish(CallOutcome::of(&outcome));
@@ -767,7 +772,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 outcome,
             });
         }
-        .instrument(span)
     }
 
     /// The handle for peer object `id`: the live one, or a new generation.
