@@ -28,7 +28,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
 use versile_middleware::{ConnectionSignals, LinkCounters};
 
-use super::calls::{BudgetTurn, CallLimits, CallTasks, Episode};
+use super::calls::{BudgetTurn, CallExecution, CallLimits, CallPermit, CallTasks, Episode};
 use super::handle::{CloseReason, Command, LinkHandle};
 use super::memory::{Admit, Buffers, Charge, LinkAccount, MemoryLimits};
 use crate::object::remote::RemoteInner;
@@ -152,6 +152,9 @@ pub(crate) struct LinkDriver<IO> {
     /// [`KEEP_OUTPUT_BUFFER`], the emptied buffer is dropped rather than
     /// kept for the link's lifetime.
     written_since_empty: usize,
+    /// The last read step paused for memory or unsent output: writing may
+    /// let it go on.
+    read_paused: bool,
 }
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -210,6 +213,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             call_errors: 0,
             account,
             written_since_empty: 0,
+            read_paused: false,
         }
     }
 
@@ -273,8 +277,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         // several rounds, and the timestamps only feed keep-alive and drain
         // deadlines (seconds), where a few µs of staleness do not matter.
         let now = Instant::now();
-        for _ in 0..POLL_BUDGET {
-            match self.poll_once(cx, now) {
+        for round in 0..POLL_BUDGET {
+            let commands = if round == 0 {
+                Commands::Receive
+            } else {
+                Commands::Wait
+            };
+            match self.poll_once(cx, now, commands) {
                 Ok(Some(reason)) => return Poll::Ready(reason),
                 Ok(None) => return Poll::Pending,
                 Err(Step::Progress) => continue,
@@ -291,12 +300,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         &mut self,
         cx: &mut Context<'_>,
         now: Instant,
+        commands: Commands,
     ) -> Result<Option<CloseReason>, Step> {
         let mut progress = false;
 
-        while let Poll::Ready(Some(cmd)) = self.rx.poll_recv(cx) {
-            self.on_command(cmd, now)?;
-            progress = true;
+        if commands == Commands::Receive {
+            while let Poll::Ready(Some(cmd)) = self.rx.poll_recv(cx) {
+                self.on_command(cmd, now)?;
+                progress = true;
+            }
         }
 
         if let Some(auth) = self.auth.as_mut() {
@@ -315,7 +327,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         }
 
         self.tasks.reap(self.in_flight);
-        progress |= self.start_queued(cx);
+        progress |= self.start_queued(cx)?;
 
         let mut wrote = false;
         while !self.link.pending_output().is_empty() {
@@ -347,7 +359,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             if let Poll::Ready(Err(e)) = Pin::new(&mut self.io).poll_flush(cx) {
                 return Err(fail(e.into()));
             }
-            progress = true;
+            // Written output only unblocks what waited for it: queued calls
+            // (held back at `OUTPUT_HIGH_WATER`) and a paused read. Anything
+            // else gets no new work from it, so no other round.
+            progress |= !self.queued.is_empty() || self.read_paused;
         }
 
         if let Some((reason, deadline)) = &self.closing {
@@ -430,8 +445,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         let drainable =
             !self.queued.is_empty() || self.in_flight > 0 || !self.link.pending_output().is_empty();
         match self.account.admit(self.buffers(next_cap), drainable) {
-            Admit::Read { decoder_room } => self.link.set_memory_room(decoder_room),
-            Admit::Pause => return Ok(false),
+            Admit::Read { decoder_room } => {
+                self.read_paused = false;
+                self.link.set_memory_room(decoder_room);
+            }
+            Admit::Pause => {
+                self.read_paused = true;
+                return Ok(false);
+            }
             Admit::Close(kind) => return Err(fail(LinkError::MemoryBudget(kind))),
         }
         let decoded = self.decode_buffered(now)?;
@@ -561,16 +582,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 call_id,
                 kind,
                 outcome,
-            } => {
-                self.in_flight -= 1;
-                self.call_errors += u64::from(outcome.is_err());
-                let outcome = match outcome {
-                    Ok(v) => Outcome::Result(self.export_value(v)),
-                    Err(CallError::Exception(v)) => Outcome::Exception(self.export_value(v)),
-                    Err(_) => Outcome::Error,
-                };
-                self.link.respond(&call_id, kind, outcome).map_err(fail)?;
-            }
+            } => self.finish_call(call_id, kind, outcome)?,
             Command::Release { id, generation } => {
                 if self
                     .imports
@@ -603,9 +615,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                     if let Some((s, transport)) = &self.signals {
                         s.mark_established(*transport);
                     }
-                    let gateway = self.import_handle(peer_gateway);
-                    if let Some(cb) = self.on_established.take() {
-                        cb(Ok((self.handle.clone(), gateway)));
+                    match self.on_established.take() {
+                        Some(cb) => {
+                            let gateway = self.import_handle(peer_gateway);
+                            cb(Ok((self.handle.clone(), gateway)));
+                        }
+                        // Nobody wants the peer's gateway: release it now
+                        // (`vol.md` §5.2), in order with what follows, not
+                        // through our own command channel.
+                        None => self.link.release(peer_gateway).map_err(fail)?,
                     }
                 }
                 Event::Call {
@@ -645,7 +663,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     }
 
     /// Start queued calls within the per-link and shared limits.
-    fn start_queued(&mut self, cx: &mut Context<'_>) -> bool {
+    fn start_queued(&mut self, cx: &mut Context<'_>) -> Result<bool, Step> {
         let mut started = false;
         // While the peer is not reading our output, start no more calls:
         // their results would pile up in memory. Queued calls stay bounded
@@ -665,9 +683,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             };
             self.in_flight += 1;
             started = true;
-            self.tasks.spawn(permit, self.run_call(call));
+            self.start_call(call, permit, cx)?;
         }
-        started
+        Ok(started)
     }
 
     /// Whether this link may start another call (`max_in_flight`).
@@ -686,10 +704,16 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         free
     }
 
-    /// The task body of one incoming call: run it, send the outcome back.
-    fn run_call(&self, call: QueuedCall) -> impl Future<Output = ()> + Send + 'static {
-        let tx = self.handle.tx.clone();
-        let ctx = self.handle.context();
+    /// Start one call (`calls.rs`): with [`CallExecution::InlineFirstPoll`]
+    /// its first poll runs here and a call that is done is answered at
+    /// once; one that is still pending (or every call, with
+    /// [`CallExecution::Task`]) goes on in its own task.
+    fn start_call(
+        &mut self,
+        call: QueuedCall,
+        permit: CallPermit,
+        cx: &mut Context<'_>,
+    ) -> Result<(), Step> {
         let QueuedCall {
             call_id,
             kind,
@@ -697,12 +721,42 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             args,
             charge,
         } = call;
-        async move {
+        let ctx = self.handle.context();
+        let method: BoxFuture<'static, Result<Value, CallError>> =
+            match self.options.calls.execution {
+                CallExecution::InlineFirstPoll => {
+                    // A panic, also while the method builds its future,
+                    // fails the call, not the link.
+                    let first = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        let mut method = target.call(Call { ctx, args });
+                        match method.poll_unpin(cx) {
+                            Poll::Ready(outcome) => Ok(outcome),
+                            Poll::Pending => Err(method),
+                        }
+                    }));
+                    match first {
+                        Ok(Err(pending)) => pending,
+                        Ok(Ok(outcome)) => {
+                            drop((charge, permit));
+                            return self.finish_call(call_id, kind, outcome);
+                        }
+                        Err(_) => {
+                            drop((charge, permit));
+                            let outcome = Err(CallError::failed("method panicked"));
+                            return self.finish_call(call_id, kind, outcome);
+                        }
+                    }
+                }
+                CallExecution::Task => {
+                    Box::pin(async move { target.call(Call { ctx, args }).await })
+                }
+            };
+        let tx = self.handle.tx.clone();
+        self.tasks.spawn(permit, async move {
             // Held until the call's task ends, however it ends (an abort
             // drops it too).
             let _charge = charge;
-            let run = AssertUnwindSafe(async move { target.call(Call { ctx, args }).await });
-            let outcome = run
+            let outcome = AssertUnwindSafe(method)
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| Err(CallError::failed("method panicked")));
@@ -711,7 +765,25 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 kind,
                 outcome,
             });
-        }
+        });
+        Ok(())
+    }
+
+    /// A call of ours ended with `outcome`: answer it (`vol.md` §4.5).
+    fn finish_call(
+        &mut self,
+        call_id: CallId,
+        kind: CallKind,
+        outcome: Result<Value, CallError>,
+    ) -> Result<(), Step> {
+        self.in_flight -= 1;
+        self.call_errors += u64::from(outcome.is_err());
+        let outcome = match outcome {
+            Ok(v) => Outcome::Result(self.export_value(v)),
+            Err(CallError::Exception(v)) => Outcome::Exception(self.export_value(v)),
+            Err(_) => Outcome::Error,
+        };
+        self.link.respond(&call_id, kind, outcome).map_err(fail)
     }
 
     /// The handle for peer object `id`: the live one, or a new generation.
@@ -784,6 +856,17 @@ impl<IO> Drop for LinkDriver<IO> {
             }
         });
     }
+}
+
+/// Whether a round receives commands. Only the first round of a wake-up
+/// does: its `poll_recv` that ends `Pending` registers the waker, so a
+/// command sent later (by a handle, a call task, or this task dropping a
+/// proxy) wakes the link again; polling the channel in every round would
+/// only re-register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commands {
+    Receive,
+    Wait,
 }
 
 enum Step {
