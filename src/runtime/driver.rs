@@ -163,6 +163,12 @@ const READ_CHUNK: usize = 64 * 1024;
 /// sent (`examples/soak`: 200 idle links that had echoed 1 MiB once held
 /// ~450 MiB, read and output buffers together).
 const KEEP_OUTPUT_BUFFER: usize = 2 * READ_CHUNK;
+/// The read buffer grows to the size of the entity in progress at once
+/// when at least 1/this of it has arrived (else it doubles): a 1 MiB call
+/// is read into one buffer without the five copies of doubling from 64 KiB,
+/// and a peer makes us reserve at most 16 times what it sent (charged to
+/// the memory budgets before, like any growth).
+const EXACT_RESERVE_FACTOR: usize = 16;
 /// Unwritten output beyond which no further incoming call is started.
 const OUTPUT_HIGH_WATER: usize = 4 * 1024 * 1024;
 /// Rounds of work before yielding to other tasks.
@@ -438,7 +444,16 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         let grow = cap - len < 4096;
         // `BytesMut::reserve` at most doubles (or fits the request).
         let next_cap = if grow {
-            (2 * cap).max(len + READ_CHUNK)
+            let doubled = (2 * cap).max(len + READ_CHUNK);
+            // Room for the whole entity at once (one allocation, no copy
+            // per doubling), once a part of it is here, so that a peer
+            // cannot make us reserve much more than it sent.
+            let needed = self.link.input_needed();
+            if needed > doubled && needed / EXACT_RESERVE_FACTOR <= len {
+                needed
+            } else {
+                doubled
+            }
         } else {
             cap
         };
@@ -466,7 +481,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             return Ok(decoded);
         }
         if grow {
-            self.rbuf.reserve(READ_CHUNK);
+            self.rbuf.reserve(next_cap - len);
         }
         match poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
             Poll::Ready(Ok(0)) => {
