@@ -226,14 +226,13 @@ async fn check(o: &Options, payload: &Bytes) -> std::io::Result<()> {
         }
     };
     let (bw, bc) = measure(Mode::Baseline).await?;
-    let (sw, sc) = measure(Mode::Setup).await?;
+    let (_, sc) = measure(Mode::Setup).await?;
     let (pw, pc) = measure(Mode::Plain).await?;
     let (qw, qc) = measure(Mode::Pipelined).await?;
     let base_cpu = per_call(bc, o.calls);
     let plain_cpu = per_call(pc.saturating_sub(sc), o.calls);
     let pipe_cpu = per_call(qc.saturating_sub(sc), o.calls);
     let pipe_rate = o.calls as f64 / qw.as_secs_f64();
-    let _ = sw;
     let verdict = |ok: bool| if ok { "PASS" } else { "MISS" };
     println!(
         "payload {} B, {} calls, runtime {}",
