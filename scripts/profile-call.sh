@@ -37,7 +37,7 @@ per_call() { # function mode
     local a b
     a=$("$1" "$2" "$n1")
     b=$("$1" "$2" "$n2")
-    echo "scale=1; ($b - $a) / ($n2 - $n1)" | bc
+    echo "scale=2; ($b - $a) / ($n2 - $n1)" | bc
 }
 
 printf '%-22s %14s %12s %10s\n' "payload ${payload} B" "instr/call" "allocs/call" "syscalls/call"
