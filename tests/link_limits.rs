@@ -212,7 +212,7 @@ async fn a_burst_of_tiny_calls_never_queues_more_than_max_queued() {
         calls: CallLimits {
             max_in_flight: 4,
             max_queued: 16,
-            budget: None,
+            ..CallLimits::default()
         },
         ..LinkOptions::default()
     };
@@ -406,6 +406,7 @@ async fn zero_limits_still_let_a_link_work() {
             max_in_flight: 0,
             max_queued: 0,
             budget: Some(CallBudget::new(0)),
+            ..CallLimits::default()
         },
         protocol: versile::vol::LinkConfig {
             tables: TableLimits {

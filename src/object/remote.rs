@@ -43,23 +43,23 @@ impl RemoteObject {
     /// # Ok(()) }
     /// ```
     pub async fn call(&self, method: &str, args: impl IntoArgs) -> Result<Value, CallError> {
-        let mut all = vec![Value::from(method)];
-        all.extend(args.into_args());
-        self.call_raw(CallKind::Normal, all).await
+        self.call_raw(CallKind::Normal, with_head([Value::from(method)], args))
+            .await
     }
 
     /// Call a meta method: sends `(None, name, args...)` (`vol.md` §4.3).
     pub async fn meta(&self, name: &str, args: impl IntoArgs) -> Result<Value, CallError> {
-        let mut all = vec![Entity::None, Value::from(name)];
-        all.extend(args.into_args());
+        let all = with_head([Entity::None, Value::from(name)], args);
         self.call_raw(CallKind::Normal, all).await
     }
 
     /// A one-way call (code 3): nothing comes back, not even errors.
     pub fn notify(&self, method: &str, args: impl IntoArgs) -> Result<(), CallError> {
-        let mut all = vec![Value::from(method)];
-        all.extend(args.into_args());
-        self.send(CallKind::NoReturn, all, None)
+        self.send(
+            CallKind::NoReturn,
+            with_head([Value::from(method)], args),
+            None,
+        )
     }
 
     /// Send a call with a raw argument tuple and the given message code.
@@ -96,6 +96,15 @@ impl RemoteObject {
     pub fn id(&self) -> i64 {
         self.0.id
     }
+}
+
+/// `head` followed by `args`, in one allocation of the right size.
+fn with_head<const N: usize>(head: [Value; N], args: impl IntoArgs) -> Vec<Value> {
+    let args = args.into_args();
+    let mut all = Vec::with_capacity(N + args.len());
+    all.extend(head);
+    all.extend(args);
+    all
 }
 
 impl PartialEq for RemoteObject {

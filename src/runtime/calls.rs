@@ -12,6 +12,14 @@
 //! the link's [`CallTasks`], which aborts them when the link ends, so a
 //! peer cannot leave work running by reconnecting.
 //!
+//! A call that may start runs its first poll inside the link task
+//! ([`CallExecution::InlineFirstPoll`]): a method that completes at once (no
+//! `.await` that waits) is answered in the same round, without a task, a
+//! channel message or a wake-up. One that is still pending moves, as it is,
+//! into its own task in [`CallTasks`] and reports back through the link's
+//! command channel. Permit, memory charge and in-flight count are held the
+//! same way either way.
+//!
 //! None of this rejects anything on the wire: the spec allows bounding
 //! concurrency per link and per service by queueing, never by refusing at
 //! the VOL level (`vol.md` §6.3).
@@ -49,6 +57,28 @@ pub struct CallLimits {
     /// A link that has to wait for it counts
     /// `limit="process_calls_in_flight"`.
     pub budget: Option<CallBudget>,
+    /// Where an incoming call runs. Default
+    /// [`CallExecution::InlineFirstPoll`]: a call that completes without
+    /// waiting costs no task, channel message or wake-up, which is most of
+    /// a small call's CPU (`docs/performance.md`).
+    pub execution: CallExecution,
+}
+
+/// Where an incoming call's method runs (a field of [`CallLimits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CallExecution {
+    /// Poll the method's future once inside the link task; if it is not
+    /// done, move it into its own task. A method that computes for long
+    /// without awaiting holds up its link (not others) meanwhile: such a
+    /// method should use `tokio::task::spawn_blocking`, or pick
+    /// [`CallExecution::Task`].
+    #[default]
+    InlineFirstPoll,
+    /// Run every call in its own task from the start, so that calls of one
+    /// link that compute without awaiting run in parallel on a
+    /// multi-thread runtime. Costs a task spawn, a channel message and two
+    /// wake-ups per call.
+    Task,
 }
 
 impl CallLimits {
@@ -69,6 +99,7 @@ impl Default for CallLimits {
             max_in_flight: 256,
             max_queued: 1024,
             budget: None,
+            execution: CallExecution::default(),
         }
     }
 }

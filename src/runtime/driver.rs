@@ -31,7 +31,7 @@ use tracing::Instrument;
 use versile_middleware::{ConnectionSignals, LinkCounters};
 
 use super::call_span::CallSpan;
-use super::calls::{BudgetTurn, CallLimits, CallTasks, Episode};
+use super::calls::{BudgetTurn, CallExecution, CallLimits, CallPermit, CallTasks, Episode};
 use super::handle::{CloseReason, Command, LinkHandle};
 use super::memory::{Admit, Buffers, Charge, LinkAccount, MemoryLimits};
 use crate::object::call_metrics::CallOutcome;
@@ -161,6 +161,9 @@ pub(crate) struct LinkDriver<IO> {
     /// [`KEEP_OUTPUT_BUFFER`], the emptied buffer is dropped rather than
     /// kept for the link's lifetime.
     written_since_empty: usize,
+    /// The last read step paused for memory or unsent output: writing may
+    /// let it go on.
+    read_paused: bool,
 }
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -169,6 +172,12 @@ const READ_CHUNK: usize = 64 * 1024;
 /// sent (`examples/soak`: 200 idle links that had echoed 1 MiB once held
 /// ~450 MiB, read and output buffers together).
 const KEEP_OUTPUT_BUFFER: usize = 2 * READ_CHUNK;
+/// The read buffer grows to the size of the entity in progress at once
+/// when at least 1/this of it has arrived (else it doubles): a 1 MiB call
+/// is read into one buffer without the five copies of doubling from 64 KiB,
+/// and a peer makes us reserve at most 16 times what it sent (charged to
+/// the memory budgets before, like any growth).
+const EXACT_RESERVE_FACTOR: usize = 16;
 /// Unwritten output beyond which no further incoming call is started.
 const OUTPUT_HIGH_WATER: usize = 4 * 1024 * 1024;
 /// Rounds of work before yielding to other tasks.
@@ -220,6 +229,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             call_errors: 0,
             account,
             written_since_empty: 0,
+            read_paused: false,
         }
     }
 
@@ -283,8 +293,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         // several rounds, and the timestamps only feed keep-alive and drain
         // deadlines (seconds), where a few µs of staleness do not matter.
         let now = Instant::now();
-        for _ in 0..POLL_BUDGET {
-            match self.poll_once(cx, now) {
+        for round in 0..POLL_BUDGET {
+            let commands = if round == 0 {
+                Commands::Receive
+            } else {
+                Commands::Wait
+            };
+            match self.poll_once(cx, now, commands) {
                 Ok(Some(reason)) => return Poll::Ready(reason),
                 Ok(None) => return Poll::Pending,
                 Err(Step::Progress) => continue,
@@ -301,12 +316,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         &mut self,
         cx: &mut Context<'_>,
         now: Instant,
+        commands: Commands,
     ) -> Result<Option<CloseReason>, Step> {
         let mut progress = false;
 
-        while let Poll::Ready(Some(cmd)) = self.rx.poll_recv(cx) {
-            self.on_command(cmd, now)?;
-            progress = true;
+        if commands == Commands::Receive {
+            while let Poll::Ready(Some(cmd)) = self.rx.poll_recv(cx) {
+                self.on_command(cmd, now)?;
+                progress = true;
+            }
         }
 
         if let Some(auth) = self.auth.as_mut() {
@@ -325,7 +343,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         }
 
         self.tasks.reap(self.in_flight);
-        progress |= self.start_queued(cx);
+        progress |= self.start_queued(cx)?;
 
         let mut wrote = false;
         while !self.link.pending_output().is_empty() {
@@ -357,7 +375,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             if let Poll::Ready(Err(e)) = Pin::new(&mut self.io).poll_flush(cx) {
                 return Err(fail(e.into()));
             }
-            progress = true;
+            // Written output only unblocks what waited for it: queued calls
+            // (held back at `OUTPUT_HIGH_WATER`) and a paused read. Anything
+            // else gets no new work from it, so no other round.
+            progress |= !self.queued.is_empty() || self.read_paused;
         }
 
         if let Some((reason, deadline)) = &self.closing {
@@ -476,15 +497,30 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         let grow = cap - len < 4096;
         // `BytesMut::reserve` at most doubles (or fits the request).
         let next_cap = if grow {
-            (2 * cap).max(len + READ_CHUNK)
+            let doubled = (2 * cap).max(len + READ_CHUNK);
+            // Room for the whole entity at once (one allocation, no copy
+            // per doubling), once a part of it is here, so that a peer
+            // cannot make us reserve much more than it sent.
+            let needed = self.link.input_needed();
+            if needed > doubled && needed / EXACT_RESERVE_FACTOR <= len {
+                needed
+            } else {
+                doubled
+            }
         } else {
             cap
         };
         let drainable =
             !self.queued.is_empty() || self.in_flight > 0 || !self.link.pending_output().is_empty();
         match self.account.admit(self.buffers(next_cap), drainable) {
-            Admit::Read { decoder_room } => self.link.set_memory_room(decoder_room),
-            Admit::Pause => return Ok(false),
+            Admit::Read { decoder_room } => {
+                self.read_paused = false;
+                self.link.set_memory_room(decoder_room);
+            }
+            Admit::Pause => {
+                self.read_paused = true;
+                return Ok(false);
+            }
             Admit::Close(kind) => return Err(fail(LinkError::MemoryBudget(kind))),
         }
         let decoded = self.decode_buffered(now)?;
@@ -498,7 +534,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             return Ok(decoded);
         }
         if grow {
-            self.rbuf.reserve(READ_CHUNK);
+            self.rbuf.reserve(next_cap - len);
         }
         match poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
             Poll::Ready(Ok(0)) => {
@@ -614,16 +650,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 call_id,
                 kind,
                 outcome,
-            } => {
-                self.in_flight -= 1;
-                self.call_errors += u64::from(outcome.is_err());
-                let outcome = match outcome {
-                    Ok(v) => Outcome::Result(self.export_value(v)),
-                    Err(CallError::Exception(v)) => Outcome::Exception(self.export_value(v)),
-                    Err(_) => Outcome::Error,
-                };
-                self.link.respond(&call_id, kind, outcome).map_err(fail)?;
-            }
+            } => self.finish_call(call_id, kind, outcome)?,
             Command::Release { id, generation } => {
                 if self
                     .imports
@@ -656,9 +683,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                     if let Some((s, transport)) = &self.signals {
                         s.mark_established(*transport);
                     }
-                    let gateway = self.import_handle(peer_gateway);
-                    if let Some(cb) = self.on_established.take() {
-                        cb(Ok((self.handle.clone(), gateway)));
+                    match self.on_established.take() {
+                        Some(cb) => {
+                            let gateway = self.import_handle(peer_gateway);
+                            cb(Ok((self.handle.clone(), gateway)));
+                        }
+                        // Nobody wants the peer's gateway: release it now
+                        // (`vol.md` §5.2), in order with what follows, not
+                        // through our own command channel.
+                        None => self.link.release(peer_gateway).map_err(fail)?,
                     }
                 }
                 Event::Call {
@@ -698,7 +731,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     }
 
     /// Start queued calls within the per-link and shared limits.
-    fn start_queued(&mut self, cx: &mut Context<'_>) -> bool {
+    fn start_queued(&mut self, cx: &mut Context<'_>) -> Result<bool, Step> {
         let mut started = false;
         // While the peer is not reading our output, start no more calls:
         // their results would pile up in memory. Queued calls stay bounded
@@ -718,9 +751,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             };
             self.in_flight += 1;
             started = true;
-            self.tasks.spawn(permit, self.run_call(call));
+            self.start_call(call, permit, cx)?;
         }
-        started
+        Ok(started)
     }
 
     /// Whether this link may start another call (`max_in_flight`).
@@ -739,11 +772,16 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         free
     }
 
-    /// The task body of one incoming call: run it, send the outcome back.
-    fn run_call(&self, call: QueuedCall) -> impl Future<Output = ()> + Send + 'static {
-        let tx = self.handle.tx.clone();
-        let ctx = self.handle.context();
-        let mut call_span = CallSpan::start(self.handle.id(), &ctx);
+    /// Start one call (`calls.rs`): with [`CallExecution::InlineFirstPoll`]
+    /// its first poll runs here and a call that is done is answered at
+    /// once; one that is still pending (or every call, with
+    /// [`CallExecution::Task`]) goes on in its own task.
+    fn start_call(
+        &mut self,
+        call: QueuedCall,
+        permit: CallPermit,
+        cx: &mut Context<'_>,
+    ) -> Result<(), Step> {
         let QueuedCall {
             call_id,
             kind,
@@ -751,13 +789,48 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             args,
             charge,
         } = call;
-        async move {
+        let ctx = self.handle.context();
+        let mut call_span = CallSpan::start(self.handle.id(), &ctx);
+        let method: BoxFuture<'static, Result<Value, CallError>> =
+            match self.options.calls.execution {
+                CallExecution::InlineFirstPoll => {
+                    let span = call_span.span();
+                    // A panic, also while the method builds its future,
+                    // fails the call, not the link.
+                    let first = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        let _in_span = span.as_ref().map(|s| s.enter());
+                        let mut method = target.call(Call { ctx, args });
+                        match method.poll_unpin(cx) {
+                            Poll::Ready(outcome) => Ok(outcome),
+                            Poll::Pending => Err(method),
+                        }
+                    }));
+                    match first {
+                        Ok(Err(pending)) => pending,
+                        Ok(Ok(outcome)) => {
+                            drop((charge, permit));
+                            call_span.finish(CallOutcome::of(&outcome));
+                            return self.finish_call(call_id, kind, outcome);
+                        }
+                        Err(_) => {
+                            drop((charge, permit));
+                            let outcome = Err(CallError::failed("method panicked"));
+                            call_span.finish(CallOutcome::of(&outcome));
+                            return self.finish_call(call_id, kind, outcome);
+                        }
+                    }
+                }
+                CallExecution::Task => {
+                    Box::pin(async move { target.call(Call { ctx, args }).await })
+                }
+            };
+        let tx = self.handle.tx.clone();
+        self.tasks.spawn(permit, async move {
             // Held until the call's task ends, however it ends (an abort
             // drops it too).
             let _charge = charge;
-            let run = AssertUnwindSafe(async move { target.call(Call { ctx, args }).await });
+            let run = AssertUnwindSafe(method).catch_unwind();
             // One await point either way: the task's future stays small.
-            let run = run.catch_unwind();
             let run = match call_span.span() {
                 Some(span) => Either::Left(run.instrument(span)),
                 None => Either::Right(run),
@@ -771,7 +844,25 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 kind,
                 outcome,
             });
-        }
+        });
+        Ok(())
+    }
+
+    /// A call of ours ended with `outcome`: answer it (`vol.md` §4.5).
+    fn finish_call(
+        &mut self,
+        call_id: CallId,
+        kind: CallKind,
+        outcome: Result<Value, CallError>,
+    ) -> Result<(), Step> {
+        self.in_flight -= 1;
+        self.call_errors += u64::from(outcome.is_err());
+        let outcome = match outcome {
+            Ok(v) => Outcome::Result(self.export_value(v)),
+            Err(CallError::Exception(v)) => Outcome::Exception(self.export_value(v)),
+            Err(_) => Outcome::Error,
+        };
+        self.link.respond(&call_id, kind, outcome).map_err(fail)
     }
 
     /// The handle for peer object `id`: the live one, or a new generation.
@@ -844,6 +935,17 @@ impl<IO> Drop for LinkDriver<IO> {
             }
         });
     }
+}
+
+/// Whether a round receives commands. Only the first round of a wake-up
+/// does: its `poll_recv` that ends `Pending` registers the waker, so a
+/// command sent later (by a handle, a call task, or this task dropping a
+/// proxy) wakes the link again; polling the channel in every round would
+/// only re-register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commands {
+    Receive,
+    Wait,
 }
 
 enum Step {

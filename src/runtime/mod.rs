@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use calls::{CallBudget, CallLimits};
+pub use calls::{CallBudget, CallExecution, CallLimits};
 pub use driver::{Authorizer, LinkOptions, LinkOutcome, OnEstablished};
 pub(crate) use handle::Command;
 pub use handle::{CloseReason, LinkHandle, LinkShutdown};

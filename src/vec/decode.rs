@@ -290,7 +290,9 @@ impl Decoder {
             // Memory this node may own on the heap, known before it is built.
             let fixed = ENTITY_SLOTS + self.nodes_growth();
             let limit = self.cfg.max_decoded_bytes.min(self.room);
-            let allowance = limit.saturating_sub(self.charge() + fixed);
+            // Unchanged until the node is pushed below.
+            let charge = self.charge();
+            let allowance = limit.saturating_sub(charge + fixed);
             let (node, n, heap) = match self.parse_node(rest, budget, allowance)? {
                 Parsed::Node { node, len, heap } => (node, len, heap),
                 Parsed::OverAllowance(heap) => return self.out_of_memory(fixed + heap),
@@ -317,15 +319,15 @@ impl Decoder {
             }
             // …and at least a node's memory: refuse a huge count at once.
             let cost = fixed + heap;
-            let least_mem = (self.charge() + cost) as u128
-                + children as u128 * (ENTITY_SLOTS + NODE_SIZE) as u128;
+            let least_mem =
+                (charge + cost) as u128 + children as u128 * (ENTITY_SLOTS + NODE_SIZE) as u128;
             if least_mem > self.cfg.max_decoded_bytes as u128 {
                 return Err(VecError::DecodedTooLarge {
                     size: least_mem,
                     max: self.cfg.max_decoded_bytes,
                 });
             }
-            if self.charge() + cost > limit {
+            if charge + cost > limit {
                 return self.out_of_memory(cost);
             }
             if children > 0 && self.st.open.len() >= self.cfg.max_depth {

@@ -143,6 +143,29 @@ pub fn float_parts(x: f64) -> Option<(i64, i64)> {
 /// On error `out` is left exactly as it was.
 pub fn encode(entity: &Entity, cfg: &EncodeConfig, out: &mut BytesMut) -> Result<(), VecError> {
     let start = out.len();
+    // Shallow trees (every VOL message of ordinary values) are walked
+    // recursively twice, headers then payloads, with no scratch vectors.
+    match write_headers_shallow(entity, cfg, out, 0) {
+        Ok(Shallow::Done) => {
+            write_payloads_reversed(entity, cfg, out);
+            return Ok(());
+        }
+        Ok(Shallow::TooDeep) => out.truncate(start),
+        Err(e) => {
+            out.truncate(start);
+            return Err(e);
+        }
+    }
+    encode_with_stack(entity, cfg, out)
+}
+
+/// [`encode`] for any depth: an explicit stack and a list of payloads.
+fn encode_with_stack(
+    entity: &Entity,
+    cfg: &EncodeConfig,
+    out: &mut BytesMut,
+) -> Result<(), VecError> {
+    let start = out.len();
     let mut payloads: Vec<Cow<'_, [u8]>> = Vec::new();
     if let Err(e) = write_headers(entity, cfg, out, &mut payloads) {
         out.truncate(start);
@@ -153,6 +176,112 @@ pub fn encode(entity: &Entity, cfg: &EncodeConfig, out: &mut BytesMut) -> Result
         out.put_slice(p);
     }
     Ok(())
+}
+
+/// Append the header of a tuple of `len` items (`vec.md` §5.7); the items
+/// follow. Lets a caller encode `(a, b, tail)` where `a` and `b` carry no
+/// byte payloads (integers, references) without building the tuple: their
+/// encodings are headers only, so the tail's payloads still come last.
+pub fn encode_tuple_header(len: usize, out: &mut BytesMut) {
+    out.put_u8(code::TUPLE);
+    encode_posint_u64(len as u64, out);
+}
+
+/// Nesting up to which [`encode`] walks recursively.
+const SHALLOW_DEPTH: usize = 32;
+
+enum Shallow {
+    Done,
+    TooDeep,
+}
+
+/// The headers in pre-order, recursively; gives up past [`SHALLOW_DEPTH`]
+/// or on a string that needs conversion (UTF-16).
+fn write_headers_shallow(
+    e: &Entity,
+    cfg: &EncodeConfig,
+    out: &mut BytesMut,
+    depth: usize,
+) -> Result<Shallow, VecError> {
+    if depth > SHALLOW_DEPTH {
+        return Ok(Shallow::TooDeep);
+    }
+    match e {
+        Entity::Tuple(items) | Entity::Exception(items) => {
+            out.put_u8(if matches!(e, Entity::Tuple(_)) {
+                code::TUPLE
+            } else {
+                code::EXCEPTION
+            });
+            encode_posint_u64(items.len() as u64, out);
+            for item in items {
+                if let Shallow::TooDeep = write_headers_shallow(item, cfg, out, depth + 1)? {
+                    return Ok(Shallow::TooDeep);
+                }
+            }
+        }
+        Entity::Tagged(t) => {
+            out.put_u8(code::TAGGED);
+            encode_posint_u64(1 + t.tags.len() as u64, out);
+            for item in std::iter::once(&t.value).chain(&t.tags) {
+                if let Shallow::TooDeep = write_headers_shallow(item, cfg, out, depth + 1)? {
+                    return Ok(Shallow::TooDeep);
+                }
+            }
+        }
+        // Byte strings: the header here, the payload in the second walk.
+        Entity::Bytes(b) => {
+            out.put_u8(code::BYTES);
+            encode_posint_u64(b.len() as u64, out);
+        }
+        Entity::String(s) => match cfg.str_encoding {
+            Some(StrCodec::Utf8) => {
+                out.put_u8(code::STRING);
+                encode_posint_u64(s.len() as u64, out);
+            }
+            None => {
+                out.put_u8(code::STRING_ENC);
+                out.put_u8(4);
+                encode_posint_u64(s.len() as u64, out);
+            }
+            Some(StrCodec::Utf16) => return Ok(Shallow::TooDeep),
+        },
+        leaf => {
+            // No payload, nothing pushed: the scratch vector stays empty
+            // (unallocated).
+            let mut none = Vec::new();
+            write_headers(leaf, cfg, out, &mut none)?;
+        }
+    }
+    Ok(Shallow::Done)
+}
+
+/// The byte-string payloads in reverse pre-order (`vec.md` §2.1), for a
+/// tree `write_headers_shallow` accepted.
+fn write_payloads_reversed(e: &Entity, cfg: &EncodeConfig, out: &mut BytesMut) {
+    match e {
+        Entity::Tuple(items) | Entity::Exception(items) => {
+            for item in items.iter().rev() {
+                write_payloads_reversed(item, cfg, out);
+            }
+        }
+        Entity::Tagged(t) => {
+            for item in t.tags.iter().rev() {
+                write_payloads_reversed(item, cfg, out);
+            }
+            write_payloads_reversed(&t.value, cfg, out);
+        }
+        Entity::Bytes(b) => out.put_slice(b),
+        Entity::String(s) => {
+            // F4 (UTF-8 here): the data; F5: the data, then the codec
+            // name (pushed first, so written last).
+            out.put_slice(s.as_bytes());
+            if cfg.str_encoding.is_none() {
+                out.put_slice(b"utf8");
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Pre-order walk with an explicit stack (no recursion on deep trees).
@@ -307,6 +436,40 @@ mod tests {
         assert_eq!(float_parts(5e-324), Some((1, -1074)));
         assert_eq!(float_parts(-0.0), Some((0, 0)));
         assert_eq!(float_parts(f64::NAN), None);
+    }
+
+    #[test]
+    fn the_recursive_walk_writes_what_the_stack_walk_writes() {
+        let leafy = |depth: usize| {
+            let mut e = Entity::Bytes(bytes::Bytes::from_static(b"deepest"));
+            for i in 0..depth {
+                e = Entity::Tuple(vec![
+                    Entity::String(format!("s{i}")),
+                    e,
+                    Entity::Int(i as i64 * 1000),
+                    Entity::Bytes(bytes::Bytes::from(vec![i as u8; i % 3])),
+                ]);
+            }
+            e
+        };
+        for depth in [0, 1, 5, SHALLOW_DEPTH, SHALLOW_DEPTH + 1, 3 * SHALLOW_DEPTH] {
+            for cfg in [EncodeConfig::PLAIN, EncodeConfig::LINK] {
+                let e = leafy(depth);
+                let (mut fast, mut stack) = (BytesMut::new(), BytesMut::new());
+                encode(&e, &cfg, &mut fast).unwrap();
+                encode_with_stack(&e, &cfg, &mut stack).unwrap();
+                assert_eq!(fast, stack, "depth {depth}");
+            }
+        }
+        let utf16 = EncodeConfig {
+            str_encoding: Some(StrCodec::Utf16),
+            allow_refs: false,
+        };
+        let e = Entity::Tuple(vec![Entity::String("é".into()), Entity::Int(1)]);
+        let (mut fast, mut stack) = (BytesMut::new(), BytesMut::new());
+        encode(&e, &utf16, &mut fast).unwrap();
+        encode_with_stack(&e, &utf16, &mut stack).unwrap();
+        assert_eq!(fast, stack);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub mod vse;
 pub use decode::{
     Decoder, DecoderConfig, DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTITY_SIZE,
 };
-pub use encode::{encode, float_parts, EncodeConfig, StrCodec};
+pub use encode::{encode, encode_tuple_header, float_parts, EncodeConfig, StrCodec};
 pub use entity::{Entity, Tagged, VFloat, WireRef};
 pub use error::VecError;
 pub use fmt::{BoundedInt, PeerInt};

@@ -180,12 +180,3 @@ fn pair<R>(payload: Entity<R>, what: &'static str) -> Result<[Entity<R>; 2], Lin
 pub fn envelope<R>(msg_id: i64, code: i64, payload: Entity<R>) -> Entity<R> {
     Entity::Tuple(vec![Entity::Int(msg_id), Entity::Int(code), payload])
 }
-
-/// Build the payload of a response message with the given call id.
-pub fn response<R>(call_id: Entity<R>, outcome: Outcome<R>) -> (i64, Entity<R>) {
-    match outcome {
-        Outcome::Result(v) => (code::CALL_RESULT, Entity::Tuple(vec![call_id, v])),
-        Outcome::Exception(v) => (code::CALL_EXCEPTION, Entity::Tuple(vec![call_id, v])),
-        Outcome::Error => (code::CALL_ERROR, call_id),
-    }
-}

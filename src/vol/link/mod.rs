@@ -337,6 +337,14 @@ impl<L: Clone + ExportKey> Link<L> {
         self.peer_licence.as_ref()
     }
 
+    /// Bytes the input buffer must hold before the entity in progress can
+    /// be decoded: exact once its header is parsed, a lower bound before
+    /// (see [`Decoder::min_bytes_needed`]). Lets a runtime size its read
+    /// buffer once instead of doubling it as a large entity arrives.
+    pub fn input_needed(&self) -> usize {
+        self.decoder.min_bytes_needed()
+    }
+
     /// Memory charged for the entity being decoded (see
     /// [`Decoder::charge`]); the runtime adds it to the link's budget.
     pub fn decoder_charge(&self) -> usize {
@@ -705,11 +713,9 @@ impl<L: Clone + ExportKey> Link<L> {
         kind: CallKind,
         args: Vec<Entity>,
     ) -> Result<i64, LinkError> {
-        let payload = Entity::Tuple(vec![
-            Entity::Ref(WireRef::ReceiverOwned(target)),
-            Entity::Tuple(args),
-        ]);
-        self.send_message(kind.code(), payload)
+        // Payload `(FD target, args)` (`vol.md` §3.3).
+        let target = Entity::Ref(WireRef::ReceiverOwned(target));
+        self.send_message_parts(kind.code(), &[target], &Entity::Tuple(args))
     }
 
     /// Answer an incoming call (`vol.md` §4.5). A result that cannot be
@@ -743,8 +749,14 @@ impl<L: Clone + ExportKey> Link<L> {
             }
             _ => Outcome::Error,
         };
-        let (code, payload) = message::response(call_id.to_entity(), outcome);
-        self.send_message(code, payload).map(|_| ())
+        // Payload `(call_id, value)`, or `call_id` alone (§3.4–3.6).
+        let call_id = call_id.to_entity();
+        match outcome {
+            Outcome::Result(v) => self.send_message_parts(code::CALL_RESULT, &[call_id], &v),
+            Outcome::Exception(v) => self.send_message_parts(code::CALL_EXCEPTION, &[call_id], &v),
+            Outcome::Error => self.send_message_parts(code::CALL_ERROR, &[], &call_id),
+        }
+        .map(|_| ())
     }
 
     fn sendable(&mut self, value: &Entity<Ref<L>>) -> bool {
@@ -771,9 +783,43 @@ impl<L: Clone + ExportKey> Link<L> {
     }
 
     fn send_message(&mut self, code: i64, payload: Entity) -> Result<i64, LinkError> {
+        self.send_message_parts(code, &[], &payload)
+    }
+
+    /// Send `(msg_id, code, payload)` (`vol.md` §3.1) where the payload is
+    /// `tail`, or the tuple `(head..., tail)` if `head` is not empty,
+    /// encoded without building the envelope: `head` holds integers and
+    /// references only (no byte payloads), so the bytes are the same.
+    fn send_message_parts(
+        &mut self,
+        code: i64,
+        head: &[Entity],
+        tail: &Entity,
+    ) -> Result<i64, LinkError> {
         let msg_id = self.next_msg_id;
         self.next_msg_id += 1;
-        self.write_entity(&message::envelope(msg_id, code, payload))?;
+        let start = self.out.len();
+        let written = (|| {
+            let (cfg, out) = (&self.encode, &mut self.out);
+            vec::encode_tuple_header(3, out);
+            vec::encode(&Entity::Int(msg_id), cfg, out)?;
+            vec::encode(&Entity::Int(code), cfg, out)?;
+            if !head.is_empty() {
+                vec::encode_tuple_header(head.len() + 1, out);
+                for item in head {
+                    debug_assert!(matches!(
+                        item,
+                        Entity::Int(_) | Entity::BigInt(_) | Entity::Ref(_)
+                    ));
+                    vec::encode(item, cfg, out)?;
+                }
+            }
+            vec::encode(tail, cfg, out)
+        })();
+        if let Err(e) = written {
+            self.out.truncate(start);
+            return Err(e.into());
+        }
         Ok(msg_id)
     }
 
