@@ -176,7 +176,9 @@ fn pair<R>(payload: Entity<R>, what: &'static str) -> Result<[Entity<R>; 2], Lin
     }
 }
 
-/// Build the envelope entity `(msg_id, code, payload)`.
+/// Build the envelope entity `(msg_id, code, payload)` (`versile bench`
+/// sizes its baseline with it; the link writes envelopes directly).
+#[cfg(feature = "cli")]
 pub fn envelope<R>(msg_id: i64, code: i64, payload: Entity<R>) -> Entity<R> {
     Entity::Tuple(vec![Entity::Int(msg_id), Entity::Int(code), payload])
 }
