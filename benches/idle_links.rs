@@ -229,7 +229,7 @@ async fn open_links(
             async move {
                 let l = open_link(client, addr).await;
                 let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if d % 5000 == 0 {
+                if d.is_multiple_of(5000) {
                     eprintln!("  {d} links ({:.1} s)", start.elapsed().as_secs_f64());
                 }
                 l

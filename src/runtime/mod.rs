@@ -19,8 +19,8 @@ use tokio::task::JoinHandle;
 
 pub use calls::{CallBudget, CallLimits};
 pub use driver::{Authorizer, LinkOptions, LinkOutcome, OnEstablished};
-pub(crate) use handle::Command;
 pub use handle::{CloseReason, LinkHandle};
+pub(crate) use handle::{Command, OutgoingCall};
 pub use io::{AsyncStream, BoxedIo, Rewind};
 pub use memory::{MemoryBudget, MemoryLimits};
 
