@@ -16,15 +16,16 @@
 //! * watches [`close_requested`](ConnectionSignals::close_requested) and
 //!   closes the connection gracefully when a layer asks.
 //!
-//! Everything is a few atomics and two `watch` channels: reporting costs no
-//! lock and no allocation. A terminal service that ignores the signals
+//! Everything is a few atomics, two `OnceLock`s and one `Notify`: reporting
+//! costs no lock and no allocation, and an idle connection's signals stay
+//! small (two `watch` channels were 0.7 KiB per connection, issue #8). A terminal service that ignores the signals
 //! still works; the layers then see a connection that never establishes
 //! and is never active.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::request::ConnectionRequest;
@@ -55,9 +56,11 @@ pub struct ConnectionSignals {
 #[derive(Debug)]
 struct Shared {
     created: Instant,
-    established: watch::Sender<bool>,
     established_at: OnceLock<(Instant, Option<&'static str>)>,
-    close: watch::Sender<Option<&'static str>>,
+    /// The first close request's reason.
+    close: OnceLock<&'static str>,
+    /// Woken when `established_at` or `close` is set.
+    changed: Notify,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     calls_received: AtomicU64,
@@ -82,9 +85,9 @@ impl ConnectionSignals {
         ConnectionSignals {
             shared: Arc::new(Shared {
                 created: Instant::now(),
-                established: watch::Sender::new(false),
                 established_at: OnceLock::new(),
-                close: watch::Sender::new(None),
+                close: OnceLock::new(),
+                changed: Notify::new(),
                 bytes_in: AtomicU64::new(0),
                 bytes_out: AtomicU64::new(0),
                 calls_received: AtomicU64::new(0),
@@ -121,7 +124,7 @@ impl ConnectionSignals {
         let now = Instant::now();
         if self.shared.established_at.set((now, transport)).is_ok() {
             self.touch(&self.shared.last_call, now);
-            self.shared.established.send_replace(true);
+            self.shared.changed.notify_waiters();
         }
     }
 
@@ -149,17 +152,24 @@ impl ConnectionSignals {
     /// Resolves when a layer asks the connection to close, with the
     /// layer's reason (e.g. `"idle"`). Never resolves otherwise.
     pub async fn close_requested(&self) -> &'static str {
-        let mut rx = self.shared.close.subscribe();
         loop {
-            if let Some(reason) = *rx.borrow_and_update() {
+            if let Some(reason) = self.wait_changed(|s| s.close.get().copied()).await {
                 return reason;
             }
-            if rx.changed().await.is_err() {
-                // The sender lives in `shared`, which we hold: unreachable,
-                // but waiting forever is the honest answer.
-                std::future::pending::<()>().await;
-            }
         }
+    }
+
+    /// `check`, or after the next change, `None` (the caller loops): the
+    /// waiter is registered before the check, so no change is missed.
+    async fn wait_changed<T>(&self, check: impl Fn(&Shared) -> Option<T>) -> Option<T> {
+        let changed = self.shared.changed.notified();
+        let mut changed = std::pin::pin!(changed);
+        changed.as_mut().enable();
+        if let Some(v) = check(&self.shared) {
+            return Some(v);
+        }
+        changed.await;
+        None
     }
 
     // ---- read by the layers ----
@@ -181,10 +191,11 @@ impl ConnectionSignals {
 
     /// Resolves once established (at once if already).
     pub async fn established(&self) {
-        let mut rx = self.shared.established.subscribe();
-        if rx.wait_for(|e| *e).await.is_err() {
-            std::future::pending::<()>().await;
-        }
+        while self
+            .wait_changed(|s| s.established_at.get().map(|_| ()))
+            .await
+            .is_none()
+        {}
     }
 
     /// When these signals were created (about when the first layer that
@@ -220,19 +231,14 @@ impl ConnectionSignals {
     /// Ask the terminal service to close the connection gracefully. The
     /// first reason wins.
     pub fn request_close(&self, reason: &'static str) {
-        self.shared.close.send_if_modified(|r| {
-            if r.is_none() {
-                *r = Some(reason);
-                true
-            } else {
-                false
-            }
-        });
+        if self.shared.close.set(reason).is_ok() {
+            self.shared.changed.notify_waiters();
+        }
     }
 
     /// The reason of the first close request, if any.
     pub fn close_request(&self) -> Option<&'static str> {
-        *self.shared.close.borrow()
+        self.shared.close.get().copied()
     }
 
     fn touch(&self, slot: &AtomicU64, now: Instant) {

@@ -188,13 +188,13 @@ async fn serve(
     key: Option<RsaKeyPair>,
     ops: Ops,
 ) -> ExitCode {
-    let kind = args.gateway;
-    let factory = move || -> LocalObject {
-        match kind {
-            GatewayKind::Demo => SimpleGateway::new(),
-            GatewayKind::Echo => Echoer.into(),
-        }
+    // The demo gateways keep no per-link state: one object serves every
+    // link, so an idle link holds no method table of its own (issue #8).
+    let gateway: LocalObject = match args.gateway {
+        GatewayKind::Demo => SimpleGateway::new(),
+        GatewayKind::Echo => Echoer.into(),
     };
+    let factory = move || gateway.clone();
     let svc = match ops.stack.build(layer, GatewayService::new(factory)) {
         Ok(svc) => svc,
         // `resolve` validated already; kept for a config built another way.

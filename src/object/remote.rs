@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use crate::object::CallError;
-use crate::runtime::{Command, LinkHandle};
+use crate::runtime::{Command, LinkHandle, OutgoingCall};
 use crate::value::{IntoArgs, Value};
 use crate::vec::Entity;
 use crate::vol::{CallKind, LinkError};
@@ -27,7 +27,7 @@ pub(crate) struct RemoteInner {
 impl Drop for RemoteInner {
     fn drop(&mut self) {
         // Ignored if the link is gone: then nothing is left to release.
-        let _ = self.link.tx.send(Command::Release {
+        let _ = self.link.tx.unbounded_send(Command::Release {
             id: self.id,
             generation: self.generation,
         });
@@ -78,12 +78,12 @@ impl RemoteObject {
         self.0
             .link
             .tx
-            .send(Command::Call {
+            .unbounded_send(Command::Call(Box::new(OutgoingCall {
                 target: self.0.id,
                 kind,
                 args,
                 reply,
-            })
+            })))
             .map_err(|_| CallError::Link(LinkError::Closed))
     }
 

@@ -10,21 +10,25 @@
 //! entity at a time while the call queue has room, calls start within the
 //! per-link and shared limits, and their tasks end with the link.
 
+use crate::runtime::LinkShutdown;
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::future::Future;
+use std::mem::MaybeUninit;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::future::Either;
 use futures::FutureExt;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot};
+use futures::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
 use tracing::Instrument;
@@ -32,7 +36,7 @@ use versile_middleware::{ConnectionSignals, LinkCounters};
 
 use super::call_span::CallSpan;
 use super::calls::{BudgetTurn, CallExecution, CallLimits, CallPermit, CallTasks, Episode};
-use super::handle::{CloseReason, Command, LinkHandle};
+use super::handle::{CallResponse, CloseReason, Command, LinkHandle, OutgoingCall};
 use super::memory::{Admit, Buffers, Charge, LinkAccount, MemoryLimits};
 use crate::object::call_metrics::CallOutcome;
 use crate::object::remote::RemoteInner;
@@ -157,21 +161,18 @@ pub(crate) struct LinkDriver<IO> {
     call_errors: u64,
     /// Memory held for this link (`memory` module).
     account: LinkAccount,
-    /// Bytes written since the link's output buffer was last empty: past
-    /// [`KEEP_OUTPUT_BUFFER`], the emptied buffer is dropped rather than
-    /// kept for the link's lifetime.
-    written_since_empty: usize,
     /// The last read step paused for memory or unsent output: writing may
     /// let it go on.
     read_paused: bool,
 }
 
 const READ_CHUNK: usize = 64 * 1024;
-/// An output buffer that held more than this is released once written, so
-/// an idle link does not keep memory the size of the largest message it
-/// sent (`examples/soak`: 200 idle links that had echoed 1 MiB once held
-/// ~450 MiB, read and output buffers together).
-const KEEP_OUTPUT_BUFFER: usize = 2 * READ_CHUNK;
+/// Largest read while the link holds no read buffer (between entities):
+/// the bytes land in a stack buffer and are copied into a read buffer of
+/// their size, so an idle link holds no read buffer at all (a
+/// `READ_CHUNK` per link was most of an idle link's memory; issue #8).
+/// Input that fills it is read on into a `READ_CHUNK` buffer.
+const IDLE_READ: usize = 4096;
 /// The read buffer grows to the size of the entity in progress at once
 /// when at least 1/this of it has arrived (else it doubles): a 1 MiB call
 /// is read into one buffer without the five copies of doubling from 64 KiB,
@@ -202,7 +203,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             handle,
             rx,
             options,
-            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            rbuf: BytesMut::new(),
             imports: HashMap::new(),
             next_generation: 0,
             pending: HashMap::new(),
@@ -228,7 +229,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             signals: None,
             call_errors: 0,
             account,
-            written_since_empty: 0,
             read_paused: false,
         }
     }
@@ -256,12 +256,36 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         }
     }
 
-    /// Drive the link to its end. If the future is dropped instead (a
-    /// forced server stop aborts connection tasks), `Drop` still fails the
-    /// pending calls and marks the link closed.
-    pub(crate) async fn run(mut self) -> LinkOutcome {
-        let reason = std::future::poll_fn(|cx| self.poll_drive(cx)).await;
-        self.finish(reason)
+    /// Drive the link to its end; a middleware layer's close request (see
+    /// [`with_signals`](Self::with_signals)) becomes a graceful shutdown.
+    /// If the future is dropped instead (a forced server stop aborts
+    /// connection tasks), `Drop` still fails the pending calls and marks the
+    /// link closed.
+    ///
+    /// Not an `async fn`: its state machine would hold the driver twice
+    /// (the argument and the moved local); the closure owns the one driver,
+    /// which is most of an idle link's memory (issue #8).
+    pub(crate) fn run(mut self) -> impl Future<Output = LinkOutcome> + Send
+    where
+        IO: Send,
+    {
+        let mut close_requested: Option<BoxFuture<'static, ()>> =
+            self.signals.as_ref().map(|(s, _)| {
+                let s = s.clone();
+                async move {
+                    let _reason = s.close_requested().await;
+                }
+                .boxed()
+            });
+        std::future::poll_fn(move |cx| {
+            if let Some(close) = close_requested.as_mut() {
+                if close.poll_unpin(cx).is_ready() {
+                    close_requested = None;
+                    self.handle.shutdown(LinkShutdown::Graceful);
+                }
+            }
+            self.poll_drive(cx).map(|reason| self.finish(reason))
+        })
     }
 
     fn finish(&mut self, reason: CloseReason) -> LinkOutcome {
@@ -277,7 +301,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         }
         self.outcome.established = self.link.is_established();
         self.outcome.reason = reason.clone();
-        self.handle.shared.closed.send_replace(Some(reason));
+        self.handle.shared.closed.set(reason);
         self.outcome.clone()
     }
 
@@ -321,7 +345,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         let mut progress = false;
 
         if commands == Commands::Receive {
-            while let Poll::Ready(Some(cmd)) = self.rx.poll_recv(cx) {
+            while let Poll::Ready(Some(cmd)) = self.rx.poll_next_unpin(cx) {
                 self.on_command(cmd, now)?;
                 progress = true;
             }
@@ -356,13 +380,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 Poll::Ready(Ok(n)) => {
                     self.outcome.bytes_sent += n as u64;
                     self.link.consume_output(n);
-                    self.written_since_empty += n;
-                    if self.link.pending_output().is_empty() {
-                        if self.written_since_empty > KEEP_OUTPUT_BUFFER {
-                            self.link.release_output_buffer();
-                        }
-                        self.written_since_empty = 0;
-                    }
+                    // Everything written: no output buffer is kept while
+                    // the link waits (idle links, and the largest batch a
+                    // link ever sent, `examples/soak`).
+                    self.link.release_output_buffer();
                     wrote = true;
                 }
                 Poll::Ready(Err(e)) => return Err(fail(e.into())),
@@ -392,13 +413,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                     }
                     // Closed for the application from here (nothing more
                     // is sent or received); only the socket lingers.
-                    self.handle.shared.closed.send_if_modified(|r| {
-                        let first = r.is_none();
-                        if first {
-                            *r = Some(reason.clone());
-                        }
-                        first
-                    });
+                    // The first reason recorded stays.
+                    self.handle.shared.closed.set(reason.clone());
                 }
                 match self.linger(cx) {
                     Linger::PeerClosed => return Ok(Some(reason)),
@@ -489,14 +505,29 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     /// was full, the authorizer ran or the decoder waited for memory) is
     /// decoded before the socket is read.
     fn read_step(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<bool, Step> {
-        if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * READ_CHUNK {
-            // A large entity is gone: give its buffer back (it is charged).
-            self.rbuf = BytesMut::with_capacity(READ_CHUNK);
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
+            // Between entities no read buffer is held (see `IDLE_READ`);
+            // entities keep slices of it, not this handle. Nor decoder
+            // scratch, nor queue space: once per batch of input, so an
+            // idle link holds none of them (issue #8).
+            self.rbuf = BytesMut::new();
+            self.link.release_input_memory();
+            if self.queued.is_empty() {
+                self.queued = VecDeque::new();
+            }
         }
         let (len, cap) = (self.rbuf.len(), self.rbuf.capacity());
-        let grow = cap - len < 4096;
+        let unbuffered = cap == 0;
+        let grow = !unbuffered && cap - len < 4096;
         // `BytesMut::reserve` at most doubles (or fits the request).
-        let next_cap = if grow {
+        // Growth from an idle read's small buffer: to `READ_CHUNK`, so that
+        // large input sees the same buffer sizes (and charges) as before.
+        let first_chunk = READ_CHUNK.saturating_sub(len).max(IDLE_READ);
+        let next_cap = if unbuffered {
+            IDLE_READ
+        } else if grow && cap < READ_CHUNK {
+            len + first_chunk
+        } else if grow {
             let doubled = (2 * cap).max(len + READ_CHUNK);
             // Room for the whole entity at once (one allocation, no copy
             // per doubling), once a part of it is here, so that a peer
@@ -533,10 +564,16 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             // More bytes would not help until a queued call starts.
             return Ok(decoded);
         }
-        if grow {
-            self.rbuf.reserve(next_cap - len);
-        }
-        match poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf) {
+        let read = if unbuffered {
+            poll_read_small(Pin::new(&mut self.io), cx, &mut self.rbuf)
+        } else {
+            if grow {
+                // Exactly what was charged above.
+                self.rbuf.reserve(next_cap - len);
+            }
+            poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf)
+        };
+        match read {
             Poll::Ready(Ok(0)) => {
                 if !self.link.is_established() {
                     return Err(fail(LinkError::UnexpectedEof));
@@ -613,12 +650,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
 
     fn on_command(&mut self, cmd: Command, now: Instant) -> Result<(), Step> {
         match cmd {
-            Command::Call {
-                target,
-                kind,
-                args,
-                reply,
-            } => {
+            Command::Call(call) => {
+                let OutgoingCall {
+                    target,
+                    kind,
+                    args,
+                    reply,
+                } = *call;
                 let args = args.into_iter().map(|a| self.export_value(a)).collect();
                 match self.link.call(target, kind, args) {
                     Ok(msg_id) => {
@@ -646,11 +684,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                     }
                 }
             }
-            Command::Respond {
-                call_id,
-                kind,
-                outcome,
-            } => self.finish_call(call_id, kind, outcome)?,
+            Command::Respond(response) => {
+                let CallResponse {
+                    call_id,
+                    kind,
+                    outcome,
+                } = *response;
+                self.finish_call(call_id, kind, outcome)?
+            }
             Command::Release { id, generation } => {
                 if self
                     .imports
@@ -839,11 +880,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 .await
                 .unwrap_or_else(|_| Err(CallError::failed("method panicked")));
             call_span.finish(CallOutcome::of(&outcome));
-            let _ = tx.send(Command::Respond {
+            let _ = tx.unbounded_send(Command::Respond(Box::new(CallResponse {
                 call_id,
                 kind,
                 outcome,
-            });
+            })));
         });
         Ok(())
     }
@@ -926,19 +967,15 @@ impl<IO> Drop for LinkDriver<IO> {
         if let Some(cb) = self.on_established.take() {
             cb(Err(LinkError::Closed));
         }
-        self.handle.shared.closed.send_if_modified(|r| {
-            if r.is_none() {
-                *r = Some(CloseReason::Shutdown { forced: true });
-                true
-            } else {
-                false
-            }
-        });
+        self.handle
+            .shared
+            .closed
+            .set(CloseReason::Shutdown { forced: true });
     }
 }
 
 /// Whether a round receives commands. Only the first round of a wake-up
-/// does: its `poll_recv` that ends `Pending` registers the waker, so a
+/// does: its `poll_next` that ends `Pending` registers the waker, so a
 /// command sent later (by a handle, a call task, or this task dropping a
 /// proxy) wakes the link again; polling the channel in every round would
 /// only re-register.
@@ -946,6 +983,20 @@ impl<IO> Drop for LinkDriver<IO> {
 enum Commands {
     Receive,
     Wait,
+}
+
+/// Read at most [`IDLE_READ`] bytes through a stack buffer and append
+/// them to `buf`, which grows only by what arrived.
+fn poll_read_small<R: AsyncRead + ?Sized>(
+    io: Pin<&mut R>,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<std::io::Result<usize>> {
+    let mut chunk = [MaybeUninit::<u8>::uninit(); IDLE_READ];
+    let mut read = ReadBuf::uninit(&mut chunk);
+    ready!(io.poll_read(cx, &mut read))?;
+    buf.extend_from_slice(read.filled());
+    Poll::Ready(Ok(read.filled().len()))
 }
 
 enum Step {

@@ -1,9 +1,10 @@
 //! [`LinkHandle`]: the application's side of a running link.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use futures::channel::mpsc;
+use tokio::sync::{oneshot, Notify};
 
 use crate::object::{CallContext, CallError, ConnectionInfo, ContextState};
 use crate::value::Value;
@@ -23,32 +24,80 @@ pub enum CloseReason {
 }
 
 /// Messages from handles and call tasks to the link task.
+///
+/// Calls and responses are boxed, so that the channel's queue nodes stay
+/// small. The channel is `futures`' (a node per message), not tokio's,
+/// which allocates a block of 32 commands and a cache-padded state up
+/// front and keeps them for the link's lifetime: with the unboxed enum
+/// 5.6 KiB per link, idle or not (issue #8).
 pub(crate) enum Command {
-    Call {
-        target: i64,
-        kind: CallKind,
-        args: Vec<Value>,
-        reply: Option<oneshot::Sender<Result<Value, CallError>>>,
-    },
-    Respond {
-        call_id: CallId,
-        kind: CallKind,
-        outcome: Result<Value, CallError>,
-    },
-    Release {
-        id: i64,
-        generation: u64,
-    },
-    Shutdown {
-        force: bool,
-    },
+    Call(Box<OutgoingCall>),
+    Respond(Box<CallResponse>),
+    Release { id: i64, generation: u64 },
+    Shutdown { force: bool },
+}
+
+/// A call to a peer object, from a [`RemoteObject`](crate::RemoteObject).
+pub(crate) struct OutgoingCall {
+    pub(crate) target: i64,
+    pub(crate) kind: CallKind,
+    pub(crate) args: Vec<Value>,
+    pub(crate) reply: Option<oneshot::Sender<Result<Value, CallError>>>,
+}
+
+/// The outcome of an incoming call, from its task.
+pub(crate) struct CallResponse {
+    pub(crate) call_id: CallId,
+    pub(crate) kind: CallKind,
+    pub(crate) outcome: Result<Value, CallError>,
 }
 
 pub(crate) struct LinkShared {
     pub(crate) id: u64,
     pub(crate) info: ConnectionInfo,
     pub(crate) state: Arc<Mutex<ContextState>>,
-    pub(crate) closed: watch::Sender<Option<CloseReason>>,
+    pub(crate) closed: ClosedState,
+}
+
+/// Why the link closed, once it has: set once by the link task, awaited by
+/// [`LinkHandle::closed`]. (A `watch` channel was 0.4 KiB per link, idle
+/// or not; issue #8.)
+pub(crate) struct ClosedState {
+    reason: OnceLock<CloseReason>,
+    set: Notify,
+}
+
+impl ClosedState {
+    fn new() -> Self {
+        ClosedState {
+            reason: OnceLock::new(),
+            set: Notify::new(),
+        }
+    }
+
+    /// Record why the link closed, unless a reason is recorded already.
+    pub(crate) fn set(&self, reason: CloseReason) {
+        if self.reason.set(reason).is_ok() {
+            self.set.notify_waiters();
+        }
+    }
+
+    fn get(&self) -> Option<&CloseReason> {
+        self.reason.get()
+    }
+
+    async fn wait(&self) -> CloseReason {
+        loop {
+            // Registered before the check, so a `set` in between wakes it.
+            let set = self.set.notified();
+            let mut set = std::pin::pin!(set);
+            set.as_mut().enable();
+            if let Some(reason) = self.get() {
+                return reason.clone();
+            }
+            set.await;
+        }
+    }
 }
 
 /// How [`LinkHandle::shutdown`] closes a link (`vol.md` §7.2).
@@ -77,13 +126,12 @@ static NEXT_LINK_ID: AtomicU64 = AtomicU64::new(1);
 
 impl LinkHandle {
     pub(crate) fn new(info: ConnectionInfo) -> (Self, mpsc::UnboundedReceiver<Command>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (closed, _) = watch::channel(None);
+        let (tx, rx) = mpsc::unbounded();
         let shared = Arc::new(LinkShared {
             id: NEXT_LINK_ID.fetch_add(1, Ordering::Relaxed),
             info,
             state: Arc::default(),
-            closed,
+            closed: ClosedState::new(),
         });
         (LinkHandle { tx, shared }, rx)
     }
@@ -106,22 +154,17 @@ impl LinkHandle {
     /// forced shutdown after a graceful one escalates.
     pub fn shutdown(&self, how: LinkShutdown) {
         let force = how == LinkShutdown::Forced;
-        let _ = self.tx.send(Command::Shutdown { force });
+        let _ = self.tx.unbounded_send(Command::Shutdown { force });
     }
 
     /// Whether the link has closed.
     pub fn is_closed(&self) -> bool {
-        self.shared.closed.borrow().is_some()
+        self.shared.closed.get().is_some()
     }
 
     /// Wait until the link has closed; returns why.
     pub async fn closed(&self) -> CloseReason {
-        let mut rx = self.shared.closed.subscribe();
-        let reason = match rx.wait_for(|r| r.is_some()).await {
-            Ok(r) => r.clone(),
-            Err(_) => None,
-        };
-        reason.unwrap_or(CloseReason::Shutdown { forced: true })
+        self.shared.closed.wait().await
     }
 }
 

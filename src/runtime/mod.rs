@@ -20,8 +20,8 @@ use tokio::task::JoinHandle;
 
 pub use calls::{CallBudget, CallExecution, CallLimits};
 pub use driver::{Authorizer, LinkOptions, LinkOutcome, OnEstablished};
-pub(crate) use handle::Command;
 pub use handle::{CloseReason, LinkHandle, LinkShutdown};
+pub(crate) use handle::{Command, OutgoingCall};
 pub use io::{AsyncStream, BoxedIo, Rewind};
 pub use memory::{MemoryBudget, MemoryLimits};
 

@@ -2,11 +2,11 @@
 //! link with a gateway object from a per-connection factory
 //! (`vop-service.md` §5.1, §5.3 steps 4–7).
 
-use crate::runtime::LinkShutdown;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use tower::{BoxError, Service};
 
 use super::connection::{Connection, NegotiatedTransport};
@@ -130,58 +130,49 @@ where
         }
         let init = self.on_established.clone();
         let failed = self.on_failed.clone();
-        Box::pin(async move {
-            // Middleware signals (handshake deadline, idle timeout,
-            // metrics): the driver reports to them; a layer's close request
-            // becomes a graceful shutdown (`design.md`, partial limits).
-            let signals = conn.signals();
-            let transport = conn
-                .info
-                .extensions
-                .get::<NegotiatedTransport>()
-                .map(|t| t.0.token());
-            let Connection { io, info } = conn;
-            let peer = info.peer_addr;
-            let registry = info.extensions.get::<LinkRegistry>().cloned();
-            let (handle, rx) = LinkHandle::new(info);
-            let on_established: Option<OnEstablished> = if init.is_some() || failed.is_some() {
-                let link = handle.clone();
-                Some(Box::new(
-                    move |r: Result<(LinkHandle, RemoteObject), LinkError>| match r {
-                        Ok((link, peer_gateway)) => {
-                            if let Some(cb) = init {
-                                cb(link, peer_gateway);
-                            }
-                        }
-                        Err(e) => {
-                            if let Some(cb) = failed {
-                                cb(link, e);
-                            }
-                        }
-                    },
-                ))
-            } else {
-                None
-            };
-            // Unregistered on drop: the future may be dropped mid-link (a
-            // forced stop, a middleware deadline or idle timeout).
-            let _registered = registry.map(|r| r.enter(&handle));
-            let driver = LinkDriver::new(io, gateway, handle.clone(), rx, options, on_established)
-                .with_signals(signals.clone(), transport);
-            let outcome = match signals {
-                None => driver.run().await,
-                Some(signals) => {
-                    let run = driver.run();
-                    tokio::pin!(run);
-                    tokio::select! {
-                        outcome = &mut run => outcome,
-                        _ = signals.close_requested() => {
-                            handle.shutdown(LinkShutdown::Graceful);
-                            run.await
+        // Everything is set up here, not in an `async` block: a block would
+        // keep its captures (the connection, the options) for the link's
+        // lifetime next to the driver's own copies, in every idle link.
+        // Middleware signals (handshake deadline, idle timeout, metrics):
+        // the driver reports to them; a layer's close request becomes a
+        // graceful shutdown (`design.md`, partial limits).
+        let signals = conn.signals();
+        let transport = conn
+            .info
+            .extensions
+            .get::<NegotiatedTransport>()
+            .map(|t| t.0.token());
+        let Connection { io, info } = conn;
+        let peer = info.peer_addr;
+        let registry = info.extensions.get::<LinkRegistry>().cloned();
+        let (handle, rx) = LinkHandle::new(info);
+        let on_established: Option<OnEstablished> = if init.is_some() || failed.is_some() {
+            let link = handle.clone();
+            Some(Box::new(
+                move |r: Result<(LinkHandle, RemoteObject), LinkError>| match r {
+                    Ok((link, peer_gateway)) => {
+                        if let Some(cb) = init {
+                            cb(link, peer_gateway);
                         }
                     }
-                }
-            };
+                    Err(e) => {
+                        if let Some(cb) = failed {
+                            cb(link, e);
+                        }
+                    }
+                },
+            ))
+        } else {
+            None
+        };
+        // Unregistered on drop: the future may be dropped mid-link (a
+        // forced stop, a middleware deadline or idle timeout).
+        let registered = registry.map(|r| r.enter(&handle));
+        let run = LinkDriver::new(io, gateway, handle, rx, options, on_established)
+            .with_signals(signals, transport)
+            .run();
+        Box::pin(run.map(move |outcome| {
+            drop(registered);
             if let CloseReason::Error(LinkError::KeepAliveExpired) = outcome.reason {
                 // Dead-peer detection tripped (`StackConfig::keep_alive`).
                 tracing::debug!(
@@ -191,6 +182,6 @@ where
                 crate::limits::limit_exceeded("keep_alive_expired");
             }
             Ok(outcome)
-        })
+        }))
     }
 }

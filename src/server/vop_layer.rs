@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::future::BoxFuture;
+use futures::{FutureExt, TryFutureExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::{BoxError, Layer, Service, ServiceExt};
 
@@ -165,7 +166,11 @@ where
         let inner = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, inner);
         let layer = self.layer.clone();
-        Box::pin(async move {
+        // The handshake (boxed), then the inner service's future: `and_then`
+        // holds one at a time, where one `async` block would keep the
+        // connection, the inner service and the handshake's state for the
+        // link's lifetime (idle links, issue #8).
+        let handshake = async move {
             let (mut conn, chosen) =
                 tokio::time::timeout(layer.line_timeout, negotiate(conn, layer.enabled))
                     .await
@@ -177,9 +182,15 @@ where
                 .get(&chosen)
                 .ok_or("negotiated transport has no implementation")?
                 .clone();
-            let conn = transport.accept(conn).await?;
-            inner.oneshot(conn).await.map_err(Into::into)
-        })
+            transport.accept(conn).await
+        }
+        .boxed();
+        Box::pin(handshake.and_then(move |conn| {
+            inner
+                .ready_oneshot()
+                .and_then(move |mut svc| svc.call(conn))
+                .map_err(Into::into)
+        }))
     }
 }
 

@@ -220,6 +220,16 @@ impl Decoder {
         }
     }
 
+    /// Free the scratch vectors if no entity is in progress (they are
+    /// reallocated by the next entity): a link that goes quiet keeps none.
+    pub fn release_scratch(&mut self) {
+        if self.st.pos == 0 && self.st.nodes.is_empty() && self.vals.is_empty() {
+            self.st.nodes = Vec::new();
+            self.st.open = Vec::new();
+            self.vals = Vec::new();
+        }
+    }
+
     /// Header bytes of the current entity parsed so far: progress kept
     /// across calls (0 between entities).
     pub(crate) fn header_bytes_parsed(&self) -> usize {

@@ -242,7 +242,10 @@ impl VtsConnection {
 
     /// Take up to `n` bytes of received plaintext.
     pub fn take_plaintext(&mut self, n: usize) -> BytesMut {
-        let n = n.min(self.plaintext_in.len());
+        if n >= self.plaintext_in.len() {
+            // All of it: no buffer stays behind while the link idles.
+            return std::mem::take(&mut self.plaintext_in);
+        }
         self.plaintext_in.split_to(n)
     }
 
@@ -255,7 +258,8 @@ impl VtsConnection {
     pub fn consume_output(&mut self, n: usize) {
         self.out_pos = (self.out_pos + n).min(self.out.len());
         if self.out_pos == self.out.len() {
-            self.out.clear();
+            // All sent: no buffer stays behind while the link idles.
+            self.out = Vec::new();
             self.out_pos = 0;
         } else if self.out_pos > 64 * 1024 {
             self.out.drain(..self.out_pos);

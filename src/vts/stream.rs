@@ -13,6 +13,7 @@
 //! close-notify, §4).
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ use super::rsa_pool::RsaPool;
 
 /// Stop accepting plaintext while this much ciphertext is unsent.
 const MAX_PENDING_OUTPUT: usize = 256 * 1024;
+/// Bytes read at a time.
+const READ_CHUNK: usize = 16 * 1024;
 /// Largest plaintext taken by one `poll_write`.
 const MAX_WRITE: usize = 64 * 1024;
 /// Bytes read ahead while a private-key job waits (to notice a peer that
@@ -206,12 +209,23 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for VtsStream<IO> {
             if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
                 return Poll::Ready(Err(e));
             }
-            this.rbuf.reserve(16 * 1024);
-            let n = ready!(tokio_util::io::poll_read_buf(
-                Pin::new(&mut this.io),
-                cx,
-                &mut this.rbuf
-            ))?;
+            let n = if this.rbuf.is_empty() {
+                // Between records no buffer is held: read into the stack
+                // and keep only a partial record (idle links, issue #8).
+                this.rbuf = BytesMut::new();
+                let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+                let mut read = ReadBuf::uninit(&mut chunk);
+                ready!(Pin::new(&mut this.io).poll_read(cx, &mut read))?;
+                this.rbuf.extend_from_slice(read.filled());
+                read.filled().len()
+            } else {
+                this.rbuf.reserve(READ_CHUNK);
+                ready!(tokio_util::io::poll_read_buf(
+                    Pin::new(&mut this.io),
+                    cx,
+                    &mut this.rbuf
+                ))?
+            };
             if n == 0 {
                 this.eof = true;
                 continue;

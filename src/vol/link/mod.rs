@@ -228,6 +228,9 @@ struct HandshakeState {
     internal: Vec<(i64, InternalCall)>,
 }
 
+/// First capacity of an empty output buffer (see `write_entity`).
+const FIRST_OUTPUT_CAPACITY: usize = 512;
+
 /// One VOL link, both roles (the protocol is symmetric, `vol.md` §1.2).
 pub struct Link<L> {
     config: LinkConfig,
@@ -270,7 +273,7 @@ impl<L: Clone + ExportKey> Link<L> {
             allow_refs: true,
             max_decoded_bytes: config.handshake_max_decoded_bytes,
         });
-        let mut out = BytesMut::with_capacity(4096);
+        let mut out = BytesMut::with_capacity(FIRST_OUTPUT_CAPACITY);
         out.extend_from_slice(vec::hello_line(Some(StrCodec::Utf8)));
         Link {
             config,
@@ -309,6 +312,16 @@ impl<L: Clone + ExportKey> Link<L> {
     pub fn release_output_buffer(&mut self) {
         if self.out.is_empty() {
             self.out = BytesMut::new();
+        }
+    }
+
+    /// Free what is only needed while input is processed (the decoder's
+    /// scratch, the event queue), if no entity is in progress: called by the
+    /// runtime when its input buffer is empty, so an idle link keeps none.
+    pub fn release_input_memory(&mut self) {
+        self.decoder.release_scratch();
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
         }
     }
 
@@ -824,6 +837,11 @@ impl<L: Clone + ExportKey> Link<L> {
     }
 
     fn write_entity(&mut self, entity: &Entity) -> Result<(), LinkError> {
+        if self.out.capacity() == 0 {
+            // The runtime releases the buffer once written: one allocation
+            // fits a typical message, rather than doubling from a few bytes.
+            self.out.reserve(FIRST_OUTPUT_CAPACITY);
+        }
         vec::encode(entity, &self.encode, &mut self.out)?;
         Ok(())
     }
