@@ -15,7 +15,7 @@
 //! The flood is the cheapest input that costs the server a private-key
 //! operation: in one write, the VOP line, M1, a valid M3 and an M5 whose
 //! encrypted header is one RSA block of garbage below the modulus (M1…M5
-//! may arrive together, `vts.md` §3.1). No crypto on the attacker's side,
+//! may arrive together, `docs/protocol/vts.md` §3.1). No crypto on the attacker's side,
 //! the server does one 2048-bit private operation and closes. Each flooder
 //! connects from 127.0.0.2 (another address, as a remote attacker has),
 //! writes, waits for the close, and starts over. The flooders run in a

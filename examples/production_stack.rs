@@ -40,7 +40,7 @@ async fn main() -> Result<(), BoxError> {
         burst_per_ip: Some(100),
         handshake_timeout: Some(Duration::from_secs(10)),
         idle_timeout: Some(Duration::from_secs(600)),
-        // Dead-peer detection: VOL keep-alive (`vol.md` §8).
+        // Dead-peer detection: VOL keep-alive (`docs/protocol/vol.md` §8).
         keep_alive: Some(Duration::from_secs(60)),
         proxy_protocol: false,
         // Per-link limits and the budgets all links share (`[stack.link]`

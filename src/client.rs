@@ -1,5 +1,5 @@
 //! The client: connect to a VOP service, run the link, resolve `vop://`
-//! VRIs (`vop-service.md` §2.2, §2.5, §4.4).
+//! VRIs (`docs/protocol/vop-service.md` §2.2, §2.5, §4.4).
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
@@ -43,7 +43,7 @@ pub trait ClientTransport: Send + Sync + 'static {
     /// Run the client handshake on `io` and return the plaintext stream
     /// with `info` updated by what the handshake learned: `protocol`, the
     /// peer's credentials in `extensions`, `claimed_identity`
-    /// (`vop-service.md` §5.4). `info` arrives with the network addresses
+    /// (`docs/protocol/vop-service.md` §5.4). `info` arrives with the network addresses
     /// filled in; the link's [`CallContext`](crate::CallContext) is built
     /// from what is returned.
     fn connect(
@@ -59,7 +59,7 @@ pub trait ClientTransport: Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetHost(pub String);
 
-/// Client settings (Python's `VOPUrlConfig`, `vop-service.md` §4.6).
+/// Client settings (Python's `VOPUrlConfig`, `docs/protocol/vop-service.md` §4.6).
 #[derive(Clone)]
 pub struct ClientConfig {
     transports: BTreeMap<Transport, Arc<dyn ClientTransport>>,
@@ -75,7 +75,7 @@ pub struct ClientConfig {
 
 impl Default for ClientConfig {
     /// Offer VTS only, anonymous and accepting any server key, like
-    /// Python's `VOPUrlConfig` (`vts.md` §10 #2: pin the server key with
+    /// Python's `VOPUrlConfig` (`docs/protocol/vts.md` §10 #2: pin the server key with
     /// [`VtsClientTransport::pin_server_key`](crate::VtsClientTransport::pin_server_key)
     /// and [`transport`](Self::transport) where it is known).
     fn default() -> Self {
@@ -139,7 +139,7 @@ impl ClientConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
-    /// The VTS handshake failed (`vts.md` §3): key policy, authorizer,
+    /// The VTS handshake failed (`docs/protocol/vts.md` §3): key policy, authorizer,
     /// timeout, malformed messages.
     #[error("VTS: {0}")]
     Vts(#[from] crate::vts::VtsError),
@@ -180,7 +180,7 @@ pub enum ClientError {
     Link(#[from] LinkError),
     #[error("timed out connecting")]
     Timeout,
-    /// `urlget` on the gateway failed (`vop-service.md` §4.4 step 4).
+    /// `urlget` on the gateway failed (`docs/protocol/vop-service.md` §4.4 step 4).
     #[error("VRI path did not resolve: {0}")]
     PathNotResolved(CallError),
     /// The query call raised or failed (§4.4 step 5).
@@ -193,7 +193,7 @@ pub enum ClientError {
 pub struct Resolved {
     /// The gateway, the object `urlget` returned, or the query call's result.
     pub value: Value,
-    /// The link; shut it down when done (`vop-service.md` §4.5).
+    /// The link; shut it down when done (`docs/protocol/vop-service.md` §4.5).
     pub link: LinkHandle,
 }
 
@@ -237,7 +237,7 @@ impl Client {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         info.extensions.insert(TargetHost(host.to_owned()));
         // VOP client handshake: send the hello, then nothing until the
-        // whole answer is read (`vop-service.md` §2.9 client rules 2–4).
+        // whole answer is read (`docs/protocol/vop-service.md` §2.9 client rules 2–4).
         let mut hs = ClientHandshake::new(offered)?;
         stream.write_all(&hs.hello()).await?;
         let mut buf = BytesMut::with_capacity(128);
@@ -272,7 +272,7 @@ impl Client {
         Ok(link)
     }
 
-    /// Resolve a VRI (`vop-service.md` §4.4): connect, `urlget` the path on
+    /// Resolve a VRI (`docs/protocol/vop-service.md` §4.4): connect, `urlget` the path on
     /// the gateway if it is not empty, then make the query call if any.
     pub async fn resolve(&self, vri: &Vri) -> Result<Resolved, ClientError> {
         let (link, gateway) = self.connect(&vri.authority()).await?;
@@ -287,7 +287,7 @@ impl Client {
 }
 
 /// Resolve `"/path/[query]"` on an already connected gateway
-/// (Python's `VUrl.relative`, `vop-service.md` §4.4).
+/// (Python's `VUrl.relative`, `docs/protocol/vop-service.md` §4.4).
 pub async fn resolve_relative(
     gateway: &RemoteObject,
     relative: &str,
@@ -324,7 +324,7 @@ async fn resolve_on(
 
 /// Call a VRI's query method on the object its path resolved to: the
 /// query's positional arguments, then `extra`, then the keyword arguments
-/// as one trailing frozendict (`vop-service.md` §4.4 step 5). `versile call
+/// as one trailing frozendict (`docs/protocol/vop-service.md` §4.4 step 5). `versile call
 /// vop://HOST/echo x` passes its command-line arguments as `extra`.
 pub async fn call_query(
     target: &RemoteObject,
@@ -342,7 +342,7 @@ pub async fn call_query(
         }
         args.push(Entity::Tagged(Box::new(Tagged {
             value: Entity::Tuple(flat),
-            // VSE container.frozendict: tags 21, 1, 2 (`vec.md` §6, §7).
+            // VSE container.frozendict: tags 21, 1, 2 (`docs/protocol/vec.md` §6, §7).
             tags: vec![Entity::Int(21), Entity::Int(1), Entity::Int(2)],
         })));
     }

@@ -1,4 +1,4 @@
-//! Demo objects equivalent to Python's `versile.demo` (`vol.md` §4.9):
+//! Demo objects equivalent to Python's `versile.demo` (`docs/protocol/vol.md` §4.9):
 //! [`Echoer`], [`Adder`] and [`SimpleGateway`], the default gateway of
 //! `versile serve`.
 
@@ -76,7 +76,7 @@ fn add_values(a: &Value, b: &Value) -> Result<Value, CallError> {
     }
 }
 
-/// A gateway resolving VRI paths (`vol.md` §4.9, `vop-service.md` §4.4):
+/// A gateway resolving VRI paths (`docs/protocol/vol.md` §4.9, `docs/protocol/vop-service.md` §4.4):
 /// `urlget(("text", "echo"))` → a new [`Echoer`], `urlget(("math",
 /// "adder"))` → a new [`Adder`]; any other path → CALL_ERROR (Python's
 /// "VRI does not resolve"); a path that is not a tuple of strings →

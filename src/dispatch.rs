@@ -1,5 +1,5 @@
 //! [`Dispatcher`]: a gateway that resolves VRI paths through a tree of
-//! registered services (`vol.md` §4.9, `vop-service.md` §4.4, G01/G02).
+//! registered services (`docs/protocol/vol.md` §4.9, `docs/protocol/vop-service.md` §4.4, G01/G02).
 //!
 //! `urlget(path)` walks the registered paths: an exact match builds a **new**
 //! object from that path's factory; a path below a mounted dispatcher is

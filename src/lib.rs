@@ -8,11 +8,11 @@
 //! ```text
 //! TcpListener::accept                      server::Server (accept loop, one task each)
 //!   → Connection { io, info }              server::Connection
-//!   → VopLayer                             VOP hello, choose VTS | TLS | PLAIN (vop-service.md §2)
+//!   → VopLayer                             VOP hello, choose VTS | TLS | PLAIN (docs/protocol/vop-service.md §2)
 //!   → (transport)                          stream wrapped by the chosen transport
 //!   → GatewayService                       gateway from the factory, then the link task:
-//!        VEC hello + entities              vec   (vec.md)
-//!        VOL handshake, calls, releases    vol   (vol.md)
+//!        VEC hello + entities              vec   (docs/protocol/vec.md)
+//!        VOL handshake, calls, releases    vol   (docs/protocol/vol.md)
 //!        objects and calls                 object, runtime
 //! ```
 //!
@@ -38,7 +38,7 @@
 //!   with backoff, and reports the calls the lost link took with it;
 //! * [`tls`] — TLS 1.2/1.3 as a negotiable
 //!   transport on rustls, for our own peers and standard tooling (Versile
-//!   Python's TLS cannot interoperate, `vop-service.md` §3.6);
+//!   Python's TLS cannot interoperate, `docs/protocol/vop-service.md` §3.6);
 //! * [`dispatch`] — a path-tree gateway for VRI resolution;
 //! * [`demo`] — `Echoer`, `Adder`, `SimpleGateway`;
 //! * [`bench`](mod@bench) — the measurements behind `versile bench`;
@@ -51,7 +51,7 @@
 //! An object is a struct whose `impl` block carries `#[versile::object]`:
 //! each `async fn` is a published method, its arguments and result
 //! converted with [`FromValue`] and `Into<Value>`, its doc comments the
-//! documentation that the meta calls return (`vol.md` §4.1–4.5). A client
+//! documentation that the meta calls return (`docs/protocol/vol.md` §4.1–4.5). A client
 //! declares the methods it calls in a trait with `#[versile::client]` and
 //! gets a typed proxy (`CounterClient`) over a [`RemoteObject`]:
 //!

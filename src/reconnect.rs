@@ -18,7 +18,7 @@
 //! server, and only the application knows whether running it twice is
 //! safe. It fails with [`ReconnectError::LinkLost`], the link is dropped,
 //! and the next call goes on a new link. Objects obtained on the old link
-//! are gone with it (`vol.md` §5: references are per link); the
+//! are gone with it (`docs/protocol/vol.md` §5: references are per link); the
 //! [`Session`] a call ran on says which link that was.
 //!
 //! The backoff schedule is a pure function ([`Backoff::delay_before`],
@@ -367,7 +367,7 @@ impl ReconnectingClient {
         }
     }
 
-    /// Shut the current link down gracefully (`vol.md` §7.2). A later call
+    /// Shut the current link down gracefully (`docs/protocol/vol.md` §7.2). A later call
     /// connects again.
     pub fn shutdown(&self) {
         let current = self.inner.slot().current.take();

@@ -10,7 +10,7 @@ use num_bigint::BigInt;
 use crate::object::Object;
 use crate::vec::Entity;
 
-/// An entity whose references are live objects (`vol.md` §4.6).
+/// An entity whose references are live objects (`docs/protocol/vol.md` §4.6).
 pub type Value = Entity<Object>;
 
 /// A value did not have the type a conversion asked for.
@@ -146,7 +146,7 @@ impl<R> TryFrom<Entity<R>> for f64 {
         match e {
             Entity::Float(f) => Ok(f),
             // A base-2 float in a non-canonical form is still a double
-            // (Python's rule, `vec.md` §5.3).
+            // (Python's rule, `docs/protocol/vec.md` §5.3).
             Entity::VFloat(ref v) if v.to_f64_exact().is_some() => {
                 v.to_f64_exact().ok_or_else(|| e.mismatch("float"))
             }

@@ -1,5 +1,5 @@
 //! VRIs: `vop://` URLs naming a resource behind a VOP service
-//! (`vop-service.md` §4.1–4.4), parsed and generated without I/O.
+//! (`docs/protocol/vop-service.md` §4.1–4.4), parsed and generated without I/O.
 //!
 //! Format: `vop://<host>[:<port>]/<p1>/.../[<query-name>[?<query-args>]][#fragment]`.
 //!
@@ -38,7 +38,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_AL
 
 use crate::vec::Entity;
 
-/// Port used when a VRI names none (`vop-service.md` §4.1).
+/// Port used when a VRI names none (`docs/protocol/vop-service.md` §4.1).
 pub const DEFAULT_PORT: u16 = 4433;
 
 /// Why a VRI (or a relative `/path/[query]`) did not parse.
@@ -88,7 +88,7 @@ pub enum VriError {
     InvalidBool(String),
 }
 
-/// One query argument value (`vop-service.md` §4.2).
+/// One query argument value (`docs/protocol/vop-service.md` §4.2).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum QueryArg {
     /// A string (no prefix, an unknown prefix, or `str:`).
@@ -226,7 +226,7 @@ impl fmt::Display for Query {
     }
 }
 
-/// A parsed `vop://` VRI (`vop-service.md` §4.1).
+/// A parsed `vop://` VRI (`docs/protocol/vop-service.md` §4.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vri {
     /// Host name or address; IPv6 literals without brackets. Case preserved.
@@ -379,7 +379,7 @@ fn parse_path_and_query(s: &str) -> Result<(Vec<String>, Option<Query>), VriErro
 }
 
 /// Resolve a relative `/path/[query]` against an already-connected gateway
-/// (`vop-service.md` §4.4, `VUrl.relative`): same rules as the path part of
+/// (`docs/protocol/vop-service.md` §4.4, `VUrl.relative`): same rules as the path part of
 /// a VRI; the string must start with `/`.
 pub fn resolve_relative(s: &str) -> Result<(Vec<String>, Option<Query>), VriError> {
     parse_path_and_query(s)

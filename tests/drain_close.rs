@@ -1,6 +1,6 @@
 //! A graceful drain must not destroy answers it has already sent.
 //!
-//! The server stops reading when a drain begins (`vol.md` §7.2), so
+//! The server stops reading when a drain begins (`docs/protocol/vol.md` §7.2), so
 //! calls the client sends after that stay unread in the server's socket.
 //! Closing a socket with unread input makes the kernel reset the
 //! connection and throw away output that has not reached the peer yet:

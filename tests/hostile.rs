@@ -1,6 +1,6 @@
 //! Hostile peers against a real server on 127.0.0.1:0: malformed VOP lines
-//! (`vop-service.md` §2.4, §2.6), bad VEC input (`vec.md` §8.2, §8.4) and VOL
-//! protocol violations (`vol.md` §2.4, §3.9).
+//! (`docs/protocol/vop-service.md` §2.4, §2.6), bad VEC input (`docs/protocol/vec.md` §8.2, §8.4) and VOL
+//! protocol violations (`docs/protocol/vol.md` §2.4, §3.9).
 //!
 //! Each case uses a raw TCP peer (`support/raw_peer.rs`) and asserts the
 //! spec's reaction: a silent close (EOF or reset within a deadline, nothing
@@ -82,7 +82,7 @@ macro_rules! case {
 }
 
 // ---------------------------------------------------------------------------
-// VOP (`vop-service.md` §2.4 table, §2.6)
+// VOP (`docs/protocol/vop-service.md` §2.4 table, §2.6)
 // ---------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,7 +162,7 @@ async fn vop_malformed_lines() {
 }
 
 // ---------------------------------------------------------------------------
-// VEC (`vec.md` §8.2, §8.4)
+// VEC (`docs/protocol/vec.md` §8.2, §8.4)
 // ---------------------------------------------------------------------------
 
 /// After the VEC hellos the server's first entity is its VOL hello; read it,
@@ -229,7 +229,7 @@ async fn vec_hostile_input() {
         .collect();
     case!(addr, "deep nesting", vec_garbage(addr, "deep", &deep));
 
-    // F4 strings although we announced no codec (`vec.md` §8.3): the VOL
+    // F4 strings although we announced no codec (`docs/protocol/vec.md` §8.3): the VOL
     // hello written with F4 strings is undecodable → close; written with F5
     // strings it is accepted (control).
     case!(addr, "F4 without codec", async {
@@ -257,7 +257,7 @@ async fn vec_hostile_input() {
     });
 }
 
-/// Unsigned netbytes (`vec.md` §1.1) of `v`.
+/// Unsigned netbytes (`docs/protocol/vec.md` §1.1) of `v`.
 fn posint(v: u64) -> Vec<u8> {
     let mut out = bytes::BytesMut::new();
     versile::vec::netbytes::encode_posint_u64(v, &mut out);
@@ -265,7 +265,7 @@ fn posint(v: u64) -> Vec<u8> {
 }
 
 // ---------------------------------------------------------------------------
-// VOL (`vol.md` §2.2, §2.3, §2.4, §3.9)
+// VOL (`docs/protocol/vol.md` §2.2, §2.3, §2.4, §3.9)
 // ---------------------------------------------------------------------------
 
 fn hello_with(f: impl FnOnce(&mut Vec<Entity>)) -> Entity {
@@ -318,7 +318,7 @@ async fn vol_bad_hello_and_handshake() {
             let mut p = RawPeer::vec_hello(addr).await;
             let _server_hello = p.recv().await;
             p.send(&hello).await;
-            // No handshake object may follow (`vol.md` §2.4).
+            // No handshake object may follow (`docs/protocol/vol.md` §2.4).
             p.expect_silent_close(name).await;
         });
     }
@@ -562,7 +562,7 @@ async fn vol_message_violations() {
     });
 
     // Many connections at once that never finish the handshake must not
-    // starve a normal client (`vol.md` §2.4, §6.3).
+    // starve a normal client (`docs/protocol/vol.md` §2.4, §6.3).
     case!(addr, "stalled handshakes", async {
         let mut stalled = Vec::new();
         for _ in 0..8 {

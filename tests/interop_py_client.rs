@@ -306,7 +306,7 @@ fn step<'a>(steps: &'a [(String, serde_json::Value)], name: &str) -> &'a serde_j
 /// `py_release.py` against `SimpleGateway`: the Python client drops the
 /// gateway (and later a resolved Adder) and the link must close because our
 /// server confirms the NOTIFY_DEREF and both sides' tables are empty
-/// (`vol.md` §5.2, §5.3) — checked on our side while the Python process is
+/// (`docs/protocol/vol.md` §5.2, §5.3) — checked on our side while the Python process is
 /// still alive, so it is not the process exit that closes the links.
 #[test]
 fn python_client_release_closes_links() {
@@ -331,7 +331,7 @@ fn python_client_release_closes_links() {
 }
 
 /// The Python client requests keep-alive every 150 ms and our server (lowest
-/// grant 100 ms) grants 150 ms (`vol.md` §8). Python expires a link after
+/// grant 100 ms) grants 150 ms (`docs/protocol/vol.md` §8). Python expires a link after
 /// 225 ms without traffic and dies on the 6th KEEP_ALIVE it receives, so
 /// surviving 2 s of idling means we kept the link alive with other traffic.
 #[test]

@@ -4,9 +4,9 @@
 //! Every test starts its own py_server.py (a fresh TestGateway per link; its
 //! methods are listed at the top of that script), then runs an async body in
 //! a private tokio runtime with a limit for the whole body and for every
-//! single await. Covered: value round trips of every entity type (`vec.md`),
-//! VRI resolution (`vop-service.md` §4.4), the three call outcomes
-//! (`vol.md` §4.5), callbacks into our objects and their release (§4.6,
+//! single await. Covered: value round trips of every entity type (`docs/protocol/vec.md`),
+//! VRI resolution (`docs/protocol/vop-service.md` §4.4), the three call outcomes
+//! (`docs/protocol/vol.md` §4.5), callbacks into our objects and their release (§4.6,
 //! §5.2), meta calls (§4.3), concurrency (§6) and the automatic link close
 //! once all references are gone (§5.3).
 
@@ -258,14 +258,14 @@ fn echo_every_entity_type() {
                     describe(&r)
                 );
             }
-            // -0.0 loses its sign on the wire (`vec.md` §5.3: zero is
+            // -0.0 loses its sign on the wire (`docs/protocol/vec.md` §5.3: zero is
             // digits 0, exp 0): it comes back as +0.0.
             match echo(target, Value::from(-0.0)).await {
                 Entity::Float(f) => assert!(f == 0.0 && f.is_sign_positive(), "-0.0 -> {f}"),
                 other => panic!("-0.0 -> {other:?}"),
             }
             // Python normalises base-10 VFloats when decoding them
-            // (`vec.md` §5.3: Decimal, trailing zeros removed), so 10.30
+            // (`docs/protocol/vec.md` §5.3: Decimal, trailing zeros removed), so 10.30
             // (1030e-2) comes back as 103e-1.
             let r = echo(target, decimal(1030, -2)).await;
             assert_eq!(r, decimal(103, -1), "Decimal('10.30')");
@@ -333,7 +333,7 @@ fn call_outcomes_and_errors() {
             async move { assert_eq!(echo(&gw, s(tag)).await, s(tag), "link broken") }
         };
 
-        // vol.md §4.4: unknown method and wrong arity → CALL_ERROR.
+        // docs/protocol/vol.md §4.4: unknown method and wrong arity → CALL_ERROR.
         let e = call(&gw, "no_such_method", vec![1.into()])
             .await
             .unwrap_err();
@@ -383,7 +383,7 @@ fn call_outcomes_and_errors() {
         alive("after errors").await;
         assert!(!link.is_closed());
 
-        // vop-service.md §4.4: a path urlget does not resolve.
+        // docs/protocol/vop-service.md §4.4: a path urlget does not resolve.
         for rel in ["no/such/", "text/", "text/echo/extra/"] {
             match resolve(&format!("{base}{rel}")).await {
                 Err(ClientError::PathNotResolved(CallError::Failed(_))) => {}
@@ -477,7 +477,7 @@ fn concurrent_calls() {
                 .expect("task panicked");
         }
 
-        // Pipelining (vol.md §6.1): a fast call overtakes a slow one.
+        // Pipelining (docs/protocol/vol.md §6.1): a fast call overtakes a slow one.
         let slow = {
             let gw = gw.clone();
             tokio::spawn(async move { gw.call("slow", (1.0, "slow done")).await })
@@ -677,7 +677,7 @@ async fn assert_closes(link: &LinkHandle, what: &str) {
 fn releasing_everything_closes_the_link() {
     with_py_server(|base| async move {
         // The root gateway: once we drop it, Python confirms the release,
-        // both tables are empty and the link closes (vol.md §5.3).
+        // both tables are empty and the link closes (docs/protocol/vol.md §5.3).
         let (gw, link) = resolve_object(&base, "").await;
         assert_eq!(echo(&gw, s("hi")).await, s("hi"));
         let r = echo(&gw, gw.clone().into()).await;
@@ -697,7 +697,7 @@ fn releasing_everything_closes_the_link() {
     });
 }
 
-/// Keep-alive (`vol.md` §8). We request 150 ms: the default Python service
+/// Keep-alive (`docs/protocol/vol.md` §8). We request 150 ms: the default Python service
 /// grants its minimum of 300 s, which must be accepted (≥ the request);
 /// a service allowing 100 ms grants 150 ms and then sends KEEP_ALIVE
 /// whenever idle, which we must accept indefinitely (Python's own receiver
@@ -729,7 +729,7 @@ fn keep_alive_requested_from_python() {
     });
 }
 
-/// A graceful shutdown with a call in flight (`vol.md` §7.2): our pending
+/// A graceful shutdown with a call in flight (`docs/protocol/vol.md` §7.2): our pending
 /// call fails at once with a link error, and the link closes.
 #[test]
 fn shutdown_with_call_in_flight() {
@@ -765,7 +765,7 @@ fn shutdown_with_call_in_flight() {
 }
 
 /// The gateway a client offers: a Python service does not hold it
-/// (`hold_peer=False`, `vol.md` §9.2 step 2) and releases it right after
+/// (`hold_peer=False`, `docs/protocol/vol.md` §9.2 step 2) and releases it right after
 /// the handshake; we must confirm and drop our export, freeing the object.
 #[test]
 fn offered_gateway_is_released_by_python() {

@@ -3,7 +3,7 @@
 //! * a `#[versile::object]` gateway served by OUR server, called by the
 //!   Python client `py_typed_client.py` (conversions, CALL_ERROR on arity
 //!   and type, CALL_EXCEPTION from `Err`, meta calls from doc comments,
-//!   `vol.md` §4.1–4.5);
+//!   `docs/protocol/vol.md` §4.1–4.5);
 //! * `#[versile::client]` proxies calling Python's `VOPService`
 //!   (`py_server.py`'s TestGateway and `versile.demo.Adder`).
 

@@ -1,4 +1,4 @@
-//! VTS interop with Versile Python 0.8.5 (`vts.md`): a Python `VUrl`
+//! VTS interop with Versile Python 0.8.5 (`docs/protocol/vts.md`): a Python `VUrl`
 //! client (default `VOPUrlConfig`, VTS only; anonymous and with a client
 //! key) against our VTS server, and our VTS client against a Python
 //! `VOPService` (VTS only). Script: `tests/python/py_vts_peer.py`.

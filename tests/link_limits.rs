@@ -1,8 +1,8 @@
 //! Per-link and process-wide bounds against a real server on 127.0.0.1:0,
 //! driven by a raw peer (`support/raw_peer.rs`): the export table limit
-//! (`vol.md` §5.1), the call queue checked per entity, call tasks ending
+//! (`docs/protocol/vol.md` §5.1), the call queue checked per entity, call tasks ending
 //! with their link, and the call budget shared by the links of a service
-//! (`vol.md` §6.3).
+//! (`docs/protocol/vol.md` §6.3).
 //!
 //! Calls that must stay running block on a gate that the test opens; every
 //! wait is bounded by a deadline that fails the test, none measures speed.
@@ -194,7 +194,7 @@ async fn urlget_flood_hits_the_export_limit_and_the_link_goes_on() {
         assert_eq!(exported.len(), 6, "echoers exported");
         assert_eq!(refused, 44, "urlget answered CALL_ERROR when full");
         p.assert_echo("export table full").await;
-        // A release (vol.md §5.2) makes room for one more.
+        // A release (docs/protocol/vol.md §5.2) makes room for one more.
         let m = p.next_msg(7, tuple(vec![Entity::Int(exported[0]), Entity::Int(1)]));
         p.send(&m).await;
         let id = p.call(p.server_gw, vec![s("urlget"), path]).await;

@@ -1,4 +1,4 @@
-//! Memory limits of a link (`design.md`, reliability): the small entity
+//! Memory limits of a link (`docs/design.md`, reliability): the small entity
 //! limits before the VOL handshake completes, the decoded-memory limit
 //! after it, the per-link and the shared (process-wide) budgets, and the
 //! unsent-output limit that stops reading from a peer that does not read.

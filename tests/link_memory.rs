@@ -102,7 +102,7 @@ async fn dispatcher_routes_mounts_and_checks() {
         let e = gw.call("urlget", (path,)).await.unwrap_err();
         assert!(matches!(e, CallError::Failed(_)), "{e:?}");
     }
-    // Not a tuple of strings: an empty VException (vol.md §4.9).
+    // Not a tuple of strings: an empty VException (docs/protocol/vol.md §4.9).
     let e = gw.call("urlget", (5,)).await.unwrap_err();
     assert_eq!(e.exception_args(), Some(&[][..]));
 }

@@ -77,7 +77,7 @@ fn keep_alive_is_granted_and_expires_on_silence() {
     rb.unwrap();
     established(&mut p.a).expect("a established");
     established(&mut p.b).expect("b established");
-    // b sends keep-alive traffic (never KEEP_ALIVE itself, vol.md §8) when
+    // b sends keep-alive traffic (never KEEP_ALIVE itself, docs/protocol/vol.md §8) when
     // idle for the granted 1000 ms; a stays alive.
     let mut now = t0;
     for _ in 0..10 {

@@ -1,4 +1,4 @@
-//! Bounds of the sans-IO link (`vol.md` §5.1, §6): the export and import
+//! Bounds of the sans-IO link (`docs/protocol/vol.md` §5.1, §6): the export and import
 //! table limits ([`TableLimits`]) and entity-at-a-time input
 //! ([`Link::receive_next`]), on two links wired together in memory.
 
@@ -84,7 +84,7 @@ fn export_limit_turns_results_into_call_error_and_link_goes_on() {
     assert_eq!(got, Outcome::Result(Entity::Ref(Ref::Remote(ids[0]))));
     let got = call_answered_with(&mut p, gw_b, Outcome::Result(Entity::Int(5)));
     assert_eq!(got, Outcome::Result(Entity::Int(5)));
-    // A release (vol.md §5.2) makes room again.
+    // A release (docs/protocol/vol.md §5.2) makes room again.
     p.a.release(ids[1]).unwrap();
     p.pump_ok(t0);
     assert_eq!(p.b.table_sizes().0, 3);
@@ -171,7 +171,7 @@ fn responses_to_unknown_calls_count_against_the_import_limit() {
     let (mut p, _, _) = Pair::connected(LinkConfig::default(), tables(1024, 4), t0);
     let mut result = Ok(());
     for i in 0..10 {
-        // Answers to calls b never made (`vol.md` §3.4): ignored, but the
+        // Answers to calls b never made (`docs/protocol/vol.md` §3.4): ignored, but the
         // references in them are imports all the same.
         let obj = Entity::Ref(Ref::Local(Obj(300 + i)));
         p.a.respond(

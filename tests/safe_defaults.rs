@@ -3,7 +3,7 @@
 //!
 //! * one address gets at most `DEFAULT_MAX_CONNECTIONS_PER_IP` links at
 //!   once; the next is refused, a freed slot is reusable;
-//! * every link asks its peer for VOL keep-alive (`vol.md` §8): a peer that
+//! * every link asks its peer for VOL keep-alive (`docs/protocol/vol.md` §8): a peer that
 //!   completes the handshake and then goes silent is closed, while an idle
 //!   client that keeps its grant stays;
 //! * PROXY protocol without trusted balancers does not build (the CLI side
@@ -105,7 +105,7 @@ async fn a_silent_peer_is_closed_and_an_idle_live_client_is_not() {
     let server = start(&stack);
 
     // A live client that grants what is asked keeps the link alive with
-    // its own traffic while idle (`vol.md` §8: NOTIFY_DEREF (0, 0)).
+    // its own traffic while idle (`docs/protocol/vol.md` §8: NOTIFY_DEREF (0, 0)).
     let mut config = ClientConfig::insecure();
     config.link.protocol.keep_alive_min_send = Duration::from_millis(100);
     let (live, gw) = tokio::time::timeout(

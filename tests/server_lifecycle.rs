@@ -1,4 +1,4 @@
-//! Server lifecycle over loopback TCP (`vop-service.md` §5.5, §5.7;
+//! Server lifecycle over loopback TCP (`docs/protocol/vop-service.md` §5.5, §5.7;
 //! S01–S03, S26–S31, S34–S36, S38): builder, states and waits, stop
 //! escalation, several addresses, IPv6, pre-bound listeners, buffer sizes,
 //! link registry and hooks, admission control.

@@ -77,7 +77,7 @@ async fn releasing_everything_closes_the_link() {
     assert_eq!(echo.call("echo", ("x",)).await.unwrap(), Value::from("x"));
     drop(echo);
     drop(r.value);
-    // vol.md §5.3: both tables empty → both sides close.
+    // docs/protocol/vol.md §5.3: both tables empty → both sides close.
     let reason = tokio::time::timeout(T, r.link.closed()).await.unwrap();
     assert!(
         matches!(reason, CloseReason::Idle | CloseReason::PeerClosed),
@@ -104,7 +104,7 @@ async fn graceful_stop_lets_running_calls_finish() {
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
     server.stop(StopLinks::Graceful);
-    // The in-flight call completes (vol.md §7.2 step 4).
+    // The in-flight call completes (docs/protocol/vol.md §7.2 step 4).
     let v = tokio::time::timeout(T, call)
         .await
         .unwrap()
@@ -202,7 +202,7 @@ async fn silent_client_is_dropped_after_the_line_timeout() {
         .await
         .unwrap();
     let mut buf = [0u8; 16];
-    // Closed without a byte sent (vop-service.md §2.6), well within a second.
+    // Closed without a byte sent (docs/protocol/vop-service.md §2.6), well within a second.
     let n = tokio::time::timeout(Duration::from_secs(2), silent.read(&mut buf))
         .await
         .expect("closed at the line timeout")
@@ -235,7 +235,7 @@ async fn init_callbacks_report_success_and_failure() {
             }),
     );
     let server = Server::serve(TcpListener::bind("127.0.0.1:0").await.unwrap(), svc).unwrap();
-    // A client that gives up after the VOP handshake (vop-service.md §5.3 step 7).
+    // A client that gives up after the VOP handshake (docs/protocol/vop-service.md §5.3 step 7).
     let mut raw = tokio::net::TcpStream::connect(server.local_addr())
         .await
         .unwrap();

@@ -1,5 +1,5 @@
 //! TLS transport end to end over loopback TCP: our client ↔ our server
-//! through `VopLayer` + `GatewayService` (`vop-service.md` §2.7–2.8, §3).
+//! through `VopLayer` + `GatewayService` (`docs/protocol/vop-service.md` §2.7–2.8, §3).
 //! No external tooling; every test is bounded in time.
 
 use std::future::Future;

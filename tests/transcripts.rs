@@ -1,4 +1,4 @@
-//! Replays the Python ↔ Python transcripts (`vol.md` §10) against the
+//! Replays the Python ↔ Python transcripts (`docs/protocol/vol.md` §10) against the
 //! sans-IO [`Link`], in memory.
 //!
 //! How: a transcript is parsed into its items (hex under each `[NNNN] …
@@ -9,17 +9,17 @@
 //! our side:
 //!
 //! * the VEC hello line and the 67-byte VOL hello are compared byte for byte
-//!   (`vol.md` §2.2, with `Licence::versile_python()`);
+//!   (`docs/protocol/vol.md` §2.2, with `Licence::versile_python()`);
 //! * the handshake object must be the bare `FC 1`;
 //! * message triples: our msg_ids must be 1, 2, 3, …; the non-dereference
 //!   messages must match as an ordered sequence of `(code, payload)`, the
 //!   NOTIFY_DEREF / CONFIRM_DEREF messages as a multiset — their order
 //!   around the end of the handshake varies between runs, which shifts
-//!   msg_ids (`vol.md` §10, last paragraph; §5.4).
+//!   msg_ids (`docs/protocol/vol.md` §10, last paragraph; §5.4).
 //!
 //! Responses to the peer's calls are held by the test until the transcript
 //! shows our side sending them, because the order of concurrent results is
-//! not part of the protocol (`vol.md` §6.2). When our msg_id numbering
+//! not part of the protocol (`docs/protocol/vol.md` §6.2). When our msg_id numbering
 //! differs from Python's, the peer's responses are re-encoded to quote our
 //! call ids (responses are matched to our calls by position).
 
@@ -338,7 +338,7 @@ struct Replay<A> {
     link: Link<Obj>,
     ours: Side,
     /// VOP server links release the peer gateway at once (`hold_peer=False`,
-    /// `vol.md` §7.4); clients keep it.
+    /// `docs/protocol/vol.md` §7.4); clients keep it.
     hold_peer: bool,
     app: A,
     now: Instant,
@@ -526,7 +526,7 @@ impl<A: App> Replay<A> {
                 match item.what {
                     What::Eof => {
                         // End of stream: stop reading, but results of calls
-                        // still running are written (`vol.md` §7.2).
+                        // still running are written (`docs/protocol/vol.md` §7.2).
                         self.link.close();
                     }
                     _ => self.feed_peer(item),
@@ -568,12 +568,12 @@ impl<A: App> Replay<A> {
 
     /// Compare our output with the transcript (see the module docs).
     fn check(&self, expected: &[Entity], map_expected: impl Fn(Entity) -> Entity) {
-        // VOL hello: exactly Python's 67 bytes (`vol.md` §2.2).
+        // VOL hello: exactly Python's 67 bytes (`docs/protocol/vol.md` §2.2).
         let hello_at = vec::hello_line(Some(StrCodec::Utf8)).len();
         let vol_hello = &self.raw_out[hello_at..hello_at + PY_VOL_HELLO.len()];
         assert_eq!(vol_hello, PY_VOL_HELLO, "VOL hello bytes");
         assert_eq!(self.out_entities[0], expected[0], "VOL hello entity");
-        // Handshake object: bare FC 1 (`vol.md` §2.3).
+        // Handshake object: bare FC 1 (`docs/protocol/vol.md` §2.3).
         assert_eq!(
             self.out_entities[1],
             Entity::Ref(WireRef::SenderOwned(1)),
@@ -625,7 +625,7 @@ impl<A: App> Replay<A> {
     }
 }
 
-/// The VOL hello exactly as Python sends it (`vol.md` §2.2), 67 bytes.
+/// The VOL hello exactly as Python sends it (`docs/protocol/vol.md` §2.2), 67 bytes.
 const PY_VOL_HELLO: &[u8] = &[
     0xF6, 0x03, 0xF3, 0x09, 0xF6, 0x03, 0xF2, 0xF4, 0x06, 0xF4, 0x25, 0xF6, 0x02, 0x01, 0x09, b'h',
     b't', b't', b'p', b's', b':', b'/', b'/', b'w', b'w', b'w', b'.', b'g', b'n', b'u', b'.', b'o',
@@ -669,7 +669,7 @@ fn echo_as_server() {
     let r = replay("echo.txt", Side::S, py_config(), DemoServer::default());
     assert_eq!(r.established, Some(2), "peer gateway is C#2");
     // The client released the gateway; our confirmation emptied both tables
-    // (`vol.md` §5.3): the link asks for a graceful close.
+    // (`docs/protocol/vol.md` §5.3): the link asks for a graceful close.
     assert!(r.idle, "link reported Idle");
     assert_eq!(r.link.table_sizes(), (0, 0));
 }
@@ -695,7 +695,7 @@ fn gateway_as_server() {
     let r = replay("gateway.txt", Side::S, py_config(), DemoServer::default());
     assert_eq!(r.app.children, 1);
     // The client dropped the gateway after urlget and the Echoer at the
-    // end: both tables empty, auto-close (`vol.md` §5.3).
+    // end: both tables empty, auto-close (`docs/protocol/vol.md` §5.3).
     assert!(r.idle);
     assert_eq!(r.link.table_sizes(), (0, 0));
 }
@@ -703,7 +703,7 @@ fn gateway_as_server() {
 #[test]
 fn shutdown_pending_as_server() {
     // The client closes while `slow(1, "late")` runs; the result is still
-    // written after the peer's FIN (`vol.md` §7.2).
+    // written after the peer's FIN (`docs/protocol/vol.md` §7.2).
     let r = replay(
         "shutdown_pending.txt",
         Side::S,
@@ -723,7 +723,7 @@ fn shutdown_pending_as_server() {
 
 /// keepalive.txt with our link as S: the client requests 150 ms. With a
 /// 100 ms minimum we grant exactly 150, as Python did; with the default
-/// minimum (300 s) the grant is still an integer ≥ the request (`vol.md` §8).
+/// minimum (300 s) the grant is still an integer ≥ the request (`docs/protocol/vol.md` §8).
 #[test]
 fn keepalive_as_server() {
     struct Ticker(DemoServer);
@@ -746,7 +746,7 @@ fn keepalive_as_server() {
     let items = parse_transcript("keepalive.txt");
     let mut r = Replay::new(Side::S, config, Ticker(DemoServer::default()), &items);
     let expected = r.run(&items);
-    // Deliberate difference (`vol.md` §8): a Python 3 peer dies on its 6th
+    // Deliberate difference (`docs/protocol/vol.md` §8): a Python 3 peer dies on its 6th
     // KEEP_ALIVE, so our link shows activity with the ignored NOTIFY_DEREF
     // (0, 0) instead. Everything else is identical.
     r.check(&expected, |e| match split_msg(&e) {
@@ -788,7 +788,7 @@ fn keepalive_as_server() {
 
 /// keepalive.txt with our link as C requesting 150 ms: Python's six
 /// KEEP_ALIVEs are accepted (our link does not copy Python 3's crash on the
-/// 6th, `vol.md` §8), and silence beyond 1.5 × 150 ms expires the link.
+/// 6th, `docs/protocol/vol.md` §8), and silence beyond 1.5 × 150 ms expires the link.
 #[test]
 fn keepalive_as_client() {
     struct Waiter(ScriptedClient);

@@ -2,7 +2,7 @@
 //! macro-defined object served by our server, called by our client through
 //! a macro-generated typed proxy and through the dynamic `RemoteObject`
 //! API (to see exactly what goes on the wire: arity and type errors as
-//! CALL_ERROR, `Err` as CALL_EXCEPTION, meta calls, `vol.md` §4.1–4.5).
+//! CALL_ERROR, `Err` as CALL_EXCEPTION, meta calls, `docs/protocol/vol.md` §4.1–4.5).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};

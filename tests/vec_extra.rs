@@ -1,4 +1,4 @@
-//! `vec-extra-vectors.json` (`vec.md` §11.2): netbytes primitives, hello
+//! `vec-extra-vectors.json` (`docs/protocol/vec.md` §11.2): netbytes primitives, hello
 //! lines, encoder refusals and decoder behaviour on odd input.
 
 mod common;
@@ -145,7 +145,7 @@ fn expected_decode(desc: &str) -> Result<Option<Entity>, Option<VecError>> {
         "entity followed by more bytes (reader stops at the boundary)" => Entity::Int(0),
         "0xF4 string without any codec known" => return Err(Some(VecError::NoStringCodec)),
         "0xF4 string with utf8 context" => Entity::String("hi".into()),
-        // Deliberate difference (`vec.md` §5.6, §12): only utf8/utf16 codec
+        // Deliberate difference (`docs/protocol/vec.md` §5.6, §12): only utf8/utf16 codec
         // names are decoded. Python looks the name up in its codec registry;
         // Python never sends other names itself, and mirroring the registry
         // would be open-ended.
@@ -163,7 +163,7 @@ fn expected_decode(desc: &str) -> Result<Option<Entity>, Option<VecError>> {
             return Err(Some(VecError::InvalidFloatBase(BigInt::from(1).into())))
         }
         // Deliberate difference: the entity layer has no object table, so an
-        // FD id is returned as is; VOL rejects unknown ids (`vec.md` §5.10).
+        // FD id is returned as is; VOL rejects unknown ids (`docs/protocol/vec.md` §5.10).
         "0xFD (reference to receiver-owned object) for unknown id" => {
             Entity::Ref(WireRef::ReceiverOwned(1))
         }

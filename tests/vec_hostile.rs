@@ -1,5 +1,5 @@
 //! Hostile input: huge declared lengths, deep nesting, truncation, bad codes
-//! (`vec.md` §1.1, §8.4).
+//! (`docs/protocol/vec.md` §1.1, §8.4).
 
 use bytes::BytesMut;
 use versile::vec::{Decoder, DecoderConfig, Entity, VecError};
@@ -196,7 +196,7 @@ fn base2_floats_keep_their_form() {
 }
 
 // ---------------------------------------------------------------------------
-// Decoded memory (`design.md`, reliability: limits in what things cost us)
+// Decoded memory (`docs/design.md`, reliability: limits in what things cost us)
 // ---------------------------------------------------------------------------
 
 /// `F6 n` followed by `n` one-byte integers.

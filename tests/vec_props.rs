@@ -1,4 +1,4 @@
-//! Property tests: round trips, prefixes and random input (`vec.md` §2).
+//! Property tests: round trips, prefixes and random input (`docs/protocol/vec.md` §2).
 
 use bytes::{Bytes, BytesMut};
 use num_bigint::{BigInt, Sign};

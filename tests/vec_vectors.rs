@@ -1,4 +1,4 @@
-//! Every vector of `vec-vectors.json` (`vec.md` §11.1): decode with the
+//! Every vector of `vec-vectors.json` (`docs/protocol/vec.md` §11.1): decode with the
 //! vector's context, re-encode, compare bytes; semantic checks against the
 //! Python literal where it is a simple one.
 

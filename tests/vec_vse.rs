@@ -1,4 +1,4 @@
-//! VSE catalogue values from the entity vectors (`vec.md` §6, §7).
+//! VSE catalogue values from the entity vectors (`docs/protocol/vec.md` §6, §7).
 
 mod common;
 
@@ -152,7 +152,7 @@ fn name_form_label_is_recognised() {
     let (label, used) = ver_label(&t.tags).unwrap();
     assert_eq!(used, 3);
     assert_eq!(vse_code(&label), Some((1, 3)));
-    // Full OID form, as Python also accepts (`vec.md` §6).
+    // Full OID form, as Python also accepts (`docs/protocol/vec.md` §6).
     let mut tags = vec![Entity::Int(100)];
     tags.extend(VSE_OID_PREFIX.iter().map(|&x| Entity::int(x)));
     tags.extend([Entity::Int(1), Entity::Int(3)]);

@@ -1,4 +1,4 @@
-//! VOP handshake grammar tests: every case of `vop-service.md` §2.3–2.5.
+//! VOP handshake grammar tests: every case of `docs/protocol/vop-service.md` §2.3–2.5.
 
 use bytes::BytesMut;
 use proptest::prelude::*;

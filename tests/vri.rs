@@ -1,4 +1,4 @@
-//! VRI parsing and generation: `vop-service.md` §4.1–4.4.
+//! VRI parsing and generation: `docs/protocol/vop-service.md` §4.1–4.4.
 
 use num_bigint::BigInt;
 use proptest::prelude::*;

@@ -1,4 +1,4 @@
-//! Authorization over VTS (`vop-service.md` §5.4): the server's
+//! Authorization over VTS (`docs/protocol/vop-service.md` §5.4): the server's
 //! [`CredentialCheckLayer`] (sync and async), the link authorizer and
 //! methods seeing protocol and credentials in their `CallContext`, and the
 //! client's pin and credential hook.

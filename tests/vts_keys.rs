@@ -1,4 +1,4 @@
-//! RSA key loading and the peer key policy (`vts.md` §3.3, §10 #5):
+//! RSA key loading and the peer key policy (`docs/protocol/vts.md` §3.3, §10 #5):
 //! PKCS#1 and PKCS#8 PEM, DER, files; writing PEM; the minimum size.
 
 use num_bigint::BigInt;

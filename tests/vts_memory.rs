@@ -326,7 +326,7 @@ async fn handshake_time_2048() {
     .unwrap();
 }
 
-/// Sweet32 (`vts.md` §10 #9): with a 64-bit-block cipher the connection
+/// Sweet32 (`docs/protocol/vts.md` §10 #9): with a 64-bit-block cipher the connection
 /// refuses to carry more than the configured bytes under one key; AES is
 /// not limited.
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Every vector group of `vts-vectors.json` (`vts.md` §11), data-driven:
+//! Every vector group of `vts-vectors.json` (`docs/protocol/vts.md` §11), data-driven:
 //! primitives (VHMAC, PRF, Blowfish ECB, sequence numbers), the RSA message
 //! encryption, the record layer for every cipher × mode, the negotiation
 //! cases and the six complete handshakes replayed against our client and

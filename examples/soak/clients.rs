@@ -74,7 +74,7 @@ pub enum OpError {
     Link(CallError),
     /// CALL_ERROR where a result or an exception was due. Expected only
     /// when the server stops the link gracefully during a callback: its
-    /// pending calls to us fail at once (`vol.md` §7.2 step 2), so the
+    /// pending calls to us fail at once (`docs/protocol/vol.md` §7.2 step 2), so the
     /// method calling back fails.
     CallFailed(String),
     /// Wrong result, other unexpected error, or no answer in time.

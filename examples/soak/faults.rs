@@ -477,7 +477,7 @@ async fn garbage(
 }
 
 /// Random bytes; half the time led by `FF`, a type code VEC never uses
-/// (`vec.md` §4).
+/// (`docs/protocol/vec.md` §4).
 pub fn garbage_bytes(rng: &mut Rng) -> Bytes {
     let mut b = vec![0; rng.range(1, 512) as usize];
     rng.fill(&mut b);

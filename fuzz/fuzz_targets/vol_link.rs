@@ -1,5 +1,5 @@
 //! Arbitrary bytes into a VOL [`Link`] after a valid prefix: the peer's VEC
-//! hello, VOL hello and handshake object (`vol.md` §2.1). Calls are answered
+//! hello, VOL hello and handshake object (`docs/protocol/vol.md` §2.1). Calls are answered
 //! by echoing their arguments so that responses, exports and releases are
 //! exercised too. Must never panic; after an error the link is dropped.
 #![no_main]

@@ -1,5 +1,5 @@
 //! Arbitrary server bytes into the client side of the VOP handshake
-//! (`vop-service.md` §2.5): the first byte picks the offered transports and
+//! (`docs/protocol/vop-service.md` §2.5): the first byte picks the offered transports and
 //! the chunk size, then the answer is fed in chunks and EOF. Must never
 //! panic; an answer must be one we offered, the line cap holds, bytes after
 //! the LF are left for the transport, and the outcome is sticky.

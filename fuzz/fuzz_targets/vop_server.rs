@@ -1,5 +1,5 @@
 //! Arbitrary client bytes into the server side of the VOP handshake
-//! (`vop-service.md` §2.4): fed in chunks whose sizes come from the input,
+//! (`docs/protocol/vop-service.md` §2.4): fed in chunks whose sizes come from the input,
 //! then EOF. Must never panic; a result must be consistent (no answer after
 //! an error, and a 64-byte line without LF is always an error).
 #![no_main]

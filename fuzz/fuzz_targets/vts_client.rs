@@ -1,4 +1,4 @@
-//! The client side of the VTS handshake (`vts.md` §3, §8 "Client"), with the
+//! The client side of the VTS handshake (`docs/protocol/vts.md` §3, §8 "Client"), with the
 //! fuzzer as the server: a number of valid server steps chosen by the input
 //! (M2, M4, M6 in client-key mode, then records) come first, then the
 //! input's own bytes, fed in chunks (see `versile_fuzz::HandshakeInput`).

@@ -1,4 +1,4 @@
-//! The VTS record layer (`vts.md` §4, §2.5) opening arbitrary records.
+//! The VTS record layer (`docs/protocol/vts.md` §4, §2.5) opening arbitrary records.
 //!
 //! Direct mode (first byte < 0x80, see `versile_fuzz::RecordInput`): a
 //! [`RecordLayer`](versile::vts::record::RecordLayer) keyed with fixed

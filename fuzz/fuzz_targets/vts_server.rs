@@ -1,4 +1,4 @@
-//! The server side of the VTS handshake (`vts.md` §3, §8 "Server"), with the
+//! The server side of the VTS handshake (`docs/protocol/vts.md` §3, §8 "Server"), with the
 //! fuzzer as the client: a number of valid client steps chosen by the input
 //! (M1, M3, M5, then records) come first, then the input's own bytes, fed in
 //! chunks. The randoms and keys are fixed, so the valid prefix always

@@ -21,7 +21,7 @@ use proc_macro::TokenStream;
 /// Serve an `impl` block's async methods as a Versile object.
 ///
 /// Every `async fn name(&self, args...) -> R` becomes the published method
-/// `name` (`vol.md` §4.1–4.5); a method that keeps the object (e.g. to
+/// `name` (`docs/protocol/vol.md` §4.1–4.5); a method that keeps the object (e.g. to
 /// hand a child object a reference to it) takes `self: Arc<Self>` instead:
 /// * each argument is converted with `versile::FromValue`; a wrong count
 ///   or type answers CALL_ERROR;

@@ -11,7 +11,7 @@ use syn::{Attribute, Error, FnArg, Ident, LitStr, Pat, Signature, Type};
 pub struct Options {
     /// The name on the wire, if not the Rust name.
     pub name: Option<LitStr>,
-    /// Not listed by the meta call `methods` (`vol.md` §4.2).
+    /// Not listed by the meta call `methods` (`docs/protocol/vol.md` §4.2).
     pub hidden: bool,
     /// Not published at all (a helper or constructor).
     pub skip: bool,
@@ -55,7 +55,7 @@ pub fn combine(result: &mut syn::Result<()>, error: Error) {
 }
 
 /// The text of the doc comments in `attrs`, as the meta call `doc`
-/// returns it (`vol.md` §4.3): one line per `///` line without the space
+/// returns it (`docs/protocol/vol.md` §4.3): one line per `///` line without the space
 /// after the slashes, ending in a newline. `None` without doc comments.
 pub fn doc_text(attrs: &[Attribute]) -> Option<String> {
     let mut lines = Vec::new();

@@ -3,7 +3,7 @@
 //!
 //! Some limits cover only part of a connection (the handshake deadline
 //! stops at "link established", the idle timeout watches activity), so a
-//! layer cannot just wrap the inner future (`design.md`, "Some limits cover
+//! layer cannot just wrap the inner future (`docs/design.md`, "Some limits cover
 //! only part of the connection"). Instead the first layer that needs them
 //! puts one `ConnectionSignals` into the request's extensions
 //! ([`ConnectionSignals::get_or_insert`]); the terminal service finds it

@@ -1,6 +1,6 @@
 //! `versile bench`: round-trip and throughput measurements of PLAIN echo
 //! calls against a raw tokio TCP ping-pong baseline measured in the same
-//! run (`design.md`, performance principles).
+//! run (`docs/design.md`, performance principles).
 //!
 //! Everything runs in one process on loopback (127.0.0.1). By default on
 //! the caller's runtime: the baseline's two ends, our server and our client
@@ -416,7 +416,7 @@ async fn run_phases(options: BenchOptions) -> std::io::Result<BenchReport> {
 }
 
 /// Encoded sizes of an `echo(payload)` call message and of its result
-/// message (`vol.md` §3.1, §3.3, §3.4), for a msg_id of `msg_id`.
+/// message (`docs/protocol/vol.md` §3.1, §3.3, §3.4), for a msg_id of `msg_id`.
 pub fn wire_sizes(payload: &Bytes, msg_id: i64) -> (usize, usize) {
     let call: Entity<WireRef> = envelope(
         msg_id,

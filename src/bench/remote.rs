@@ -3,7 +3,7 @@
 //! the server agree on (PLAIN, VTS or TLS).
 //!
 //! The VRI names the object and the method as `versile call` reads it
-//! (`vop-service.md` §4.4): `vop://HOST:PORT/a/b/` resolves the path with
+//! (`docs/protocol/vop-service.md` §4.4): `vop://HOST:PORT/a/b/` resolves the path with
 //! the gateway's `urlget` and calls [`RemoteOptions::method`] on the result;
 //! without the trailing slash the last part is the method
 //! (`vop://HOST:PORT/echo` calls the gateway's `echo`). Every call is

@@ -1,4 +1,4 @@
-//! `versile call`: resolve a `vop://` VRI (`vop-service.md` §4.4) and
+//! `versile call`: resolve a `vop://` VRI (`docs/protocol/vop-service.md` §4.4) and
 //! optionally call a method on the result; print the result as one line of
 //! JSON ([`super::json`]).
 
@@ -279,7 +279,7 @@ fn describe_resolve(e: ClientError, args: &CallArgs) -> String {
 pub fn describe_client(e: ClientError, insecure: bool) -> String {
     match e {
         // A server that has no transport in common closes without a word
-        // (`vop-service.md` §2.6): most often a PLAIN-only server.
+        // (`docs/protocol/vop-service.md` §2.6): most often a PLAIN-only server.
         ClientError::Vop(v) if !insecure => {
             format!("VOP handshake failed: {v} (if the server serves only PLAIN, use --insecure)")
         }

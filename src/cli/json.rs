@@ -18,7 +18,7 @@
 //! | tagged value | `{"tagged":value,"tags":[...]}` |
 //!
 //! Input accepts every form except `{"object":..}`; any other JSON object is
-//! an error (Versile has no plain dictionary type, `vec.md` §5).
+//! an error (Versile has no plain dictionary type, `docs/protocol/vec.md` §5).
 //!
 //! Integers come from the peer and may be as large as the entity size
 //! limit allows; num-bigint's decimal conversion is quadratic (1 Mbit:

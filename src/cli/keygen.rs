@@ -1,5 +1,5 @@
 //! `versile keygen`: write a new RSA private key for `versile serve --key`
-//! and `versile call --key` (`vts.md` §10 #5: 2048 bits by default).
+//! and `versile call --key` (`docs/protocol/vts.md` §10 #5: 2048 bits by default).
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
 //! `versile serve`: a VOP service with a demo gateway
-//! (`vop-service.md` §5), stopped by SIGINT/SIGTERM (§5.6).
+//! (`docs/protocol/vop-service.md` §5), stopped by SIGINT/SIGTERM (§5.6).
 //!
 //! Once listening it prints `listening on vop://ADDR/` as the first line
 //! of stdout (scripts and tests read the bound port from it), and with VTS
@@ -9,7 +9,7 @@
 //! signal it marks itself draining (`/readyz` on the `--metrics` listener
 //! answers 503 from then on; with `--shutdown-delay` it first keeps
 //! accepting for that long with `/readyz` at 503), stops accepting, shuts every link down
-//! gracefully (running calls finish and answer, `vol.md` §7.2), waits up
+//! gracefully (running calls finish and answer, `docs/protocol/vol.md` §7.2), waits up
 //! to `--drain-timeout`, then forces what is left; a second signal forces
 //! at once. Exit 0.
 

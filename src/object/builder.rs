@@ -1,5 +1,5 @@
 //! [`ObjectBuilder`]: objects that follow the VOB call convention
-//! (`vol.md` §4.1–4.5), Python's `VExternal` with `@publish`.
+//! (`docs/protocol/vol.md` §4.1–4.5), Python's `VExternal` with `@publish`.
 //!
 //! A call's first argument selects what runs: a string names a published
 //! method; `None` followed by a name is a meta call (`methods`, `doc`, or a
@@ -20,7 +20,7 @@ use crate::vec::Entity;
 type Handler<S> =
     Arc<dyn Fn(Arc<S>, Call) -> BoxFuture<'static, Result<Value, CallError>> + Send + Sync>;
 
-/// How a method is published (`vol.md` §4.2).
+/// How a method is published (`docs/protocol/vol.md` §4.2).
 #[derive(Debug, Clone)]
 pub struct MethodSpec {
     /// The external name.
@@ -136,7 +136,7 @@ impl<S: Send + Sync + 'static> ObjectBuilder<S> {
         self
     }
 
-    /// Register a custom meta call (`vol.md` §4.3, Python's `@meta_as`).
+    /// Register a custom meta call (`docs/protocol/vol.md` §4.3, Python's `@meta_as`).
     pub fn meta<F, Fut>(mut self, name: &str, f: F) -> Self
     where
         F: Fn(Arc<S>, Call) -> Fut + Send + Sync + 'static,
@@ -174,7 +174,7 @@ fn ready(r: Result<Value, CallError>) -> BoxFuture<'static, Result<Value, CallEr
 }
 
 impl<S: Send + Sync + 'static> Published<S> {
-    /// Meta calls (`vol.md` §4.3).
+    /// Meta calls (`docs/protocol/vol.md` §4.3).
     fn meta_call(&self, name: &str, call: Call) -> BoxFuture<'static, Result<Value, CallError>> {
         match name {
             "methods" if call.args.is_empty() => {

@@ -1,4 +1,4 @@
-//! The per-link call context (`vol.md` §4.8, `vop-service.md` §5.4): who the
+//! The per-link call context (`docs/protocol/vol.md` §4.8, `docs/protocol/vop-service.md` §5.4): who the
 //! peer is and what the transport learned, visible to every method.
 
 use std::collections::HashMap;
@@ -71,7 +71,7 @@ impl CallContext {
 
     /// What VTS learned about the peer: its key (`None` for an anonymous
     /// client), its unverified identity claim or certificates, the suite
-    /// (Python's `context.credentials`, `vop-service.md` §5.4). `None` for
+    /// (Python's `context.credentials`, `docs/protocol/vop-service.md` §5.4). `None` for
     /// PLAIN and TLS.
     pub fn peer_credentials(&self) -> Option<&crate::vts::PeerCredentials> {
         self.extensions().get()

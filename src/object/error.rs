@@ -4,7 +4,7 @@ use crate::value::{Value, ValueError};
 use crate::vec::Entity;
 use crate::vol::LinkError;
 
-/// The failure of a remote call (`vol.md` §4.5, §4.7).
+/// The failure of a remote call (`docs/protocol/vol.md` §4.5, §4.7).
 ///
 /// On the calling side it says what came back; on the serving side a
 /// method returns it to choose what goes on the wire:

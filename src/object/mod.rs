@@ -1,4 +1,4 @@
-//! Objects: what a link exports and imports (`vol.md` §4, §5).
+//! Objects: what a link exports and imports (`docs/protocol/vol.md` §4, §5).
 //!
 //! * [`VObject`] — anything callable from the peer; gets the raw argument
 //!   tuple of each call.
@@ -61,12 +61,12 @@ impl Call {
 
 /// An object the peer can call.
 ///
-/// `call` receives the raw argument tuple of a METHOD_CALL (`vol.md` §3.3)
+/// `call` receives the raw argument tuple of a METHOD_CALL (`docs/protocol/vol.md` §3.3)
 /// and returns the value for CALL_RESULT or a [`CallError`]. Each call runs
 /// as its own task, so a slow method holds up nothing else.
 pub trait VObject: Send + Sync + 'static {
     /// Run one call. `call.args` is the whole argument tuple (for VOB
-    /// objects the method name first, `vol.md` §4.1); `Ok` answers
+    /// objects the method name first, `docs/protocol/vol.md` §4.1); `Ok` answers
     /// CALL_RESULT, `Err` CALL_EXCEPTION or CALL_ERROR as [`CallError`] says.
     fn call(&self, call: Call) -> BoxFuture<'static, Result<Value, CallError>>;
 }

@@ -11,10 +11,10 @@ use crate::value::{IntoArgs, Value};
 use crate::vec::Entity;
 use crate::vol::{CallKind, LinkError};
 
-/// A peer object reachable over one link (`vol.md` §4.6).
+/// A peer object reachable over one link (`docs/protocol/vol.md` §4.6).
 ///
 /// Clones share one import; when the last clone is dropped the link sends
-/// `NOTIFY_DEREF` with the total receive count (`vol.md` §5.2).
+/// `NOTIFY_DEREF` with the total receive count (`docs/protocol/vol.md` §5.2).
 #[derive(Clone)]
 pub struct RemoteObject(pub(crate) Arc<RemoteInner>);
 
@@ -35,7 +35,7 @@ impl Drop for RemoteInner {
 }
 
 impl RemoteObject {
-    /// Call a published method: sends `(method, args...)` (`vol.md` §4.1).
+    /// Call a published method: sends `(method, args...)` (`docs/protocol/vol.md` §4.1).
     ///
     /// ```no_run
     /// # async fn f(remote: versile::RemoteObject) -> Result<(), versile::CallError> {
@@ -47,7 +47,7 @@ impl RemoteObject {
             .await
     }
 
-    /// Call a meta method: sends `(None, name, args...)` (`vol.md` §4.3).
+    /// Call a meta method: sends `(None, name, args...)` (`docs/protocol/vol.md` §4.3).
     pub async fn meta(&self, name: &str, args: impl IntoArgs) -> Result<Value, CallError> {
         let all = with_head([Entity::None, Value::from(name)], args);
         self.call_raw(CallKind::Normal, all).await

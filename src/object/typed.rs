@@ -6,7 +6,7 @@
 //! Rust method. An incoming call flows
 //!
 //! ```text
-//! ("add", 2, 3) → ObjectBuilder (name → method, meta calls, vol.md §4.1–4.3)
+//! ("add", 2, 3) → ObjectBuilder (name → method, meta calls, docs/protocol/vol.md §4.1–4.3)
 //!              → Args: arity check, FromValue per argument  (CALL_ERROR)
 //!              → the Rust method
 //!              → IntoCallResult: Ok value / Err → CallError (CALL_EXCEPTION)
@@ -25,7 +25,7 @@ use std::sync::Arc;
 use super::{CallError, LocalObject, ObjectBuilder, RemoteObject};
 use crate::value::{FromValue, Value, ValueError};
 
-/// A type whose methods are published as a VOB object (`vol.md` §4.1–4.5).
+/// A type whose methods are published as a VOB object (`docs/protocol/vol.md` §4.1–4.5).
 ///
 /// Implemented by `#[versile::object]` on an `impl` block, which also
 /// implements `From<Self> for LocalObject`, so the type can be served
@@ -53,7 +53,7 @@ pub trait Publish: Sized + Send + Sync + 'static {
 
 /// What a published method may return: a value (`T: Into<Value>`, `()` is
 /// VNone) or `Result<T, E>` where `E` becomes the [`CallError`] on the wire,
-/// normally [`CallError::Exception`] (CALL_EXCEPTION, `vol.md` §4.5).
+/// normally [`CallError::Exception`] (CALL_EXCEPTION, `docs/protocol/vol.md` §4.5).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be the result of a versile method",
     label = "the result must convert into a `versile::Value`",
@@ -113,7 +113,7 @@ pub struct Args {
 
 impl Args {
     /// Checks the arity: a different count is CALL_ERROR (Python's
-    /// `TypeError`, `vol.md` §4.4).
+    /// `TypeError`, `docs/protocol/vol.md` §4.4).
     pub fn new(method: &'static str, values: Vec<Value>, arity: usize) -> Result<Args, CallError> {
         if values.len() != arity {
             return Err(CallError::failed(format!(

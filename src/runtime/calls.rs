@@ -1,4 +1,4 @@
-//! Bounds on the incoming calls of a link (`vol.md` §6.3): how many run at
+//! Bounds on the incoming calls of a link (`docs/protocol/vol.md` §6.3): how many run at
 //! once per link and across links, how many wait, and the tasks they run in.
 //!
 //! Data flow inside the link task: an entity decoded into a call is pushed
@@ -22,7 +22,7 @@
 //!
 //! None of this rejects anything on the wire: the spec allows bounding
 //! concurrency per link and per service by queueing, never by refusing at
-//! the VOL level (`vol.md` §6.3).
+//! the VOL level (`docs/protocol/vol.md` §6.3).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -38,14 +38,14 @@ use tokio::task::JoinSet;
 pub struct CallLimits {
     /// Incoming calls of this link running at once; more are queued.
     /// Default 256: enough to keep a pipelining client busy (Python's own
-    /// service runs 5 at a time, `vol.md` §6.3), few enough that one link
+    /// service runs 5 at a time, `docs/protocol/vol.md` §6.3), few enough that one link
     /// cannot hold thousands of tasks. Reaching it counts
     /// `limit="link_calls_in_flight"` once per episode. At least 1.
     pub max_in_flight: usize,
     /// Calls decoded and waiting to start. When the queue is full the link
     /// stops decoding (checked before every entity) and stops reading; the
     /// peer's writes back up into TCP. Default 1024: five times the largest
-    /// burst seen from Python (200 calls in one write, `vol.md` §6.1), while
+    /// burst seen from Python (200 calls in one write, `docs/protocol/vol.md` §6.1), while
     /// a flood of tiny calls holds at most 1024 decoded calls in memory.
     /// A pause counts `limit="queued_calls"` once per episode. At least 1
     /// (the handshake entities are decoded under the same check).

@@ -4,7 +4,7 @@
 //!
 //! One future polls everything in turn — commands, the socket's read and
 //! write sides, the timers — so the link state needs no lock and every
-//! message that is ready goes out in one write (`design.md`, performance).
+//! message that is ready goes out in one write (`docs/design.md`, performance).
 //!
 //! Incoming calls are bounded as `calls.rs` describes: input is decoded one
 //! entity at a time while the call queue has room, calls start within the
@@ -47,12 +47,12 @@ use crate::vol::{
     CallId, CallKind, CallSendError, Event, Link, LinkConfig, LinkError, Outcome, Received, Ref,
 };
 
-/// Decides whether a peer may use the link (`vol.md` §2.6); runs after the
+/// Decides whether a peer may use the link (`docs/protocol/vol.md` §2.6); runs after the
 /// peer's hello and before our handshake object is sent.
 pub type Authorizer = Arc<dyn Fn(CallContext) -> BoxFuture<'static, bool> + Send + Sync>;
 
 /// Called once: with the link and the peer's gateway when the handshake
-/// completes, or with the error if it never does (`vop-service.md` §5.3 step 7).
+/// completes, or with the error if it never does (`docs/protocol/vop-service.md` §5.3 step 7).
 pub type OnEstablished =
     Box<dyn FnOnce(Result<(LinkHandle, RemoteObject), LinkError>) + Send + 'static>;
 
@@ -62,7 +62,7 @@ pub struct LinkOptions {
     /// Protocol settings (licence, keep-alive, handshake timeout, limits).
     pub protocol: LinkConfig,
     /// Bounds on incoming calls: running and queued per link, and an
-    /// optional budget shared across links (`vol.md` §6.3).
+    /// optional budget shared across links (`docs/protocol/vol.md` §6.3).
     pub calls: CallLimits,
     /// How long a graceful shutdown may wait for running calls before the
     /// link is closed anyway; after our FIN, also how long we wait for the
@@ -428,7 +428,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             if now >= deadline {
                 // Everything was answered and our FIN sent: the peer only
                 // did not close in time. Otherwise the drain deadline
-                // passed: force (`vol.md` §7.2 step 6).
+                // passed: force (`docs/protocol/vol.md` §7.2 step 6).
                 return Ok(Some(if self.half_closed {
                     reason
                 } else {
@@ -466,7 +466,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
 
     /// After our FIN, read and drop the peer's input until it closes too.
     /// Closing a socket with unread input (calls the peer sent after we
-    /// stopped reading, `vol.md` §7.2 step 1) makes the kernel reset the
+    /// stopped reading, `docs/protocol/vol.md` §7.2 step 1) makes the kernel reset the
     /// connection and discard our output still on its way: the answers
     /// the drain waited for would be lost. Bounded by the drain deadline;
     /// a fixed scratch buffer, nothing is kept.
@@ -641,7 +641,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             return;
         }
         self.link.close();
-        // Our pending calls fail at once (`vol.md` §7.2 step 2).
+        // Our pending calls fail at once (`docs/protocol/vol.md` §7.2 step 2).
         for (_, reply) in self.pending.drain() {
             let _ = reply.send(Err(CallError::Link(LinkError::Closed)));
         }
@@ -730,7 +730,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                             cb(Ok((self.handle.clone(), gateway)));
                         }
                         // Nobody wants the peer's gateway: release it now
-                        // (`vol.md` §5.2), in order with what follows, not
+                        // (`docs/protocol/vol.md` §5.2), in order with what follows, not
                         // through our own command channel.
                         None => self.link.release(peer_gateway).map_err(fail)?,
                     }
@@ -889,7 +889,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         Ok(())
     }
 
-    /// A call of ours ended with `outcome`: answer it (`vol.md` §4.5).
+    /// A call of ours ended with `outcome`: answer it (`docs/protocol/vol.md` §4.5).
     fn finish_call(
         &mut self,
         call_id: CallId,
@@ -948,7 +948,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 Object::Local(l) => Ref::Local(l),
                 Object::Remote(r) if r.link().same_link(&self.handle) => Ref::Remote(r.id()),
                 // A reference from another link is re-exported as our own
-                // object that forwards calls (`vol.md` §4.6).
+                // object that forwards calls (`docs/protocol/vol.md` §4.6).
                 Object::Remote(r) => Ref::Local(LocalObject::new(Forwarder(r))),
             })
         });

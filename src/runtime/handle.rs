@@ -15,7 +15,7 @@ use crate::vol::{CallId, CallKind};
 pub enum CloseReason {
     /// The peer closed the connection.
     PeerClosed,
-    /// Both object tables became empty (`vol.md` §5.3).
+    /// Both object tables became empty (`docs/protocol/vol.md` §5.3).
     Idle,
     /// The application (or the server) shut it down.
     Shutdown { forced: bool },
@@ -100,7 +100,7 @@ impl ClosedState {
     }
 }
 
-/// How [`LinkHandle::shutdown`] closes a link (`vol.md` §7.2).
+/// How [`LinkHandle::shutdown`] closes a link (`docs/protocol/vol.md` §7.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LinkShutdown {
     /// Stop reading, fail our pending calls, let running handlers send
@@ -150,7 +150,7 @@ impl LinkHandle {
         CallContext { link: self.clone() }
     }
 
-    /// Shut the link down (`vol.md` §7.2), as [`LinkShutdown`] says. A
+    /// Shut the link down (`docs/protocol/vol.md` §7.2), as [`LinkShutdown`] says. A
     /// forced shutdown after a graceful one escalates.
     pub fn shutdown(&self, how: LinkShutdown) {
         let force = how == LinkShutdown::Forced;

@@ -4,6 +4,6 @@
 //! [`Connection`](crate::server::Connection) share one [`BoxedIo`] type
 //! (no re-boxing when a layer takes the stream out) and one [`Rewind`]
 //! (the stream that first yields bytes a handshake read past its line,
-//! `vop-service.md` §2.9 rule 4).
+//! `docs/protocol/vop-service.md` §2.9 rule 4).
 
 pub use versile_middleware::io::{AsyncStream, BoxedIo, Rewind};

@@ -1,5 +1,5 @@
 //! Memory budgets: what a peer makes a link hold, charged before it is held
-//! (`design.md`, reliability).
+//! (`docs/design.md`, reliability).
 //!
 //! Two levels. Every link has its own budget ([`MemoryLimits::link_budget`])
 //! covering the read buffer, the entity being decoded, decoded calls that
@@ -18,7 +18,7 @@
 //! the call's task, released when the task ends, however it ends). Before
 //! it reads or decodes, the task asks for room; when the budget refuses,
 //! the driver pauses reading if something it holds will drain (output, calls),
-//! and closes the link otherwise (`vol.md` §7.2: a forced close).
+//! and closes the link otherwise (`docs/protocol/vol.md` §7.2: a forced close).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -27,7 +27,7 @@ use crate::vec::{Entity, VecError};
 use crate::vol::{LinkError, MemoryBudgetKind};
 
 /// Default [`MemoryLimits::link_budget`], 192 MiB: a Python-size entity
-/// (101 MiB on the wire, `vec.md` §8.4) in a read buffer that grew by
+/// (101 MiB on the wire, `docs/protocol/vec.md` §8.4) in a read buffer that grew by
 /// doubling (128 MiB), its decoded form (up to
 /// [`DEFAULT_LINK_MAX_DECODED_BYTES`](crate::vol::DEFAULT_LINK_MAX_DECODED_BYTES))
 /// and some unsent output.

@@ -82,7 +82,7 @@ where
 {
     let spawned = spawn_link(io, gateway, info, options);
     // Cancelling (dropping) this future before the handshake completes
-    // shuts the half-made link down (`vop-service.md` §6 C21).
+    // shuts the half-made link down (`docs/protocol/vop-service.md` §6 C21).
     let guard = ShutdownOnDrop(Some(spawned.handle.clone()));
     let result = spawned.established.await.unwrap_or(Err(LinkError::Closed));
     guard.disarm();

@@ -1,4 +1,4 @@
-//! Controlled accepting (`vop-service.md` §5.7, S35–S38): an [`Admission`]
+//! Controlled accepting (`docs/protocol/vop-service.md` §5.7, S35–S38): an [`Admission`]
 //! controller hands out accept permits to the servers ("nodes") registered
 //! with it, capping the total number of clients and the clients per node.
 
@@ -76,7 +76,7 @@ struct NodeState {
 
 impl State {
     /// Grant the permit if none is outstanding and the caps allow
-    /// (`vop-service.md` §5.7).
+    /// (`docs/protocol/vop-service.md` §5.7).
     fn evaluate(&mut self, max_clients: Option<usize>, max_node: Option<usize>) {
         if self.outstanding.is_some() {
             return;

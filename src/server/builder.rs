@@ -1,4 +1,4 @@
-//! [`ServerBuilder`]: where and how a [`Server`] listens (`vop-service.md`
+//! [`ServerBuilder`]: where and how a [`Server`] listens (`docs/protocol/vop-service.md`
 //! §5.1 `sock`/`internal`/`buf_size`, §5.2 `iface`/`port`; S01–S03, S26),
 //! whether it is admission-controlled (§5.7), and its link hooks.
 //!
@@ -209,7 +209,7 @@ impl ServerBuilder {
     }
 
     /// Accept only with permits from `node`'s controller
-    /// ([`Admission`](super::Admission), `vop-service.md` §5.7).
+    /// ([`Admission`](super::Admission), `docs/protocol/vop-service.md` §5.7).
     pub fn admission(mut self, node: AdmissionNode) -> Self {
         self.node = Some(node);
         self

@@ -1,12 +1,12 @@
 //! [`CredentialCheckLayer`]: accept or refuse a connection on what its
-//! transport handshake established (`vop-service.md` §5.4, the service's
+//! transport handshake established (`docs/protocol/vop-service.md` §5.4, the service's
 //! `p_auth.accept_credentials` with the network address added).
 //!
 //! Placed after (inside) [`VopLayer`](super::VopLayer), it sees every
 //! connection once VTS or TLS has finished: the peer's address, the
 //! protocol, the peer's key, its claimed identity and certificates
 //! ([`PeerInfo`]). A refusal drops the connection before the link starts,
-//! without a word (as every VTS failure, `vts.md` §7). The check may be
+//! without a word (as every VTS failure, `docs/protocol/vts.md` §7). The check may be
 //! sync ([`CredentialCheckLayer::new`]) or async
 //! ([`CredentialCheckLayer::new_async`]).
 //!
@@ -57,7 +57,7 @@ pub struct PeerInfo {
     /// name for VTS).
     pub claimed_identity: Option<String>,
     /// The peer's certificate chain, DER, leaf first (unverified for VTS,
-    /// `vts.md` §3.8; from `TlsPeer` for TLS); empty if none.
+    /// `docs/protocol/vts.md` §3.8; from `TlsPeer` for TLS); empty if none.
     pub certificates: Vec<Vec<u8>>,
     /// `SHA256:<hex>` of the peer's RSA key in the VTS form (PKCS#1), for
     /// VTS and for TLS with an RSA certificate; for other TLS keys, of the

@@ -1,6 +1,6 @@
 //! [`GatewayService`]: the terminal `Service<Connection>` that runs a VOL
 //! link with a gateway object from a per-connection factory
-//! (`vop-service.md` §5.1, §5.3 steps 4–7).
+//! (`docs/protocol/vop-service.md` §5.1, §5.3 steps 4–7).
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -87,7 +87,7 @@ where
     /// Called with the link and the client's gateway once the VOL handshake
     /// completes (Python's `init_callback`). Keep the `RemoteObject` to hold
     /// the client's gateway; dropping it releases it (Python's
-    /// `hold_peer=False`, `vol.md` §7.4).
+    /// `hold_peer=False`, `docs/protocol/vol.md` §7.4).
     pub fn on_established(
         mut self,
         callback: impl Fn(LinkHandle, RemoteObject) + Send + Sync + 'static,
@@ -98,7 +98,7 @@ where
 
     /// Called with the link and the reason when its VOL handshake never
     /// completes (Python calls its `init_callback` with `None`,
-    /// `vop-service.md` §5.3 step 7).
+    /// `docs/protocol/vop-service.md` §5.3 step 7).
     pub fn on_handshake_failed(
         mut self,
         callback: impl Fn(LinkHandle, LinkError) + Send + Sync + 'static,
@@ -135,7 +135,7 @@ where
         // lifetime next to the driver's own copies, in every idle link.
         // Middleware signals (handshake deadline, idle timeout, metrics):
         // the driver reports to them; a layer's close request becomes a
-        // graceful shutdown (`design.md`, partial limits).
+        // graceful shutdown (`docs/design.md`, partial limits).
         let signals = conn.signals();
         let transport = conn
             .info

@@ -64,7 +64,7 @@ pub struct LinkLimits {
     /// Wire size of one entity once the handshake is complete
     /// (`--max-entity-size`;
     /// [`LinkConfig::max_entity_size`](crate::vol::LinkConfig::max_entity_size),
-    /// default 105,906,176, Python's limit, `vec.md` §8.4).
+    /// default 105,906,176, Python's limit, `docs/protocol/vec.md` §8.4).
     #[serde(deserialize_with = "de_size")]
     pub max_entity_size: usize,
     /// In-memory cost of one decoded entity once the handshake is complete

@@ -2,7 +2,7 @@
 //! through tower layers — [`VopLayer`] negotiates the transport — to
 //! [`GatewayService`], which runs the link.
 //!
-//! Lifecycle (`vop-service.md` §5.5): [`Server::builder`] binds one or more
+//! Lifecycle (`docs/protocol/vop-service.md` §5.5): [`Server::builder`] binds one or more
 //! addresses or takes pre-bound listeners ([`ServerBuilder`]); the
 //! [`Server`] handle reports its [`ServerState`], stops accepting and shuts
 //! links down ([`StopLinks`]), and waits for drain. Its [`LinkRegistry`]

@@ -1,4 +1,4 @@
-//! The live links of a server (`vop-service.md` §5.5 `links`, S27), so that
+//! The live links of a server (`docs/protocol/vop-service.md` §5.5 `links`, S27), so that
 //! a stop can shut them down, a drain can wait for them, and middleware and
 //! metrics can see them.
 
@@ -174,7 +174,7 @@ impl LinkRegistry {
             .collect()
     }
 
-    /// Shut every current and future link down (`vop-service.md` §5.5 `stop`).
+    /// Shut every current and future link down (`docs/protocol/vop-service.md` §5.5 `stop`).
     /// May be called again with [`LinkShutdown::Forced`] to escalate.
     pub fn shutdown_all(&self, how: LinkShutdown) {
         {

@@ -1,4 +1,4 @@
-//! The accept loop and the [`Server`] handle (`vop-service.md` §5.5).
+//! The accept loop and the [`Server`] handle (`docs/protocol/vop-service.md` §5.5).
 
 use crate::runtime::LinkShutdown;
 use std::io;
@@ -26,13 +26,13 @@ use super::registry::LinkRegistry;
 pub enum StopLinks {
     /// Leave them running (Python's `stop(stop_links=False)`).
     Keep,
-    /// Graceful link shutdown: running calls finish and answer (`vol.md` §7.2).
+    /// Graceful link shutdown: running calls finish and answer (`docs/protocol/vol.md` §7.2).
     Graceful,
     /// Close them at once.
     Force,
 }
 
-/// Where a server is in its life (`vop-service.md` §5.5, S29).
+/// Where a server is in its life (`docs/protocol/vop-service.md` §5.5, S29).
 ///
 /// The predicates follow Python's flags: [`started`](Self::started) stays
 /// true once started, [`active`](Self::active) holds while accepting,

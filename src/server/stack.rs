@@ -33,7 +33,7 @@
 //!   everything before the link is up;
 //! * dead-peer detection on established links: every link asks its peer for
 //!   VOL keep-alive traffic ([`DEFAULT_KEEP_ALIVE`](StackConfig::DEFAULT_KEEP_ALIVE),
-//!   `vol.md` §8) and is closed when the peer stays silent for 1.5 × the
+//!   `docs/protocol/vol.md` §8) and is closed when the peer stays silent for 1.5 × the
 //!   interval it granted; idle but live clients (Python's included) answer
 //!   with keep-alive messages and stay, so the idle timeout stays off;
 //! * PROXY protocol only with a list of trusted balancers
@@ -143,7 +143,7 @@ pub struct StackConfig {
     #[serde(deserialize_with = "de_secs")]
     pub idle_timeout: Option<Duration>,
     /// Ask every peer to send VOL keep-alive traffic at this interval
-    /// (`vol.md` §8, H6); a peer that then stays silent for 1.5 × the
+    /// (`docs/protocol/vol.md` §8, H6); a peer that then stays silent for 1.5 × the
     /// interval it granted is closed (`None`: not requested). Default
     /// [`DEFAULT_KEEP_ALIVE`](Self::DEFAULT_KEEP_ALIVE). Overrides the
     /// gateway service's [`LinkConfig::keep_alive_request`](crate::vol::LinkConfig::keep_alive_request).
@@ -187,7 +187,7 @@ impl StackConfig {
     /// The default handshake deadline.
     pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
     /// The default keep-alive request: 60 s. Peers grant at least their own
-    /// minimum (Versile Python and this crate: 300 s, `vol.md` §8), so a
+    /// minimum (Versile Python and this crate: 300 s, `docs/protocol/vol.md` §8), so a
     /// default peer sends something every 5 min when otherwise silent, and
     /// a dead or silent one is closed after 7.5 min; peers that allow less
     /// are checked sooner.

@@ -1,5 +1,5 @@
 //! [`VopLayer`]: the VOP transport negotiation as a tower layer
-//! (`vop-service.md` §2).
+//! (`docs/protocol/vop-service.md` §2).
 //!
 //! Reads the client's hello line, picks VTS > TLS > PLAIN among offered ∩
 //! enabled, writes the answer, hands the stream (with any bytes read past the
@@ -22,7 +22,7 @@ use super::connection::{Connection, NegotiatedTransport};
 use crate::runtime::Rewind;
 use crate::vop::{answer_line, ServerHandshake, Transport, TransportSet};
 
-/// The server side of one byte transport (`vop-service.md` §1 layer 2).
+/// The server side of one byte transport (`docs/protocol/vop-service.md` §1 layer 2).
 ///
 /// PLAIN is built in; VTS and TLS plug in through this trait.
 pub trait ServerTransport: Send + Sync + 'static {
@@ -33,7 +33,7 @@ pub trait ServerTransport: Send + Sync + 'static {
     fn accept(&self, conn: Connection) -> BoxFuture<'static, Result<Connection, BoxError>>;
 }
 
-/// PLAIN: the stream as it is (`vop-service.md` §2.7).
+/// PLAIN: the stream as it is (`docs/protocol/vop-service.md` §2.7).
 struct Plain;
 
 impl ServerTransport for Plain {
@@ -48,12 +48,12 @@ impl ServerTransport for Plain {
 /// A configuration that could not be used to build a service.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ConfigError {
-    /// Nothing to negotiate: every connection would fail (`vop-service.md` §5.3).
+    /// Nothing to negotiate: every connection would fail (`docs/protocol/vop-service.md` §5.3).
     #[error("no transport is enabled; enable VTS or TLS with a key, or allow PLAIN (insecure)")]
     NoTransport,
 }
 
-/// Negotiates the transport of each connection (`vop-service.md` §2).
+/// Negotiates the transport of each connection (`docs/protocol/vop-service.md` §2).
 #[derive(Clone)]
 pub struct VopLayer {
     transports: Arc<BTreeMap<Transport, Arc<dyn ServerTransport>>>,
@@ -92,7 +92,7 @@ pub struct VopLayerBuilder {
 }
 
 /// How long a client may take to send its hello line (Python waits
-/// forever, `vop-service.md` §2.4; §2.9 rule 5 asks for a limit).
+/// forever, `docs/protocol/vop-service.md` §2.4; §2.9 rule 5 asks for a limit).
 pub const DEFAULT_LINE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl VopLayerBuilder {

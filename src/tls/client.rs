@@ -1,5 +1,5 @@
 //! [`TlsClientTransport`]: the client side of the VOP TLS transport
-//! (`vop-service.md` §2.7–2.8, §3).
+//! (`docs/protocol/vop-service.md` §2.7–2.8, §3).
 //!
 //! After reading `USE_TRANSPORT:TLS` the client sends its ClientHello
 //! (§2.7), verifies the server by the configured mode, records the server

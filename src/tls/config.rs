@@ -15,7 +15,7 @@ use super::TlsError;
 
 /// The credential check run once the TLS handshake has finished, with what
 /// the peer presented (Python's `VAuth.accept_credentials`,
-/// `vop-service.md` §5.4). Returning `false` closes the connection before
+/// `docs/protocol/vop-service.md` §5.4). Returning `false` closes the connection before
 /// the link starts.
 pub type TlsAuthorizer = Arc<dyn Fn(&TlsPeer) -> bool + Send + Sync>;
 
@@ -110,7 +110,7 @@ impl TlsIdentity {
 
     /// A self-signed certificate for an existing key — e.g. the service's
     /// RSA key — given as PKCS#8 DER: RSA of 2048 to 8192 bits (ring signs
-    /// with nothing smaller, `vop-service.md` §3.6) or ECDSA P-256.
+    /// with nothing smaller, `docs/protocol/vop-service.md` §3.6) or ECDSA P-256.
     ///
     /// The certificate is X.509 **v3** (webpki refuses the v1 certificates
     /// Versile Python generates, §3.2), signed with SHA-256, valid from one
@@ -204,7 +204,7 @@ impl fmt::Debug for TlsIdentity {
 }
 
 /// Whether and how a server asks clients for a certificate
-/// (`vop-service.md` §3.3; Python: `VAuth(key=, root=)`).
+/// (`docs/protocol/vop-service.md` §3.3; Python: `VAuth(key=, root=)`).
 #[derive(Clone, Debug, Default)]
 pub enum ClientCertMode {
     /// Never ask (the default, as Python's default `VAuth`).

@@ -20,7 +20,7 @@ pub enum TlsError {
     #[error("unusable private key: {0}")]
     Key(String),
     /// A certificate could not be parsed (webpki refuses X.509 v1, for
-    /// example: `vop-service.md` §3.2).
+    /// example: `docs/protocol/vop-service.md` §3.2).
     #[error("unusable certificate: {0}")]
     Certificate(String),
     /// Generating the self-signed certificate failed.
@@ -44,7 +44,7 @@ pub enum TlsError {
     /// The TLS handshake did not finish in time.
     #[error("TLS handshake timed out")]
     Timeout,
-    /// The credential hook refused the peer (`vop-service.md` §5.4).
+    /// The credential hook refused the peer (`docs/protocol/vop-service.md` §5.4).
     #[error("peer credentials refused by the authorizer")]
     Refused,
     /// The name to verify the server against is not a DNS name or an IP

@@ -1,5 +1,5 @@
 //! [`TlsLayer`]: the VOP negotiation layer preset to TLS only
-//! (`vop-service.md` §3.7: a modern transport for our own peers; Versile
+//! (`docs/protocol/vop-service.md` §3.7: a modern transport for our own peers; Versile
 //! Python 0.8.5 cannot speak it).
 //!
 //! ```

@@ -1,4 +1,4 @@
-//! TLS as a negotiable VOP transport (`vop-service.md` §2.7–2.8, §3), on
+//! TLS as a negotiable VOP transport (`docs/protocol/vop-service.md` §2.7–2.8, §3), on
 //! rustls (ring provider), TLS 1.2 and 1.3 only.
 //!
 //! **A modern transport for our own peers and standard tooling.** Versile

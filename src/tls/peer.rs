@@ -53,7 +53,7 @@ impl fmt::Display for TlsVersion {
 /// The peer of a TLS connection, recorded in the connection's extensions
 /// (`CallContext::extensions().get::<TlsPeer>()`) and passed to the
 /// credential hooks — the TLS counterpart of Python's
-/// `context.credentials` / `claimed_identity` (`vop-service.md` §3.4, §5.4).
+/// `context.credentials` / `claimed_identity` (`docs/protocol/vop-service.md` §3.4, §5.4).
 ///
 /// Certificates are recorded as presented; whether they were validated
 /// depends on the verification mode of our side.
@@ -264,7 +264,7 @@ fn subject_common_name(cert: &[u8]) -> Option<String> {
 /// A TLS stream whose read side reports a peer that closed the TCP
 /// connection without a TLS close_notify as an ordinary end of stream.
 ///
-/// Versile Python closes TLS without close_notify (`vop-service.md` §3.6);
+/// Versile Python closes TLS without close_notify (`docs/protocol/vop-service.md` §3.6);
 /// rustls reports that as `UnexpectedEof`, which the link driver would take
 /// for a failure. Truncation is harmless here: VEC entities are
 /// self-delimiting, so a cut never turns into a different complete message,

@@ -1,5 +1,5 @@
 //! [`TlsServerTransport`]: the server side of the VOP TLS transport
-//! (`vop-service.md` §2.7–2.8, §3).
+//! (`docs/protocol/vop-service.md` §2.7–2.8, §3).
 //!
 //! After the VOP answer `USE_TRANSPORT:TLS` the client speaks first (its
 //! ClientHello, §2.7); we run the rustls server handshake over the
@@ -37,7 +37,7 @@ impl TlsServerTransport {
     /// Build the rustls server configuration.
     ///
     /// Session tickets are off: Versile Python's read path fails on a TLS
-    /// 1.3 NewSessionTicket (`vop-service.md` §3.5), and VOP links are
+    /// 1.3 NewSessionTicket (`docs/protocol/vop-service.md` §3.5), and VOP links are
     /// long-lived, so resumption buys nothing. No ALPN, as in Python.
     pub fn new(config: TlsServerConfig) -> Result<Self, TlsError> {
         let provider = provider();

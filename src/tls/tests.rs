@@ -22,7 +22,7 @@ fn raw_connector() -> tokio_rustls::TlsConnector {
 }
 
 /// A client that drops the TCP connection without close_notify (as Versile
-/// Python does, `vop-service.md` §3.6) looks like an ordinary EOF.
+/// Python does, `docs/protocol/vop-service.md` §3.6) looks like an ordinary EOF.
 #[tokio::test]
 async fn missing_close_notify_is_eof() {
     let (client_io, server_io) = tokio::io::duplex(1 << 16);

@@ -41,7 +41,7 @@ impl std::error::Error for PinMismatch {}
 /// Client mode "pinned key": the server's SubjectPublicKeyInfo (or, for
 /// RSA, its PKCS#1 key as VTS names it) must hash to one of the pins. No
 /// chain, validity-period or name check: the pin is the whole trust
-/// decision, as in Python's `accept_credentials` recipe (`vop-service.md`
+/// decision, as in Python's `accept_credentials` recipe (`docs/protocol/vop-service.md`
 /// §5.4), and VOP has no server-name convention.
 #[derive(Debug)]
 pub(crate) struct PinnedServerKey {
@@ -142,7 +142,7 @@ impl ServerCertVerifier for AnyServerCert {
 
 /// Server mode "any client certificate": ask for one, accept any
 /// well-formed certificate whose key signs the handshake; the credential
-/// hook or link authorizer decides on the key (`vop-service.md` §5.4).
+/// hook or link authorizer decides on the key (`docs/protocol/vop-service.md` §5.4).
 #[derive(Debug)]
 pub(crate) struct AnyClientCert {
     pub(crate) required: bool,

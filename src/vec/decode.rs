@@ -1,4 +1,4 @@
-//! Incremental entity decoder (`vec.md` §2.3).
+//! Incremental entity decoder (`docs/protocol/vec.md` §2.3).
 //!
 //! Data flow: the caller appends received bytes to a `BytesMut` and calls
 //! [`Decoder::decode`]. The decoder parses the header section node by node
@@ -17,7 +17,7 @@
 //!
 //! Memory: one wire byte can become a node plus an entity of a hundred
 //! bytes, so wire size alone does not bound what a peer makes us spend
-//! (`design.md`, reliability). Each node is charged, before it is pushed,
+//! (`docs/design.md`, reliability). Each node is charged, before it is pushed,
 //! what it will cost in memory until the entity is handed over: its node
 //! slot, its place on the build stack and in its parent, and the heap it
 //! owns (big integers, strings, tagged boxes); the scratch vectors grow in
@@ -38,9 +38,9 @@ use super::entity::{Entity, Tagged, VFloat, WireRef};
 use super::error::VecError;
 use super::netbytes::{decode_posint_raw, RawPosint};
 
-/// Python's `msg_max`, 101 × 1024² bytes (`vec.md` §8.4).
+/// Python's `msg_max`, 101 × 1024² bytes (`docs/protocol/vec.md` §8.4).
 pub const DEFAULT_MAX_ENTITY_SIZE: usize = 105_906_176;
-/// Default nesting limit (Python has none, `vec.md` §2.3).
+/// Default nesting limit (Python has none, `docs/protocol/vec.md` §2.3).
 pub const DEFAULT_MAX_DEPTH: usize = 256;
 /// Default in-memory cost limit of one decoded entity, 128 MiB: above what
 /// a [`DEFAULT_MAX_ENTITY_SIZE`] entity of strings or big integers costs
@@ -48,7 +48,7 @@ pub const DEFAULT_MAX_DEPTH: usize = 256;
 /// alone lets a tuple of one-byte integers cost.
 pub const DEFAULT_MAX_DECODED_BYTES: usize = 128 * 1024 * 1024;
 
-/// Decoder context and limits (`vec.md` §4, §8.4).
+/// Decoder context and limits (`docs/protocol/vec.md` §4, §8.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecoderConfig {
     /// Largest accepted top-level entity, in bytes.
@@ -247,7 +247,7 @@ impl Decoder {
     ///
     /// `Ok(Some(e))`: the entity's bytes were removed from `buf`.
     /// `Ok(None)`: incomplete, nothing consumed. `Err`: invalid input (fatal
-    /// for the channel, `vec.md` §8.4); nothing consumed, state reset.
+    /// for the channel, `docs/protocol/vec.md` §8.4); nothing consumed, state reset.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Entity>, VecError> {
         if buf.len() < self.st.pos {
             // The caller replaced the buffer: start over.
@@ -395,7 +395,7 @@ impl Decoder {
         Ok(None)
     }
 
-    /// Parse one explicit node's header (`vec.md` §3, §5). A leaf that owns
+    /// Parse one explicit node's header (`docs/protocol/vec.md` §3, §5). A leaf that owns
     /// heap memory is only built if that fits in `allowance`.
     fn parse_node(&self, b: &[u8], budget: usize, allowance: usize) -> Result<Parsed, VecError> {
         let Some(&t) = b.first() else {
@@ -550,7 +550,7 @@ fn too_large_raw(raw: RawPosint<'_>, max: usize) -> VecError {
     }
 }
 
-/// `EF`/`F0` VInteger (`vec.md` §5.1), normalised to `Int` when it fits.
+/// `EF`/`F0` VInteger (`docs/protocol/vec.md` §5.1), normalised to `Int` when it fits.
 fn vint(raw: RawPosint<'_>, positive: bool) -> Entity {
     if let Some(u) = raw.to_u128().and_then(|u| i128::try_from(u).ok()) {
         let v = if positive {
@@ -605,7 +605,7 @@ pub(crate) fn canonical_f64(d: i64, e: i64) -> Option<f64> {
 impl VFloat {
     /// The value as a double if it is base 2 and `digits × 2^exp` is exactly
     /// a finite double, in any representation — Python's native conversion
-    /// rule (`vec.md` §5.3). The decoder itself only yields `Entity::Float`
+    /// rule (`docs/protocol/vec.md` §5.3). The decoder itself only yields `Entity::Float`
     /// for Python's canonical form, so that every entity re-encodes to the
     /// bytes it came from.
     pub fn to_f64_exact(&self) -> Option<f64> {
@@ -637,7 +637,7 @@ impl VFloat {
     }
 }
 
-/// Build the tree from the pre-order node list (`vec.md` §2.3 step 2-3).
+/// Build the tree from the pre-order node list (`docs/protocol/vec.md` §2.3 step 2-3).
 fn build(
     nodes: &mut Vec<Node>,
     vals: &mut Vec<Entity>,
@@ -701,7 +701,7 @@ fn pop_children(vals: &mut Vec<Entity>, n: usize) -> Vec<Entity> {
     items
 }
 
-/// Decode string bytes (`vec.md` §5.6).
+/// Decode string bytes (`docs/protocol/vec.md` §5.6).
 fn decode_str(codec: StrCodec, b: &[u8]) -> Result<String, VecError> {
     match codec {
         StrCodec::Utf8 => std::str::from_utf8(b)

@@ -1,4 +1,4 @@
-//! Entity encoder (`vec.md` §2, §5).
+//! Entity encoder (`docs/protocol/vec.md` §2, §5).
 //!
 //! One pre-order walk writes every node's header straight into the output
 //! buffer and remembers each byte-string payload (a borrowed slice; only
@@ -16,7 +16,7 @@ use super::entity::{Entity, VFloat, WireRef};
 use super::error::VecError;
 use super::netbytes::{encode_posint, encode_posint_u64, encode_signed, encode_signed_i64};
 
-/// Type codes (`vec.md` §3).
+/// Type codes (`docs/protocol/vec.md` §3).
 pub(crate) mod code {
     pub const VINT_POS: u8 = 0xEF;
     pub const VINT_NEG: u8 = 0xF0;
@@ -36,7 +36,7 @@ pub(crate) mod code {
     pub const TAGGED: u8 = 0xFE;
 }
 
-/// A string codec usable in a channel context (`vec.md` §4, §5.6).
+/// A string codec usable in a channel context (`docs/protocol/vec.md` §4, §5.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StrCodec {
     /// `utf8`.
@@ -55,7 +55,7 @@ impl StrCodec {
     }
 
     /// Codec for an `F5` codec name: `utf8`/`utf-8`/`utf_8` and
-    /// `utf16`/`utf-16`/`utf_16`, ASCII case-insensitive (`vec.md` §5.6).
+    /// `utf16`/`utf-16`/`utf_16`, ASCII case-insensitive (`docs/protocol/vec.md` §5.6).
     pub fn from_codec_name(name: &[u8]) -> Option<Self> {
         const UTF8: [&[u8]; 3] = [b"utf8", b"utf-8", b"utf_8"];
         const UTF16: [&[u8]; 3] = [b"utf16", b"utf-16", b"utf_16"];
@@ -84,7 +84,7 @@ impl StrCodec {
     }
 }
 
-/// Encoder context (`vec.md` §4).
+/// Encoder context (`docs/protocol/vec.md` §4).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EncodeConfig {
     /// `Some`: strings as `F4` in this codec; `None`: `F5` + `utf8`.
@@ -112,7 +112,7 @@ impl EncodeConfig {
 }
 
 /// Python's `(digits, exp)` for a finite double, derived like `float.hex()`
-/// (`vec.md` §5.3); `None` for NaN and infinities.
+/// (`docs/protocol/vec.md` §5.3); `None` for NaN and infinities.
 pub fn float_parts(x: f64) -> Option<(i64, i64)> {
     if !x.is_finite() {
         return None;
@@ -138,7 +138,7 @@ pub fn float_parts(x: f64) -> Option<(i64, i64)> {
     Some((digits, e - 4 * nibbles))
 }
 
-/// Append the encoding of `entity` to `out` (`vec.md` §2.1).
+/// Append the encoding of `entity` to `out` (`docs/protocol/vec.md` §2.1).
 ///
 /// On error `out` is left exactly as it was.
 pub fn encode(entity: &Entity, cfg: &EncodeConfig, out: &mut BytesMut) -> Result<(), VecError> {
@@ -178,7 +178,7 @@ fn encode_with_stack(
     Ok(())
 }
 
-/// Append the header of a tuple of `len` items (`vec.md` §5.7); the items
+/// Append the header of a tuple of `len` items (`docs/protocol/vec.md` §5.7); the items
 /// follow. Lets a caller encode `(a, b, tail)` where `a` and `b` carry no
 /// byte payloads (integers, references) without building the tuple: their
 /// encodings are headers only, so the tail's payloads still come last.
@@ -256,7 +256,7 @@ fn write_headers_shallow(
     Ok(Shallow::Done)
 }
 
-/// The byte-string payloads in reverse pre-order (`vec.md` §2.1), for a
+/// The byte-string payloads in reverse pre-order (`docs/protocol/vec.md` §2.1), for a
 /// tree `write_headers_shallow` accepted.
 fn write_payloads_reversed(e: &Entity, cfg: &EncodeConfig, out: &mut BytesMut) {
     match e {
@@ -345,7 +345,7 @@ fn write_headers<'a>(
     Ok(())
 }
 
-/// VString (`vec.md` §5.6): `F4` in the hello's codec if one was agreed,
+/// VString (`docs/protocol/vec.md` §5.6): `F4` in the hello's codec if one was agreed,
 /// else `F5` naming `utf8`.
 #[inline]
 fn write_string<'a>(
@@ -373,7 +373,7 @@ fn write_string<'a>(
     }
 }
 
-/// Explicit VInteger (`vec.md` §5.1).
+/// Explicit VInteger (`docs/protocol/vec.md` §5.1).
 #[inline]
 fn write_int_i64(v: i64, out: &mut BytesMut) {
     if (-1..=237).contains(&v) {
@@ -401,7 +401,7 @@ fn write_bigint(v: &BigInt, out: &mut BytesMut) {
     }
 }
 
-/// VFloat: `FA`/`F9` for base 2/10, `FB` otherwise (`vec.md` §5.3).
+/// VFloat: `FA`/`F9` for base 2/10, `FB` otherwise (`docs/protocol/vec.md` §5.3).
 fn write_vfloat(f: &VFloat, out: &mut BytesMut) -> Result<(), VecError> {
     match f.base.to_u8() {
         Some(b @ (2 | 10)) => {

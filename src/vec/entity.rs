@@ -1,7 +1,7 @@
-//! The entity tree (`vec.md` §5), generic over what an object reference is.
+//! The entity tree (`docs/protocol/vec.md` §5), generic over what an object reference is.
 //!
 //! On the wire a reference is an id in one of two id spaces ([`WireRef`],
-//! `vec.md` §5.10). Above the link, the runtime replaces those ids with live
+//! `docs/protocol/vec.md` §5.10). Above the link, the runtime replaces those ids with live
 //! objects (`crate::Value` = `Entity<crate::Object>`). Everything else —
 //! integers, strings, tuples, exceptions, tagged values — is the same tree in
 //! both worlds, so one type (and one set of conversions) serves both.
@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use num_bigint::BigInt;
 
-/// A reference as written on the wire (`vec.md` §5.10).
+/// A reference as written on the wire (`docs/protocol/vec.md` §5.10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WireRef {
     /// `FC id`: an object owned by the **sender** of the entity (sender's id space).
@@ -18,7 +18,7 @@ pub enum WireRef {
     ReceiverOwned(i64),
 }
 
-/// A float that is not a plain IEEE double: `digits × base^exp` (`vec.md` §5.3).
+/// A float that is not a plain IEEE double: `digits × base^exp` (`docs/protocol/vec.md` §5.3).
 ///
 /// Base-10 values (Python `Decimal`) and other bases are kept exactly as
 /// received so that they re-encode byte for byte. `Debug` is bounded
@@ -34,7 +34,7 @@ pub struct VFloat {
     pub exp: BigInt,
 }
 
-/// A tagged value (`vec.md` §5.9): a value with one or more tags.
+/// A tagged value (`docs/protocol/vec.md` §5.9): a value with one or more tags.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tagged<R = WireRef> {
     /// The tagged value.
@@ -44,7 +44,7 @@ pub struct Tagged<R = WireRef> {
     pub tags: Vec<Entity<R>>,
 }
 
-/// One VFE entity (`vec.md` §3, §5).
+/// One VFE entity (`docs/protocol/vec.md` §3, §5).
 ///
 /// Integers are split in two variants so that the common case costs no
 /// allocation: [`Entity::Int`] holds every value that fits in an `i64`,

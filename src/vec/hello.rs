@@ -1,4 +1,4 @@
-//! The VEC hello line (`vec.md` §8.2).
+//! The VEC hello line (`docs/protocol/vec.md` §8.2).
 //!
 //! Each direction of a channel starts with one ASCII line announcing the
 //! protocol version and, optionally, the sender's `F4` string codec. The
@@ -9,7 +9,7 @@ use bytes::{Buf, BytesMut};
 use super::encode::StrCodec;
 use super::error::VecError;
 
-/// Longest accepted hello line, LF included (`vec.md` §8.2, §8.4).
+/// Longest accepted hello line, LF included (`docs/protocol/vec.md` §8.2, §8.4).
 pub(crate) const MAX_HELLO_LEN: usize = 32;
 
 /// The hello line announcing `codec` for our outgoing `F4` strings.
@@ -22,7 +22,7 @@ pub fn hello_line(codec: Option<StrCodec>) -> &'static [u8] {
 }
 
 /// Parse the peer's hello line from the front of `buf` with Python's
-/// acceptance rules (`vec.md` §8.2).
+/// acceptance rules (`docs/protocol/vec.md` §8.2).
 ///
 /// `Ok(Some(codec))`: accepted, the line (with its LF) was removed and any
 /// following bytes stay in `buf`. `Ok(None)`: no LF yet. `Err`: rejected.
@@ -39,7 +39,7 @@ pub fn parse_hello(buf: &mut BytesMut) -> Result<Option<Option<StrCodec>>, VecEr
     Ok(Some(codec))
 }
 
-/// Rules 2-6 of `vec.md` §8.2 on the line without its LF.
+/// Rules 2-6 of `docs/protocol/vec.md` §8.2 on the line without its LF.
 fn check_line(line: &[u8]) -> Result<Option<StrCodec>, VecError> {
     let fields: Vec<&[u8]> = line.split(|&b| b == b'-').collect();
     let (proto, version, codec) = match fields[..] {

@@ -1,4 +1,4 @@
-//! VEC: the entity encoding and the entity channel (`vec.md`).
+//! VEC: the entity encoding and the entity channel (`docs/protocol/vec.md`).
 //!
 //! Data flow: bytes from the transport → `hello` (one line per direction,
 //! §8.2) → [`Decoder`] (incremental, `Ok(None)` on incomplete input) →

@@ -1,4 +1,4 @@
-//! The `netbytes` variable-length integers (`vec.md` §1).
+//! The `netbytes` variable-length integers (`docs/protocol/vec.md` §1).
 //!
 //! Encoders always write the minimal form (§1.1) so output is byte-identical
 //! to Python. Decoders are lenient like Python (non-minimal forms accepted)
@@ -14,13 +14,13 @@ use num_traits::ToPrimitive;
 
 use super::error::VecError;
 
-/// Most nested `0xFF` length prefixes accepted in one number (`vec.md` §1.1).
+/// Most nested `0xFF` length prefixes accepted in one number (`docs/protocol/vec.md` §1.1).
 ///
 /// A minimal encoding needs at most 2 for any length a machine can hold;
 /// Python has no limit (it crashes on ~1000), we stop at 8.
 pub(crate) const MAX_LENGTH_CHAIN: usize = 8;
 
-/// Offset between the value and the big-endian magnitude (`vec.md` §1.1).
+/// Offset between the value and the big-endian magnitude (`docs/protocol/vec.md` §1.1).
 const OFFSET: u8 = 247;
 
 /// A decoded posint before conversion: `Small(b)` is `b`, `Long(m)` is
@@ -61,14 +61,14 @@ impl RawPosint<'_> {
         }
     }
 
-    /// Interpret as signed netbytes (`vec.md` §1.2), as `i128` if it fits.
+    /// Interpret as signed netbytes (`docs/protocol/vec.md` §1.2), as `i128` if it fits.
     pub fn signed_i128(self) -> Option<i128> {
         let u = self.to_u128()?;
         let half = i128::try_from(u >> 1).ok()?;
         Some(if u & 1 == 0 { half } else { -half })
     }
 
-    /// Interpret as signed netbytes (`vec.md` §1.2), any size.
+    /// Interpret as signed netbytes (`docs/protocol/vec.md` §1.2), any size.
     pub fn signed_bigint(self) -> BigInt {
         if let Some(v) = self.signed_i128() {
             return BigInt::from(v);
@@ -93,7 +93,7 @@ fn too_large(size: u128, max: usize) -> VecError {
     VecError::EntityTooLarge { size, max }
 }
 
-/// Parse one posint (`vec.md` §1.1) from the front of `buf`.
+/// Parse one posint (`docs/protocol/vec.md` §1.1) from the front of `buf`.
 ///
 /// `max_len` bounds every magnitude (and nested length) in bytes; a larger
 /// declaration is an error as soon as its length field is read.
@@ -169,7 +169,7 @@ pub fn decode_posint(buf: &[u8], max_len: usize) -> Result<Option<(BigUint, usiz
     Ok(decode_posint_raw(buf, max_len)?.map(|(raw, n)| (raw.to_biguint(), n)))
 }
 
-/// Decode a signed netbytes integer (`vec.md` §1.2) of any size.
+/// Decode a signed netbytes integer (`docs/protocol/vec.md` §1.2) of any size.
 pub fn decode_signed(buf: &[u8], max_len: usize) -> Result<Option<(BigInt, usize)>, VecError> {
     Ok(decode_posint_raw(buf, max_len)?.map(|(raw, n)| (raw.signed_bigint(), n)))
 }
@@ -187,7 +187,7 @@ pub(crate) fn decode_signed_i64(
     }))
 }
 
-/// Write `n` as a minimal posint (`vec.md` §1.1).
+/// Write `n` as a minimal posint (`docs/protocol/vec.md` §1.1).
 pub(crate) fn encode_posint_u128(n: u128, out: &mut impl BufMut) {
     if n < u128::from(OFFSET) {
         out.put_u8(n as u8);
@@ -206,7 +206,7 @@ pub(crate) fn encode_posint_u128(n: u128, out: &mut impl BufMut) {
     out.put_slice(&bytes[16 - len..]);
 }
 
-/// Write `n` as a minimal posint (`vec.md` §1.1).
+/// Write `n` as a minimal posint (`docs/protocol/vec.md` §1.1).
 #[inline]
 pub fn encode_posint_u64(n: u64, out: &mut impl BufMut) {
     if n < u64::from(OFFSET) {
@@ -216,7 +216,7 @@ pub fn encode_posint_u64(n: u64, out: &mut impl BufMut) {
     }
 }
 
-/// Write `n` as a minimal posint of any size (`vec.md` §1.1).
+/// Write `n` as a minimal posint of any size (`docs/protocol/vec.md` §1.1).
 pub fn encode_posint(n: &BigUint, out: &mut impl BufMut) {
     if let Some(small) = n.to_u128() {
         return encode_posint_u128(small, out);
@@ -228,14 +228,14 @@ pub fn encode_posint(n: &BigUint, out: &mut impl BufMut) {
     out.put_slice(&bytes);
 }
 
-/// Write `v` as signed netbytes (`vec.md` §1.2).
+/// Write `v` as signed netbytes (`docs/protocol/vec.md` §1.2).
 #[inline]
 pub fn encode_signed_i64(v: i64, out: &mut impl BufMut) {
     let folded = (u128::from(v.unsigned_abs()) << 1) | u128::from(v < 0);
     encode_posint_u128(folded, out);
 }
 
-/// Write `v` as signed netbytes (`vec.md` §1.2), any size.
+/// Write `v` as signed netbytes (`docs/protocol/vec.md` §1.2), any size.
 pub fn encode_signed(v: &BigInt, out: &mut impl BufMut) {
     if let Some(small) = v.to_i64() {
         return encode_signed_i64(small, out);

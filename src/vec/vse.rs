@@ -1,4 +1,4 @@
-//! VER labels and the VSE standard types (`vec.md` §6, §7).
+//! VER labels and the VSE standard types (`docs/protocol/vec.md` §6, §7).
 //!
 //! A VSE value travels as a VTagged whose first tags are a VER label; Python
 //! writes the relative-OID label `21, a, b` followed by residual tags.
@@ -12,10 +12,10 @@ use super::entity::{Entity, Tagged, VFloat, WireRef};
 use super::error::VecError;
 use super::netbytes::{decode_posint_raw, encode_signed};
 
-/// The VSE OID prefix `1.3.6.1.4.1.38927.1` (`vec.md` §6).
+/// The VSE OID prefix `1.3.6.1.4.1.38927.1` (`docs/protocol/vec.md` §6).
 pub const VSE_OID_PREFIX: [u64; 8] = [1, 3, 6, 1, 4, 1, 38927, 1];
 
-/// A VER label (`vec.md` §6), relative OIDs already made absolute.
+/// A VER label (`docs/protocol/vec.md` §6), relative OIDs already made absolute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VerLabel {
     /// Object identifier.
@@ -65,7 +65,7 @@ pub fn ver_label<R>(tags: &[Entity<R>]) -> Option<(VerLabel, usize)> {
     Some((VerLabel::Oid(oid), 1 + n))
 }
 
-/// The VSE types of `vec.md` §7: `(a, b, group, name)`.
+/// The VSE types of `docs/protocol/vec.md` §7: `(a, b, group, name)`.
 const CATALOGUE: &[(u64, u64, &str, &str)] = &[
     (1, 1, "container", "frozenmultiarray"),
     (1, 2, "container", "frozendict"),
@@ -109,7 +109,7 @@ pub fn vse_code(label: &VerLabel) -> Option<(u64, u64)> {
     })
 }
 
-/// A typed VSE value (`vec.md` §7). `Debug` is bounded for big integers
+/// A typed VSE value (`docs/protocol/vec.md` §7). `Debug` is bounded for big integers
 /// (`src/vec/fmt.rs`).
 #[derive(Clone, PartialEq)]
 pub enum VseValue<R = WireRef> {
@@ -306,7 +306,7 @@ impl<R: Clone> VseValue<R> {
         })
     }
 
-    /// Python's wire form: VTagged `value, 21, a, b, residual…` (`vec.md` §6).
+    /// Python's wire form: VTagged `value, 21, a, b, residual…` (`docs/protocol/vec.md` §6).
     pub fn to_entity(&self) -> Entity<R> {
         let tuple2 = |a: &Entity<R>, b: &Entity<R>| Entity::Tuple(vec![a.clone(), b.clone()]);
         let (code, value, residual) = match self {
@@ -348,7 +348,7 @@ impl<R: Clone> VseValue<R> {
         Entity::Tagged(Box::new(Tagged { value, tags }))
     }
 
-    /// The native tuple Python makes of an array type (`vec.md` §7).
+    /// The native tuple Python makes of an array type (`docs/protocol/vec.md` §7).
     pub fn array_as_tuple(&self) -> Option<Entity<R>> {
         let items: Vec<Entity<R>> = match self {
             VseValue::ArrayOfInt(v) => v.iter().map(|&x| Entity::Int(x.into())).collect(),
@@ -363,7 +363,7 @@ impl<R: Clone> VseValue<R> {
     }
 }
 
-/// Python's native value of an array VFloat: a double if exact (`vec.md` §5.3).
+/// Python's native value of an array VFloat: a double if exact (`docs/protocol/vec.md` §5.3).
 fn vfloat_entity<R>(f: &VFloat) -> Entity<R> {
     match f.to_f64_exact() {
         Some(x) => Entity::Float(x),
@@ -371,7 +371,7 @@ fn vfloat_entity<R>(f: &VFloat) -> Entity<R> {
     }
 }
 
-/// The label tags `21, a, b` Python writes for VSE type `(a, b)` (`vec.md` §6).
+/// The label tags `21, a, b` Python writes for VSE type `(a, b)` (`docs/protocol/vec.md` §6).
 pub(crate) fn vse_label<R>((a, b): (u64, u64)) -> Vec<Entity<R>> {
     vec![Entity::Int(21), Entity::int(a), Entity::int(b)]
 }

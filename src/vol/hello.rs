@@ -1,11 +1,11 @@
-//! The VOL hello (`vol.md` §2.2): the first entity in each direction.
+//! The VOL hello (`docs/protocol/vol.md` §2.2): the first entity in each direction.
 
 use bytes::Bytes;
 
 use crate::vec::Entity;
 use crate::vol::LinkError;
 
-/// The licence tuple a link announces (`vol.md` §2.2).
+/// The licence tuple a link announces (`docs/protocol/vol.md` §2.2).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Licence {
     /// `(false, None, None)`: what this crate sends by default.

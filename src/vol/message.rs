@@ -1,4 +1,4 @@
-//! VOL messages (`vol.md` §3): the `(msg_id, code, payload)` envelope that
+//! VOL messages (`docs/protocol/vol.md` §3): the `(msg_id, code, payload)` envelope that
 //! every entity after the two handshake entities carries.
 //!
 //! Parsing applies Python's receiver policy (§3.9): a structural violation is
@@ -9,7 +9,7 @@
 use crate::vec::Entity;
 use crate::vol::LinkError;
 
-/// Message codes (`vol.md` §3.2).
+/// Message codes (`docs/protocol/vol.md` §3.2).
 pub mod code {
     pub const METHOD_CALL: i64 = 1;
     pub const METHOD_CALL_VOID_RESULT: i64 = 2;
@@ -22,7 +22,7 @@ pub mod code {
     pub const KEEP_ALIVE: i64 = 9;
 }
 
-/// How a call wants its outcome reported (`vol.md` §3.3).
+/// How a call wants its outcome reported (`docs/protocol/vol.md` §3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CallKind {
     /// Code 1: result, exception or error comes back.
@@ -43,7 +43,7 @@ impl CallKind {
     }
 }
 
-/// The outcome of a call as carried by codes 4, 5 and 6 (`vol.md` §3.4–3.6).
+/// The outcome of a call as carried by codes 4, 5 and 6 (`docs/protocol/vol.md` §3.4–3.6).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome<R> {
     /// CALL_RESULT: the returned value.
@@ -80,7 +80,7 @@ pub enum Message<R> {
     KeepAlive,
 }
 
-/// Split a top-level entity into `(msg_id, message)` (`vol.md` §3.1, §3.9).
+/// Split a top-level entity into `(msg_id, message)` (`docs/protocol/vol.md` §3.1, §3.9).
 ///
 /// The msg_id is returned as an entity: Python accepts any integer and a
 /// call's response must quote it back unchanged.

@@ -1,4 +1,4 @@
-//! VOL: the link protocol carried over a VEC channel (`vol.md`).
+//! VOL: the link protocol carried over a VEC channel (`docs/protocol/vol.md`).
 //!
 //! * `hello` — the VOL hello and its checks (§2.2), with [`Licence`];
 //! * `message` — the `(msg_id, code, payload)` envelope (§3), with

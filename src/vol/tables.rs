@@ -1,4 +1,4 @@
-//! Export and import tables with reference counts (`vol.md` §5).
+//! Export and import tables with reference counts (`docs/protocol/vol.md` §5).
 //!
 //! The export table maps our ids to our objects and counts how often each
 //! was sent as `FC`; the import table counts how often each peer id was
@@ -12,12 +12,12 @@
 
 use std::collections::HashMap;
 
-/// Bounds on the object tables of one link (`vol.md` §5.1). The protocol
+/// Bounds on the object tables of one link (`docs/protocol/vol.md` §5.1). The protocol
 /// has no way to refuse a reference, so the link enforces them as the spec
 /// allows: an outgoing value that would export too many objects is not sent
-/// (a response becomes CALL_ERROR, `vol.md` §4.5, as for any value that
+/// (a response becomes CALL_ERROR, `docs/protocol/vol.md` §4.5, as for any value that
 /// cannot be converted; our own call fails locally), and a peer that makes
-/// us import too many references loses the link (`vol.md` §3.9 closes on
+/// us import too many references loses the link (`docs/protocol/vol.md` §3.9 closes on
 /// what the receiver cannot process).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableLimits {
@@ -34,13 +34,13 @@ pub struct TableLimits {
     /// entries awaiting CONFIRM_DEREF included). Default 1024, for the same
     /// reasons: each entry costs a table slot and a handle (about 150 bytes),
     /// and a peer chooses how many ids it sends, also in responses to calls
-    /// we never made (`vol.md` §3.4), which are counted too. The closing
+    /// we never made (`docs/protocol/vol.md` §3.4), which are counted too. The closing
     /// counts `limit="imported_objects"`. Values below 2 are raised to 2
     /// (the peer's handshake object and gateway).
     pub max_imports: usize,
 }
 
-/// The smallest table limit: the handshake needs two entries (`vol.md` §2.1).
+/// The smallest table limit: the handshake needs two entries (`docs/protocol/vol.md` §2.1).
 const MIN_TABLE_LIMIT: usize = 2;
 
 impl TableLimits {
@@ -63,7 +63,7 @@ impl Default for TableLimits {
 }
 
 /// Identity of a local object, so that the same object keeps one id while it
-/// stays exported (`vol.md` §5.1).
+/// stays exported (`docs/protocol/vol.md` §5.1).
 pub trait ExportKey {
     /// A value equal for two handles exactly when they denote the same object.
     fn export_key(&self) -> usize;
@@ -72,7 +72,7 @@ pub trait ExportKey {
 /// What an export-table entry holds.
 #[derive(Debug, Clone)]
 pub(crate) enum Exported<L> {
-    /// Our handshake object (`vol.md` §2.3), handled inside the link.
+    /// Our handshake object (`docs/protocol/vol.md` §2.3), handled inside the link.
     Handshake,
     /// An application object.
     Object(L),
@@ -97,7 +97,7 @@ impl<L: Clone + ExportKey> ExportTable<L> {
         ExportTable {
             entries: HashMap::new(),
             by_key: HashMap::new(),
-            // Ids start at 1 and are never reused (`vol.md` §5.1).
+            // Ids start at 1 and are never reused (`docs/protocol/vol.md` §5.1).
             next_id: 1,
         }
     }
@@ -267,7 +267,7 @@ mod tests {
         assert_eq!(t.send(&Obj(7)), 2);
         assert_eq!(t.send(&Obj(7)), 2);
         assert_eq!(t.send(&Obj(8)), 3);
-        // Stale counts are ignored, the exact count releases (`vol.md` §5.2).
+        // Stale counts are ignored, the exact count releases (`docs/protocol/vol.md` §5.2).
         assert!(!t.release(2, 1));
         assert!(!t.release(2, 3));
         assert!(t.release(2, 2));

@@ -1,4 +1,4 @@
-//! Client side of the VOP handshake (`vop-service.md` §2.2, §2.5, §2.9).
+//! Client side of the VOP handshake (`docs/protocol/vop-service.md` §2.2, §2.5, §2.9).
 
 use bytes::BytesMut;
 
@@ -7,7 +7,7 @@ use super::transport::{Transport, TransportSet};
 use super::{escape_token, take_line, State, ANSWER_PREFIX, HELLO_PREFIX};
 
 /// The client hello for `offered`, LF included: tokens in the fixed order
-/// VTS, TLS, PLAIN (`vop-service.md` §2.2, §2.9 client rule 1). An empty set
+/// VTS, TLS, PLAIN (`docs/protocol/vop-service.md` §2.2, §2.9 client rule 1). An empty set
 /// is refused.
 pub fn client_hello(offered: TransportSet) -> Result<Vec<u8>, VopError> {
     if offered.is_empty() {
@@ -31,7 +31,7 @@ fn hello_line(offered: TransportSet) -> Vec<u8> {
 }
 
 /// Validate a complete server answer (LF already stripped) against what the
-/// client offered (`vop-service.md` §2.5): the exact 28-byte prefix, then
+/// client offered (`docs/protocol/vop-service.md` §2.5): the exact 28-byte prefix, then
 /// exactly one token, which must be one the client offered.
 pub fn parse_server_answer(line: &[u8], offered: TransportSet) -> Result<Transport, VopError> {
     let token = line

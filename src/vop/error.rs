@@ -1,4 +1,4 @@
-//! Errors of the VOP handshake (`vop-service.md` §2.4–2.6).
+//! Errors of the VOP handshake (`docs/protocol/vop-service.md` §2.4–2.6).
 //!
 //! Every error maps to the same action on the wire: close the connection
 //! without sending anything (§2.6, §2.9 server rule 2). The variants only

@@ -1,4 +1,4 @@
-//! VOP: the transport-negotiation handshake (`vop-service.md` §2), sans-IO.
+//! VOP: the transport-negotiation handshake (`docs/protocol/vop-service.md` §2), sans-IO.
 //!
 //! A VOP connection starts with one ASCII line from the client listing the
 //! transports it offers, and one line from the server naming the transport it
@@ -39,13 +39,13 @@ pub use transport::{Transport, TransportSet};
 
 use bytes::BytesMut;
 
-/// Maximum length of a handshake line, LF included (`vop-service.md` §2.4, §2.5).
+/// Maximum length of a handshake line, LF included (`docs/protocol/vop-service.md` §2.4, §2.5).
 pub const LINE_CAP: usize = 64;
 
-/// Prefix of the client hello, colon included (`vop-service.md` §2.1; 25 bytes).
+/// Prefix of the client hello, colon included (`docs/protocol/vop-service.md` §2.1; 25 bytes).
 pub(crate) const HELLO_PREFIX: &str = "VOP_DRAFT-0.8 TRANSPORTS:";
 
-/// Prefix of the server answer, colon included (`vop-service.md` §2.1; 28 bytes).
+/// Prefix of the server answer, colon included (`docs/protocol/vop-service.md` §2.1; 28 bytes).
 pub(crate) const ANSWER_PREFIX: &str = "VOP_DRAFT-0.8 USE_TRANSPORT:";
 
 /// Progress of one side's handshake; shared by server and client.
@@ -83,7 +83,7 @@ impl State {
 /// Take one LF-terminated line off the front of `buf`, returning it without
 /// the LF; `Ok(None)` if no LF yet. Like Python, only the first [`LINE_CAP`]
 /// bytes are looked at: 64 bytes without an LF is an error at once, 63 wait
-/// for more (`vop-service.md` §2.4 "Reading").
+/// for more (`docs/protocol/vop-service.md` §2.4 "Reading").
 fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, VopError> {
     let window = &buf[..buf.len().min(LINE_CAP)];
     match window.iter().position(|&b| b == b'\n') {

@@ -1,4 +1,4 @@
-//! Server side of the VOP handshake (`vop-service.md` §2.3, §2.4, §2.9).
+//! Server side of the VOP handshake (`docs/protocol/vop-service.md` §2.3, §2.4, §2.9).
 
 use bytes::BytesMut;
 
@@ -6,7 +6,7 @@ use super::error::VopError;
 use super::transport::{Transport, TransportSet};
 use super::{escape_token, take_line, State, HELLO_PREFIX};
 
-/// The server's answer line for `t`, LF included (`vop-service.md` §2.1).
+/// The server's answer line for `t`, LF included (`docs/protocol/vop-service.md` §2.1).
 /// It must be written before any transport byte (§2.9 server rule 3).
 pub fn answer_line(t: Transport) -> &'static [u8] {
     match t {
@@ -17,7 +17,7 @@ pub fn answer_line(t: Transport) -> &'static [u8] {
 }
 
 /// Validate a complete client hello (LF already stripped) and return the
-/// offered set (`vop-service.md` §2.4 "Validation", steps 1–2):
+/// offered set (`docs/protocol/vop-service.md` §2.4 "Validation", steps 1–2):
 /// the exact 25-byte prefix, then `:`-separated tokens that are exactly
 /// `VTS`, `TLS` or `PLAIN`, none repeated, at least one.
 pub(crate) fn parse_client_hello(line: &[u8]) -> Result<TransportSet, VopError> {
@@ -52,7 +52,7 @@ pub struct ServerHandshake {
 
 impl ServerHandshake {
     /// A handshake for a server that enables `enabled`. An empty set is an
-    /// error: such a server could never answer (`vop-service.md` §5.3, S16).
+    /// error: such a server could never answer (`docs/protocol/vop-service.md` §5.3, S16).
     pub fn new(enabled: TransportSet) -> Result<Self, VopError> {
         if enabled.is_empty() {
             return Err(VopError::EmptyTransportSet);

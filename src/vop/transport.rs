@@ -1,17 +1,17 @@
 //! The three byte transports a VOP handshake can select and a small set type
-//! for the transports one side enables or offers (`vop-service.md` §2.1–2.3).
+//! for the transports one side enables or offers (`docs/protocol/vop-service.md` §2.1–2.3).
 
 use std::fmt;
 use std::str::FromStr;
 
 use super::error::VopError;
 
-/// A byte transport negotiated by the VOP handshake (`vop-service.md` §2.1).
+/// A byte transport negotiated by the VOP handshake (`docs/protocol/vop-service.md` §2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Transport {
-    /// Versile Transport Security (`vts.md`).
+    /// Versile Transport Security (`docs/protocol/vts.md`).
     Vts,
-    /// TLS (`vop-service.md` §3).
+    /// TLS (`docs/protocol/vop-service.md` §3).
     Tls,
     /// No transport: VEC runs directly on the TCP stream.
     Plain,
@@ -33,7 +33,7 @@ impl Transport {
     }
 
     /// The transport whose wire token is exactly `token` (case-sensitive, as
-    /// on the wire, `vop-service.md` §2.4 step 2).
+    /// on the wire, `docs/protocol/vop-service.md` §2.4 step 2).
     pub fn from_token(token: &[u8]) -> Option<Transport> {
         Transport::ALL
             .into_iter()
@@ -119,7 +119,7 @@ impl TransportSet {
             .filter(move |t| self.contains(*t))
     }
 
-    /// The server's choice (`vop-service.md` §2.3): the first transport in the
+    /// The server's choice (`docs/protocol/vop-service.md` §2.3): the first transport in the
     /// fixed preference order VTS > TLS > PLAIN that is both in `self` (the
     /// enabled set) and in `offered`. Client token order is irrelevant.
     pub fn preferred(self, offered: TransportSet) -> Option<Transport> {

@@ -1,5 +1,5 @@
 //! Symmetric ciphers and modes with persistent chaining state
-//! (`vts.md` §2.4).
+//! (`docs/protocol/vts.md` §2.4).
 //!
 //! The block ciphers (`blowfish`, `aes`) and the modes (`cbc`, `ofb`) are
 //! the RustCrypto implementations; this module only maps VTS names to them
@@ -15,7 +15,7 @@ use cipher::{
 
 use super::error::VtsError;
 
-/// A symmetric cipher by its wire name (`vts.md` §2.4 table).
+/// A symmetric cipher by its wire name (`docs/protocol/vts.md` §2.4 table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CipherAlg {
     /// Blowfish with a 448-bit key.

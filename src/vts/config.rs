@@ -1,5 +1,5 @@
 //! [`VtsConfig`]: algorithm preferences, limits, key policy and the
-//! authorization hook (`vts.md` §5.3, §6, §10).
+//! authorization hook (`docs/protocol/vts.md` §5.3, §6, §10).
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use super::cipher::{CipherAlg, Mode};
 use super::hash::HashAlg;
 use super::keys::{KeyPolicy, PublicKey};
 
-/// What the peer presented in its credentials element (`vts.md` §3.8).
+/// What the peer presented in its credentials element (`docs/protocol/vts.md` §3.8).
 ///
 /// Certificate chains are **not validated** by this implementation: they
 /// are recorded as the peer's unverified claim, like identities. Only the
@@ -21,7 +21,7 @@ pub enum Credentials {
     Certificates(Vec<Vec<u8>>),
 }
 
-/// The negotiated algorithms (`vts.md` §3.2).
+/// The negotiated algorithms (`docs/protocol/vts.md` §3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Suite {
     pub prf_hash: HashAlg,
@@ -44,7 +44,7 @@ pub struct PeerCredentials {
 }
 
 /// Decides whether a peer is acceptable once its key and credentials have
-/// been checked (Python's `VAuth.accept_credentials`, `vop-service.md` §5.4).
+/// been checked (Python's `VAuth.accept_credentials`, `docs/protocol/vop-service.md` §5.4).
 pub type Authorizer = Arc<dyn Fn(&PeerCredentials) -> bool + Send + Sync>;
 
 /// Settings for one side of VTS.
@@ -73,7 +73,7 @@ pub struct VtsConfig {
     /// Final say on the peer (pinning, known keys, ...).
     pub authorizer: Option<Authorizer>,
     /// Bytes allowed per direction under one key of a 64-bit-block cipher
-    /// (Blowfish) before the connection is closed (`vts.md` §10 #9,
+    /// (Blowfish) before the connection is closed (`docs/protocol/vts.md` §10 #9,
     /// Sweet32: VTS has no rekeying, so the only remedy is a new
     /// connection). `None` disables the limit.
     pub max_bytes_64bit_cipher: Option<u64>,

@@ -1,4 +1,4 @@
-//! [`VtsConnection`]: one VTS endpoint, sans-IO (`vts.md` §3, §4).
+//! [`VtsConnection`]: one VTS endpoint, sans-IO (`docs/protocol/vts.md` §3, §4).
 //!
 //! Feed it every byte received ([`receive`](VtsConnection::receive)), send
 //! what [`pending_output`](VtsConnection::pending_output) holds, move

@@ -1,6 +1,6 @@
 //! [`VtsError`]: every way a VTS connection can fail.
 //!
-//! The protocol has no error messages (`vts.md` §7): any error closes the
+//! The protocol has no error messages (`docs/protocol/vts.md` §7): any error closes the
 //! connection silently. The variants exist for logs and tests only; the
 //! peer never learns which check failed.
 
@@ -9,19 +9,19 @@ use crate::vec::VecError;
 /// A VTS failure. Every variant is fatal for the connection.
 #[derive(Debug, thiserror::Error)]
 pub enum VtsError {
-    /// Too many bytes under one 64-bit-block key (`vts.md` §10 #9).
+    /// Too many bytes under one 64-bit-block key (`docs/protocol/vts.md` §10 #9).
     #[error("{0} bytes under one 64-bit-block cipher key (Sweet32 limit, VtsConfig::max_bytes_64bit_cipher); reconnect")]
     DataLimit(u64),
-    /// The peer's protocol line is not `VTS_DRAFT-0.8` (`vts.md` §3.1).
+    /// The peer's protocol line is not `VTS_DRAFT-0.8` (`docs/protocol/vts.md` §3.1).
     #[error("bad VTS protocol line")]
     BadProtocolLine,
-    /// A handshake entity is malformed or violates `vts.md` §3.2–§3.5.
+    /// A handshake entity is malformed or violates `docs/protocol/vts.md` §3.2–§3.5.
     #[error("bad handshake message: {0}")]
     BadHandshake(&'static str),
-    /// A handshake entity could not be decoded (`vec.md`).
+    /// A handshake entity could not be decoded (`docs/protocol/vec.md`).
     #[error("handshake entity: {0}")]
     Entity(#[from] VecError),
-    /// No common PRF hash, cipher/mode or MAC hash (`vts.md` §3.2).
+    /// No common PRF hash, cipher/mode or MAC hash (`docs/protocol/vts.md` §3.2).
     #[error("no common algorithm: {0}")]
     NoCommonAlgorithm(&'static str),
     /// The peer's public key is unusable or refused by policy (§3.3, §10 #5).
@@ -32,7 +32,7 @@ pub enum VtsError {
     Unauthorized,
     /// An RSA-encrypted handshake part (M5 header, M6) is longer than any
     /// real peer sends to a key of our size: refused before any private-key
-    /// operation (`vts.md` §2.6, §3.4, §3.5).
+    /// operation (`docs/protocol/vts.md` §2.6, §3.4, §3.5).
     #[error("RSA-encrypted handshake part of {len} bytes, at most {max} expected; refused before decryption")]
     CiphertextTooLarge { len: usize, max: usize },
     /// The pool of RSA private-key work is full: the handshake is refused

@@ -1,4 +1,4 @@
-//! Hash functions by their VTS wire names (`vts.md` §2.1, §5.1).
+//! Hash functions by their VTS wire names (`docs/protocol/vts.md` §2.1, §5.1).
 //!
 //! `md5` is a legal name but is deliberately not supported: an offer that
 //! contains it is simply not matched (unknown names are ignored, §3.2).

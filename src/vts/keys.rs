@@ -1,5 +1,5 @@
 //! RSA keys: our key pair ([`RsaKeyPair`]) and a peer's public key
-//! ([`PublicKey`]) with the policy checks of `vts.md` §3.3 step 4–5 and the
+//! ([`PublicKey`]) with the policy checks of `docs/protocol/vts.md` §3.3 step 4–5 and the
 //! defaults of §10 #5: peer keys of at least 1024 bits by default (Versile
 //! Python's own examples use 512-bit keys: [`KeyPolicy::legacy`] or
 //! [`KeyPolicy::with_min_bits`] admit them), our own keys 2048 bits
@@ -117,7 +117,7 @@ impl fmt::Debug for PublicKey {
     }
 }
 
-/// Which peer keys we accept (`vts.md` §10 #5).
+/// Which peer keys we accept (`docs/protocol/vts.md` §10 #5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyPolicy {
     /// Smallest modulus in bits (default 1024; [`legacy`](Self::legacy)
@@ -201,7 +201,7 @@ impl RsaKeyPair {
         }
     }
 
-    /// RSA private-key operations (one per decrypted block, `vts.md` §2.6)
+    /// RSA private-key operations (one per decrypted block, `docs/protocol/vts.md` §2.6)
     /// done with this key and its clones so far: what peers made us spend.
     pub fn private_ops(&self) -> u64 {
         self.private_ops.load(Ordering::Relaxed)

@@ -1,6 +1,6 @@
 //! [`VtsLayer`]: the VOP negotiation layer preset to VTS only — the
 //! default secure service of Versile (Python's `VOPService` with a key,
-//! `vop-service.md` §5.3).
+//! `docs/protocol/vop-service.md` §5.3).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

@@ -1,4 +1,4 @@
-//! The VCA encrypted-message format (`vts.md` §2.5): seal and incremental
+//! The VCA encrypted-message format (`docs/protocol/vts.md` §2.5): seal and incremental
 //! open over any [`BlockTransform`].
 //!
 //! ```text
@@ -19,7 +19,7 @@ use super::vhmac::vhmac;
 /// Largest plaintext of one message (the 16-bit length field stores len − 1).
 pub const MAX_MESSAGE: usize = 65536;
 
-/// `minBE(n)`: big-endian, minimal, at least one byte (`vts.md` conventions).
+/// `minBE(n)`: big-endian, minimal, at least one byte (`docs/protocol/vts.md` conventions).
 pub fn min_be(n: u64) -> Vec<u8> {
     let bytes = n.to_be_bytes();
     let skip = bytes.iter().take(7).take_while(|b| **b == 0).count();

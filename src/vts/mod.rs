@@ -1,5 +1,5 @@
 //! VTS — Versile Transport Security, the default secure transport of VOP
-//! (`vts.md`), wire-compatible with Versile Python 0.8.5.
+//! (`docs/protocol/vts.md`), wire-compatible with Versile Python 0.8.5.
 //!
 //! ## Data flow
 //!
@@ -30,7 +30,7 @@
 //! with blinding, and RSA format and MAC failures are reported as one error
 //! after all the work was done (§10 #4). MACs are compared in constant time.
 //!
-//! ## Security notes (`vts.md` §10)
+//! ## Security notes (`docs/protocol/vts.md` §10)
 //!
 //! VTS has no forward secrecy and no transcript authentication (see
 //! `SECURITY.md`). Peer keys below 1024 bits are refused by default

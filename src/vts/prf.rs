@@ -1,10 +1,10 @@
 //! The VTS PRF: a `P_hash`-like byte stream over VHMAC where each `A(i)`
-//! also includes the seed (`vts.md` §2.3). VTS always uses an empty secret.
+//! also includes the seed (`docs/protocol/vts.md` §2.3). VTS always uses an empty secret.
 
 use super::hash::HashAlg;
 use super::vhmac::vhmac;
 
-/// A PRF output stream; consumers take consecutive slices (`vts.md` §3.6).
+/// A PRF output stream; consumers take consecutive slices (`docs/protocol/vts.md` §3.6).
 pub struct Prf {
     hash: HashAlg,
     secret: Vec<u8>,

@@ -1,4 +1,4 @@
-//! RSA private-key operations as jobs the handshake hands out (`vts.md`
+//! RSA private-key operations as jobs the handshake hands out (`docs/protocol/vts.md`
 //! §2.6 `AsymDec`; §5.4: the server's M5 header, the client's M6).
 //!
 //! A private operation costs milliseconds, so the sans-IO handshake does not

@@ -1,4 +1,4 @@
-//! The record layer (`vts.md` §4): sealed messages per direction with the
+//! The record layer (`docs/protocol/vts.md` §4): sealed messages per direction with the
 //! session keys, ≤ `max_send_record` plaintext bytes per record sent, up to
 //! 65536 accepted.
 

@@ -1,5 +1,5 @@
 //! The VTS RSA block cipher and asymmetric entity encryption
-//! (`vts.md` §2.6). Not PKCS#1 v1.5 and not OAEP: raw RSA over the block
+//! (`docs/protocol/vts.md` §2.6). Not PKCS#1 v1.5 and not OAEP: raw RSA over the block
 //! layout `02 || (P_i XOR IV_i) || 00 || R_i` (8 random bytes), CBC-chained
 //! on the first `k − 11` bytes of each ciphertext block, IV all zero.
 //!

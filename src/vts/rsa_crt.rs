@@ -1,4 +1,4 @@
-//! The raw RSA private-key operation of `AsymDec` (`vts.md` §2.6) with
+//! The raw RSA private-key operation of `AsymDec` (`docs/protocol/vts.md` §2.6) with
 //! everything that does not depend on the ciphertext computed once, when
 //! the key is loaded.
 //!

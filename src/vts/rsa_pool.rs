@@ -1,4 +1,4 @@
-//! [`RsaPool`]: a bounded pool for RSA private-key work (`vts.md` §5.4,
+//! [`RsaPool`]: a bounded pool for RSA private-key work (`docs/protocol/vts.md` §5.4,
 //! §10 #15: one private operation per unauthenticated M5).
 //!
 //! A private operation costs a peer nothing and us milliseconds, so a

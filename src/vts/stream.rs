@@ -2,7 +2,7 @@
 //! `AsyncRead + AsyncWrite` (poll-based, no extra task).
 //!
 //! [`VtsStream::connect`] / [`VtsStream::accept`] run the handshake with a
-//! timeout (Python peers may hang instead of closing, `vts.md` §7). Handshake
+//! timeout (Python peers may hang instead of closing, `docs/protocol/vts.md` §7). Handshake
 //! input is parsed on the task; the one RSA private-key operation (server:
 //! M5 header; client-key client: M6), which takes milliseconds, is handed
 //! out by the connection ([`super::private_op`]) and runs on the
@@ -37,7 +37,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Largest plaintext taken by one `poll_write`.
 const MAX_WRITE: usize = 64 * 1024;
 /// Bytes read ahead while a private-key job waits (to notice a peer that
-/// closed); a real peer sends nothing then (`vts.md` §3.7).
+/// closed); a real peer sends nothing then (`docs/protocol/vts.md` §3.7).
 const MAX_READ_WHILE_WAITING: usize = 16 * 1024;
 /// Default [`VtsConfig::handshake_timeout`]: 30 s, as Versile Python
 /// allows; a server's whole-handshake deadline (`StackConfig`) is shorter.

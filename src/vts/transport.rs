@@ -1,14 +1,14 @@
 //! VTS as a VOP transport: [`VtsServerTransport`] for
 //! [`VopLayer`](crate::server::VopLayer) and [`VtsClientTransport`] for
-//! [`ClientConfig`](crate::client::ClientConfig) (`vop-service.md` §2.8).
+//! [`ClientConfig`](crate::client::ClientConfig) (`docs/protocol/vop-service.md` §2.8).
 //!
-//! Both record, on their side of the link, what `vop-service.md` §5.4 puts
+//! Both record, on their side of the link, what `docs/protocol/vop-service.md` §5.4 puts
 //! in Python's link context: `protocol = Some(Vts)` (`sec_protocol`), the
 //! peer's [`PeerCredentials`] in the connection's extensions
 //! (`credentials`; read it with
 //! [`CallContext::peer_credentials`](crate::CallContext::peer_credentials)),
 //! and an identity claim in `claimed_identity` (as hex DER of the X.501
-//! name: it is unverified, `vts.md` §3.8).
+//! name: it is unverified, `docs/protocol/vts.md` §3.8).
 //!
 //! Credential checks run inside the handshake (`VtsConfig::authorizer`,
 //! Python's `VAuth.accept_credentials`): a refused peer is closed on
@@ -171,7 +171,7 @@ pub struct VtsClientTransport {
 
 impl VtsClientTransport {
     /// VTS with the default configuration. Without a pin or authorizer any
-    /// server key is accepted, as in Python (`vts.md` §10 #2: vulnerable
+    /// server key is accepted, as in Python (`docs/protocol/vts.md` §10 #2: vulnerable
     /// to a man in the middle); see [`pin_server_key`](Self::pin_server_key).
     pub fn new(key: Option<RsaKeyPair>) -> Self {
         Self::with_config(key, VtsConfig::default())

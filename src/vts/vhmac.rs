@@ -1,10 +1,10 @@
 //! VHMAC: the VCA "HMAC", which pads the key to the hash's *digest* size
-//! instead of its block size (`vts.md` §2.2). Not RFC 2104; the `hmac`
+//! instead of its block size (`docs/protocol/vts.md` §2.2). Not RFC 2104; the `hmac`
 //! crate cannot produce it. Used only inside VTS (§10 #10).
 
 use super::hash::HashAlg;
 
-/// `VHMAC_H(key, parts[0] || parts[1] || ...)` (`vts.md` §2.2 steps 1–4).
+/// `VHMAC_H(key, parts[0] || parts[1] || ...)` (`docs/protocol/vts.md` §2.2 steps 1–4).
 pub fn vhmac(hash: HashAlg, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let l = hash.output_len();
     // Step 1: long keys are hashed first.

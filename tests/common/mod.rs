@@ -1,5 +1,5 @@
 //! Shared helpers for the VEC tests: vector loading, contexts, and a tiny
-//! evaluator for the simple Python literals in `python_repr` (`vec.md` §11.1).
+//! evaluator for the simple Python literals in `python_repr` (`docs/protocol/vec.md` §11.1).
 #![allow(dead_code)]
 
 use bytes::{Bytes, BytesMut};
@@ -16,7 +16,7 @@ pub fn load(name: &str) -> serde_json::Value {
     serde_json::from_str(&text).expect("vector json")
 }
 
-/// Decoder and encoder configs for a vector `ctx` (`vec.md` §11.1).
+/// Decoder and encoder configs for a vector `ctx` (`docs/protocol/vec.md` §11.1).
 pub fn contexts(ctx: &str) -> (DecoderConfig, EncodeConfig) {
     let codec = match ctx {
         "utf8" => Some(StrCodec::Utf8),

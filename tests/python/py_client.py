@@ -400,7 +400,7 @@ def scenario_errors(t):
         e = t.call(gw, 'urlget', ('text', 'echo'))
         r = t.call(e, 'echo', 'via urlget')
         expect(r == 'via urlget', 'echo -> %r' % (r,))
-        # vol.md §4.9: no match -> CALL_ERROR
+        # docs/protocol/vol.md §4.9: no match -> CALL_ERROR
         expect_raises(lambda: t.call(gw, 'urlget', ('no', 'such')),
                       VCallError, 'urlget(no/such)')
         return 'ok'
@@ -442,7 +442,7 @@ def scenario_errors(t):
     t.check('meta_doc_method', meta_doc_echo)
 
     def meta_doc_unknown():
-        # vol.md §4.3: CALL_EXCEPTION VException("Not an exposed method")
+        # docs/protocol/vol.md §4.3: CALL_EXCEPTION VException("Not an exposed method")
         e = expect_raises(lambda: t.call(gw, 'meta.doc', 'no_such_method'),
                           VException, 'doc("no_such_method")')
         expect(tuple(e.args) == ('Not an exposed method',),

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Versile Python 0.8.5 client: release of resources and automatic link
-close (vol.md §5.3) against a server offering versile.demo.SimpleGateway
+close (docs/protocol/vol.md §5.3) against a server offering versile.demo.SimpleGateway
 behaviour (``echo`` on the gateway, ``text/echo``, ``math/adder``).
 
 Usage::
@@ -14,7 +14,7 @@ for the link to close (the server must confirm the client's NOTIFY_DEREF;
 then both object tables are empty and the link closes).
 
 With ``--keepalive MS`` it instead resolves the gateway with a link that
-requests keep-alive every MS ms (``VLinkKeepAlive(req_time=MS)``, vol.md
+requests keep-alive every MS ms (``VLinkKeepAlive(req_time=MS)``, docs/protocol/vol.md
 §8), idles for 2 s (Python expires the link after 1.5 x the granted
 interval without traffic, and dies on the 6th KEEP_ALIVE it receives), then
 checks that the link is still running and ``echo`` works.

@@ -12,10 +12,10 @@ Usage::
   only, no VTS/TLS).
 * Installs an ``inspect.getargspec`` compatibility shim (Python >= 3.11
   removed it, but ``VDispatchGwFactory.build`` in 0.8.5 still calls it, which
-  breaks every ``urlget`` on ``SimpleGateway``; see vol.md §4.9).
+  breaks every ``urlget`` on ``SimpleGateway``; see docs/protocol/vol.md §4.9).
   ``--no-shim`` leaves the defect in place (urlget then always fails).
 * ``--min-send MS``: the lowest keep-alive interval the service grants
-  (``VLinkKeepAlive(min_send=MS)``, vol.md §8; Python's default is
+  (``VLinkKeepAlive(min_send=MS)``, docs/protocol/vol.md §8; Python's default is
   300000 ms).  Links use ``hold_peer=False`` as the service default.
 
 Lines printed on stdout (each flushed):

@@ -3,11 +3,11 @@
 //! and Rust tests can use the same gateway in memory.
 //!
 //! Built with [`ObjectBuilder`] on top of the demo objects: `urlget` resolves
-//! `text/echo` → [`Echoer`] and `math/adder` → a new [`Adder`] (`vol.md`
+//! `text/echo` → [`Echoer`] and `math/adder` → a new [`Adder`] (`docs/protocol/vol.md`
 //! §4.9); every other path is CALL_ERROR; a path that is not a tuple of
 //! strings is CALL_EXCEPTION with an empty VException, as in Python's
 //! `VDispatcher`. The test methods behave as documented at the top of
-//! `py_server.py`; outcomes map as in `vol.md` §4.5 (a `VException` raised
+//! `py_server.py`; outcomes map as in `docs/protocol/vol.md` §4.5 (a `VException` raised
 //! by the method → CALL_EXCEPTION, anything else → CALL_ERROR).
 
 use std::sync::Mutex;

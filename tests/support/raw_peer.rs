@@ -68,7 +68,7 @@ pub fn encode(e: &Entity) -> Vec<u8> {
     out.to_vec()
 }
 
-/// Python's VOL hello (`vol.md` §2.2) in the `F4` string form.
+/// Python's VOL hello (`docs/protocol/vol.md` §2.2) in the `F4` string form.
 pub fn vol_hello() -> Entity {
     tuple(vec![
         Entity::Bytes(Bytes::from_static(b"VOL_DRAFT")),
@@ -195,7 +195,7 @@ impl RawPeer {
         }
     }
 
-    /// TCP + VOP PLAIN negotiated (`vop-service.md` §2).
+    /// TCP + VOP PLAIN negotiated (`docs/protocol/vop-service.md` §2).
     pub async fn vop_plain(addr: SocketAddr) -> RawPeer {
         let mut p = RawPeer::connect(addr).await;
         p.send_raw(VOP_PLAIN).await.unwrap();
@@ -203,7 +203,7 @@ impl RawPeer {
         p
     }
 
-    /// …and VEC hellos exchanged (`vec.md` §8.2).
+    /// …and VEC hellos exchanged (`docs/protocol/vec.md` §8.2).
     pub async fn vec_hello(addr: SocketAddr) -> RawPeer {
         let mut p = RawPeer::vop_plain(addr).await;
         p.send_raw(VEC_HELLO).await.unwrap();
@@ -211,7 +211,7 @@ impl RawPeer {
         p
     }
 
-    /// …and VOL hellos exchanged (`vol.md` §2.2).
+    /// …and VOL hellos exchanged (`docs/protocol/vol.md` §2.2).
     pub async fn vol_hello(addr: SocketAddr) -> RawPeer {
         let mut p = RawPeer::vec_hello(addr).await;
         p.send(&vol_hello()).await;
@@ -220,7 +220,7 @@ impl RawPeer {
         p
     }
 
-    /// …and the link handshake done (`vol.md` §2.1): our handshake object
+    /// …and the link handshake done (`docs/protocol/vol.md` §2.1): our handshake object
     /// is `FC 1`, our gateway `FC 2`. Ends with an echo round trip so that
     /// the server's post-handshake dereference traffic has been read.
     pub async fn handshake(addr: SocketAddr) -> RawPeer {
@@ -244,7 +244,7 @@ impl RawPeer {
                     assert_eq!(payload[0], Entity::Ref(WireRef::ReceiverOwned(1)));
                     if let [name, Entity::Int(ms)] = payload[1].as_tuple().unwrap_or_default() {
                         // The server asks for keep-alive before its finish
-                        // (`vol.md` §2.1 H6, §8): grant exactly what it asked.
+                        // (`docs/protocol/vol.md` §2.1 H6, §8): grant exactly what it asked.
                         assert_eq!(*name, s("keep_alive"));
                         p.keep_alive_requested = Some(*ms);
                         let m = p.next_msg(4, tuple(vec![Entity::Int(id), Entity::Int(*ms)]));

@@ -1,4 +1,4 @@
-//! The VOL handshake (`vol.md` §2): our handshake object, the `finish`
+//! The VOL handshake (`docs/protocol/vol.md` §2): our handshake object, the `finish`
 //! exchange in both directions, the optional `keep_alive` request, and the
 //! completion check (H1–H10 of §2.1).
 
@@ -12,7 +12,7 @@ use crate::vol::{Event, LinkError};
 
 impl<L: Clone + ExportKey> Link<L> {
     pub(super) fn send_handshake_object(&mut self) -> Result<(), LinkError> {
-        // H4: our handshake object, a bare FC entity (`vol.md` §2.3).
+        // H4: our handshake object, a bare FC entity (`docs/protocol/vol.md` §2.3).
         let id = self.exports.export_handshake();
         self.write_entity(&Entity::Ref(WireRef::SenderOwned(id)))?;
         self.phase = Phase::ExpectHandshakeObject;
@@ -60,7 +60,7 @@ impl<L: Clone + ExportKey> Link<L> {
         self.last_received = now;
         self.last_sent = now;
         // Release the peer's handshake object right away, as Python does
-        // (`vol.md` §2.3).
+        // (`docs/protocol/vol.md` §2.3).
         if let Some(hs_id) = self.handshake.peer_handshake {
             self.release(hs_id)?;
         }
@@ -68,7 +68,7 @@ impl<L: Clone + ExportKey> Link<L> {
         Ok(())
     }
 
-    /// Calls on our handshake object (`vol.md` §2.3); misuse closes the link.
+    /// Calls on our handshake object (`docs/protocol/vol.md` §2.3); misuse closes the link.
     pub(super) fn handshake_call(
         &mut self,
         call_id: CallId,
@@ -123,7 +123,7 @@ impl<L: Clone + ExportKey> Link<L> {
         match which {
             InternalCall::KeepAlive(requested) => match outcome {
                 Outcome::Result(Entity::Int(g)) if g >= 0 && g as u64 >= requested => {
-                    // A huge grant would mean "never expire" (`vol.md` §8 step 3).
+                    // A huge grant would mean "never expire" (`docs/protocol/vol.md` §8 step 3).
                     let cap = self.config.keep_alive_max_grant.as_millis();
                     let cap = u64::try_from(cap).unwrap_or(u64::MAX).max(requested);
                     let granted = Duration::from_millis((g as u64).min(cap));

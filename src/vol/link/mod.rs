@@ -1,4 +1,4 @@
-//! The sans-IO VOL link state machine (`vol.md` §2–§8).
+//! The sans-IO VOL link state machine (`docs/protocol/vol.md` §2–§8).
 //!
 //! Bytes in: [`Link::receive`] takes what the transport delivered, runs the
 //! VEC hello and the entity decoder, and turns entities into [`Event`]s
@@ -10,7 +10,7 @@
 //! References: incoming `FC` ids are counted in the import table and handed
 //! out as [`Ref::Remote`]; incoming `FD` ids are resolved to the local object
 //! ([`Ref::Local`]). Outgoing [`Ref::Local`] objects are exported (`FC`),
-//! [`Ref::Remote`] ids are written back as `FD` (`vol.md` §4.6, §5).
+//! [`Ref::Remote`] ids are written back as `FD` (`docs/protocol/vol.md` §4.6, §5).
 //!
 //! Bounds: both tables are limited by [`TableLimits`]; input is processed
 //! one entity at a time with [`Link::receive_next`], so a runtime whose
@@ -40,7 +40,7 @@ pub enum Ref<L> {
     Remote(i64),
 }
 
-/// The msg_id of an incoming call, quoted back in its response (`vol.md` §3.1).
+/// The msg_id of an incoming call, quoted back in its response (`docs/protocol/vol.md` §3.1).
 #[derive(Clone, PartialEq, Eq)]
 pub enum CallId {
     /// An id that fits in `i64` (all ids Python sends in practice).
@@ -69,15 +69,15 @@ impl CallId {
     }
 }
 
-/// Link settings that affect the protocol (`vol.md` §7.3, §8).
+/// Link settings that affect the protocol (`docs/protocol/vol.md` §7.3, §8).
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
     /// The licence tuple announced in our VOL hello.
     pub licence: Licence,
     /// Stop after the peer's hello until [`Link::authorize`] is called
-    /// (`vol.md` §2.6). Set by the runtime when an authorizer is installed.
+    /// (`docs/protocol/vol.md` §2.6). Set by the runtime when an authorizer is installed.
     pub authorize: bool,
-    /// Ask the peer to send keep-alive traffic at this interval (`vol.md` §8).
+    /// Ask the peer to send keep-alive traffic at this interval (`docs/protocol/vol.md` §8).
     /// Off here; the server stack sets it (`StackConfig::keep_alive`,
     /// 60 s by default) so that dead peers are detected.
     pub keep_alive_request: Option<Duration>,
@@ -93,11 +93,11 @@ pub struct LinkConfig {
     pub keep_alive_max_grant: Duration,
     /// Force-close if the handshake is not complete within this time (L08).
     pub handshake_timeout: Option<Duration>,
-    /// Entity size limit (`vec.md` §8.4), once the handshake is complete.
+    /// Entity size limit (`docs/protocol/vec.md` §8.4), once the handshake is complete.
     pub max_entity_size: usize,
     /// Entity nesting limit.
     pub max_depth: usize,
-    /// Sizes of the object tables (`vol.md` §5.1); see [`TableLimits`].
+    /// Sizes of the object tables (`docs/protocol/vol.md` §5.1); see [`TableLimits`].
     pub tables: TableLimits,
     /// In-memory cost limit of one entity, once the handshake is complete
     /// (see [`crate::vec::Decoder`]; over it the link fails with
@@ -119,7 +119,7 @@ pub struct LinkConfig {
 /// this refuses such an entity after about 280 KiB of it.
 pub const DEFAULT_LINK_MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
 /// Default [`LinkConfig::handshake_max_entity_size`], 4 KiB: the handshake
-/// entities are small (Python's VOL hello is 67 bytes, `vol.md` §2.2; the
+/// entities are small (Python's VOL hello is 67 bytes, `docs/protocol/vol.md` §2.2; the
 /// handshake object, `finish` and `keep_alive` calls and their answers are
 /// a few dozen), so an unauthenticated peer gets no more than this.
 pub const DEFAULT_HANDSHAKE_MAX_ENTITY_SIZE: usize = 4 * 1024;
@@ -155,13 +155,13 @@ pub enum Event<L> {
     /// The peer's hello was valid; call [`Link::authorize`] to go on
     /// (only with [`LinkConfig::authorize`]).
     Authorize {
-        /// The licence tuple from the peer's hello (`vol.md` §2.2).
+        /// The licence tuple from the peer's hello (`docs/protocol/vol.md` §2.2).
         peer_licence: Licence,
     },
-    /// Both sides finished the handshake (`vol.md` §2.1 H10). The peer's
+    /// Both sides finished the handshake (`docs/protocol/vol.md` §2.1 H10). The peer's
     /// gateway is an import; the runtime owns the handle from now on.
     Established {
-        /// The import id of the peer's gateway object (`vol.md` §2.3).
+        /// The import id of the peer's gateway object (`docs/protocol/vol.md` §2.3).
         peer_gateway: i64,
     },
     /// A call on one of our objects. Answer with [`Link::respond`] unless
@@ -169,12 +169,12 @@ pub enum Event<L> {
     Call {
         /// The call's msg_id, to pass to [`Link::respond`].
         call_id: CallId,
-        /// Which answer the caller wants (`vol.md` §3.2, codes 1–3).
+        /// Which answer the caller wants (`docs/protocol/vol.md` §3.2, codes 1–3).
         kind: CallKind,
         /// The called object, resolved from the `FD` id we exported.
         target: L,
         /// The argument tuple; for VOB objects the method name comes first
-        /// (`vol.md` §4.1).
+        /// (`docs/protocol/vol.md` §4.1).
         args: Vec<Entity<Ref<L>>>,
     },
     /// The outcome of one of our calls (ids we did not issue are still
@@ -182,14 +182,14 @@ pub enum Event<L> {
     Response {
         /// The msg_id of our call, as returned by [`Link::call`].
         call_id: i64,
-        /// Result, exception or error (`vol.md` §3.4–3.6).
+        /// Result, exception or error (`docs/protocol/vol.md` §3.4–3.6).
         outcome: Outcome<Ref<L>>,
     },
-    /// Both object tables are empty: start a graceful shutdown (`vol.md` §5.3).
+    /// Both object tables are empty: start a graceful shutdown (`docs/protocol/vol.md` §5.3).
     Idle,
 }
 
-/// Where the link is in its life (`vol.md` §2.1, §7.1).
+/// Where the link is in its life (`docs/protocol/vol.md` §2.1, §7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Waiting for the peer's VEC hello line.
@@ -231,13 +231,13 @@ struct HandshakeState {
 /// First capacity of an empty output buffer (see `write_entity`).
 const FIRST_OUTPUT_CAPACITY: usize = 512;
 
-/// One VOL link, both roles (the protocol is symmetric, `vol.md` §1.2).
+/// One VOL link, both roles (the protocol is symmetric, `docs/protocol/vol.md` §1.2).
 pub struct Link<L> {
     config: LinkConfig,
     phase: Phase,
     /// Our gateway until it is handed to the peer in the answer to its
     /// `finish`; from then on only the export table holds it, so that it is
-    /// freed once the peer releases it (`vol.md` §5.2; Python keeps only a
+    /// freed once the peer releases it (`docs/protocol/vol.md` §5.2; Python keeps only a
     /// weak reference after `local_gw()`, §9.2 step 2).
     gateway: Option<L>,
     decoder: Decoder,
@@ -262,7 +262,7 @@ pub struct Link<L> {
 
 impl<L: Clone + ExportKey> Link<L> {
     /// A new link serving `gateway`; our VEC hello is queued at once
-    /// (`vec.md` §8.2: each side sends its hello without waiting).
+    /// (`docs/protocol/vec.md` §8.2: each side sends its hello without waiting).
     pub fn new(config: LinkConfig, gateway: L, now: Instant) -> Self {
         // Until the handshake is complete the peer is unauthenticated: small
         // limits (`handshake_max_*`), raised in `check_complete`.
@@ -335,7 +335,7 @@ impl<L: Clone + ExportKey> Link<L> {
         self.events.pop_front()
     }
 
-    /// Whether the VOL handshake is complete (`vol.md` §2.1 H10).
+    /// Whether the VOL handshake is complete (`docs/protocol/vol.md` §2.1 H10).
     pub fn is_established(&self) -> bool {
         self.handshake.complete
     }
@@ -393,7 +393,7 @@ impl<L: Clone + ExportKey> Link<L> {
     }
 
     /// Stop processing input: the start of a graceful or forced shutdown
-    /// (`vol.md` §7.2). Responses to running calls may still be written.
+    /// (`docs/protocol/vol.md` §7.2). Responses to running calls may still be written.
     pub fn close(&mut self) {
         self.phase = Phase::Closing;
     }
@@ -420,7 +420,7 @@ impl<L: Clone + ExportKey> Link<L> {
                 Some(codec) => {
                     self.decoder.set_str_decoding(codec);
                     self.phase = Phase::ExpectVolHello;
-                    // Entities only after the peer's hello (`vec.md` §8.2).
+                    // Entities only after the peer's hello (`docs/protocol/vec.md` §8.2).
                     let hello = hello_entity(&self.config.licence);
                     self.write_entity(&hello)?;
                     Ok(Received::Processed)
@@ -437,7 +437,7 @@ impl<L: Clone + ExportKey> Link<L> {
         }
     }
 
-    /// The application's verdict on the peer (`vol.md` §2.6). Rejection is
+    /// The application's verdict on the peer (`docs/protocol/vol.md` §2.6). Rejection is
     /// an error: the runtime closes without sending anything further.
     pub fn authorize(&mut self, accept: bool) -> Result<(), LinkError> {
         if self.phase != Phase::ExpectAuthorization {
@@ -463,7 +463,7 @@ impl<L: Clone + ExportKey> Link<L> {
         }
     }
 
-    /// The peer's VOL hello (`vol.md` §2.2): check it, then either ask the
+    /// The peer's VOL hello (`docs/protocol/vol.md` §2.2): check it, then either ask the
     /// application to authorize the peer (§2.6) or go on at once.
     fn on_peer_hello(&mut self, entity: &Entity) -> Result<(), LinkError> {
         let licence = check_hello(entity)?;
@@ -479,7 +479,7 @@ impl<L: Clone + ExportKey> Link<L> {
         }
     }
 
-    /// The peer's handshake object (`vol.md` §2.1 H5, §2.3): import it, then
+    /// The peer's handshake object (`docs/protocol/vol.md` §2.1 H5, §2.3): import it, then
     /// request keep-alive first if configured (§8), else call `finish`.
     fn on_peer_handshake_object(&mut self, entity: Entity, now: Instant) -> Result<(), LinkError> {
         // H5: the second entity must be a bare FC reference.
@@ -503,7 +503,7 @@ impl<L: Clone + ExportKey> Link<L> {
         }
     }
 
-    /// One message after the handshake entities (`vol.md` §3.2), by code.
+    /// One message after the handshake entities (`docs/protocol/vol.md` §3.2), by code.
     fn handle_message(
         &mut self,
         msg_id: Entity,
@@ -529,7 +529,7 @@ impl<L: Clone + ExportKey> Link<L> {
         }
     }
 
-    /// METHOD_CALL* (`vol.md` §3.3): resolve the target and arguments, then
+    /// METHOD_CALL* (`docs/protocol/vol.md` §3.3): resolve the target and arguments, then
     /// hand the call to the handshake object or to the application.
     fn on_call(
         &mut self,
@@ -540,7 +540,7 @@ impl<L: Clone + ExportKey> Link<L> {
         now: Instant,
     ) -> Result<(), LinkError> {
         // Resolve every reference first: an unknown FD anywhere is
-        // fatal, as in Python's decoder (`vol.md` §3.3).
+        // fatal, as in Python's decoder (`docs/protocol/vol.md` §3.3).
         let target = match target {
             WireRef::ReceiverOwned(id) => id,
             WireRef::SenderOwned(_) => {
@@ -575,7 +575,7 @@ impl<L: Clone + ExportKey> Link<L> {
         }
     }
 
-    /// CALL_RESULT, CALL_EXCEPTION, CALL_ERROR (`vol.md` §3.4–3.6): to the
+    /// CALL_RESULT, CALL_EXCEPTION, CALL_ERROR (`docs/protocol/vol.md` §3.4–3.6): to the
     /// handshake's own calls or, as an event, to the application.
     fn on_response(
         &mut self,
@@ -608,7 +608,7 @@ impl<L: Clone + ExportKey> Link<L> {
         }
     }
 
-    /// NOTIFY_DEREF (`vol.md` §5.2): confirm when the count matches what we
+    /// NOTIFY_DEREF (`docs/protocol/vol.md` §5.2): confirm when the count matches what we
     /// sent, which drops the export.
     fn on_notify_deref(&mut self, id: i64, count: u64) -> Result<(), LinkError> {
         if self.exports.release(id, count) {
@@ -618,7 +618,7 @@ impl<L: Clone + ExportKey> Link<L> {
         Ok(())
     }
 
-    /// CONFIRM_DEREF (`vol.md` §5.2): the peer dropped our import.
+    /// CONFIRM_DEREF (`docs/protocol/vol.md` §5.2): the peer dropped our import.
     fn on_confirm_deref(&mut self, id: i64) {
         if self.imports.confirm(id) {
             self.check_idle();
@@ -671,7 +671,10 @@ impl<L: Clone + ExportKey> Link<L> {
         if !fits {
             // A peer can trip this once per call: warn once per link.
             if !std::mem::replace(&mut self.export_limit_reported, true) {
-                tracing::warn!(limit, "export table full: values not sent (vol.md §5.1)");
+                tracing::warn!(
+                    limit,
+                    "export table full: values not sent (docs/protocol/vol.md §5.1)"
+                );
             } else {
                 tracing::debug!(limit, "export table full: value not sent");
             }
@@ -726,12 +729,12 @@ impl<L: Clone + ExportKey> Link<L> {
         kind: CallKind,
         args: Vec<Entity>,
     ) -> Result<i64, LinkError> {
-        // Payload `(FD target, args)` (`vol.md` §3.3).
+        // Payload `(FD target, args)` (`docs/protocol/vol.md` §3.3).
         let target = Entity::Ref(WireRef::ReceiverOwned(target));
         self.send_message_parts(kind.code(), &[target], &Entity::Tuple(args))
     }
 
-    /// Answer an incoming call (`vol.md` §4.5). A result that cannot be
+    /// Answer an incoming call (`docs/protocol/vol.md` §4.5). A result that cannot be
     /// encoded becomes CALL_ERROR.
     pub fn respond(
         &mut self,
@@ -754,7 +757,7 @@ impl<L: Clone + ExportKey> Link<L> {
             (_, o) => o,
         };
         // A value that cannot be sent, also for want of export table room,
-        // becomes CALL_ERROR (`vol.md` §4.5); the link goes on.
+        // becomes CALL_ERROR (`docs/protocol/vol.md` §4.5); the link goes on.
         let outcome = match outcome {
             Outcome::Result(v) if self.sendable(&v) => Outcome::Result(self.resolve_outgoing(v)?),
             Outcome::Exception(v) if self.sendable(&v) => {
@@ -777,7 +780,7 @@ impl<L: Clone + ExportKey> Link<L> {
     }
 
     /// The application dropped its last handle to the peer object `id`:
-    /// send NOTIFY_DEREF with the total receive count (`vol.md` §5.2).
+    /// send NOTIFY_DEREF with the total receive count (`docs/protocol/vol.md` §5.2).
     pub fn release(&mut self, id: i64) -> Result<(), LinkError> {
         if self.phase == Phase::Closing {
             return Ok(());
@@ -799,7 +802,7 @@ impl<L: Clone + ExportKey> Link<L> {
         self.send_message_parts(code, &[], &payload)
     }
 
-    /// Send `(msg_id, code, payload)` (`vol.md` §3.1) where the payload is
+    /// Send `(msg_id, code, payload)` (`docs/protocol/vol.md` §3.1) where the payload is
     /// `tail`, or the tuple `(head..., tail)` if `head` is not empty,
     /// encoded without building the envelope: `head` holds integers and
     /// references only (no byte payloads), so the bytes are the same.
@@ -857,12 +860,15 @@ pub enum Received {
     NeedMore,
 }
 
-/// Count `FC id` in `imports`; over the limit the link closes (`vol.md`
+/// Count `FC id` in `imports`; over the limit the link closes (`docs/protocol/vol.md`
 /// §3.9: a peer sending what the receiver cannot hold loses the link).
 fn import_into(imports: &mut ImportTable, limits: &TableLimits, id: i64) -> Result<(), LinkError> {
     let limit = limits.import_limit();
     imports.receive(id, limit).map_err(|_| {
-        tracing::warn!(limit, "import table full: closing the link (vol.md §5.1)");
+        tracing::warn!(
+            limit,
+            "import table full: closing the link (docs/protocol/vol.md §5.1)"
+        );
         crate::limits::limit_exceeded("imported_objects");
         LinkError::ImportLimit(limit)
     })
@@ -887,7 +893,7 @@ pub enum CallSendError {
 }
 
 /// Reject values that have no wire form before any object gets exported for
-/// them (`vec.md` §5.3: no infinities or NaN; float base ≥ 2).
+/// them (`docs/protocol/vec.md` §5.3: no infinities or NaN; float base ≥ 2).
 fn check_encodable<R>(entity: &Entity<R>) -> Result<(), CallSendError> {
     match entity {
         Entity::Float(f) if !f.is_finite() => Err(CallSendError::Unencodable("non-finite float")),

@@ -1,4 +1,4 @@
-//! Timers of a link (`vol.md` §2.4 handshake timeout, §8 keep-alive): when
+//! Timers of a link (`docs/protocol/vol.md` §2.4 handshake timeout, §8 keep-alive): when
 //! to wake up and what to do then. Time is passed in by the runtime.
 
 use std::time::{Duration, Instant};
@@ -52,7 +52,7 @@ impl<L: Clone + ExportKey> Link<L> {
         }
         {
             if due(self.last_sent, self.send_interval) {
-                // Python 3 peers die on their 6th KEEP_ALIVE (`vol.md` §8), so
+                // Python 3 peers die on their 6th KEEP_ALIVE (`docs/protocol/vol.md` §8), so
                 // keep them alive with an ignored NOTIFY_DEREF (0, 0) instead.
                 let payload = Entity::Tuple(vec![Entity::Int(0), Entity::Int(0)]);
                 self.send_message(code::NOTIFY_DEREF, payload)?;

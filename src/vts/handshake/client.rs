@@ -1,4 +1,4 @@
-//! The client side of the VTS handshake (`vts.md` §3, §8 "Client").
+//! The client side of the VTS handshake (`docs/protocol/vts.md` §3, §8 "Client").
 //!
 //! States: [`ExpectServerLine`] → [`ExpectServerHello`] → (client-key mode)
 //! [`ExpectServerSecret`] → [`DecryptSecret`] → done. M1 is produced by

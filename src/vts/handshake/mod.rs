@@ -1,4 +1,4 @@
-//! The VTS handshake as typed state machines (`vts.md` §3).
+//! The VTS handshake as typed state machines (`docs/protocol/vts.md` §3).
 //!
 //! [`client::ClientHandshake`] and [`server::ServerHandshake`] consume
 //! handshake bytes from a buffer and append their own messages to an output

@@ -1,4 +1,4 @@
-//! The server side of the VTS handshake (`vts.md` §3, §8 "Server").
+//! The server side of the VTS handshake (`docs/protocol/vts.md` §3, §8 "Server").
 //!
 //! States: [`ExpectClientLine`] → [`ExpectClientHello`] →
 //! [`ExpectKeyExchange`] → [`DecryptHeader`] → done (sending M6 in
