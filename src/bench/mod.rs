@@ -40,6 +40,7 @@ mod latency;
 mod remote;
 mod split;
 mod tcp_remote;
+mod vts_crypto;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -142,6 +143,12 @@ pub struct BenchReport {
     pub ratio_vts_baseline_p50: f64,
     /// `vts_rtt_us_p99 / baseline_rtt_us_p99`.
     pub ratio_vts_baseline_p99: f64,
+    /// Median µs of sealing and opening one echo's call and result with
+    /// the VTS suite, no I/O: the floor under a VTS echo on this CPU
+    /// (`vts_crypto` module).
+    pub vts_crypto_floor_us: f64,
+    /// `vts_rtt_us_p50 / vts_crypto_floor_us` (target for 1 MiB: ≤ 1.2).
+    pub ratio_vts_crypto_floor_p50: f64,
     /// Full VTS connections per second, 2048-bit server key.
     pub vts_handshakes_per_s: f64,
     /// Median time of one full VTS connection, µs.
@@ -185,6 +192,8 @@ impl BenchReport {
             "vts_pipelined_cpu_us_per_call": round2(self.vts_pipelined_cpu_us_per_call),
             "ratio_vts_baseline_p50": round2(self.ratio_vts_baseline_p50),
             "ratio_vts_baseline_p99": round2(self.ratio_vts_baseline_p99),
+            "vts_crypto_floor_us": round2(self.vts_crypto_floor_us),
+            "ratio_vts_crypto_floor_p50": round2(self.ratio_vts_crypto_floor_p50),
             "vts_handshakes_per_s": round2(self.vts_handshakes_per_s),
             "vts_handshake_us_p50": round2(self.vts_handshake_us_p50),
             "tls_handshakes_per_s": self.tls_handshakes_per_s.map(round2),
@@ -365,6 +374,9 @@ async fn run_phases(options: BenchOptions) -> std::io::Result<BenchReport> {
     .await;
     setup.stop().await;
     let (vts_seq, vts_pipe, vts_hs) = result?;
+    let vts_crypto_floor_us =
+        vts_crypto::echo_crypto_floor_us(request_bytes, response_bytes, iterations.min(1000))
+            .map_err(std::io::Error::other)?;
 
     let setup = echo::EchoSetup::start_tls(key, split).await?;
     let result = setup
@@ -409,6 +421,8 @@ async fn run_phases(options: BenchOptions) -> std::io::Result<BenchReport> {
         vts_pipelined_cpu_us_per_call: vts_pipe.cpu_us_per_call,
         ratio_vts_baseline_p50: vts_seq.latency.p50_us / base.latency.p50_us,
         ratio_vts_baseline_p99: vts_seq.latency.p99_us / base.latency.p99_us,
+        vts_crypto_floor_us,
+        ratio_vts_crypto_floor_p50: vts_seq.latency.p50_us / vts_crypto_floor_us,
         vts_handshakes_per_s: vts_hs.calls_per_s,
         vts_handshake_us_p50: vts_hs.latency.p50_us,
         tls_handshakes_per_s: Some(tls_hs.calls_per_s),

@@ -1,0 +1,92 @@
+//! The floor under a VTS echo: what sealing and opening its bytes costs on
+//! this CPU (`docs/protocol/vts.md` §4), measured in the same run as the
+//! echo itself (issue #8: a 1 MiB VTS echo within 1.2× of its cipher and
+//! MAC).
+//!
+//! One round is the work a VTS echo cannot avoid: the client seals the
+//! call message, the server opens it, the server seals the result, the
+//! client opens it, with the bench's suite (the default preference:
+//! AES-256-CBC, SHA-1 VHMAC) and record size, on one thread, without I/O.
+
+use std::time::Instant;
+
+use bytes::BytesMut;
+
+use crate::vts::cipher::{CipherAlg, Mode};
+use crate::vts::handshake::SessionKeys;
+use crate::vts::hash::HashAlg;
+use crate::vts::record::{RecordLayer, Role};
+use crate::vts::{Suite, VtsConfig, VtsError};
+
+/// Median µs of `rounds` seal/open rounds of a `request`-byte call and a
+/// `response`-byte result (after one untimed round).
+pub fn echo_crypto_floor_us(
+    request: usize,
+    response: usize,
+    rounds: usize,
+) -> Result<f64, VtsError> {
+    let config = VtsConfig::default();
+    let suite = Suite {
+        prf_hash: HashAlg::Sha256,
+        cipher: CipherAlg::Aes256,
+        mode: Mode::Cbc,
+        mac_hash: HashAlg::Sha1,
+    };
+    // Fixed keys: their values do not change the work.
+    let keys = SessionKeys {
+        c_key: vec![1; 32],
+        s_key: vec![2; 32],
+        c_iv: vec![3; 16],
+        s_iv: vec![4; 16],
+        c_mac: vec![5; 20],
+        s_mac: vec![6; 20],
+    };
+    let layer = |role| {
+        RecordLayer::new(
+            role,
+            &suite,
+            &keys,
+            config.max_send_record,
+            config.max_recv_record,
+            None,
+        )
+    };
+    let (mut client, mut server) = (layer(Role::Client)?, layer(Role::Server)?);
+    let (call, result) = (vec![7u8; request], vec![8u8; response]);
+    let mut times = Vec::with_capacity(rounds);
+    for round in 0..=rounds.max(1) {
+        let start = Instant::now();
+        let opened = pass(&mut client, &mut server, &call)?;
+        let answered = pass(&mut server, &mut client, &result)?;
+        if round > 0 {
+            times.push(start.elapsed().as_secs_f64() * 1e6);
+        }
+        debug_assert_eq!((opened, answered), (request, response));
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Seal `data` on `from`, open every record on `to`; the bytes opened.
+fn pass(from: &mut RecordLayer, to: &mut RecordLayer, data: &[u8]) -> Result<usize, VtsError> {
+    let mut wire = Vec::with_capacity(data.len() + data.len() / 8 + 64);
+    from.seal(data, &mut wire)?;
+    let mut buf = BytesMut::from(&wire[..]);
+    let mut opened = 0;
+    while let Some(plain) = to.open(&mut buf)? {
+        opened += plain.len();
+    }
+    Ok(opened)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_round_trip_opens_what_was_sealed() {
+        // Sizes across record boundaries: one byte, one record, several.
+        for (req, resp) in [(1, 1), (16_384, 100), (70_000, 70_001)] {
+            let us = super::echo_crypto_floor_us(req, resp, 3).expect("rounds");
+            assert!(us > 0.0);
+        }
+    }
+}
