@@ -15,13 +15,14 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use crate::vts::cipher::{symmetric, CipherAlg, Direction, Mode};
-use crate::vts::vhmac::vhmac;
 use crate::vts::handshake::SessionKeys;
 use crate::vts::hash::HashAlg;
 use crate::vts::record::{RecordLayer, Role};
+use crate::vts::vhmac::vhmac;
 use crate::vts::{Suite, VtsConfig, VtsError};
 
-/// Median µs of `rounds` seal/open rounds of a `request`-byte call and a
+/// Median µs of `rounds` rounds of the raw cipher and MAC work for a
+/// `request`-byte call and a
 /// `response`-byte result (after one untimed round).
 pub fn echo_crypto_floor_us(
     request: usize,
