@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use versile::LinkShutdown;
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -16,8 +15,8 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 use versile::server::StackConfig;
 use versile::{
-    CallError, Client, ClientConfig, GatewayService, LocalObject, ObjectBuilder, Server, Value,
-    VopLayer,
+    CallError, Client, ClientConfig, GatewayService, LinkHandle, LinkShutdown, LocalObject,
+    ObjectBuilder, RemoteObject, Server, Value, VopLayer,
 };
 
 const T: Duration = Duration::from_secs(10);
@@ -80,16 +79,9 @@ fn gateway() -> LocalObject {
         .build()
 }
 
-// current_thread: every task runs on this thread, under the default
-// subscriber set below.
-#[tokio::test(flavor = "current_thread")]
-async fn each_call_has_a_span_under_its_connection() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::registry()
-        .with(capture.clone())
-        .with(tracing_subscriber::filter::LevelFilter::DEBUG);
-    let _default = tracing::subscriber::set_default(subscriber);
-
+/// The production stack (its trace layer opens the connection span)
+/// serving [`gateway`] on loopback, and a PLAIN link to it.
+async fn serve_and_connect() -> (Server, LinkHandle, RemoteObject) {
     let svc = StackConfig::unlimited()
         .build(VopLayer::insecure(), GatewayService::new(gateway))
         .unwrap();
@@ -101,6 +93,20 @@ async fn each_call_has_a_span_under_its_connection() {
     .await
     .unwrap()
     .unwrap();
+    (server, link, gw)
+}
+
+// current_thread: every task runs on this thread, under the default
+// subscriber set below.
+#[tokio::test(flavor = "current_thread")]
+async fn each_call_has_a_span_under_its_connection() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(capture.clone())
+        .with(tracing_subscriber::filter::LevelFilter::DEBUG);
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let (server, link, gw) = serve_and_connect().await;
     gw.call("sp_ok", ()).await.unwrap();
     assert!(gw.call("sp_raise", ()).await.is_err());
     assert!(gw.call("sp_not_declared", ()).await.is_err());
@@ -161,17 +167,7 @@ async fn no_call_spans_when_the_level_is_off() {
         .with(capture.clone())
         .with(tracing_subscriber::filter::LevelFilter::INFO);
     let _default = tracing::subscriber::set_default(subscriber);
-    let svc = StackConfig::unlimited()
-        .build(VopLayer::insecure(), GatewayService::new(gateway))
-        .unwrap();
-    let server = Server::builder().listen("127.0.0.1:0").serve(svc).unwrap();
-    let (link, gw) = tokio::time::timeout(
-        T,
-        Client::new(ClientConfig::insecure()).connect(&server.local_addr().to_string()),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let (server, link, gw) = serve_and_connect().await;
     gw.call("sp_ok", ()).await.unwrap();
     link.shutdown(LinkShutdown::Forced);
     assert!(server.shutdown(T).await);
