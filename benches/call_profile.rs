@@ -22,13 +22,14 @@
 //! the measurement, so that the figures hold on a loaded machine.
 
 use std::time::{Duration, Instant};
-use versile::LinkShutdown;
 
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use versile::{Client, ClientConfig, GatewayService, Server, StopLinks, Value, VopLayer};
+use versile::{
+    Client, ClientConfig, GatewayService, LinkShutdown, Server, StopLinks, Value, VopLayer,
+};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {

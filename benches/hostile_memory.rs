@@ -38,8 +38,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use versile::vec::netbytes::encode_posint_u64;
-use versile::LinkShutdown;
-use versile::{Client, ClientConfig, Value};
+use versile::{Client, ClientConfig, LinkShutdown, Value};
 
 const MIB: u64 = 1024 * 1024;
 /// The default process-wide budget of `versile serve` (after this change).

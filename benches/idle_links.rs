@@ -37,10 +37,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use versile::LinkShutdown;
 
 use futures::stream::{self, StreamExt};
-use versile::{Client, ClientConfig, LinkHandle, RemoteObject};
+use versile::{Client, ClientConfig, LinkHandle, LinkShutdown, RemoteObject};
 
 const PROJECTED_LINKS: u64 = 100_000;
 const SETTLE: Duration = Duration::from_secs(2);

@@ -26,7 +26,6 @@
 //! `iters=0`).
 
 use std::time::{Duration, Instant};
-use versile::LinkShutdown;
 
 use rsa::hazmat::{rsa_decrypt_and_check, rsa_encrypt};
 use rsa::pkcs8::DecodePrivateKey;
@@ -36,7 +35,7 @@ use versile::vts::hash::HashAlg;
 use versile::vts::random::OsRandom;
 use versile::vts::rsa_block::{asym_decrypt, asym_encrypt};
 use versile::vts::RsaKeyPair;
-use versile::{Client, ClientConfig, GatewayService, Server, StopLinks, VopLayer};
+use versile::{Client, ClientConfig, GatewayService, LinkShutdown, Server, StopLinks, VopLayer};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -17,8 +17,9 @@
 
 use tower::ServiceBuilder;
 use versile::ops::install_prometheus;
-use versile::LinkShutdown;
-use versile::{Client, ClientConfig, GatewayService, ObjectBuilder, Server, Value, VopLayer};
+use versile::{
+    Client, ClientConfig, GatewayService, LinkShutdown, ObjectBuilder, Server, Value, VopLayer,
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

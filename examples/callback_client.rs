@@ -5,8 +5,7 @@
 //! cargo run --example callback_client -- vop://127.0.0.1:4433/
 //! ```
 
-use versile::LinkShutdown;
-use versile::{Client, ClientConfig, ObjectBuilder, Value};
+use versile::{Client, ClientConfig, LinkShutdown, ObjectBuilder, Value};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -16,10 +16,9 @@ use tokio::sync::{mpsc, Notify};
 use versile::object::call_metrics::DEFAULT_METHOD_LABEL_CAP;
 use versile::ops::{install_prometheus, MetricsEndpoint};
 use versile::server::StackConfig;
-use versile::LinkShutdown;
 use versile::{
-    CallError, Client, ClientConfig, GatewayService, LinkHandle, LocalObject, ObjectBuilder,
-    RemoteObject, Server, Value, VopLayer,
+    CallError, Client, ClientConfig, GatewayService, LinkHandle, LinkShutdown, LocalObject,
+    ObjectBuilder, RemoteObject, Server, Value, VopLayer,
 };
 
 const T: Duration = Duration::from_secs(10);

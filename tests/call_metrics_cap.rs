@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use versile::object::call_metrics::{method_label_cap, set_method_label_cap};
 use versile::ops::install_prometheus;
-use versile::LinkShutdown;
-use versile::{Client, ClientConfig, GatewayService, LocalObject, ObjectBuilder, Server, Value};
+use versile::{
+    Client, ClientConfig, GatewayService, LinkShutdown, LocalObject, ObjectBuilder, Server, Value,
+};
 
 const T: Duration = Duration::from_secs(10);
 const CAP: usize = 3;

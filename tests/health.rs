@@ -14,10 +14,9 @@ use tokio::sync::{mpsc, Notify};
 use tower::ServiceBuilder;
 use versile::ops::{HealthService, MetricsEndpoint};
 use versile::server::{Gate, Phase, Readiness};
-use versile::LinkShutdown;
 use versile::{
-    Client, ClientConfig, GatewayService, LocalObject, ObjectBuilder, Server, StopLinks, Value,
-    VopLayer,
+    Client, ClientConfig, GatewayService, LinkShutdown, LocalObject, ObjectBuilder, Server,
+    StopLinks, Value, VopLayer,
 };
 
 const T: Duration = Duration::from_secs(10);

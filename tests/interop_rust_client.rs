@@ -24,10 +24,9 @@ use versile::client::{ClientError, Resolved};
 use versile::object::Object;
 use versile::runtime::CloseReason;
 use versile::vec::VFloat;
-use versile::LinkShutdown;
 use versile::{
-    CallError, Client, ClientConfig, Entity, LinkHandle, LocalObject, ObjectBuilder, RemoteObject,
-    Value,
+    CallError, Client, ClientConfig, Entity, LinkHandle, LinkShutdown, LocalObject, ObjectBuilder,
+    RemoteObject, Value,
 };
 
 /// Limit for a whole test body.

@@ -20,10 +20,9 @@ use versile::client::{ClientError, TransportError};
 use versile::demo::SimpleGateway;
 use versile::server::{CredentialCheckLayer, PeerInfo};
 use versile::vts::KeyPolicy;
-use versile::LinkShutdown;
 use versile::{
-    Client, ClientConfig, GatewayService, RsaKeyPair, Server, Value, VopLayer, VtsClientTransport,
-    VtsConfig, VtsLayer, VtsServerTransport,
+    Client, ClientConfig, GatewayService, LinkShutdown, RsaKeyPair, Server, Value, VopLayer,
+    VtsClientTransport, VtsConfig, VtsLayer, VtsServerTransport,
 };
 
 const T: Duration = Duration::from_secs(120);

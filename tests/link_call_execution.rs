@@ -2,12 +2,11 @@
 //! task for their first poll (the default), or each in its own task.
 
 use std::time::Duration;
-use versile::LinkShutdown;
 
 use versile::runtime::{CallExecution, CallLimits};
 use versile::{
-    Client, ClientConfig, GatewayService, LinkOptions, ObjectBuilder, Server, StopLinks, Value,
-    VopLayer,
+    Client, ClientConfig, GatewayService, LinkOptions, LinkShutdown, ObjectBuilder, Server,
+    StopLinks, Value, VopLayer,
 };
 
 /// A gateway whose `task()` answers with the id of the task it runs in,

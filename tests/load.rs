@@ -20,8 +20,9 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use versile::demo::SimpleGateway;
 use versile::server::StackConfig;
-use versile::LinkShutdown;
-use versile::{CallError, Client, ClientConfig, GatewayService, LinkHandle, RemoteObject, Server};
+use versile::{
+    CallError, Client, ClientConfig, GatewayService, LinkHandle, LinkShutdown, RemoteObject, Server,
+};
 use versile::{Value, VopLayer};
 
 const T: Duration = Duration::from_secs(20);

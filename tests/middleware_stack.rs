@@ -11,8 +11,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceBuilder;
 use versile::demo::SimpleGateway;
 use versile::runtime::CloseReason;
-use versile::LinkShutdown;
-use versile::{Client, ClientConfig, GatewayService, RemoteObject, Server, Value, VopLayer};
+use versile::{
+    Client, ClientConfig, GatewayService, LinkShutdown, RemoteObject, Server, Value, VopLayer,
+};
 use versile_middleware::deadline::HandshakeDeadlineLayer;
 use versile_middleware::filter::HostFilterLayer;
 use versile_middleware::idle::IdleTimeoutLayer;

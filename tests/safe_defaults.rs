@@ -20,8 +20,7 @@ use procs::{http_get, metric, versile_bin, Proc};
 use raw_peer::{Closed, RawPeer};
 use versile::demo::SimpleGateway;
 use versile::server::{StackConfig, StackConfigError};
-use versile::LinkShutdown;
-use versile::{Client, ClientConfig, GatewayService, Server, Value, VopLayer};
+use versile::{Client, ClientConfig, GatewayService, LinkShutdown, Server, Value, VopLayer};
 
 const T: Duration = Duration::from_secs(20);
 

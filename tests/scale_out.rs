@@ -19,8 +19,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use procs::*;
-use versile::LinkShutdown;
-use versile::{Client, ClientConfig, Value};
+use versile::{Client, ClientConfig, LinkShutdown, Value};
 
 const T: Duration = Duration::from_secs(20);
 const CLIENTS: usize = 8;

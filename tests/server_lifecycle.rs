@@ -11,10 +11,9 @@ use tower::ServiceBuilder;
 use versile::runtime::CloseReason;
 use versile::server::{Admission, LinkInfo, ServerError, INTERNAL_BUFFER_SIZE};
 use versile::vop::Transport;
-use versile::LinkShutdown;
 use versile::{
-    CallError, Client, ClientConfig, GatewayService, LinkHandle, LocalObject, ObjectBuilder,
-    RemoteObject, Server, ServerState, StateSet, StopLinks, Value, VopLayer,
+    CallError, Client, ClientConfig, GatewayService, LinkHandle, LinkShutdown, LocalObject,
+    ObjectBuilder, RemoteObject, Server, ServerState, StateSet, StopLinks, Value, VopLayer,
 };
 
 const T: Duration = Duration::from_secs(10);

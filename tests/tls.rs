@@ -13,10 +13,9 @@ use versile::tls::{
     TlsServerConfig, TlsServerTransport, TlsVersion,
 };
 use versile::vop::Transport;
-use versile::LinkShutdown;
 use versile::{
-    Call, Client, ClientConfig, GatewayService, LinkHandle, LocalObject, ObjectBuilder,
-    RemoteObject, Server, StopLinks, Value, VopLayer,
+    Call, Client, ClientConfig, GatewayService, LinkHandle, LinkShutdown, LocalObject,
+    ObjectBuilder, RemoteObject, Server, StopLinks, Value, VopLayer,
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

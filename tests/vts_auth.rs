@@ -12,10 +12,9 @@ use versile::client::{ClientError, TransportError};
 use versile::object::{Call, ObjectBuilder};
 use versile::server::{CredentialCheckLayer, PeerInfo};
 use versile::vop::Transport;
-use versile::LinkShutdown;
 use versile::{
-    Client, ClientConfig, GatewayService, LinkOptions, LocalObject, RsaKeyPair, Server, Value,
-    VtsClientTransport, VtsLayer,
+    Client, ClientConfig, GatewayService, LinkOptions, LinkShutdown, LocalObject, RsaKeyPair,
+    Server, Value, VtsClientTransport, VtsLayer,
 };
 
 const T: Duration = Duration::from_secs(60);

@@ -10,9 +10,9 @@ use versile::demo::SimpleGateway;
 use versile::object::ConnectionInfo;
 use versile::runtime::{connect_link, spawn_link, LinkOptions};
 use versile::vts::{KeyPolicy, RsaKeyPair, VtsConfig, VtsConnection, VtsError, VtsStream};
-use versile::LinkShutdown;
 use versile::{
-    Client, ClientConfig, GatewayService, Server, VopLayer, VtsClientTransport, VtsServerTransport,
+    Client, ClientConfig, GatewayService, LinkShutdown, Server, VopLayer, VtsClientTransport,
+    VtsServerTransport,
 };
 
 const T: Duration = Duration::from_secs(60);

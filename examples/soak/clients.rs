@@ -15,8 +15,9 @@ use futures::future::join_all;
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 use versile::object::Object;
-use versile::LinkShutdown;
-use versile::{CallError, Client, ClientConfig, Entity, LocalObject, RemoteObject, Value};
+use versile::{
+    CallError, Client, ClientConfig, Entity, LinkShutdown, LocalObject, RemoteObject, Value,
+};
 
 use crate::gateway::{callback_object, Payloads, Rng, RAISED};
 use crate::stats::Stats;

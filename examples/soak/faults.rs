@@ -23,8 +23,7 @@ use versile::object::ConnectionInfo;
 use versile::runtime::{connect_link, Rewind};
 use versile::server::LinkRegistry;
 use versile::vop::{ClientHandshake, Transport, TransportSet};
-use versile::LinkShutdown;
-use versile::{CallError, LinkHandle, RemoteObject, Value};
+use versile::{CallError, LinkHandle, LinkShutdown, RemoteObject, Value};
 
 use crate::clients::{run_op, OpError, Shared};
 use crate::fault_io::{Fault, FaultCtl, FaultIo};

@@ -4,7 +4,6 @@
 
 use std::process::ExitCode;
 use std::time::Duration;
-use versile::LinkShutdown;
 
 use clap::Args;
 use versile::client::{call_query, Client, ClientConfig, ClientError, TransportError};
@@ -12,7 +11,7 @@ use versile::tls::{TlsClientConfig, TlsClientTransport};
 use versile::vri::{Query, Vri};
 use versile::vts::keys::DEFAULT_MIN_PEER_BITS;
 use versile::vts::{KeyPolicy, VtsError};
-use versile::{CallError, RsaKeyPair, Value, VtsClientTransport};
+use versile::{CallError, LinkShutdown, RsaKeyPair, Value, VtsClientTransport};
 
 use super::json::{parse_arg, to_json, to_json_line};
 use super::{fail, parse_secs, runtime, EXIT_FAILURE, EXIT_USAGE};
