@@ -14,8 +14,6 @@
 
 mod procs;
 
-use std::net::TcpListener;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use procs::*;
@@ -23,28 +21,6 @@ use versile::{Client, ClientConfig, LinkShutdown, Value};
 
 const T: Duration = Duration::from_secs(20);
 const CLIENTS: usize = 8;
-
-fn haproxy_bin() -> PathBuf {
-    let candidates = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain(["/usr/sbin".into(), "/usr/local/sbin".into()]);
-    for dir in candidates {
-        let p = dir.join("haproxy");
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("haproxy not found (install the Debian package `haproxy`; .ci/run does)");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
 
 /// A `versile serve` instance behind the balancer, with its metrics address.
 fn instance() -> (Proc, String, String) {
