@@ -70,6 +70,11 @@ async fn declared_methods_beyond_the_cap_count_as_other() {
         page.contains("versile_method_calls_total{method=\"other\",outcome=\"call_error\"} 100"),
         "{page}"
     );
+    // The one gateway built declared 7 methods over the cap: each counted.
+    assert!(
+        page.contains("versile_limits_exceeded_total{limit=\"method_labels\"} 7"),
+        "{page}"
+    );
     link.shutdown(LinkShutdown::Forced);
     assert!(server.shutdown(T).await);
 }

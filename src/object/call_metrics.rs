@@ -34,7 +34,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -72,6 +72,9 @@ static OTHER: MethodMetrics = MethodMetrics {
     handles: OnceLock::new(),
     durations: DurationHistogram::new(),
 };
+
+/// Whether the cap has been reported in the log (once per process).
+static CAP_REPORTED: AtomicBool = AtomicBool::new(false);
 
 /// Set the cap on distinct declared `method` label values, process-wide
 /// (default [`DEFAULT_METHOD_LABEL_CAP`]). Names already labelled keep
@@ -182,6 +185,16 @@ impl MethodMetrics {
             return m;
         }
         if table.len() >= method_label_cap() {
+            // Runs per object built (a gateway per connection), not per
+            // call: counted each time, logged once per process.
+            crate::limits::limit_exceeded("method_labels");
+            if !CAP_REPORTED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    method = name,
+                    cap = method_label_cap(),
+                    "method label cap reached: methods declared from now on count as `other`"
+                );
+            }
             return &OTHER;
         }
         // Bounded by the cap: at most `cap` of these live, for good.
