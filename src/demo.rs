@@ -1,6 +1,10 @@
 //! Demo objects equivalent to Python's `versile.demo` (`docs/protocol/vol.md` §4.9):
 //! [`Echoer`], [`Adder`] and [`SimpleGateway`], the default gateway of
 //! `versile serve`.
+//!
+//! Public (and used by the README's tour, the examples and the tests) so
+//! that a first server needs no object of its own; listed apart from the
+//! protocol modules in the crate docs, since no protocol code depends on it.
 
 use std::sync::Mutex;
 

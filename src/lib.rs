@@ -40,11 +40,15 @@
 //!   transport on rustls, for our own peers and standard tooling (Versile
 //!   Python's TLS cannot interoperate, `docs/protocol/vop-service.md` §3.6);
 //! * [`dispatch`] — a path-tree gateway for VRI resolution;
-//! * [`demo`] — `Echoer`, `Adder`, `SimpleGateway`;
-//! * [`bench`](mod@bench) — the measurements behind `versile bench`;
 //! * [`limits`] — the counter every resource limit reports to;
 //! * [`ops`] — Prometheus endpoint and logging for production services
 //!   (with [`server::StackConfig`], the layer stack).
+//!
+//! Also: [`demo`] — the objects the README's tour serves (`Echoer`,
+//! `Adder`, `SimpleGateway`), ready-made for examples and tests, not a
+//! part of the protocol. The measurements behind `versile bench` live in a
+//! hidden `bench` module (feature `cli`): public only because the binary
+//! and `benches/` are other crates, not an API.
 //!
 //! ## A service in a few lines
 //!
@@ -112,7 +116,11 @@
 //! the two).
 #![forbid(unsafe_code)]
 
+// `versile bench`'s measurements: public for the binary (src/cli) and
+// benches/, which are other crates; it reaches into VTS internals and
+// changes with the benchmark, so it is not an API.
 #[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod bench;
 pub mod client;
 pub mod demo;

@@ -171,6 +171,7 @@ pub enum ReconnectError {
     /// resolve to an object).
     #[error("cannot connect after {attempts} attempt(s): {source}")]
     Connect {
+        /// Connection attempts made, the failed last one included.
         attempts: u32,
         /// The last attempt's error (shared by callers that waited for the
         /// same reconnection).

@@ -27,6 +27,7 @@ impl Default for Recorder {
 }
 
 impl Recorder {
+    /// An empty histogram (1 ns to 60 s, 3 significant digits).
     pub fn new() -> Self {
         Recorder {
             // Constant, valid bounds: 1 ≤ low, high ≥ 2 × low, digits ≤ 5.
@@ -35,6 +36,7 @@ impl Recorder {
         }
     }
 
+    /// Count one latency; above 60 s it counts as 60 s.
     pub fn record(&mut self, d: Duration) {
         let ns = u64::try_from(d.as_nanos()).unwrap_or(MAX_NS);
         self.hist.saturating_record(ns.clamp(1, MAX_NS));
@@ -50,6 +52,7 @@ impl Recorder {
         self.hist.len()
     }
 
+    /// The percentiles every report quotes, in µs.
     pub fn summary(&self) -> Latency {
         if self.hist.is_empty() {
             return Latency::default();
@@ -68,10 +71,15 @@ impl Recorder {
 /// Latency percentiles in µs (0 when nothing was recorded).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Latency {
+    /// Median.
     pub p50_us: f64,
+    /// 90th percentile.
     pub p90_us: f64,
+    /// 99th percentile.
     pub p99_us: f64,
+    /// 99.9th percentile.
     pub p999_us: f64,
+    /// Slowest sample.
     pub max_us: f64,
 }
 

@@ -32,6 +32,12 @@
 //! Each phase has an untimed warm-up (not for 3) and is bracketed by
 //! readings of process CPU time (the `cpu` module); CPU µs per call counts both ends
 //! (client and server live in this process in both measurements).
+//!
+//! Hidden from the crate docs (`#[doc(hidden)]`, feature `cli`): it is
+//! public only because its users, the binary (`src/cli/bench.rs`) and
+//! `benches/`, are other crates. It cannot move into the binary: the VTS
+//! crypto phase keys a record layer directly (`vts_crypto`), which is
+//! crate-internal.
 
 mod baseline;
 mod cpu;
@@ -101,8 +107,11 @@ pub struct BenchReport {
     pub request_bytes: usize,
     /// Bytes of one echo result message on the wire (= baseline response).
     pub response_bytes: usize,
+    /// Timed sequential round trips per phase ([`BenchOptions::iterations`]).
     pub iterations: usize,
+    /// Untimed round trips before each sequential phase.
     pub warmup: usize,
+    /// Calls kept outstanding in the pipelined phases.
     pub in_flight: usize,
     /// `"multi_thread"` or `"current_thread"`.
     pub runtime: String,
@@ -112,18 +121,23 @@ pub struct BenchReport {
     pub cpus: String,
     /// Servers on their own threads (`--split`).
     pub split: bool,
+    /// Median raw TCP ping-pong round trip, µs.
     pub baseline_rtt_us_p50: f64,
+    /// 99th percentile of the raw TCP round trip, µs.
     pub baseline_rtt_us_p99: f64,
     /// Every percentile of the sequential round trips (HDR histogram).
     pub baseline_rtt: Latency,
     /// Process CPU time (both ends) per baseline round trip.
     pub baseline_cpu_us_per_call: f64,
+    /// Median sequential PLAIN echo call round trip, µs.
     pub plain_rtt_us_p50: f64,
+    /// 99th percentile of the PLAIN echo round trip, µs.
     pub plain_rtt_us_p99: f64,
     /// Every percentile of the sequential round trips (HDR histogram).
     pub plain_rtt: Latency,
     /// Process CPU time (client + server) per sequential echo call.
     pub plain_cpu_us_per_call: f64,
+    /// PLAIN echo calls answered per second with `in_flight` outstanding.
     pub plain_pipelined_calls_per_s: f64,
     /// Process CPU time per call in the pipelined phase.
     pub plain_pipelined_cpu_us_per_call: f64,
@@ -131,13 +145,17 @@ pub struct BenchReport {
     pub ratio_plain_baseline_p50: f64,
     /// `plain_rtt_us_p99 / baseline_rtt_us_p99`.
     pub ratio_plain_baseline_p99: f64,
+    /// Median sequential VTS echo call round trip, µs.
     pub vts_rtt_us_p50: f64,
+    /// 99th percentile of the VTS echo round trip, µs.
     pub vts_rtt_us_p99: f64,
     /// Every percentile of the sequential round trips (HDR histogram).
     pub vts_rtt: Latency,
     /// Process CPU time (client + server) per sequential VTS echo call.
     pub vts_cpu_us_per_call: f64,
+    /// VTS echo calls answered per second with `in_flight` outstanding.
     pub vts_pipelined_calls_per_s: f64,
+    /// Process CPU time per call in the pipelined VTS phase.
     pub vts_pipelined_cpu_us_per_call: f64,
     /// `vts_rtt_us_p50 / baseline_rtt_us_p50` (target ≤ 2).
     pub ratio_vts_baseline_p50: f64,

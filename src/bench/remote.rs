@@ -100,7 +100,9 @@ pub enum RemoteBenchError {
 /// What one phase measured.
 #[derive(Debug, Clone, Default)]
 pub struct PhaseReport {
+    /// Links the calls were spread over.
     pub connections: usize,
+    /// Calls kept outstanding per link (1: sequential).
     pub in_flight: usize,
     /// Calls answered with the payload.
     pub calls: u64,
@@ -110,6 +112,7 @@ pub struct PhaseReport {
     pub first_error: Option<String>,
     /// Wall time of the timed part.
     pub seconds: f64,
+    /// Successful calls per second of wall time.
     pub calls_per_s: f64,
     /// Latency of the successful calls.
     pub latency: Latency,
@@ -120,6 +123,7 @@ pub struct PhaseReport {
 }
 
 impl PhaseReport {
+    /// The phase as one JSON object (rates rounded, latencies in µs).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "connections": self.connections,
@@ -177,17 +181,23 @@ impl PhaseReport {
 /// [`to_json`](Self::to_json) one object.
 #[derive(Debug, Clone, Default)]
 pub struct RemoteReport {
+    /// The VRI the links were resolved from.
     pub vri: String,
+    /// The method called with the payload.
     pub method: String,
     /// Transport of the links (`VTS`, `TLS` or `PLAIN`).
     pub transport: String,
+    /// Bytes of the payload argument of each call.
     pub payload_bytes: usize,
     /// CPUs this process may run on.
     pub cpus: String,
     /// Runtime worker threads of this process.
     pub workers: usize,
+    /// The server process whose CPU time was read, if given.
     pub server_pid: Option<u32>,
+    /// One link, one call at a time (`None` if not run).
     pub sequential: Option<PhaseReport>,
+    /// Several links with calls in flight (`None` if not run).
     pub concurrent: Option<PhaseReport>,
 }
 
@@ -206,6 +216,7 @@ impl RemoteReport {
         self.sequential.iter().chain(self.concurrent.iter())
     }
 
+    /// The report as one JSON object, phases nested.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "vri": self.vri,

@@ -92,26 +92,37 @@ fn parse_header(h: [u8; 8]) -> io::Result<(usize, usize)> {
 pub struct PingPongOptions {
     /// Echo payload whose call and result sizes the messages take.
     pub payload: usize,
+    /// Timed round trips.
     pub iterations: usize,
+    /// Untimed round trips first.
     pub warmup: usize,
     /// Limit for connecting and for each round trip.
     pub timeout: Duration,
+    /// Server process to read CPU time from (`/proc/PID`).
     pub server_pid: Option<u32>,
 }
 
 /// The two-process baseline's result.
 #[derive(Debug, Clone)]
 pub struct PingPongReport {
+    /// The server's address.
     pub addr: String,
+    /// The echo payload the message sizes were taken from.
     pub payload_bytes: usize,
+    /// Bytes sent per round trip (an echo call message's size).
     pub request_bytes: usize,
+    /// Bytes answered per round trip (an echo result message's size).
     pub response_bytes: usize,
+    /// CPUs this process may run on.
     pub cpus: String,
+    /// The server process whose CPU time was read, if given.
     pub server_pid: Option<u32>,
+    /// The sequential round trips.
     pub sequential: PhaseReport,
 }
 
 impl PingPongReport {
+    /// The report as one JSON object.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "baseline": "tcp ping-pong",

@@ -51,8 +51,9 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Deserialize;
 use versile::ops::{install_prometheus, LogFormat, MetricsEndpoint};
+use versile::server::flag_syntax::{parse_net, parse_secs_opt, parse_size};
 use versile::server::Readiness;
-use versile::server::{parse_net, parse_secs_opt, parse_size, LinkLimits, StackConfig};
+use versile::server::{LinkLimits, StackConfig};
 use versile_middleware::ipnet::IpNet;
 
 /// Limits, filters, PROXY protocol, metrics and logs (`versile serve`).

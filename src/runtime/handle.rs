@@ -18,7 +18,11 @@ pub enum CloseReason {
     /// Both object tables became empty (`docs/protocol/vol.md` §5.3).
     Idle,
     /// The application (or the server) shut it down.
-    Shutdown { forced: bool },
+    Shutdown {
+        /// `true` for [`LinkShutdown::Forced`](super::LinkShutdown::Forced)
+        /// (pending calls dropped), `false` for a graceful close.
+        forced: bool,
+    },
     /// A protocol, handshake or I/O failure.
     Error(crate::vol::LinkError),
 }

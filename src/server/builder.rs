@@ -32,14 +32,26 @@ pub enum ServerError {
     NoListener,
     /// A listen address did not resolve.
     #[error("cannot resolve listen address {addr}: {source}")]
-    Resolve { addr: String, source: io::Error },
+    Resolve {
+        /// The address as given to `listen`.
+        addr: String,
+        /// The resolver's error.
+        source: io::Error,
+    },
     /// Creating, configuring, binding or listening on a socket failed.
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: io::Error },
+    Bind {
+        /// The resolved address the socket was for.
+        addr: SocketAddr,
+        /// The failing socket call's error.
+        source: io::Error,
+    },
     /// A pre-bound listener could not be used.
     #[error("cannot use the given listener{}: {source}", fmt_opt(.addr))]
     Listener {
+        /// The listener's local address, if it could be read.
         addr: Option<SocketAddr>,
+        /// The error from reading or configuring the listener.
         source: io::Error,
     },
 }

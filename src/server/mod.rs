@@ -30,9 +30,18 @@ pub use credential_check::{
     CredentialCheck, CredentialCheckLayer, CredentialCheckService, CredentialsRefused, PeerInfo,
 };
 pub use gateway::GatewayService;
-pub use link_limits::{parse_size, LinkLimits};
+pub use link_limits::LinkLimits;
 pub use readiness::{Gate, Phase, Readiness};
 pub use registry::{LinkInfo, LinkRegistry, Registration};
 pub use serve::{Server, ServerState, StateSet, StopLinks};
-pub use stack::{parse_net, parse_secs_opt, StackConfig, StackConfigError, StackService};
+pub use stack::{StackConfig, StackConfigError, StackService};
 pub use vop_layer::{ConfigError, ServerTransport, VopLayer, VopLayerBuilder, VopService};
+
+/// The grammar of the TOML fields of [`StackConfig`], for the `versile`
+/// binary's flags (`src/cli/config.rs`), so that a flag and its TOML key
+/// accept the same text. Public only because the binary is another crate.
+#[doc(hidden)]
+pub mod flag_syntax {
+    pub use super::link_limits::parse_size;
+    pub use super::stack::{parse_net, parse_secs_opt};
+}

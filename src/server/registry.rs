@@ -84,6 +84,8 @@ struct RegistryInner {
 }
 
 impl LinkRegistry {
+    /// An empty registry with no hooks; a [`Server`](super::Server) makes
+    /// its own, this is for running links without one.
     pub fn new() -> Self {
         Self::default()
     }
@@ -149,6 +151,7 @@ impl LinkRegistry {
         lock(&self.inner.links).len()
     }
 
+    /// Whether no link is live (what a drain waits for).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

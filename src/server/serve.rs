@@ -75,16 +75,19 @@ pub struct StateSet {
 }
 
 impl StateSet {
+    /// The server has started (Python's `started`; true in every state).
     pub const STARTED: StateSet = StateSet {
         started: true,
         active: false,
         stopped: false,
     };
+    /// The server accepts connections.
     pub const ACTIVE: StateSet = StateSet {
         started: false,
         active: true,
         stopped: false,
     };
+    /// The server no longer listens (it may still drain links).
     pub const STOPPED: StateSet = StateSet {
         started: false,
         active: false,

@@ -22,12 +22,17 @@ pub enum CipherAlg {
     Blowfish,
     /// Blowfish with a 128-bit key.
     Blowfish128,
+    /// AES with a 128-bit key (never in Python's default offer).
     Aes128,
+    /// AES with a 192-bit key (never in Python's default offer).
     Aes192,
+    /// AES with a 256-bit key; Python offers it only with a working legacy
+    /// PyCrypto (`docs/protocol/vts.md` §5.2).
     Aes256,
 }
 
 impl CipherAlg {
+    /// The name on the wire (`blowfish`, `aes256`, ...).
     pub fn name(self) -> &'static str {
         match self {
             CipherAlg::Blowfish => "blowfish",
@@ -38,6 +43,8 @@ impl CipherAlg {
         }
     }
 
+    /// The cipher of a wire name; `None` for names we do not support
+    /// (an offer's unknown names are skipped, §3.2).
     pub fn from_name(name: &str) -> Option<Self> {
         Some(match name {
             "blowfish" => CipherAlg::Blowfish,
@@ -71,11 +78,14 @@ impl CipherAlg {
 /// A block-cipher mode by its wire name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mode {
+    /// Cipher block chaining; the IV is the previous ciphertext block.
     Cbc,
+    /// Output feedback; the register carries over between messages.
     Ofb,
 }
 
 impl Mode {
+    /// The name on the wire (`cbc`, `ofb`).
     pub fn name(self) -> &'static str {
         match self {
             Mode::Cbc => "cbc",
@@ -83,6 +93,7 @@ impl Mode {
         }
     }
 
+    /// The mode of a wire name; `None` for names we do not support.
     pub fn from_name(name: &str) -> Option<Self> {
         Some(match name {
             "cbc" => Mode::Cbc,
@@ -109,7 +120,9 @@ pub trait BlockTransform: Send {
 /// Which way a symmetric transform runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
+    /// Plaintext in, ciphertext out (the sending side).
     Encrypt,
+    /// Ciphertext in, plaintext out (the receiving side).
     Decrypt,
 }
 

@@ -24,9 +24,13 @@ pub enum Credentials {
 /// The negotiated algorithms (`docs/protocol/vts.md` §3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Suite {
+    /// Hash of the PRF that derives the session keys (§2.3, §3.6).
     pub prf_hash: HashAlg,
+    /// Symmetric cipher of the records (§2.4).
     pub cipher: CipherAlg,
+    /// Block mode of that cipher.
     pub mode: Mode,
+    /// Hash of the message MACs (VHMAC, §2.2) and of the M5 content hash.
     pub mac_hash: HashAlg,
 }
 

@@ -34,11 +34,22 @@ pub enum VtsError {
     /// real peer sends to a key of our size: refused before any private-key
     /// operation (`docs/protocol/vts.md` §2.6, §3.4, §3.5).
     #[error("RSA-encrypted handshake part of {len} bytes, at most {max} expected; refused before decryption")]
-    CiphertextTooLarge { len: usize, max: usize },
+    CiphertextTooLarge {
+        /// Bytes the peer sent for the part.
+        len: usize,
+        /// The most a real peer sends for it: the RSA-block size of the
+        /// longest legitimate content for our key.
+        max: usize,
+    },
     /// The pool of RSA private-key work is full: the handshake is refused
     /// (`VtsConfig::rsa_queue`).
     #[error("RSA work queue full ({queued} queued, {workers} workers); handshake refused")]
-    RsaBusy { queued: usize, workers: usize },
+    RsaBusy {
+        /// Operations waiting when this one was refused.
+        queued: usize,
+        /// Threads running operations (`VtsConfig::rsa_workers`).
+        workers: usize,
+    },
     /// An RSA block failed to decrypt (§2.6). Deliberately not more specific.
     #[error("RSA block decryption failed")]
     RsaDecrypt,

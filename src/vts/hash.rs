@@ -8,10 +8,15 @@ use digest::Digest;
 /// A hash function usable as PRF hash or MAC hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HashAlg {
+    /// SHA-1 (20-byte digest): Python's default MAC hash.
     Sha1,
+    /// SHA-224 (28-byte digest).
     Sha224,
+    /// SHA-256 (32-byte digest): Python's default PRF hash.
     Sha256,
+    /// SHA-384 (48-byte digest).
     Sha384,
+    /// SHA-512 (64-byte digest).
     Sha512,
 }
 

@@ -32,7 +32,7 @@ fn pad_len(plen: usize, mac_len: usize, block: usize) -> usize {
 }
 
 /// `LEN2 || P || PAD || MAC` before the transform (§2.5 Seal).
-pub fn frame(
+pub(crate) fn frame(
     hash: HashAlg,
     mac_key: &[u8],
     seq: u64,
@@ -55,7 +55,7 @@ pub fn frame(
 
 /// Check the MAC of a complete decrypted frame and return the plaintext.
 /// The comparison is constant-time.
-pub fn unframe(
+pub(crate) fn unframe(
     hash: HashAlg,
     mac_key: &[u8],
     seq: u64,
@@ -88,6 +88,8 @@ pub struct Sealer {
 }
 
 impl Sealer {
+    /// A sealer over block transform `t` (the direction's encrypter), MACs
+    /// with `hash` keyed by `mac_key`; its sequence number starts at 0.
     pub fn new(t: Box<dyn BlockTransform>, hash: HashAlg, mac_key: Vec<u8>) -> Self {
         Sealer {
             t,

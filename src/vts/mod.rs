@@ -45,36 +45,57 @@
 //! A handshake costs at most the RSA private-key operations of a real one
 //! (one block for keys ≥ 1024 bits): a larger M5 header or M6 is refused by
 //! its length before decryption ([`VtsError::CiphertextTooLarge`]). The
-//! operation is handed out as a [`private_op::PrivateOp`] and runs on the
+//! operation is handed out as a [`PrivateOp`] and runs on the
 //! transport's bounded [`rsa_pool::RsaPool`] (`VtsConfig::rsa_workers`,
 //! `VtsConfig::rsa_queue`; full → [`VtsError::RsaBusy`]), queued fairly per
 //! peer address. Handshake entities are parsed by one decoder kept across
 //! reads, so segmentation does not multiply parsing work.
 //!
 //! [`VtsLayer`] is the server preset (VTS only) for `ServiceBuilder`.
-pub mod cipher;
 pub mod config;
 pub mod connection;
 pub mod error;
-pub mod handshake;
-pub mod hash;
 pub mod keys;
 pub mod layer;
-pub mod message;
-pub mod prf;
 pub mod private_op;
-pub mod random;
-pub mod record;
-pub mod rsa_block;
-mod rsa_crt;
 pub mod rsa_pool;
 pub mod stream;
 pub mod transport;
+
+// The primitives and the handshake states: public only for their users
+// outside the crate, which check them piece by piece — the known-answer
+// tests (tests/vts_vectors.rs), the fuzz targets (fuzz/) and benches/.
+// Hidden from the docs, not an API; the types a user meets (suite parts,
+// randomness, role) are re-exported below.
+#[doc(hidden)]
+pub mod cipher;
+#[doc(hidden)]
+pub mod handshake;
+#[doc(hidden)]
+pub mod hash;
+#[doc(hidden)]
+pub mod message;
+#[doc(hidden)]
+pub mod prf;
+#[doc(hidden)]
+pub mod random;
+#[doc(hidden)]
+pub mod record;
+#[doc(hidden)]
+pub mod rsa_block;
+mod rsa_crt;
+#[doc(hidden)]
 pub mod vhmac;
-pub use config::{Credentials, PeerCredentials, Suite, VtsConfig};
+
+pub use cipher::{CipherAlg, Mode};
+pub use config::{Authorizer, Credentials, PeerCredentials, Suite, VtsConfig};
 pub use connection::VtsConnection;
 pub use error::VtsError;
-pub use keys::{KeyPolicy, PublicKey, RsaKeyPair};
+pub use hash::HashAlg;
+pub use keys::{KeyPolicy, PublicKey, RsaKeyPair, DEFAULT_KEY_BITS, DEFAULT_MIN_PEER_BITS};
 pub use layer::VtsLayer;
+pub use private_op::{PrivateOp, PrivateOpResult, PrivateOps};
+pub use random::{OsRandom, RandomSource};
+pub use record::Role;
 pub use stream::VtsStream;
 pub use transport::{VtsClientTransport, VtsServerTransport};

@@ -38,6 +38,7 @@ pub struct ScriptedRandom {
 }
 
 impl ScriptedRandom {
+    /// Replays `values` in order.
     pub fn new(values: impl IntoIterator<Item = Vec<u8>>) -> Self {
         ScriptedRandom {
             values: values.into_iter().collect(),

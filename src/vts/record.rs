@@ -13,7 +13,9 @@ use super::message::{Opener, Sealer};
 /// Which side we are, for picking the direction keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// We connected: send with the `c_*` keys, receive with `s_*`.
     Client,
+    /// We accepted: send with the `s_*` keys, receive with `c_*`.
     Server,
 }
 

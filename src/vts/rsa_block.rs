@@ -23,7 +23,7 @@ use super::message::{frame, unframe};
 use super::random::RandomSource;
 
 /// Bytes of fresh randomness at the end of each block.
-pub const TAIL: usize = 8;
+pub(crate) const TAIL: usize = 8;
 
 /// `(k, B)`: ciphertext and plaintext block sizes for a key (§2.6).
 fn sizes(key: &impl PublicKeyParts) -> Result<(usize, usize), VtsError> {
@@ -36,7 +36,7 @@ fn sizes(key: &impl PublicKeyParts) -> Result<(usize, usize), VtsError> {
 }
 
 /// RSA-CBC encrypt `data` (a multiple of `k − 11` bytes) under `key`.
-pub fn encrypt_blocks(
+pub(crate) fn encrypt_blocks(
     key: &PublicKey,
     data: &[u8],
     rng: &mut dyn RandomSource,
@@ -69,7 +69,7 @@ pub fn encrypt_blocks(
 
 /// RSA-CBC decrypt `data` (a multiple of `k` bytes) with our private key.
 /// Every block is processed; the result is `Err(RsaDecrypt)` if any failed.
-pub fn decrypt_blocks(key: &RsaKeyPair, data: &[u8]) -> Result<Vec<u8>, VtsError> {
+pub(crate) fn decrypt_blocks(key: &RsaKeyPair, data: &[u8]) -> Result<Vec<u8>, VtsError> {
     let private = &*key.private;
     let (k, b) = sizes(private)?;
     if data.is_empty() || !data.len().is_multiple_of(k) {
@@ -119,7 +119,7 @@ pub fn decrypt_blocks(key: &RsaKeyPair, data: &[u8]) -> Result<Vec<u8>, VtsError
 
 /// Ciphertext length of `AsymEnc` of a `plaintext_len`-byte entity under a
 /// key of `k` bytes (§2.6: `(2 + len + L + pad) / (k − 11) * k`).
-pub fn asym_ciphertext_len(k: usize, mac_hash: HashAlg, plaintext_len: usize) -> usize {
+pub(crate) fn asym_ciphertext_len(k: usize, mac_hash: HashAlg, plaintext_len: usize) -> usize {
     let b = k.saturating_sub(11).max(1);
     (2 + plaintext_len + mac_hash.output_len()).div_ceil(b) * k
 }

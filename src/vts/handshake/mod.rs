@@ -23,13 +23,13 @@ use super::rsa_block::asym_ciphertext_len;
 use crate::vec::{encode, Decoder, DecoderConfig, EncodeConfig, Entity};
 
 /// `VTS_DRAFT-0.8\n` (§3.1).
-pub const PROTOCOL_LINE: &[u8] = b"VTS_DRAFT-0.8\n";
+pub(crate) const PROTOCOL_LINE: &[u8] = b"VTS_DRAFT-0.8\n";
 /// Longest accepted protocol line, LF included (§3.1).
 const MAX_LINE: usize = 32;
 /// Shortest accepted random value (§6).
 const MIN_RANDOM: usize = 32;
 /// Length of the randoms we send.
-pub const RANDOM_LEN: usize = 32;
+pub(crate) const RANDOM_LEN: usize = 32;
 /// Seed label of the M5 content key (§3.4 step 5).
 const SENDKEY_LABEL: &[u8] = b"vts client sendkey";
 /// Seed label of the session keys (§3.6).
@@ -38,11 +38,17 @@ const EXPANSION_LABEL: &[u8] = b"vts key expansion";
 /// Keys of both directions (§3.6).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionKeys {
+    /// Client → server cipher key (`KL` bytes of the cipher).
     pub c_key: Vec<u8>,
+    /// Server → client cipher key.
     pub s_key: Vec<u8>,
+    /// Client → server CBC IV / OFB register (one cipher block).
     pub c_iv: Vec<u8>,
+    /// Server → client IV.
     pub s_iv: Vec<u8>,
+    /// Client → server VHMAC key (one cipher block: 8 or 16 bytes).
     pub c_mac: Vec<u8>,
+    /// Server → client VHMAC key.
     pub s_mac: Vec<u8>,
 }
 
@@ -394,8 +400,11 @@ fn content_hash(hash: HashAlg, content: &[u8]) -> Vec<u8> {
 
 /// What a finished handshake hands to the record layer.
 pub struct Established {
+    /// The negotiated algorithms.
     pub suite: Suite,
+    /// Both directions' keys, from which the record layer is keyed.
     pub keys: SessionKeys,
+    /// The peer's key and (unverified) credentials.
     pub peer: super::config::PeerCredentials,
     /// Records must not be sent before the first peer record arrived
     /// (§3.7: anonymous client, client-key server).

@@ -107,6 +107,8 @@ pub fn negotiate(
 }
 
 impl ServerHandshake {
+    /// A handshake waiting for the client's M1, answering with `key`;
+    /// `rng` supplies its randoms (`rand_s`, `srand_s`, RSA block padding).
     pub fn new(config: Arc<VtsConfig>, key: RsaKeyPair, rng: Box<dyn RandomSource>) -> Self {
         let reader = EntityReader::new(config.handshake_limit);
         ServerHandshake {
