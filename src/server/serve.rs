@@ -3,6 +3,7 @@
 use crate::runtime::LinkShutdown;
 use std::io;
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -15,7 +16,7 @@ use tokio_util::task::TaskTracker;
 use tower::{BoxError, Service, ServiceExt};
 use tracing::{debug, warn};
 
-use super::admission::{AdmissionNode, NodeId, Permit};
+use super::admission::{AdmissionNode, NodeId, Permit, Slot};
 use super::builder::ServerBuilder;
 use super::connection::Connection;
 use super::readiness::{AcceptLoopGuard, Readiness};
@@ -393,6 +394,8 @@ async fn accept_next(
     }
 }
 
+/// The accept loop's task: announce `Active`, accept until a stop, then
+/// close the listeners and announce `Stopped`.
 async fn accept_loop<S>(
     listeners: Vec<TcpListener>,
     service: S,
@@ -415,6 +418,24 @@ async fn accept_loop<S>(
         readiness: readiness.clone(),
         stopped: stop.clone(),
     };
+    mark_active(&shared, &stop, &readiness);
+    let mut accept = AcceptLoop {
+        listeners,
+        next: 0,
+        service,
+        shared,
+        stop,
+        buffer_size,
+        node,
+        permit: None,
+        links,
+    };
+    while accept.accept_one().await.is_continue() {}
+    accept.close();
+}
+
+/// `Started` → `Active`, unless a stop came first.
+fn mark_active(shared: &Shared, stop: &CancellationToken, readiness: &Readiness) {
     shared.state.send_if_modified(|s| {
         let go = *s == ServerState::Started && !stop.is_cancelled();
         if go {
@@ -423,66 +444,130 @@ async fn accept_loop<S>(
         }
         go
     });
-    let mut next = 0;
-    let mut permit: Option<Permit> = None;
-    loop {
-        // §5.7: a controlled node calls accept only while holding a permit,
-        // so without one connections stay in the kernel backlog.
-        if let (Some(node), None) = (&node, &permit) {
-            permit = tokio::select! {
-                // A stop wins over a ready permit or connection: nothing
-                // is accepted once draining began (`biased`, not random).
-                biased;
-                _ = stop.cancelled() => break,
-                p = node.permit() => Some(p),
-            };
-        }
-        let Some(accepted) = accept_next(&listeners, &mut next, &stop).await else {
-            break;
+}
+
+/// What the accept loop holds between connections.
+struct AcceptLoop<S> {
+    listeners: Vec<TcpListener>,
+    /// The listener polled first next time ([`poll_any`]).
+    next: usize,
+    service: S,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    /// `SO_RCVBUF`/`SO_SNDBUF` for accepted sockets.
+    buffer_size: Option<usize>,
+    node: Option<AdmissionNode>,
+    /// The admission permit for the next accept (§5.7), once granted.
+    permit: Option<Permit>,
+    links: LinkRegistry,
+}
+
+impl<S> AcceptLoop<S>
+where
+    S: Service<Connection> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Response: Send + 'static,
+{
+    /// Wait for a permit (controlled node), accept one connection and
+    /// spawn its task; `Break` once stopped.
+    async fn accept_one(&mut self) -> ControlFlow<()> {
+        self.wait_for_permit().await?;
+        let Some(accepted) = accept_next(&self.listeners, &mut self.next, &self.stop).await else {
+            return ControlFlow::Break(());
         };
-        let (stream, peer) = match accepted {
-            Ok(x) => x,
+        match accepted {
+            Ok((stream, peer)) => self.spawn_connection(stream, peer),
             Err(e) => {
                 // Out of file descriptors and the like: back off, go on
                 // (the permit, if any, is kept for the next try).
                 warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
             }
-        };
-        let slot = permit.take().map(Permit::accepted);
-        let _ = stream.set_nodelay(true);
-        if let Some(n) = buffer_size {
-            // §5.1 `internal`/`buf_size`; Linux also inherits the
-            // listener's sizes, other systems may not.
-            let sock = socket2::SockRef::from(&stream);
-            let _ = sock.set_recv_buffer_size(n);
-            let _ = sock.set_send_buffer_size(n);
         }
+        ControlFlow::Continue(())
+    }
+
+    /// §5.7: a controlled node calls accept only while holding a permit,
+    /// so without one connections stay in the kernel backlog.
+    async fn wait_for_permit(&mut self) -> ControlFlow<()> {
+        if let (Some(node), None) = (&self.node, &self.permit) {
+            self.permit = tokio::select! {
+                // A stop wins over a ready permit or connection: nothing
+                // is accepted once draining began (`biased`, not random).
+                biased;
+                _ = self.stop.cancelled() => return ControlFlow::Break(()),
+                p = node.permit() => Some(p),
+            };
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Hand an accepted stream to its own task running the service.
+    fn spawn_connection(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let slot = self.permit.take().map(Permit::accepted);
+        configure_socket(&stream, self.buffer_size);
         let local = stream.local_addr().ok();
         let mut conn = Connection::new(Box::pin(stream), Some(peer), local);
-        conn.extensions_mut().insert(links.clone());
-        let svc = service.clone();
-        let force = shared.force.clone();
-        shared.tracker.spawn(async move {
-            // Counts for the admission controller until the task ends.
-            let _slot = slot;
-            tokio::select! {
-                r = svc.oneshot(conn) => {
-                    if let Err(e) = r {
-                        debug!(%peer, error = %e.into(), "connection ended with an error");
-                    }
-                }
-                _ = force.cancelled() => {}
-            }
-        });
+        conn.extensions_mut().insert(self.links.clone());
+        let svc = self.service.clone();
+        let force = self.shared.force.clone();
+        self.shared
+            .tracker
+            .spawn(serve_connection(svc, conn, peer, slot, force));
     }
-    // Close the sockets (later connects are refused), give back an unused
-    // permit and retire the node, then announce `Stopped`.
-    drop(listeners);
-    drop(permit);
-    drop(node);
-    shared.state.send_replace(ServerState::Stopped);
+
+    /// Close the sockets (later connects are refused), give back an unused
+    /// permit and retire the node, then announce `Stopped`.
+    fn close(self) {
+        let AcceptLoop {
+            listeners,
+            permit,
+            node,
+            shared,
+            ..
+        } = self;
+        drop(listeners);
+        drop(permit);
+        drop(node);
+        shared.state.send_replace(ServerState::Stopped);
+    }
+}
+
+/// `TCP_NODELAY` (calls are small, latency matters) and the configured
+/// buffer sizes; failures leave the socket's defaults.
+fn configure_socket(stream: &TcpStream, buffer_size: Option<usize>) {
+    let _ = stream.set_nodelay(true);
+    if let Some(n) = buffer_size {
+        // §5.1 `internal`/`buf_size`; Linux also inherits the
+        // listener's sizes, other systems may not.
+        let sock = socket2::SockRef::from(stream);
+        let _ = sock.set_recv_buffer_size(n);
+        let _ = sock.set_send_buffer_size(n);
+    }
+}
+
+/// One connection's task: the whole service stack, cut short by a forced
+/// stop. `slot` counts for the admission controller until the task ends.
+async fn serve_connection<S>(
+    svc: S,
+    conn: Connection,
+    peer: SocketAddr,
+    slot: Option<Slot>,
+    force: CancellationToken,
+) where
+    S: Service<Connection>,
+    S::Error: Into<BoxError>,
+{
+    let _slot = slot;
+    tokio::select! {
+        r = svc.oneshot(conn) => {
+            if let Err(e) = r {
+                debug!(%peer, error = %e.into(), "connection ended with an error");
+            }
+        }
+        _ = force.cancelled() => {}
+    }
 }
 
 #[cfg(test)]

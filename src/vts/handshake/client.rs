@@ -210,74 +210,39 @@ impl ClientHandshake {
         let Some(m4) = self.reader.next(buf)? else {
             return Ok(Err(s));
         };
-        let c = self.config.clone();
-        // Step 1: shape.
-        let v = as_tuple_n(&m4, 9, "ServerHello")?;
-        let prf = as_str(&v[0], "PRF hash")?;
-        let cipher = as_str(&v[1], "cipher")?;
-        let mode = as_str(&v[2], "mode")?;
-        let mac = as_str(&v[3], "MAC hash")?;
-        as_bytes(&v[4], "rand_s")?;
-        as_tuple_n(&v[5], 2, "server key")?;
-        // Step 2: only what we offered.
-        let suite = Suite {
-            prf_hash: HashAlg::from_name(prf)
-                .filter(|h| c.prf_hashes.contains(h))
-                .ok_or(VtsError::BadHandshake("PRF hash not offered"))?,
-            cipher: CipherAlg::from_name(cipher)
-                .ok_or(VtsError::BadHandshake("cipher not offered"))?,
-            mode: Mode::from_name(mode).ok_or(VtsError::BadHandshake("mode not offered"))?,
-            mac_hash: HashAlg::from_name(mac)
-                .filter(|h| c.mac_hashes.contains(h))
-                .ok_or(VtsError::BadHandshake("MAC hash not offered"))?,
-        };
-        if !c
-            .ciphers
-            .iter()
-            .any(|(a, ms)| *a == suite.cipher && ms.contains(&suite.mode))
-        {
-            return Err(VtsError::BadHandshake("cipher/mode not offered"));
-        }
-        // Step 3.
-        check_limit(&v[7], "max_keylen")?;
-        check_limit(&v[8], "hshake_lim")?;
-        let rand_s = as_random(&v[4], "rand_s")?.to_vec();
-        // Steps 4–5: the key; 6–7: credentials and authorization.
-        let server_key = parse_key(&v[5], &c.key_policy)?;
-        let credentials = parse_credentials(&v[6])?;
-        let peer = PeerCredentials {
-            key: Some(server_key.clone()),
-            credentials,
-            suite,
-        };
-        if let Some(auth) = &c.authorizer {
-            if !auth(&peer) {
-                return Err(VtsError::Unauthorized);
-            }
-        }
+        let hello = check_server_hello(&self.config, &m4)?;
+        let srand_c = self.send_client_secret(&hello, out)?;
+        Ok(Ok(after_client_secret(
+            self.key.is_some(),
+            s.rand_c,
+            hello,
+            srand_c,
+        )))
+    }
 
-        // M5 (§3.4).
+    /// M5 (§3.4): the header (`srand_c`, the content key's random, the
+    /// content hash) encrypted to the server key, the content sealed with
+    /// the content key. Returns `srand_c`.
+    fn send_client_secret(
+        &mut self,
+        hello: &ServerHello,
+        out: &mut Vec<u8>,
+    ) -> Result<Vec<u8>, VtsError> {
+        let suite = &hello.suite;
         let mut srand_c = vec![0u8; RANDOM_LEN];
         self.rng.fill(&mut srand_c)?;
         let mut block_rand = vec![0u8; RANDOM_LEN];
         self.rng.fill(&mut block_rand)?;
-        let content = tuple(vec![
-            self.key
-                .as_ref()
-                .map_or(Entity::None, |k| key_entity(k.public())),
-            credentials_entity(c.credentials.as_ref().filter(|_| self.key.is_some())),
-            by(b""),
-        ]);
-        let content_bytes = encode_bare(&content)?;
+        let content_bytes = encode_bare(&self.client_secret_content())?;
         let hash = content_hash(suite.mac_hash, &content_bytes);
         let header = tuple(vec![by(&srand_c), by(&block_rand), by(&hash)]);
         let enc_header = asym_encrypt(
-            &server_key,
+            &hello.server_key,
             suite.mac_hash,
             &encode_bare(&header)?,
             self.rng.as_mut(),
         )?;
-        let (ckey, civ) = content_key(&suite, &block_rand, &srand_c);
+        let (ckey, civ) = content_key(suite, &block_rand, &srand_c);
         let mut sealer = Sealer::new(
             symmetric(suite.cipher, suite.mode, Direction::Encrypt, &ckey, &civ)?,
             suite.mac_hash,
@@ -289,31 +254,20 @@ impl ClientHandshake {
             by(&enc_header),
             by(&enc_content),
         ]))?);
+        Ok(srand_c)
+    }
 
-        if self.key.is_some() {
-            return Ok(Ok((
-                State::Secret(Box::new(ExpectServerSecret {
-                    suite,
-                    rand_c: s.rand_c,
-                    rand_s,
-                    srand_c,
-                    peer,
-                })),
-                None,
-            )));
-        }
-        // Anonymous: keys are ready now, but no record may be sent before
-        // the server's first record (§3.7).
-        let keys = derive_keys(&suite, &s.rand_c, &rand_s, &srand_c, None);
-        Ok(Ok((
-            State::Done,
-            Some(Established {
-                suite,
-                keys,
-                peer,
-                wait_for_peer_record: true,
-            }),
-        )))
+    /// M5's content: our key and credentials in client-key mode, `None`
+    /// and no credentials when anonymous (§3.4).
+    fn client_secret_content(&self) -> Entity {
+        let c = &self.config;
+        tuple(vec![
+            self.key
+                .as_ref()
+                .map_or(Entity::None, |k| key_entity(k.public())),
+            credentials_entity(c.credentials.as_ref().filter(|_| self.key.is_some())),
+            by(b""),
+        ])
     }
 
     /// M6 (§3.5): refused by its length if a real server could not have
@@ -357,4 +311,112 @@ impl ClientHandshake {
             wait_for_peer_record: false,
         })
     }
+}
+
+/// M4, checked (§3.3).
+struct ServerHello {
+    suite: Suite,
+    rand_s: Vec<u8>,
+    server_key: PublicKey,
+    peer: PeerCredentials,
+}
+
+/// The client checks of M4 in the order of §3.3: shape, only what we
+/// offered, limits, the server key, credentials, authorization.
+fn check_server_hello(c: &VtsConfig, m4: &Entity) -> Result<ServerHello, VtsError> {
+    // Step 1: shape.
+    let v = as_tuple_n(m4, 9, "ServerHello")?;
+    let prf = as_str(&v[0], "PRF hash")?;
+    let cipher = as_str(&v[1], "cipher")?;
+    let mode = as_str(&v[2], "mode")?;
+    let mac = as_str(&v[3], "MAC hash")?;
+    as_bytes(&v[4], "rand_s")?;
+    as_tuple_n(&v[5], 2, "server key")?;
+    // Step 2: only what we offered.
+    let suite = offered_suite(c, prf, cipher, mode, mac)?;
+    // Step 3.
+    check_limit(&v[7], "max_keylen")?;
+    check_limit(&v[8], "hshake_lim")?;
+    let rand_s = as_random(&v[4], "rand_s")?.to_vec();
+    // Steps 4–5: the key; 6–7: credentials and authorization.
+    let server_key = parse_key(&v[5], &c.key_policy)?;
+    let credentials = parse_credentials(&v[6])?;
+    let peer = PeerCredentials {
+        key: Some(server_key.clone()),
+        credentials,
+        suite,
+    };
+    if let Some(auth) = &c.authorizer {
+        if !auth(&peer) {
+            return Err(VtsError::Unauthorized);
+        }
+    }
+    Ok(ServerHello {
+        suite,
+        rand_s,
+        server_key,
+        peer,
+    })
+}
+
+/// The server's choice by name, refused unless we offered it (§3.3 step 2).
+fn offered_suite(
+    c: &VtsConfig,
+    prf: &str,
+    cipher: &str,
+    mode: &str,
+    mac: &str,
+) -> Result<Suite, VtsError> {
+    let suite = Suite {
+        prf_hash: HashAlg::from_name(prf)
+            .filter(|h| c.prf_hashes.contains(h))
+            .ok_or(VtsError::BadHandshake("PRF hash not offered"))?,
+        cipher: CipherAlg::from_name(cipher).ok_or(VtsError::BadHandshake("cipher not offered"))?,
+        mode: Mode::from_name(mode).ok_or(VtsError::BadHandshake("mode not offered"))?,
+        mac_hash: HashAlg::from_name(mac)
+            .filter(|h| c.mac_hashes.contains(h))
+            .ok_or(VtsError::BadHandshake("MAC hash not offered"))?,
+    };
+    if !c
+        .ciphers
+        .iter()
+        .any(|(a, ms)| *a == suite.cipher && ms.contains(&suite.mode))
+    {
+        return Err(VtsError::BadHandshake("cipher/mode not offered"));
+    }
+    Ok(suite)
+}
+
+/// After M5: in client-key mode wait for M6; anonymous, the keys are ready
+/// now, but no record may be sent before the server's first record (§3.7).
+fn after_client_secret(
+    client_key: bool,
+    rand_c: Vec<u8>,
+    hello: ServerHello,
+    srand_c: Vec<u8>,
+) -> (State, Option<Established>) {
+    let ServerHello {
+        suite,
+        rand_s,
+        peer,
+        ..
+    } = hello;
+    if client_key {
+        let secret = ExpectServerSecret {
+            suite,
+            rand_c,
+            rand_s,
+            srand_c,
+            peer,
+        };
+        return (State::Secret(Box::new(secret)), None);
+    }
+    let keys = derive_keys(&suite, &rand_c, &rand_s, &srand_c, None);
+    let established = Established {
+        suite,
+        keys,
+        peer,
+        wait_for_peer_record: true,
+    };
+    (State::Done, Some(established))
 }
