@@ -18,46 +18,24 @@
 //! # Ok(()) }
 //! ```
 
-use crate::runtime::LinkShutdown;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use futures::future::BoxFuture;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::object::{CallError, ConnectionInfo, LocalObject, ObjectBuilder, RemoteObject};
-use crate::runtime::{connect_link, BoxedIo, LinkHandle, LinkOptions, Rewind};
+use crate::object::{CallError, LocalObject, ObjectBuilder, RemoteObject};
+use crate::runtime::{connect_link, LinkHandle, LinkOptions, LinkShutdown};
+use crate::transport::{read_hello, BoxedIo, ConnectionInfo};
 use crate::value::Value;
 use crate::vec::{Entity, Tagged};
 use crate::vol::LinkError;
 use crate::vop::{ClientHandshake, Transport, TransportSet, VopError};
 use crate::vri::{urlget_arg, Query, Vri};
 
-/// The client side of one byte transport (VTS and TLS plug in here).
-pub trait ClientTransport: Send + Sync + 'static {
-    /// Which VOP token this transport answers to.
-    fn transport(&self) -> Transport;
-    /// Run the client handshake on `io` and return the plaintext stream
-    /// with `info` updated by what the handshake learned: `protocol`, the
-    /// peer's credentials in `extensions`, `claimed_identity`
-    /// (`docs/protocol/vop-service.md` §5.4). `info` arrives with the network addresses
-    /// filled in; the link's [`CallContext`](crate::CallContext) is built
-    /// from what is returned.
-    fn connect(
-        &self,
-        io: BoxedIo,
-        info: ConnectionInfo,
-    ) -> BoxFuture<'static, Result<(BoxedIo, ConnectionInfo), ClientError>>;
-}
-
-/// The host part of the address the client connected to (a DNS name or an
-/// IP address, without brackets), recorded in the connection info before
-/// the transport handshake (TLS uses it for SNI and the name check).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetHost(pub String);
+// The transport seam's types, where they were before `transport` existed.
+pub use crate::transport::{ClientTransport, TargetHost, TransportError};
 
 /// Client settings (Python's `VOPUrlConfig`, `docs/protocol/vop-service.md` §4.6).
 #[derive(Clone)]
@@ -79,9 +57,12 @@ impl Default for ClientConfig {
     /// [`VtsClientTransport::pin_server_key`](crate::VtsClientTransport::pin_server_key)
     /// and [`transport`](Self::transport) where it is known).
     fn default() -> Self {
-        let vts: Arc<dyn ClientTransport> = Arc::new(crate::vts::VtsClientTransport::new(None));
+        let transports = crate::transport::default_client_transports()
+            .into_iter()
+            .map(|t| (t.transport(), t))
+            .collect();
         ClientConfig {
-            transports: BTreeMap::from([(Transport::Vts, vts)]),
+            transports,
             allow_insecure: false,
             link: LinkOptions::default(),
             connect_timeout: Duration::from_secs(30),
@@ -132,24 +113,6 @@ impl ClientConfig {
         }
         set
     }
-}
-
-/// Why a transport handshake failed, typed per transport: callers match
-/// the variant (and the transport's own error inside) instead of text.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TransportError {
-    /// The VTS handshake failed (`docs/protocol/vts.md` §3): key policy, authorizer,
-    /// timeout, malformed messages.
-    #[error("VTS: {0}")]
-    Vts(#[from] crate::vts::VtsError),
-    /// The TLS handshake failed or the TLS settings did not fit the peer.
-    #[cfg(feature = "tls")]
-    #[error("{0}")]
-    Tls(#[from] crate::tls::TlsError),
-    /// A transport of the application's own ([`ClientTransport`]).
-    #[error("{0}")]
-    Other(tower::BoxError),
 }
 
 /// Why connecting or resolving failed.
@@ -221,7 +184,7 @@ impl Client {
         if offered.is_empty() {
             return Err(ClientError::NoTransport);
         }
-        let mut stream = TcpStream::connect(addr)
+        let stream = TcpStream::connect(addr)
             .await
             .map_err(|source| ClientError::Connect {
                 addr: addr.to_owned(),
@@ -239,20 +202,9 @@ impl Client {
         // VOP client handshake: send the hello, then nothing until the
         // whole answer is read (`docs/protocol/vop-service.md` §2.9 client rules 2–4).
         let mut hs = ClientHandshake::new(offered)?;
-        stream.write_all(&hs.hello()).await?;
-        let mut buf = BytesMut::with_capacity(128);
-        let chosen = loop {
-            if let Some(t) = hs.feed(&mut buf)? {
-                break t;
-            }
-            if stream.read_buf(&mut buf).await? == 0 {
-                break hs.feed_eof(&mut buf)?;
-            }
-        };
         let mut io: BoxedIo = Box::pin(stream);
-        if !buf.is_empty() {
-            io = Box::pin(Rewind::new(buf.freeze(), io));
-        }
+        io.write_all(&hs.hello()).await?;
+        let (chosen, mut io) = read_hello::<ClientError>(&mut hs, io).await?;
         if chosen != Transport::Plain {
             info.protocol = Some(chosen);
             let transport = self

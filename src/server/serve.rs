@@ -17,9 +17,9 @@ use tracing::{debug, warn};
 
 use super::admission::{AdmissionNode, NodeId, Permit};
 use super::builder::ServerBuilder;
-use super::connection::Connection;
 use super::readiness::{AcceptLoopGuard, Readiness};
 use super::registry::LinkRegistry;
+use crate::transport::Connection;
 
 /// How to treat open links when stopping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
