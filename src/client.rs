@@ -122,13 +122,19 @@ pub enum ClientError {
     /// implementation for.
     #[error("no transport enabled: offer VTS (ClientConfig::default(), VtsClientTransport) or TLS, or allow PLAIN (insecure)")]
     NoTransport,
+    /// The TCP connection could not be made.
     #[error("cannot connect to {addr}: {source}")]
     Connect {
+        /// The address as given (`host:port`).
         addr: String,
+        /// Why the connection failed.
         source: std::io::Error,
     },
+    /// The server's VOP answer was malformed, named a transport we did not
+    /// offer, or did not come (`docs/protocol/vop-service.md` §2.6).
     #[error("VOP handshake failed: {0}")]
     Vop(#[from] VopError),
+    /// The socket failed during the VOP handshake.
     #[error("I/O error during the handshake: {0}")]
     Io(#[from] std::io::Error),
     /// The chosen transport's handshake failed; match the
@@ -139,8 +145,12 @@ pub enum ClientError {
     /// A relative VRI (`/path/[query]`) did not parse.
     #[error("bad VRI: {0}")]
     Vri(#[from] crate::vri::VriError),
+    /// The VEC/VOL handshake failed or the link broke.
     #[error("link failed: {0}")]
     Link(#[from] LinkError),
+    /// Connecting took longer than
+    /// [`ClientConfig::connect_timeout`] (TCP connect, VOP, transport and
+    /// VOL handshakes together).
     #[error("timed out connecting")]
     Timeout,
     /// `urlget` on the gateway failed (`docs/protocol/vop-service.md` §4.4 step 4).
@@ -167,6 +177,7 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client with `config`.
     pub fn new(config: ClientConfig) -> Self {
         Client { config }
     }

@@ -61,3 +61,79 @@ where
     }
     Ok((chosen, io))
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::vop::{answer_line, client_hello, TransportSet};
+
+    /// The stream the loop reads from, holding `input` then EOF.
+    async fn stream_with(input: &[u8]) -> BoxedIo {
+        let (mut peer, ours) = tokio::io::duplex(8192);
+        peer.write_all(input).await.expect("write");
+        drop(peer);
+        Box::pin(ours)
+    }
+
+    async fn rest(mut io: BoxedIo) -> Vec<u8> {
+        let mut out = Vec::new();
+        io.read_to_end(&mut out).await.expect("read");
+        out
+    }
+
+    #[tokio::test]
+    async fn both_roles_keep_the_bytes_past_the_line() {
+        let mut input = client_hello(TransportSet::all()).expect("hello");
+        input.extend_from_slice(b"transport bytes");
+        let mut hs =
+            ServerHandshake::new(TransportSet::empty().with(Transport::Plain)).expect("server");
+        let (t, io) = read_hello::<HelloFailed>(&mut hs, stream_with(&input).await)
+            .await
+            .expect("hello");
+        assert_eq!(t, Transport::Plain);
+        assert_eq!(rest(io).await, b"transport bytes");
+
+        let mut input = answer_line(Transport::Vts).to_vec();
+        input.extend_from_slice(b"M1");
+        let mut hs = ClientHandshake::new(TransportSet::all()).expect("client");
+        let (t, io) = read_hello::<HelloFailed>(&mut hs, stream_with(&input).await)
+            .await
+            .expect("answer");
+        assert_eq!(t, Transport::Vts);
+        assert_eq!(rest(io).await, b"M1");
+    }
+
+    #[tokio::test]
+    async fn a_line_without_end_fails_instead_of_growing() {
+        let mut hs = ServerHandshake::new(TransportSet::all()).expect("server");
+        let long = vec![b'V'; 4096];
+        let r = read_hello::<HelloFailed>(&mut hs, stream_with(&long).await).await;
+        assert!(
+            matches!(r, Err(HelloFailed::Vop(VopError::LineTooLong { .. }))),
+            "{:?}",
+            r.err()
+        );
+        // EOF in the middle of the line is an error too, not a hang.
+        let mut hs = ClientHandshake::new(TransportSet::all()).expect("client");
+        let r = read_hello::<HelloFailed>(&mut hs, stream_with(b"VOP_DRAFT").await).await;
+        assert!(matches!(r, Err(HelloFailed::Vop(VopError::Eof { .. }))));
+    }
+
+    #[derive(Debug)]
+    enum HelloFailed {
+        Vop(VopError),
+        Io,
+    }
+    impl From<VopError> for HelloFailed {
+        fn from(e: VopError) -> Self {
+            HelloFailed::Vop(e)
+        }
+    }
+    impl From<std::io::Error> for HelloFailed {
+        fn from(_: std::io::Error) -> Self {
+            HelloFailed::Io
+        }
+    }
+}
