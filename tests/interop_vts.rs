@@ -146,7 +146,13 @@ async fn rust_client_against_python(client_key: Option<RsaKeyPair>) {
         .expect("connect over VTS");
     let ctx = link.context();
     assert_eq!(ctx.protocol(), Some(versile::vop::Transport::Vts));
-    let peer = ctx.peer_credentials().unwrap().clone();
+    let fp = ctx.peer_identity().and_then(|p| p.key_fingerprint.clone());
+    assert_eq!(fp, Some(key("server").fingerprint()));
+    let peer = ctx
+        .extensions()
+        .get::<versile::vts::PeerCredentials>()
+        .unwrap()
+        .clone();
     assert_eq!(peer.key.as_ref(), Some(key("server").public()));
     eprintln!(
         "negotiated with Python (client key: {has_key}): {:?}",
@@ -340,7 +346,7 @@ async fn python_client_refused_by_credential_check() {
     tokio::time::timeout(T, async {
         let allowed = key("client").fingerprint();
         let check = CredentialCheckLayer::new(move |p: &PeerInfo| {
-            p.key.as_ref().is_some_and(|k| k.fingerprint() == allowed)
+            p.key_fingerprint.as_ref() == Some(&allowed)
         });
         let server = vts_server(VtsServerTransport::new(key("server")), Some(check)).await;
         let (ok, out) = python_connects(&server, Some(key_path("ca"))).await;
@@ -391,7 +397,10 @@ async fn python_client_with_512_bit_key() {
         let seen = Arc::new(Mutex::new(None));
         let seen2 = seen.clone();
         let check = CredentialCheckLayer::new(move |p: &PeerInfo| {
-            *seen2.lock().unwrap() = p.key.as_ref().map(|k| (k.bits(), k.fingerprint()));
+            let vts = p.extensions.get::<versile::vts::PeerCredentials>();
+            *seen2.lock().unwrap() = vts
+                .and_then(|c| c.key.as_ref())
+                .map(|k| (k.bits(), k.fingerprint()));
             true
         });
         let server = vts_server(transport, Some(check)).await;

@@ -34,10 +34,7 @@ fn who_gateway() -> LocalObject {
         .method("who", |_s: Arc<()>, call: Call| async move {
             let ctx = &call.ctx;
             let proto = ctx.protocol().map(|p| p.to_string());
-            let fp = ctx
-                .peer_credentials()
-                .and_then(|p| p.key.as_ref())
-                .map(|k| k.fingerprint());
+            let fp = ctx.peer_identity().and_then(|p| p.key_fingerprint.clone());
             Ok(Value::from((
                 proto,
                 fp,
@@ -115,7 +112,7 @@ async fn credential_check_layer_sync_and_async() {
             seen2.fetch_add(1, Ordering::SeqCst);
             assert_eq!(p.protocol, Some(Transport::Vts));
             assert!(p.peer_addr.is_some());
-            p.key.as_ref().is_some_and(|k| k.fingerprint() == allowed)
+            p.key_fingerprint.as_ref() == Some(&allowed)
         });
         let server = serve(Some(check), LinkOptions::default()).await;
         assert!(who(&client(Some(key("client"))), &server).await.is_ok());
@@ -129,7 +126,7 @@ async fn credential_check_layer_sync_and_async() {
             let allowed = allowed.clone();
             async move {
                 tokio::time::sleep(Duration::from_millis(5)).await;
-                p.key.is_some_and(|k| k.fingerprint() == allowed)
+                p.key_fingerprint == Some(allowed)
             }
         });
         let server = serve(Some(check), LinkOptions::default()).await;
@@ -148,10 +145,8 @@ async fn link_authorizer_sees_credentials() {
         let options = LinkOptions {
             authorizer: Some(Arc::new(move |ctx: versile::CallContext| {
                 let ok = ctx.protocol() == Some(Transport::Vts)
-                    && ctx
-                        .peer_credentials()
-                        .and_then(|p| p.key.as_ref())
-                        .is_some_and(|k| k.fingerprint() == allowed);
+                    && ctx.peer_identity().and_then(|p| p.key_fingerprint.as_ref())
+                        == Some(&allowed);
                 if ok {
                     ctx.authorize(Some("client".into()));
                 }

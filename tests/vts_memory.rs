@@ -152,7 +152,8 @@ async fn vop_layer_and_client_over_tcp() {
             assert_eq!(i64::try_from(r).unwrap(), 5);
             let ctx = link.context();
             assert_eq!(ctx.protocol(), Some(versile::vop::Transport::Vts));
-            let peer = ctx.peer_credentials().and_then(|p| p.key.clone());
+            let vts = ctx.extensions().get::<versile::vts::PeerCredentials>();
+            let peer = vts.and_then(|p| p.key.clone());
             assert_eq!(peer.as_ref(), Some(key("server").public()));
             link.shutdown(LinkShutdown::Graceful);
         }

@@ -9,7 +9,6 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use tower::{BoxError, Service};
 
-use super::connection::{Connection, NegotiatedTransport};
 use super::link_limits::StackLinkSettings;
 use super::registry::LinkRegistry;
 use crate::object::{LocalObject, RemoteObject};
@@ -17,6 +16,7 @@ use crate::runtime::driver::LinkDriver;
 use crate::runtime::{
     CallBudget, CloseReason, LinkHandle, LinkOptions, LinkOutcome, OnEstablished,
 };
+use crate::transport::{Connection, NegotiatedTransport};
 use crate::vol::LinkError;
 
 type InitCallback = Arc<dyn Fn(LinkHandle, RemoteObject) + Send + Sync>;
