@@ -7,12 +7,11 @@
 //! checks the JSON report's shape and counts: calls made, none failed. No
 //! timing is asserted (figures live in `versile bench` itself).
 
-mod procs;
 mod support;
 
 use std::time::Duration;
 
-use procs::{versile_bin, Proc, LIMIT};
+use support::procs::{versile_bin, Proc, LIMIT};
 
 /// Run `versile bench ARGS --json` (bounded) and parse its one line.
 fn bench_json(args: &[&str]) -> serde_json::Value {
@@ -142,7 +141,7 @@ fn tls_against_our_server() {
 
 #[test]
 fn plain_against_versile_python() {
-    let server = support::PyServer::start(&[]);
+    let server = support::python::PyServer::start(&[]);
     let pid = server.process.pid().to_string();
     for vri in [server.vri("echo"), server.vri("text/echo/")] {
         let mut args = vec!["--insecure", "--server-pid", &pid, &vri];

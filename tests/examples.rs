@@ -2,11 +2,12 @@
 //! ephemeral loopback port, used with `versile call` (and HTTP where it
 //! serves HTTP), stopped with SIGINT; each must exit 0 in time.
 
-mod procs;
+mod support;
 
 use std::time::Duration;
 
-use procs::*;
+use support::http::{http_get, metric};
+use support::procs::*;
 
 const EXIT: Duration = Duration::from_secs(20);
 

@@ -7,8 +7,7 @@
 //! Calls that must stay running block on a gate that the test opens; every
 //! wait is bounded by a deadline that fails the test, none measures speed.
 
-#[path = "support/raw_peer.rs"]
-mod raw_peer;
+mod support;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use raw_peer::{encode, s, tuple, RawPeer};
+use support::raw_peer::{encode, s, tuple, RawPeer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use versile::object::{ConnectionInfo, ObjectBuilder};

@@ -30,7 +30,7 @@
 //! skips, without it. Every wait is bounded; nothing asserts on elapsed
 //! time; every process is killed on drop.
 
-mod procs;
+mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -39,7 +39,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use procs::*;
+use support::http::try_http_get;
+use support::procs::*;
 use versile::reconnect::{ReconnectError, ReconnectingClient, Session};
 use versile::vol::LinkError;
 use versile::vri::Vri;

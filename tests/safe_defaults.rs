@@ -10,14 +10,13 @@
 //!   is in `tests/serve_ops.rs`);
 //! * `versile serve` counts a keep-alive expiry in its metrics.
 
-mod procs;
-#[path = "support/raw_peer.rs"]
-mod raw_peer;
+mod support;
 
 use std::time::Duration;
 
-use procs::{http_get, metric, versile_bin, Proc};
-use raw_peer::{Closed, RawPeer};
+use support::http::{http_get, metric};
+use support::procs::VersileServe;
+use support::raw_peer::{Closed, RawPeer};
 use versile::demo::SimpleGateway;
 use versile::server::{StackConfig, StackConfigError};
 use versile::{Client, ClientConfig, GatewayService, LinkShutdown, Server, Value, VopLayer};
@@ -149,24 +148,9 @@ fn proxy_protocol_without_trusted_balancers_does_not_build() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versile_serve_closes_and_counts_a_silent_peer() {
-    let mut server = Proc::spawn(
-        versile_bin(),
-        &[
-            "serve",
-            "--insecure",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics",
-            "127.0.0.1:0",
-            "--keep-alive",
-            "0.2",
-        ],
-    );
-    let addr: std::net::SocketAddr = server.wait_vop_addr().parse().expect("address");
-    let metrics = server
-        .wait_for("metrics on http://")
-        .trim_end_matches("/metrics")
-        .to_owned();
+    let mut server = VersileServe::start_insecure_with_metrics(&["--keep-alive", "0.2"]);
+    let addr: std::net::SocketAddr = server.vop_addr.clone().parse().expect("address");
+    let metrics = server.metrics().to_owned();
     let mut dead = tokio::time::timeout(T, RawPeer::handshake(addr))
         .await
         .expect("handshake");

@@ -3,12 +3,14 @@
 //! protocol without trusted balancers among them), the
 //! `metrics on` line after `listening on`, JSON logs.
 
-mod procs;
+mod support;
 
 use std::time::Duration;
 use versile::LinkShutdown;
 
-use procs::*;
+use support::calls::{block_on, connect_plain, plain_client};
+use support::http::{http_get, metric};
+use support::procs::*;
 
 struct TempFile(std::path::PathBuf);
 impl TempFile {
@@ -82,25 +84,10 @@ fn config_file_and_flags_metrics_line_and_json_logs() {
         "metrics = \"127.0.0.1:0\"\nlog_format = \"json\"\nlog = \"info\"\n\
          [stack]\nmax_connections_per_ip = 1\nhandshake_timeout = 5\n",
     );
-    let mut p = Proc::spawn(
-        versile_bin(),
-        &[
-            "serve",
-            "--insecure",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            cfg.path(),
-            "--max-connections-per-ip",
-            "2",
-        ],
-    );
-    let first = p.next_line(LIMIT).expect("first line");
-    let addr = first
-        .strip_prefix("listening on vop://")
-        .unwrap_or_else(|| panic!("first stdout line {first:?}"))
-        .trim_end_matches('/')
-        .to_owned();
+    let mut p =
+        VersileServe::start_insecure(&["--config", cfg.path(), "--max-connections-per-ip", "2"]);
+    // VersileServe::start checked the first line: `listening on`.
+    let addr = p.vop_addr.clone();
     let second = p.next_line(LIMIT).expect("second line");
     let metrics = second
         .strip_prefix("metrics on http://")
@@ -109,20 +96,10 @@ fn config_file_and_flags_metrics_line_and_json_logs() {
         .to_owned();
 
     // Two links at once are allowed (the flag won over the file).
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = versile::Client::new(versile::ClientConfig::insecure());
-        let a = tokio::time::timeout(LIMIT, client.connect(&addr))
-            .await
-            .unwrap();
-        let b = tokio::time::timeout(LIMIT, client.connect(&addr))
-            .await
-            .unwrap();
-        let (la, ga) = a.expect("first link");
-        let (lb, gb) = b.expect("second link");
+    block_on(async {
+        let client = plain_client();
+        let (la, ga) = connect_plain(&addr).await;
+        let (lb, gb) = connect_plain(&addr).await;
         ga.call("echo", (1,)).await.expect("echo a");
         gb.call("echo", (2,)).await.expect("echo b");
         let third = tokio::time::timeout(LIMIT, client.connect(&addr))
@@ -141,9 +118,7 @@ fn config_file_and_flags_metrics_line_and_json_logs() {
         "{page}"
     );
 
-    p.signal("-TERM");
-    let (status, stderr) = p.wait_exit(LIMIT);
-    assert!(status.success(), "{status}: {stderr}");
+    let stderr = p.terminate_expect_success();
     let mut messages = Vec::new();
     for line in stderr.lines() {
         let v: serde_json::Value =
@@ -169,32 +144,17 @@ fn config_file_and_flags_metrics_line_and_json_logs() {
 #[test]
 fn max_exports_flag_is_enforced_by_the_server() {
     let cfg = TempFile::new("limits.toml", "[stack.link]\nmax_exports = 64\n");
-    let mut p = Proc::spawn(
-        versile_bin(),
-        &[
-            "serve",
-            "--insecure",
-            "--listen",
-            "127.0.0.1:0",
-            "--log",
-            "info",
-            "--config",
-            cfg.path(),
-            "--max-exports",
-            "4",
-        ],
-    );
-    let addr = p.wait_vop_addr();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (ok, refused) = rt.block_on(async {
-        let client = versile::Client::new(versile::ClientConfig::insecure());
-        let (link, gw) = tokio::time::timeout(LIMIT, client.connect(&addr))
-            .await
-            .expect("connect timed out")
-            .expect("link");
+    let mut p = VersileServe::start_insecure(&[
+        "--log",
+        "info",
+        "--config",
+        cfg.path(),
+        "--max-exports",
+        "4",
+    ]);
+    let addr = p.vop_addr.clone();
+    let (ok, refused) = block_on(async {
+        let (link, gw) = connect_plain(&addr).await;
         // Hold every echoer, so none is released.
         let mut held = Vec::new();
         let mut refused = 0;
@@ -225,9 +185,7 @@ fn max_exports_flag_is_enforced_by_the_server() {
         "{ok} urlget results under max_exports 4"
     );
     assert_eq!(ok + refused, 10);
-    p.signal("-TERM");
-    let (status, stderr) = p.wait_exit(LIMIT);
-    assert!(status.success(), "{status}: {stderr}");
+    let stderr = p.terminate_expect_success();
     assert!(stderr.contains("max_exports=4"), "{stderr}");
 }
 
@@ -236,39 +194,16 @@ fn max_exports_flag_is_enforced_by_the_server() {
 /// draining; a second SIGTERM forces the exit.
 #[test]
 fn sigterm_turns_readyz_503_before_exit() {
-    let mut p = Proc::spawn(
-        versile_bin(),
-        &[
-            "serve",
-            "--insecure",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics",
-            "127.0.0.1:0",
-            "--drain-timeout",
-            "60",
-        ],
-    );
-    let addr = p.wait_vop_addr();
-    let http = p
-        .wait_for("metrics on http://")
-        .trim_end_matches("/metrics")
-        .to_owned();
+    let mut p = VersileServe::start_insecure_with_metrics(&["--drain-timeout", "60"]);
+    let addr = p.vop_addr.clone();
+    let http = p.metrics().to_owned();
     assert_eq!(http_get(&http, "/healthz"), (200, "accepting\n".into()));
     assert_eq!(http_get(&http, "/readyz"), (200, "accepting\n".into()));
 
     // A call that outlives the drain window of this test.
     let caller = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let client = versile::Client::new(versile::ClientConfig::insecure());
-            let (_link, gw) = tokio::time::timeout(LIMIT, client.connect(&addr))
-                .await
-                .expect("connect timed out")
-                .expect("link");
+        block_on(async {
+            let (_link, gw) = connect_plain(&addr).await;
             tokio::time::timeout(LIMIT * 3, gw.call("sleep", (60_000,))).await
         })
     });
@@ -298,9 +233,7 @@ fn sigterm_turns_readyz_503_before_exit() {
     assert_eq!(http_get(&http, "/healthz").0, 200, "draining is alive");
     assert!(p.running(), "exited while the call still runs");
 
-    p.signal("-TERM");
-    let (status, stderr) = p.wait_exit(LIMIT);
-    assert!(status.success(), "{status}: {stderr}");
+    p.terminate_expect_success();
     let call = caller.join().expect("caller thread");
     assert!(
         matches!(call, Ok(Err(_))),
@@ -313,24 +246,9 @@ fn sigterm_turns_readyz_503_before_exit() {
 /// second SIGTERM ends the wait, and with no link open the process exits.
 #[test]
 fn shutdown_delay_keeps_accepting_while_readyz_is_503() {
-    let mut p = Proc::spawn(
-        versile_bin(),
-        &[
-            "serve",
-            "--insecure",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics",
-            "127.0.0.1:0",
-            "--shutdown-delay",
-            "120",
-        ],
-    );
-    let addr = p.wait_vop_addr();
-    let http = p
-        .wait_for("metrics on http://")
-        .trim_end_matches("/metrics")
-        .to_owned();
+    let mut p = VersileServe::start_insecure_with_metrics(&["--shutdown-delay", "120"]);
+    let addr = p.vop_addr.clone();
+    let http = p.metrics().to_owned();
     assert_eq!(http_get(&http, "/readyz").0, 200);
     p.signal("-TERM");
     let deadline = std::time::Instant::now() + LIMIT;
@@ -343,22 +261,12 @@ fn shutdown_delay_keeps_accepting_while_readyz_is_503() {
     };
     assert_eq!(ready, (503, "accepting, gate closed\n".into()));
     // Still accepting: a new link is served.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = versile::Client::new(versile::ClientConfig::insecure());
-        let (link, gw) = tokio::time::timeout(LIMIT, client.connect(&addr))
-            .await
-            .expect("connect timed out")
-            .expect("a link during the shutdown delay");
+    block_on(async {
+        let (link, gw) = connect_plain(&addr).await;
         gw.call("echo", (7,)).await.expect("echo");
         link.shutdown(LinkShutdown::Graceful);
         tokio::time::timeout(LIMIT, link.closed()).await.unwrap();
     });
     assert!(p.running());
-    p.signal("-TERM");
-    let (status, stderr) = p.wait_exit(LIMIT);
-    assert!(status.success(), "{status}: {stderr}");
+    p.terminate_expect_success();
 }
