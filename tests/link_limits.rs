@@ -92,6 +92,15 @@ fn gated_gateway(gate: Gate, running: Arc<Running>) -> LocalObject {
 
 /// Serve `factory` with `options` over PLAIN; each connection's
 /// [`ConnectionSignals`] (the link's counters) are sent to the receiver.
+/// A factory of [`gated_gateway`]s sharing `gate` and `running`.
+fn gated_gateways(
+    gate: &Gate,
+    running: &Arc<Running>,
+) -> impl Fn() -> LocalObject + Send + Sync + 'static {
+    let (gate, running) = (gate.clone(), running.clone());
+    move || gated_gateway(gate.clone(), running.clone())
+}
+
 async fn serve(
     factory: impl Fn() -> LocalObject + Send + Sync + 'static,
     options: LinkOptions,
@@ -215,10 +224,7 @@ async fn a_burst_of_tiny_calls_never_queues_more_than_max_queued() {
         },
         ..LinkOptions::default()
     };
-    let factory = {
-        let (gate, running) = (gate.clone(), running.clone());
-        move || gated_gateway(gate.clone(), running.clone())
-    };
+    let factory = gated_gateways(&gate, &running);
     let (server, mut signals) = serve(factory, options).await;
     let run = async {
         let mut p = RawPeer::handshake(server.local_addrs()[0]).await;
@@ -263,10 +269,7 @@ async fn a_closed_link_aborts_its_running_calls() {
         drain_timeout: Duration::from_millis(100),
         ..LinkOptions::default()
     };
-    let factory = {
-        let (gate, running) = (gate.clone(), running.clone());
-        move || gated_gateway(gate.clone(), running.clone())
-    };
+    let factory = gated_gateways(&gate, &running);
     let (server, _) = serve(factory, options).await;
     let run = async {
         let mut p = RawPeer::handshake(server.local_addrs()[0]).await;
@@ -345,10 +348,7 @@ async fn the_call_budget_bounds_calls_across_links() {
         },
         ..LinkOptions::default()
     };
-    let factory = {
-        let (gate, running) = (gate.clone(), running.clone());
-        move || gated_gateway(gate.clone(), running.clone())
-    };
+    let factory = gated_gateways(&gate, &running);
     let (server, mut signals) = serve(factory, options).await;
     let run = async {
         let addr = server.local_addrs()[0];

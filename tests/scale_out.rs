@@ -16,9 +16,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use support::calls::connect_plain;
 use support::http::{http_get, metric};
 use support::procs::*;
-use versile::{Client, ClientConfig, LinkShutdown, Value};
+use versile::{LinkShutdown, Value};
 
 const T: Duration = Duration::from_secs(20);
 const CLIENTS: usize = 8;
@@ -66,13 +67,9 @@ async fn haproxy_send_proxy_v2_balances_and_passes_real_addresses() {
     }
 
     // Clients through the balancer, all connected at once.
-    let client = Client::new(ClientConfig::insecure());
     let mut links = Vec::new();
     for i in 0..CLIENTS {
-        let (link, gw) = tokio::time::timeout(T, client.connect(&front))
-            .await
-            .expect("connect timed out")
-            .unwrap_or_else(|e| panic!("client {i}: {e}"));
+        let (link, gw) = connect_plain(&front).await;
         let local = link.context().local_addr().expect("client local address");
         let seen = tokio::time::timeout(T, gw.call("peer", ()))
             .await
@@ -147,13 +144,9 @@ async fn reuse_port_spreads_clients_over_two_processes() {
     };
     let (mut s1, m1) = start();
     let (mut s2, m2) = start();
-    let client = Client::new(ClientConfig::insecure());
     let mut links = Vec::new();
     for _ in 0..N {
-        let (link, gw) = tokio::time::timeout(T, client.connect(&listen))
-            .await
-            .expect("connect timed out")
-            .expect("connect");
+        let (link, gw) = connect_plain(&listen).await;
         let local = link.context().local_addr().expect("local address");
         let seen = gw.call("peer", ()).await.expect("peer()");
         assert_eq!(seen, Value::from(local.to_string()));

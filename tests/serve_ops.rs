@@ -29,6 +29,19 @@ impl Drop for TempFile {
     }
 }
 
+/// `/readyz` on `http` polled until it answers other than 200 (or
+/// [`LIMIT`] passes): the last answer.
+fn readyz_once_not_200(http: &str) -> (u16, String) {
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        let r = http_get(http, "/readyz");
+        if r.0 != 200 || std::time::Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn invalid_configuration_exits_2_with_a_clear_message() {
     let bad_key = TempFile::new("bad-key.toml", "[stack]\nmax_conections = 5\n");
@@ -221,14 +234,7 @@ fn sigterm_turns_readyz_503_before_exit() {
     }
 
     p.signal("-TERM");
-    let deadline = std::time::Instant::now() + LIMIT;
-    let ready = loop {
-        let r = http_get(&http, "/readyz");
-        if r.0 != 200 || std::time::Instant::now() > deadline {
-            break r;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let ready = readyz_once_not_200(&http);
     assert_eq!(ready, (503, "draining\n".into()));
     assert_eq!(http_get(&http, "/healthz").0, 200, "draining is alive");
     assert!(p.running(), "exited while the call still runs");
@@ -251,14 +257,7 @@ fn shutdown_delay_keeps_accepting_while_readyz_is_503() {
     let http = p.metrics().to_owned();
     assert_eq!(http_get(&http, "/readyz").0, 200);
     p.signal("-TERM");
-    let deadline = std::time::Instant::now() + LIMIT;
-    let ready = loop {
-        let r = http_get(&http, "/readyz");
-        if r.0 != 200 || std::time::Instant::now() > deadline {
-            break r;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let ready = readyz_once_not_200(&http);
     assert_eq!(ready, (503, "accepting, gate closed\n".into()));
     // Still accepting: a new link is served.
     block_on(async {

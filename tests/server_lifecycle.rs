@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tower::ServiceBuilder;
 use versile::runtime::CloseReason;
-use versile::server::{Admission, LinkInfo, ServerError, INTERNAL_BUFFER_SIZE};
+use versile::server::{Admission, AdmissionNode, LinkInfo, ServerError, INTERNAL_BUFFER_SIZE};
 use versile::vop::Transport;
 use versile::{
     CallError, Client, ClientConfig, GatewayService, LinkHandle, LinkShutdown, LocalObject,
@@ -342,6 +342,15 @@ fn connect_later(addr: SocketAddr) -> tokio::task::JoinHandle<(LinkHandle, Remot
     tokio::spawn(connect_plain(addr))
 }
 
+/// [`svc`] on an ephemeral loopback port, admitted as `node`.
+fn serve_on_node(node: AdmissionNode) -> versile::Server {
+    Server::builder()
+        .listen("127.0.0.1:0")
+        .admission(node)
+        .serve(svc())
+        .unwrap()
+}
+
 #[tokio::test]
 async fn admission_node_caps_on_two_ports() {
     // max_node_clients = 1: each node takes one client, then neither accepts.
@@ -349,16 +358,8 @@ async fn admission_node_caps_on_two_ports() {
     let node_a = admission.add_node();
     let node_b = admission.add_node();
     let (a, b) = (node_a.id(), node_b.id());
-    let sa = Server::builder()
-        .listen("127.0.0.1:0")
-        .admission(node_a)
-        .serve(svc())
-        .unwrap();
-    let sb = Server::builder()
-        .listen("127.0.0.1:0")
-        .admission(node_b)
-        .serve(svc())
-        .unwrap();
+    let sa = serve_on_node(node_a);
+    let sb = serve_on_node(node_b);
     assert_eq!(sa.admission_node(), Some(a));
     assert_eq!(admission.permit_holder(), Some(a), "first node first");
 
@@ -463,16 +464,8 @@ async fn stopped_node_hands_the_permit_on() {
     let node_a = admission.add_node();
     let node_b = admission.add_node();
     let b = node_b.id();
-    let sa = Server::builder()
-        .listen("127.0.0.1:0")
-        .admission(node_a)
-        .serve(svc())
-        .unwrap();
-    let sb = Server::builder()
-        .listen("127.0.0.1:0")
-        .admission(node_b)
-        .serve(svc())
-        .unwrap();
+    let sa = serve_on_node(node_a);
+    let sb = serve_on_node(node_b);
     // A holds the permit; stopping A must not strand it.
     sa.stop(StopLinks::Keep);
     sa.wait(StateSet::STOPPED, Some(T)).await.unwrap();
