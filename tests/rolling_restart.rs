@@ -63,18 +63,15 @@ struct Instance {
     name: &'static str,
     vop: String,
     metrics: String,
-    proc: Option<Proc>,
+    proc: Option<VersileServe>,
 }
 
 impl Instance {
     fn start(&mut self) -> u32 {
-        let mut p = Proc::spawn(
-            versile_bin(),
+        let mut p = VersileServe::start_on(
+            &self.vop,
             &[
-                "serve",
                 "--insecure",
-                "--listen",
-                &self.vop,
                 "--proxy-protocol",
                 "--proxy-trusted",
                 "127.0.0.1",
@@ -84,8 +81,8 @@ impl Instance {
                 DRAIN_TIMEOUT,
             ],
         );
-        assert_eq!(p.wait_vop_addr(), self.vop, "{} listens", self.name);
-        p.wait_for("metrics on http://");
+        assert_eq!(p.vop_addr, self.vop, "{} listens", self.name);
+        p.wait_metrics_addr();
         let pid = p.pid();
         self.proc = Some(p);
         pid

@@ -143,13 +143,18 @@ impl Proc {
         (status, stderr.unwrap_or_default())
     }
 
-    /// SIGTERM, then the exit within [`LIMIT`], which must be a success;
-    /// returns stderr.
-    pub fn terminate_expect_success(&mut self) -> String {
-        self.signal("-TERM");
+    /// Sends `sig` (`-INT`, `-TERM`), then waits for the exit within
+    /// [`LIMIT`], which must be a success; returns stderr.
+    pub fn signal_expect_success(&mut self, sig: &str) -> String {
+        self.signal(sig);
         let (status, stderr) = self.wait_exit(LIMIT);
         assert!(status.success(), "{} exit {status}: {stderr}", self.name);
         stderr
+    }
+
+    /// [`Proc::signal_expect_success`] with SIGTERM.
+    pub fn terminate_expect_success(&mut self) -> String {
+        self.signal_expect_success("-TERM")
     }
 
     /// Kill, reap and return stderr (for diagnostics).
