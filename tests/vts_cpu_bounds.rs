@@ -14,14 +14,9 @@ use versile::vts::{VtsConnection, VtsError, VtsStream};
 
 mod support;
 use support::keys::{legacy_vts_config, spec_key};
+use support::vts_sansio::take_output;
 
 const T: Duration = Duration::from_secs(60);
-
-fn take_out(c: &mut VtsConnection) -> Vec<u8> {
-    let out = c.pending_output().to_vec();
-    c.consume_output(out.len());
-    out
-}
 
 fn enc(e: &Entity) -> Vec<u8> {
     let mut out = BytesMut::new();
@@ -36,15 +31,15 @@ fn bytes_entity(b: &[u8]) -> Entity {
 /// Run client and server until the client has written M5; returns the
 /// client's M5 bytes (not yet delivered to the server).
 fn up_to_m5(c: &mut VtsConnection, s: &mut VtsConnection) -> Vec<u8> {
-    let m1 = take_out(c);
+    let m1 = take_output(c);
     s.receive(&mut BytesMut::from(&m1[..])).unwrap();
-    let m2 = take_out(s);
+    let m2 = take_output(s);
     c.receive(&mut BytesMut::from(&m2[..])).unwrap();
-    let m3 = take_out(c);
+    let m3 = take_output(c);
     s.receive(&mut BytesMut::from(&m3[..])).unwrap();
-    let m4 = take_out(s);
+    let m4 = take_output(s);
     c.receive(&mut BytesMut::from(&m4[..])).unwrap();
-    take_out(c)
+    take_output(c)
 }
 
 /// M5 with `enc_header` replaced by `blocks` RSA-sized blocks of garbage.
@@ -102,7 +97,7 @@ fn oversized_m6_refused_by_client_before_any_private_op() {
     let mut s = VtsConnection::server(legacy_vts_config(), spec_key("server"));
     let m5 = up_to_m5(&mut c, &mut s);
     s.receive(&mut BytesMut::from(&m5[..])).unwrap();
-    let _real_m6 = take_out(&mut s);
+    let _real_m6 = take_output(&mut s);
     let hostile = enc(&bytes_entity(&vec![0x5a; 100 * k]));
     let r = c.receive(&mut BytesMut::from(&hostile[..]));
     assert!(
@@ -156,7 +151,7 @@ fn server_parses_a_bytewise_client_hello_once() {
 #[test]
 fn client_parses_a_bytewise_server_hello_once() {
     let mut c = VtsConnection::client(legacy_vts_config(), None);
-    let _m1 = take_out(&mut c);
+    let _m1 = take_output(&mut c);
     c.receive(&mut BytesMut::from(&b"VTS_DRAFT-0.8\n"[..]))
         .unwrap();
     let m4 = header_heavy(9);
@@ -290,12 +285,12 @@ async fn a_peer_that_leaves_while_queued_costs_no_rsa_work() {
         let mut c = VtsConnection::client(legacy_vts_config(), None);
         let mut inbuf = BytesMut::new();
         while c.is_handshaking() {
-            let out = take_out(&mut c);
+            let out = take_output(&mut c);
             a.write_all(&out).await.unwrap();
             a.read_buf(&mut inbuf).await.unwrap();
             c.receive(&mut inbuf).unwrap();
         }
-        let m5 = take_out(&mut c);
+        let m5 = take_output(&mut c);
         a.write_all(&m5).await.unwrap();
         drop(a);
         let r = server.await.unwrap();

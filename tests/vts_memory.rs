@@ -15,6 +15,7 @@ use versile::{Client, ClientConfig, LinkShutdown, VtsClientTransport};
 mod support;
 use support::keys::{legacy_vts_config, spec_key};
 use support::servers::serve_vts_with_spec_key;
+use support::vts_sansio::{pump, take_output};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -146,21 +147,6 @@ async fn vop_layer_and_client_over_tcp() {
     .unwrap();
 }
 
-/// Pump two sans-IO connections until neither has output.
-fn pump(c: &mut VtsConnection, s: &mut VtsConnection) -> Result<(), VtsError> {
-    loop {
-        let co = c.pending_output().to_vec();
-        c.consume_output(co.len());
-        let so = s.pending_output().to_vec();
-        s.consume_output(so.len());
-        if co.is_empty() && so.is_empty() {
-            return Ok(());
-        }
-        s.receive(&mut BytesMut::from(&co[..]))?;
-        c.receive(&mut BytesMut::from(&so[..]))?;
-    }
-}
-
 #[test]
 fn tampered_record_fails_mac() {
     let mut c = VtsConnection::client(legacy_vts_config(), None);
@@ -168,8 +154,7 @@ fn tampered_record_fails_mac() {
     pump(&mut c, &mut s).unwrap();
     assert!(!c.is_handshaking() && !s.is_handshaking());
     s.write_plaintext(b"first").unwrap();
-    let rec = s.pending_output().to_vec();
-    s.consume_output(rec.len());
+    let rec = take_output(&mut s);
     c.receive(&mut BytesMut::from(&rec[..])).unwrap();
     s.write_plaintext(b"second record").unwrap();
     let mut rec = s.pending_output().to_vec();

@@ -17,6 +17,7 @@ use versile::vts::vhmac::vhmac;
 mod support;
 use support::keys::spec_key;
 use support::spec_vectors::load_spec_json;
+use support::vts_sansio::take_output;
 
 fn hx(v: &Json) -> Vec<u8> {
     hex::decode(v.as_str().expect("hex string")).expect("hex")
@@ -303,21 +304,16 @@ mod scenarios {
         let ckey = has_key.then(|| spec_key("client"));
         let mut client =
             VtsConnection::client_with_rng(ccfg, ckey, Box::new(ScriptedRandom::new(crand)));
-        let take = |c: &mut VtsConnection| {
-            let v = c.pending_output().to_vec();
-            c.consume_output(v.len());
-            v
-        };
-        assert_eq!(take(&mut client), m1, "{name} M1");
+        assert_eq!(take_output(&mut client), m1, "{name} M1");
         client.receive(&mut BytesMut::from(&m2[..])).unwrap();
         assert_eq!(
-            hex::encode(take(&mut client)),
+            hex::encode(take_output(&mut client)),
             hex::encode(&m3),
             "{name} M3"
         );
         client.receive(&mut BytesMut::from(&m4[..])).unwrap();
         assert_eq!(
-            hex::encode(take(&mut client)),
+            hex::encode(take_output(&mut client)),
             hex::encode(&m5),
             "{name} M5"
         );
@@ -352,17 +348,17 @@ mod scenarios {
             spec_key("server"),
             Box::new(ScriptedRandom::new(srand)),
         );
-        assert!(take(&mut server).is_empty());
+        assert!(take_output(&mut server).is_empty());
         server.receive(&mut BytesMut::from(&m1[..])).unwrap();
-        assert_eq!(take(&mut server), m2, "{name} M2");
+        assert_eq!(take_output(&mut server), m2, "{name} M2");
         server.receive(&mut BytesMut::from(&m3[..])).unwrap();
         assert_eq!(
-            hex::encode(take(&mut server)),
+            hex::encode(take_output(&mut server)),
             hex::encode(&m4),
             "{name} M4"
         );
         server.receive(&mut BytesMut::from(&m5[..])).unwrap();
-        let out = take(&mut server);
+        let out = take_output(&mut server);
         assert_eq!(
             hex::encode(&out),
             hex::encode(m6.unwrap_or_default()),
@@ -385,20 +381,20 @@ mod scenarios {
             let w = hx(&rec["wire"]);
             if s(&rec["direction"]) == "c2s" {
                 client.write_plaintext(&p).unwrap();
-                c_out.extend(take(&mut client));
+                c_out.extend(take_output(&mut client));
                 server.receive(&mut BytesMut::from(&w[..])).unwrap();
                 c2s_wire.extend(w);
                 c2s_plain.extend(p);
             } else {
                 server.write_plaintext(&p).unwrap();
-                s_out.extend(take(&mut server));
+                s_out.extend(take_output(&mut server));
                 client.receive(&mut BytesMut::from(&w[..])).unwrap();
-                c_out.extend(take(&mut client));
+                c_out.extend(take_output(&mut client));
                 s2c_wire.extend(w);
                 s2c_plain.extend(p);
             }
         }
-        s_out.extend(take(&mut server));
+        s_out.extend(take_output(&mut server));
         assert_eq!(
             hex::encode(&c_out),
             hex::encode(&c2s_wire),

@@ -9,6 +9,7 @@
 //! | [`servers`] | in-process servers on loopback: PLAIN stack, production stack, test gateways |
 //! | [`calls`] | client side: bounded connect, echo calls, polling until a condition holds |
 //! | [`links`] | two sans-IO VOL links wired together in memory |
+//! | [`vts_sansio`] | sans-IO VTS connections: pending output, a client and server pumped in memory |
 //! | [`raw_peer`] | a hand-written VOP/VEC/VOL peer for hostile input |
 //! | [`procs`] | child processes: `versile serve`, examples, HAProxy, temp dirs |
 //! | [`python`] | the Versile Python 0.8.5 venv and its test scripts (`tests/python/`) |
@@ -32,3 +33,4 @@ pub mod python;
 pub mod raw_peer;
 pub mod servers;
 pub mod spec_vectors;
+pub mod vts_sansio;
