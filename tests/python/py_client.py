@@ -136,6 +136,23 @@ class Tester(object):
         self.record(name, True, short(r) if r is not None else 'ok')
         return True
 
+    def emit_summary(self):
+        self.emit({'summary': {'passed': self.passed, 'failed': self.failed}})
+
+    def start_watchdog(self, timeout):
+        """Gives up after timeout seconds (records a failed check, prints
+        the summary, exits 3); returns the timer, to cancel when done."""
+        def watchdog():
+            self.scenario = 'watchdog'
+            self.record('overall_timeout', False,
+                        'gave up after %.0f s' % timeout)
+            self.emit_summary()
+            os._exit(3)
+        timer = threading.Timer(timeout, watchdog)
+        timer.daemon = True
+        timer.start()
+        return timer
+
     # -- connections and calls ---------------------------------------------
 
     def connect(self, rel=''):
@@ -698,15 +715,7 @@ def main():
     t = Tester(a.vri, a.call_timeout)
     t.emit({'vri': t.vri, 'scenarios': wanted})
 
-    def watchdog():
-        t.scenario = 'watchdog'
-        t.record('overall_timeout', False,
-                 'gave up after %.0f s' % a.timeout)
-        t.emit({'summary': {'passed': t.passed, 'failed': t.failed}})
-        os._exit(3)
-    timer = threading.Timer(a.timeout, watchdog)
-    timer.daemon = True
-    timer.start()
+    timer = t.start_watchdog(a.timeout)
 
     funcs = dict(SCENARIOS)
     for name in wanted:
@@ -719,7 +728,7 @@ def main():
         finally:
             t.close_links()
     timer.cancel()
-    t.emit({'summary': {'passed': t.passed, 'failed': t.failed}})
+    t.emit_summary()
     return 0 if t.failed == 0 else 1
 
 

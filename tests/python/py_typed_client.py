@@ -25,7 +25,6 @@ it), exit status 0 only if every check passed.
 import argparse
 import os
 import sys
-import threading
 
 from py_client import Tester, expect, expect_raises     # noqa: E402
 from versile.orb.entity import VException, VCallError  # noqa: E402
@@ -145,21 +144,14 @@ def main():
     t = Tester(a.vri, a.call_timeout)
     t.emit({'vri': t.vri, 'scenarios': ['typed']})
 
-    def watchdog():
-        t.scenario = 'watchdog'
-        t.record('overall_timeout', False, 'gave up after %.0f s' % a.timeout)
-        t.emit({'summary': {'passed': t.passed, 'failed': t.failed}})
-        os._exit(3)
-    timer = threading.Timer(a.timeout, watchdog)
-    timer.daemon = True
-    timer.start()
+    timer = t.start_watchdog(a.timeout)
     t.scenario = 'typed'
     try:
         run(t)
     finally:
         t.close_links()
     timer.cancel()
-    t.emit({'summary': {'passed': t.passed, 'failed': t.failed}})
+    t.emit_summary()
     return 0 if t.failed == 0 else 1
 
 
