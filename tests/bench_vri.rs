@@ -11,15 +11,15 @@ mod support;
 
 use std::time::Duration;
 
-use support::procs::{versile_bin, Proc, VersileServe, LIMIT};
+use support::procs::{versile_bin, Proc, VersileServe, PROC_LIMIT};
 
 /// Run `versile bench ARGS --json` (bounded) and parse its one line.
 fn bench_json(args: &[&str]) -> serde_json::Value {
     let mut all = vec!["bench", "--json"];
     all.extend_from_slice(args);
     let mut p = Proc::spawn(versile_bin(), &all);
-    let line = p.next_line(LIMIT * 2);
-    let (status, stderr) = p.wait_exit(LIMIT);
+    let line = p.next_line(PROC_LIMIT * 2);
+    let (status, stderr) = p.wait_exit(PROC_LIMIT);
     let line = line.unwrap_or_else(|| panic!("no report from bench {args:?}; stderr:\n{stderr}"));
     assert!(
         status.success(),
@@ -167,8 +167,10 @@ fn failures_are_reported() {
             &vri,
         ],
     );
-    let line = p.next_line(LIMIT).expect("a report even when calls fail");
-    let (status, stderr) = p.wait_exit(LIMIT);
+    let line = p
+        .next_line(PROC_LIMIT)
+        .expect("a report even when calls fail");
+    let (status, stderr) = p.wait_exit(PROC_LIMIT);
     assert_eq!(status.code(), Some(1), "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(report["errors"], 3, "{report}");
@@ -178,7 +180,7 @@ fn failures_are_reported() {
     // Without --insecure nothing is in common with a PLAIN server.
     let vri = format!("vop://{addr}/echo");
     let mut p = Proc::spawn(versile_bin(), &["bench", "--iterations", "3", &vri]);
-    let (status, stderr) = p.wait_exit(LIMIT);
+    let (status, stderr) = p.wait_exit(PROC_LIMIT);
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("--insecure"), "{stderr}");
     server.terminate_expect_success();
@@ -212,6 +214,6 @@ fn two_process_tcp_baseline() {
     assert!(seq["latency_us"]["p50"].as_f64().unwrap() > 0.0);
     assert!(seq["server_cpu_us_per_call"].as_f64().is_some());
     server.signal("-TERM");
-    let (status, stderr) = server.wait_exit(LIMIT);
+    let (status, stderr) = server.wait_exit(PROC_LIMIT);
     assert!(status.success(), "baseline server exit {status}\n{stderr}");
 }

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use versile::LinkShutdown;
 
 mod support;
-use support::procs::{run_versile, VersileServe, LIMIT};
+use support::procs::{run_versile, VersileServe, PROC_LIMIT};
 
 /// `versile serve --listen 127.0.0.1:0 ARGS` with VTS: the server and
 /// the fingerprint from its second stdout line.
 fn start_vts(args: &[&str]) -> (VersileServe, String) {
     let server = VersileServe::start(args);
     let line = server
-        .next_line(LIMIT)
+        .next_line(PROC_LIMIT)
         .expect("server did not print its key fingerprint in time");
     let fp = line
         .strip_prefix("key fingerprint ")
@@ -312,11 +312,13 @@ fn serve_vts_and_plain() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let (link, gw) =
-            tokio::time::timeout(LIMIT, versile::Client::new(c).connect(&server.vop_addr))
-                .await
-                .expect("in time")
-                .expect("PLAIN connect");
+        let (link, gw) = tokio::time::timeout(
+            PROC_LIMIT,
+            versile::Client::new(c).connect(&server.vop_addr),
+        )
+        .await
+        .expect("in time")
+        .expect("PLAIN connect");
         assert_eq!(link.context().protocol(), None);
         drop(gw);
         link.shutdown(LinkShutdown::Forced);
@@ -419,11 +421,11 @@ fn sigterm_closes_established_links_gracefully() {
         .expect("runtime");
     rt.block_on(async {
         let client = versile::Client::new(versile::ClientConfig::insecure());
-        let (link, gateway) = tokio::time::timeout(LIMIT, client.connect(&server.vop_addr))
+        let (link, gateway) = tokio::time::timeout(PROC_LIMIT, client.connect(&server.vop_addr))
             .await
             .expect("connect in time")
             .expect("connect");
-        let v = tokio::time::timeout(LIMIT, gateway.call("echo", (7,)))
+        let v = tokio::time::timeout(PROC_LIMIT, gateway.call("echo", (7,)))
             .await
             .expect("call in time")
             .expect("call");

@@ -30,9 +30,9 @@ impl Drop for TempFile {
 }
 
 /// `/readyz` on `http` polled until it answers other than 200 (or
-/// [`LIMIT`] passes): the last answer.
+/// [`PROC_LIMIT`] passes): the last answer.
 fn readyz_once_not_200(http: &str) -> (u16, String) {
-    let deadline = std::time::Instant::now() + LIMIT;
+    let deadline = std::time::Instant::now() + PROC_LIMIT;
     loop {
         let r = http_get(http, "/readyz");
         if r.0 != 200 || std::time::Instant::now() > deadline {
@@ -78,7 +78,7 @@ fn invalid_configuration_exits_2_with_a_clear_message() {
         cmd.args(["serve", "--insecure", "--listen", "127.0.0.1:0"])
             .args(&args);
         let mut p = Proc::spawn_cmd(&mut cmd);
-        let (status, stderr) = p.wait_exit(LIMIT);
+        let (status, stderr) = p.wait_exit(PROC_LIMIT);
         assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expect), "{args:?}: {stderr}");
         assert!(
@@ -101,7 +101,7 @@ fn config_file_and_flags_metrics_line_and_json_logs() {
         VersileServe::start_insecure(&["--config", cfg.path(), "--max-connections-per-ip", "2"]);
     // VersileServe::start checked the first line: `listening on`.
     let addr = p.vop_addr.clone();
-    let second = p.next_line(LIMIT).expect("second line");
+    let second = p.next_line(PROC_LIMIT).expect("second line");
     let metrics = second
         .strip_prefix("metrics on http://")
         .unwrap_or_else(|| panic!("second stdout line {second:?}"))
@@ -115,7 +115,7 @@ fn config_file_and_flags_metrics_line_and_json_logs() {
         let (lb, gb) = connect_plain(&addr).await;
         ga.call("echo", (1,)).await.expect("echo a");
         gb.call("echo", (2,)).await.expect("echo b");
-        let third = tokio::time::timeout(LIMIT, client.connect(&addr))
+        let third = tokio::time::timeout(PROC_LIMIT, client.connect(&addr))
             .await
             .unwrap();
         assert!(third.is_err(), "third link over --max-connections-per-ip 2");
@@ -173,7 +173,7 @@ fn max_exports_flag_is_enforced_by_the_server() {
         let mut refused = 0;
         for _ in 0..10 {
             let r = tokio::time::timeout(
-                LIMIT,
+                PROC_LIMIT,
                 gw.call("urlget", vec![versile::Value::from(("text", "echo"))]),
             )
             .await
@@ -184,7 +184,7 @@ fn max_exports_flag_is_enforced_by_the_server() {
                 Err(e) => panic!("urlget: {e:?}"),
             }
         }
-        let echoed = tokio::time::timeout(LIMIT, gw.call("echo", (7,)))
+        let echoed = tokio::time::timeout(PROC_LIMIT, gw.call("echo", (7,)))
             .await
             .expect("echo timed out");
         assert_eq!(echoed.expect("link still serves"), versile::Value::from(7));
@@ -217,10 +217,10 @@ fn sigterm_turns_readyz_503_before_exit() {
     let caller = std::thread::spawn(move || {
         block_on(async {
             let (_link, gw) = connect_plain(&addr).await;
-            tokio::time::timeout(LIMIT * 3, gw.call("sleep", (60_000,))).await
+            tokio::time::timeout(PROC_LIMIT * 3, gw.call("sleep", (60_000,))).await
         })
     });
-    let deadline = std::time::Instant::now() + LIMIT;
+    let deadline = std::time::Instant::now() + PROC_LIMIT;
     while metric(
         &http_get(&http, "/metrics").1,
         "versile_calls_received_total",
@@ -264,7 +264,9 @@ fn shutdown_delay_keeps_accepting_while_readyz_is_503() {
         let (link, gw) = connect_plain(&addr).await;
         gw.call("echo", (7,)).await.expect("echo");
         link.shutdown(LinkShutdown::Graceful);
-        tokio::time::timeout(LIMIT, link.closed()).await.unwrap();
+        tokio::time::timeout(PROC_LIMIT, link.closed())
+            .await
+            .unwrap();
     });
     assert!(p.running());
     p.terminate_expect_success();

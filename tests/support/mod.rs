@@ -6,7 +6,7 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | [`keys`] | the spec's VTS test keys and a VTS config that accepts them |
-//! | [`servers`] | in-process servers on loopback: PLAIN stack, production stack, test gateways |
+//! | [`servers`] | in-process servers on loopback: PLAIN, VTS with the spec key, the production stack, one on its own runtime; a test gateway |
 //! | [`calls`] | client side: bounded connect, echo calls, polling until a condition holds |
 //! | [`links`] | two sans-IO VOL links wired together in memory |
 //! | [`vts_sansio`] | sans-IO VTS connections: pending output, a client and server pumped in memory |

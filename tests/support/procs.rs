@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// Upper bound for a process to announce itself or to exit.
-pub const LIMIT: Duration = Duration::from_secs(30);
+pub const PROC_LIMIT: Duration = Duration::from_secs(30);
 
 /// A child whose stdout lines arrive on a channel.
 pub struct Proc {
@@ -71,10 +71,10 @@ impl Proc {
         self.lines.recv_timeout(limit).ok()
     }
 
-    /// The rest of the first stdout line (within [`LIMIT`]) that starts
+    /// The rest of the first stdout line (within [`PROC_LIMIT`]) that starts
     /// with `prefix`; panics (with stderr) if none comes.
     pub fn wait_for(&mut self, prefix: &str) -> String {
-        let deadline = Instant::now() + LIMIT;
+        let deadline = Instant::now() + PROC_LIMIT;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
@@ -144,10 +144,10 @@ impl Proc {
     }
 
     /// Sends `sig` (`-INT`, `-TERM`), then waits for the exit within
-    /// [`LIMIT`], which must be a success; returns stderr.
+    /// [`PROC_LIMIT`], which must be a success; returns stderr.
     pub fn signal_expect_success(&mut self, sig: &str) -> String {
         self.signal(sig);
-        let (status, stderr) = self.wait_exit(LIMIT);
+        let (status, stderr) = self.wait_exit(PROC_LIMIT);
         assert!(status.success(), "{} exit {status}: {stderr}", self.name);
         stderr
     }
@@ -222,7 +222,7 @@ pub struct VersileServe {
 
 impl VersileServe {
     /// `versile serve --listen 127.0.0.1:0 ARGS`; the first stdout line
-    /// must announce the address (within [`LIMIT`]).
+    /// must announce the address (within [`PROC_LIMIT`]).
     pub fn start(args: &[&str]) -> VersileServe {
         Self::start_on("127.0.0.1:0", args)
     }
@@ -233,7 +233,7 @@ impl VersileServe {
         all.extend_from_slice(args);
         let proc = Proc::spawn(versile_bin(), &all);
         let line = proc
-            .next_line(LIMIT)
+            .next_line(PROC_LIMIT)
             .expect("versile serve did not print its address in time");
         let vop_addr = line
             .strip_prefix("listening on vop://")
@@ -265,7 +265,7 @@ impl VersileServe {
     }
 
     /// The `key fingerprint ...` line a VTS server prints after its
-    /// address (within [`LIMIT`]).
+    /// address (within [`PROC_LIMIT`]).
     pub fn wait_fingerprint(&mut self) -> String {
         self.proc.wait_for("key fingerprint ").trim().to_owned()
     }
@@ -296,7 +296,7 @@ impl std::ops::DerefMut for VersileServe {
     }
 }
 
-/// Run `versile ARGS` to completion within [`LIMIT`] (killed after it);
+/// Run `versile ARGS` to completion within [`PROC_LIMIT`] (killed after it);
 /// stdout and stderr as bytes.
 pub fn run_versile(args: &[&str]) -> std::process::Output {
     let mut child = Command::new(versile_bin())
@@ -323,10 +323,10 @@ pub fn run_versile(args: &[&str]) -> std::process::Output {
         if let Some(status) = child.try_wait().expect("try_wait") {
             break status;
         }
-        if start.elapsed() > LIMIT {
+        if start.elapsed() > PROC_LIMIT {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("versile {args:?} did not finish within {LIMIT:?}");
+            panic!("versile {args:?} did not finish within {PROC_LIMIT:?}");
         }
         thread::sleep(Duration::from_millis(20));
     };
@@ -342,7 +342,7 @@ pub fn versile_call(args: &[&str]) -> (bool, String, String) {
     let mut cmd = Command::new(versile_bin());
     cmd.arg("call").arg("--insecure").args(args);
     let mut p = Proc::spawn_cmd(&mut cmd);
-    let (status, stderr) = p.wait_exit(LIMIT);
+    let (status, stderr) = p.wait_exit(PROC_LIMIT);
     let mut out = String::new();
     while let Some(l) = p.next_line(Duration::from_millis(200)) {
         out.push_str(&l);
