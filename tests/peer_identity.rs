@@ -4,6 +4,8 @@
 //! credential check, written against the neutral identity, serving VTS and
 //! TLS alike. Loopback only; every test is bounded in time.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,34 +22,9 @@ use versile::{
     VtsClientTransport, VtsConfig, VtsLayer, VtsServerTransport,
 };
 
+use support::keys::{generated_rsa_2048, spec_key};
+
 const T: Duration = Duration::from_secs(60);
-
-fn vector_key(name: &str) -> RsaKeyPair {
-    RsaKeyPair::from_file(format!(
-        "{}/tests/data/spec/vts-vector-{name}-key.pem",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("key")
-}
-
-/// A 2048-bit RSA key (ring signs TLS handshakes with nothing smaller),
-/// from `openssl genrsa` (generating one in a debug build is slow).
-fn rsa_2048(name: &str) -> RsaKeyPair {
-    let dir = std::env::temp_dir().join(format!("versile-peer-identity-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(format!("{name}.pem"));
-    let st = std::process::Command::new("openssl")
-        .args(["genrsa", "-traditional", "-out"])
-        .arg(&path)
-        .arg("2048")
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl runs");
-    assert!(st.success(), "openssl genrsa failed");
-    let key = RsaKeyPair::from_file(&path).expect("generated key");
-    let _ = std::fs::remove_dir_all(&dir);
-    key
-}
 
 /// `who()`: what the call context's neutral identity holds — (identity
 /// recorded, key fingerprint, claimed identity, certificate count).
@@ -118,7 +95,7 @@ async fn stop(server: Server, link: LinkHandle) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vts_fills_the_identity_on_both_sides() {
     tokio::time::timeout(T, async {
-        let (server_key, client_key) = (vector_key("server"), vector_key("client"));
+        let (server_key, client_key) = (spec_key("server"), spec_key("client"));
         let (check, seen) = recording_check(|_| true);
         let server = serve(VtsLayer::new(server_key.clone()).into(), check).await;
         let addr = server.local_addr().to_string();
@@ -263,7 +240,7 @@ async fn plain_records_no_identity() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_credential_check_serves_vts_and_tls() {
     tokio::time::timeout(T, async {
-        let allowed_key = rsa_2048("allowed");
+        let allowed_key = generated_rsa_2048("allowed");
         let allowed = allowed_key.fingerprint();
         let check = CredentialCheckLayer::new(move |p: &PeerInfo| {
             p.key_fingerprint.as_deref() == Some(allowed.as_str())
@@ -272,7 +249,7 @@ async fn one_credential_check_serves_vts_and_tls() {
         let server_pin = server_id.key_fingerprint().to_owned();
         let tls = TlsServerConfig::new(server_id).require_any_client_cert();
         let layer = VopLayer::builder()
-            .transport(VtsServerTransport::new(vector_key("server")))
+            .transport(VtsServerTransport::new(spec_key("server")))
             .transport(TlsServerTransport::new(tls).expect("tls server"))
             .build()
             .expect("layer");
@@ -308,7 +285,7 @@ async fn one_credential_check_serves_vts_and_tls() {
         assert_eq!(link.context().protocol(), Some(Transport::Tls));
         link.shutdown(LinkShutdown::Graceful);
 
-        assert!(vts_with(vector_key("client")).connect(&addr).await.is_err());
+        assert!(vts_with(spec_key("client")).connect(&addr).await.is_err());
         assert!(client(ClientConfig::default())
             .connect(&addr)
             .await
