@@ -58,6 +58,7 @@ pub mod error;
 pub mod keys;
 pub mod layer;
 pub mod private_op;
+mod rsa_backend;
 pub mod rsa_pool;
 pub mod stream;
 pub mod transport;
@@ -84,6 +85,8 @@ pub mod record;
 #[doc(hidden)]
 pub mod rsa_block;
 mod rsa_crt;
+#[cfg(feature = "rsa-openssl")]
+mod rsa_openssl;
 #[doc(hidden)]
 pub mod vhmac;
 
@@ -97,5 +100,6 @@ pub use layer::VtsLayer;
 pub use private_op::{PrivateOp, PrivateOpResult, PrivateOps};
 pub use random::{OsRandom, RandomSource};
 pub use record::Role;
+pub use rsa_backend::RsaBackend;
 pub use stream::VtsStream;
 pub use transport::{VtsClientTransport, VtsServerTransport};
