@@ -19,7 +19,7 @@ use support::*;
 use versile::client::{ClientError, TransportError};
 use versile::demo::SimpleGateway;
 use versile::server::{CredentialCheckLayer, PeerInfo};
-use versile::vts::KeyPolicy;
+use versile::vts::{KeyPolicy, RsaBackend};
 use versile::{
     Client, ClientConfig, GatewayService, LinkShutdown, RsaKeyPair, Server, Value, VopLayer,
     VtsClientTransport, VtsConfig, VtsLayer, VtsServerTransport,
@@ -74,10 +74,10 @@ fn legacy() -> VtsConfig {
     }
 }
 
-/// Python client → our VTS server; returns the number of passed checks.
-async fn python_client_against_us(client_key: Option<&str>) {
+/// Python client → our VTS server with `server_key`; returns the number of passed checks.
+async fn python_client_against_us(server_key: RsaKeyPair, client_key: Option<&str>) {
     let layer = VopLayer::builder()
-        .transport(VtsServerTransport::with_config(key("server"), legacy()))
+        .transport(VtsServerTransport::with_config(server_key, legacy()))
         .build()
         .unwrap();
     let svc = tower::ServiceBuilder::new()
@@ -114,14 +114,32 @@ async fn python_client_against_us(client_key: Option<&str>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_anonymous_client_to_rust_vts_server() {
-    tokio::time::timeout(T, python_client_against_us(None))
+    tokio::time::timeout(T, python_client_against_us(key("server"), None))
         .await
         .unwrap();
 }
 
+/// The same with the server's private operation on each RSA backend this
+/// build has (the default is `OpenSsl` with feature `rsa-openssl`, else
+/// `FixedCrt`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_to_rust_vts_server_on_each_rsa_backend() {
+    let mut backends = vec![RsaBackend::FixedCrt, RsaBackend::Generic];
+    if cfg!(feature = "rsa-openssl") {
+        backends.push(RsaBackend::OpenSsl);
+    }
+    for backend in backends {
+        let server_key = key("server").with_rsa_backend(backend).unwrap();
+        assert_eq!(server_key.rsa_backend(), backend);
+        tokio::time::timeout(T, python_client_against_us(server_key, None))
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_with_key_to_rust_vts_server() {
-    tokio::time::timeout(T, python_client_against_us(Some("client")))
+    tokio::time::timeout(T, python_client_against_us(key("server"), Some("client")))
         .await
         .unwrap();
 }
