@@ -1,4 +1,4 @@
-//! `cargo bench --bench vts_rsa [--features rsa-openssl] [-- rounds=N iters=N conns=N only=KIND key=PATH]`:
+//! `cargo bench --bench vts_rsa [-- rounds=N iters=N conns=N only=KIND key=PATH]`:
 //! CPU µs per RSA-2048 private-key operation on this CPU, for one fresh
 //! 2048-bit key, each way measured in interleaved rounds (a loaded
 //! machine slows all alike within a round):
@@ -10,8 +10,9 @@
 //!   a fresh inversion per operation);
 //! - `crt`: `asym_decrypt` of a one-block M5 header with the pure-Rust
 //!   [`RsaBackend::FixedCrt`] (`rsa_crt`), the default without `rsa-openssl`;
-//! - `openssl`: the same with [`RsaBackend::OpenSsl`] (only when built with
-//!   `--features rsa-openssl`), the default of the `versile` binary.
+//! - `openssl`: the same with [`RsaBackend::OpenSsl`] (feature
+//!   `rsa-openssl`, which `cli`, needed here, turns on), the default of the
+//!   `versile` binary.
 //!
 //! Prints each round and the median per kind with the ratios to `ring`.
 //!
