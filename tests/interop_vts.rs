@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use support::keys::{legacy_vts_config, spec_key, spec_key_path};
 use support::python::*;
-use support::servers::serve_vts_with_spec_key;
+use support::servers::serve_vts_with_key;
 use versile::client::{ClientError, TransportError};
 use versile::demo::SimpleGateway;
 use versile::server::{CredentialCheckLayer, PeerInfo};
-use versile::vts::KeyPolicy;
+use versile::vts::{KeyPolicy, RsaBackend};
 use versile::{
     Client, ClientConfig, GatewayService, LinkShutdown, RsaKeyPair, Server, Value,
     VtsClientTransport, VtsLayer, VtsServerTransport,
@@ -58,9 +58,9 @@ impl std::io::Write for LogWriter {
     }
 }
 
-/// Python client → our VTS server; returns the number of passed checks.
-async fn python_client_against_us(client_key: Option<&str>) {
-    let server = serve_vts_with_spec_key(SimpleGateway::new).await;
+/// Python client → our VTS server with `server_key`; returns the number of passed checks.
+async fn python_client_against_us(server_key: RsaKeyPair, client_key: Option<&str>) {
+    let server = serve_vts_with_key(server_key, SimpleGateway::new).await;
     let vri = format!("vop://{}/", server.local_addr());
     let ck = client_key.map(spec_key_path);
     let (status, out, err) = tokio::task::spawn_blocking(move || {
@@ -87,16 +87,37 @@ async fn python_client_against_us(client_key: Option<&str>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_anonymous_client_to_rust_vts_server() {
-    tokio::time::timeout(T, python_client_against_us(None))
+    tokio::time::timeout(T, python_client_against_us(spec_key("server"), None))
         .await
         .unwrap();
 }
 
+/// The same with the server's private operation on each RSA backend this
+/// build has (the default is `OpenSsl` with feature `rsa-openssl`, else
+/// `FixedCrt`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_to_rust_vts_server_on_each_rsa_backend() {
+    let mut backends = vec![RsaBackend::FixedCrt, RsaBackend::Generic];
+    if cfg!(feature = "rsa-openssl") {
+        backends.push(RsaBackend::OpenSsl);
+    }
+    for backend in backends {
+        let server_key = spec_key("server").with_rsa_backend(backend).unwrap();
+        assert_eq!(server_key.rsa_backend(), backend);
+        tokio::time::timeout(T, python_client_against_us(server_key, None))
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_with_key_to_rust_vts_server() {
-    tokio::time::timeout(T, python_client_against_us(Some("client")))
-        .await
-        .unwrap();
+    tokio::time::timeout(
+        T,
+        python_client_against_us(spec_key("server"), Some("client")),
+    )
+    .await
+    .unwrap();
 }
 
 /// `py_vts_peer.py server` (Python `VOPService`, VTS only) with the spec

@@ -13,6 +13,7 @@ use versile::vts::prf::Prf;
 use versile::vts::random::ScriptedRandom;
 use versile::vts::rsa_block::{asym_decrypt, asym_encrypt};
 use versile::vts::vhmac::vhmac;
+use versile::vts::RsaBackend;
 
 mod support;
 use support::keys::spec_key;
@@ -92,12 +93,32 @@ fn rsa_message_encryption_vectors() {
         let ct = asym_encrypt(kp.public(), h, &plaintext, &mut rng).unwrap();
         assert_eq!(hex::encode(&ct), s(&case["ciphertext"]));
         assert_eq!(rng.remaining(), 0);
-        assert_eq!(asym_decrypt(&kp, h, &ct).unwrap(), plaintext);
-        // Any flipped bit fails (RSA format or MAC), with one error.
-        let mut bad = ct.clone();
-        bad[5] ^= 1;
-        assert!(asym_decrypt(&kp, h, &bad).is_err());
-        assert!(asym_decrypt(&kp, h, &ct[..ct.len() - 1]).is_err());
+        // The default backend, then each one this build has.
+        let expected = if cfg!(feature = "rsa-openssl") {
+            RsaBackend::OpenSsl
+        } else {
+            RsaBackend::FixedCrt
+        };
+        assert_eq!(kp.rsa_backend(), expected);
+        let mut backends = vec![RsaBackend::FixedCrt, RsaBackend::Generic];
+        if cfg!(feature = "rsa-openssl") {
+            backends.push(RsaBackend::OpenSsl);
+        } else {
+            assert!(kp.clone().with_rsa_backend(RsaBackend::OpenSsl).is_err());
+        }
+        let keys = std::iter::once(kp.clone()).chain(backends.into_iter().map(|b| {
+            kp.clone()
+                .with_rsa_backend(b)
+                .expect("backend takes the key")
+        }));
+        for kp in keys {
+            assert_eq!(asym_decrypt(&kp, h, &ct).unwrap(), plaintext);
+            // Any flipped bit fails (RSA format or MAC), with one error.
+            let mut bad = ct.clone();
+            bad[5] ^= 1;
+            assert!(asym_decrypt(&kp, h, &bad).is_err());
+            assert!(asym_decrypt(&kp, h, &ct[..ct.len() - 1]).is_err());
+        }
     }
 }
 

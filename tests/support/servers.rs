@@ -9,7 +9,8 @@ use tower::ServiceBuilder;
 use versile::runtime::LinkOptions;
 use versile::server::StackConfig;
 use versile::{
-    GatewayService, LocalObject, ObjectBuilder, Server, Value, VopLayer, VtsServerTransport,
+    GatewayService, LocalObject, ObjectBuilder, RsaKeyPair, Server, Value, VopLayer,
+    VtsServerTransport,
 };
 
 use super::keys::{legacy_vts_config, spec_key};
@@ -80,9 +81,19 @@ where
     F: Fn() -> G + Send + Sync + 'static,
     G: Into<LocalObject>,
 {
+    serve_vts_with_key(spec_key("server"), factory).await
+}
+
+/// A VTS server on `127.0.0.1:0` with `key` and the legacy key policy
+/// (so 1024-bit client keys are accepted too).
+pub async fn serve_vts_with_key<F, G>(key: RsaKeyPair, factory: F) -> Server
+where
+    F: Fn() -> G + Send + Sync + 'static,
+    G: Into<LocalObject>,
+{
     let layer = VopLayer::builder()
         .transport(VtsServerTransport::with_config(
-            spec_key("server"),
+            key,
             (*legacy_vts_config()).clone(),
         ))
         .build()
