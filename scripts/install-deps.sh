@@ -8,7 +8,9 @@
 # - python3 with venv: the interop tests create a venv with
 #   versile-python3==0.8.5 (from PyPI) under target/ on first use;
 # - haproxy: tests/scale_out.rs puts a real HAProxy (send-proxy-v2) in
-#   front of two servers.
+#   front of two servers;
+# - the openssl command: tests/peer_identity.rs generates a 2048-bit RSA
+#   key with `openssl genrsa` (faster than generating one in a debug build).
 # Called by scripts/test.sh and .ci/run.
 set -euo pipefail
 
@@ -34,4 +36,7 @@ if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip'
 fi
 if ! command -v haproxy >/dev/null 2>&1 && ! [ -x /usr/sbin/haproxy ]; then
     apt_install haproxy
+fi
+if ! command -v openssl >/dev/null 2>&1; then
+    apt_install openssl
 fi
