@@ -220,13 +220,16 @@ impl Decoder {
         }
     }
 
-    /// Free the scratch vectors if no entity is in progress (they are
-    /// reallocated by the next entity): a link that goes quiet keeps none.
+    /// Give the scratch vectors up if no entity is in progress: a link
+    /// that goes quiet keeps none. The usual small ones go to a pool of
+    /// this thread's for the next entity decoded here.
     pub fn release_scratch(&mut self) {
         if self.st.pos == 0 && self.st.nodes.is_empty() && self.vals.is_empty() {
-            self.st.nodes = Vec::new();
-            self.st.open = Vec::new();
-            self.vals = Vec::new();
+            pool::give(
+                std::mem::take(&mut self.st.nodes),
+                std::mem::take(&mut self.st.open),
+                std::mem::take(&mut self.vals),
+            );
         }
     }
 
@@ -269,6 +272,10 @@ impl Decoder {
             return Ok(None);
         }
         let header_len = self.st.pos;
+        if self.vals.capacity() == 0 {
+            // Within the two slots per node the tree was charged.
+            self.vals = pool::take_vals(2 * self.st.nodes.len());
+        }
         let data = buf.split_to(total).freeze();
         let built = build(
             &mut self.st.nodes,
@@ -346,8 +353,15 @@ impl Decoder {
                 });
             }
             if self.st.nodes.len() == self.st.nodes.capacity() {
-                let grow = self.st.nodes.capacity().max(FIRST_NODES);
-                self.st.nodes.reserve_exact(grow);
+                if self.st.nodes.capacity() == 0 {
+                    // Exactly `FIRST_NODES` (or none): charged as the
+                    // reservation below would be.
+                    self.st.nodes = pool::take_nodes();
+                }
+                if self.st.nodes.len() == self.st.nodes.capacity() {
+                    let grow = self.st.nodes.capacity().max(FIRST_NODES);
+                    self.st.nodes.reserve_exact(grow);
+                }
             }
             let st = &mut self.st;
             st.pos += n;
@@ -357,6 +371,10 @@ impl Decoder {
             }
             st.payload += payload;
             if children > 0 {
+                if st.open.capacity() == 0 {
+                    // Four slots, as its first growth would reserve.
+                    st.open = pool::take_open();
+                }
                 st.open.push(children);
             }
             st.nodes.push(node);
@@ -729,5 +747,65 @@ fn decode_str(codec: StrCodec, b: &[u8]) -> Result<String, VecError> {
                 .collect::<Result<String, _>>()
                 .map_err(|_| VecError::InvalidString("invalid UTF-16"))
         }
+    }
+}
+
+/// Scratch vectors given up between entities ([`Decoder::release_scratch`]),
+/// one set per thread, taken by the next entity decoded on that thread. An
+/// idle link then holds no scratch (issue #8) while a busy one does not
+/// allocate it for every message: the node list is 1.5 KiB, and its
+/// allocation with the build stack's growth was ~1,900 instructions per
+/// entity. Only the first node list (`FIRST_NODES`) and build stacks of at
+/// most that many slots are kept, so a thread holds at most ~4 KiB here;
+/// what an entity takes is charged as its own allocation would be.
+mod pool {
+    use std::cell::Cell;
+
+    use super::{Entity, Node, FIRST_NODES};
+
+    thread_local! {
+        static NODES: Cell<Vec<Node>> = const { Cell::new(Vec::new()) };
+        static VALS: Cell<Vec<Entity>> = const { Cell::new(Vec::new()) };
+        static OPEN: Cell<Vec<usize>> = const { Cell::new(Vec::new()) };
+    }
+
+    /// The first capacity a `Vec<usize>` reserves.
+    const FIRST_OPEN: usize = 4;
+
+    /// Keep the (empty) scratch vectors for the next entity, if small.
+    pub(super) fn give(nodes: Vec<Node>, open: Vec<usize>, vals: Vec<Entity>) {
+        if nodes.capacity() == FIRST_NODES {
+            let _ = NODES.try_with(|p| p.set(nodes));
+        }
+        if open.capacity() == FIRST_OPEN {
+            let _ = OPEN.try_with(|p| p.set(open));
+        }
+        if vals.capacity() > 0 && vals.capacity() <= FIRST_NODES {
+            let _ = VALS.try_with(|p| p.set(vals));
+        }
+    }
+
+    /// A node list of exactly `FIRST_NODES` slots, or an empty one.
+    pub(super) fn take_nodes() -> Vec<Node> {
+        NODES.try_with(Cell::take).unwrap_or_default()
+    }
+
+    /// A stack of open containers of `FIRST_OPEN` slots, or an empty one.
+    pub(super) fn take_open() -> Vec<usize> {
+        OPEN.try_with(Cell::take).unwrap_or_default()
+    }
+
+    /// A build stack of at most `max` slots, or an empty one.
+    pub(super) fn take_vals(max: usize) -> Vec<Entity> {
+        VALS.try_with(|p| {
+            let vals = p.take();
+            if vals.capacity() <= max {
+                vals
+            } else {
+                p.set(vals);
+                Vec::new()
+            }
+        })
+        .unwrap_or_default()
     }
 }
