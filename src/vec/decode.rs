@@ -355,8 +355,14 @@ impl Decoder {
             if self.st.nodes.len() == self.st.nodes.capacity() {
                 if self.st.nodes.capacity() == 0 {
                     // Exactly `FIRST_NODES` (or none): charged as the
-                    // reservation below would be.
-                    self.st.nodes = pool::take_nodes();
+                    // reservation below would be; and the open stack's
+                    // four slots, as its first push (this node's, or the
+                    // next container's) would reserve.
+                    let (nodes, open) = pool::take_nodes_and_open();
+                    self.st.nodes = nodes;
+                    if self.st.open.capacity() == 0 {
+                        self.st.open = open;
+                    }
                 }
                 if self.st.nodes.len() == self.st.nodes.capacity() {
                     let grow = self.st.nodes.capacity().max(FIRST_NODES);
@@ -371,10 +377,6 @@ impl Decoder {
             }
             st.payload += payload;
             if children > 0 {
-                if st.open.capacity() == 0 {
-                    // Four slots, as its first growth would reserve.
-                    st.open = pool::take_open();
-                }
                 st.open.push(children);
             }
             st.nodes.push(node);
@@ -759,52 +761,65 @@ fn decode_str(codec: StrCodec, b: &[u8]) -> Result<String, VecError> {
 /// most that many slots are kept, so a thread holds at most ~4 KiB here;
 /// what an entity takes is charged as its own allocation would be.
 mod pool {
-    use std::cell::Cell;
+    use std::cell::RefCell;
 
     use super::{Entity, Node, FIRST_NODES};
-
-    thread_local! {
-        static NODES: Cell<Vec<Node>> = const { Cell::new(Vec::new()) };
-        static VALS: Cell<Vec<Entity>> = const { Cell::new(Vec::new()) };
-        static OPEN: Cell<Vec<usize>> = const { Cell::new(Vec::new()) };
-    }
 
     /// The first capacity a `Vec<usize>` reserves.
     const FIRST_OPEN: usize = 4;
 
+    #[derive(Default)]
+    struct Scratch {
+        nodes: Vec<Node>,
+        open: Vec<usize>,
+        vals: Vec<Entity>,
+    }
+
+    thread_local! {
+        static POOL: RefCell<Scratch> = const {
+            RefCell::new(Scratch {
+                nodes: Vec::new(),
+                open: Vec::new(),
+                vals: Vec::new(),
+            })
+        };
+    }
+
     /// Keep the (empty) scratch vectors for the next entity, if small.
     pub(super) fn give(nodes: Vec<Node>, open: Vec<usize>, vals: Vec<Entity>) {
-        if nodes.capacity() == FIRST_NODES {
-            let _ = NODES.try_with(|p| p.set(nodes));
-        }
-        if open.capacity() == FIRST_OPEN {
-            let _ = OPEN.try_with(|p| p.set(open));
-        }
-        if vals.capacity() > 0 && vals.capacity() <= FIRST_NODES {
-            let _ = VALS.try_with(|p| p.set(vals));
-        }
+        let _ = POOL.try_with(|p| {
+            let Ok(mut p) = p.try_borrow_mut() else {
+                return;
+            };
+            if nodes.capacity() == FIRST_NODES {
+                p.nodes = nodes;
+            }
+            if open.capacity() == FIRST_OPEN {
+                p.open = open;
+            }
+            if vals.capacity() > 0 && vals.capacity() <= FIRST_NODES {
+                p.vals = vals;
+            }
+        });
     }
 
-    /// A node list of exactly `FIRST_NODES` slots, or an empty one.
-    pub(super) fn take_nodes() -> Vec<Node> {
-        NODES.try_with(Cell::take).unwrap_or_default()
-    }
-
-    /// A stack of open containers of `FIRST_OPEN` slots, or an empty one.
-    pub(super) fn take_open() -> Vec<usize> {
-        OPEN.try_with(Cell::take).unwrap_or_default()
+    /// A node list of exactly `FIRST_NODES` slots and a stack of open
+    /// containers of `FIRST_OPEN` (each, or an empty one): taken together,
+    /// as every message starts with a container.
+    pub(super) fn take_nodes_and_open() -> (Vec<Node>, Vec<usize>) {
+        POOL.try_with(|p| {
+            p.try_borrow_mut()
+                .map(|mut p| (std::mem::take(&mut p.nodes), std::mem::take(&mut p.open)))
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
     }
 
     /// A build stack of at most `max` slots, or an empty one.
     pub(super) fn take_vals(max: usize) -> Vec<Entity> {
-        VALS.try_with(|p| {
-            let vals = p.take();
-            if vals.capacity() <= max {
-                vals
-            } else {
-                p.set(vals);
-                Vec::new()
-            }
+        POOL.try_with(|p| match p.try_borrow_mut() {
+            Ok(mut p) if p.vals.capacity() <= max => std::mem::take(&mut p.vals),
+            _ => Vec::new(),
         })
         .unwrap_or_default()
     }
