@@ -225,11 +225,17 @@ impl Decoder {
     /// this thread's for the next entity decoded here.
     pub fn release_scratch(&mut self) {
         if self.st.pos == 0 && self.st.nodes.is_empty() && self.vals.is_empty() {
-            pool::give(
-                std::mem::take(&mut self.st.nodes),
-                std::mem::take(&mut self.st.open),
-                std::mem::take(&mut self.vals),
-            );
+            pool::give(&mut self.st.nodes, &mut self.st.open, &mut self.vals);
+            // What the pool did not take (it holds one of each).
+            if self.st.nodes.capacity() > 0 {
+                self.st.nodes = Vec::new();
+            }
+            if self.st.open.capacity() > 0 {
+                self.st.open = Vec::new();
+            }
+            if self.vals.capacity() > 0 {
+                self.vals = Vec::new();
+            }
         }
     }
 
@@ -785,20 +791,21 @@ mod pool {
         };
     }
 
-    /// Keep the (empty) scratch vectors for the next entity, if small.
-    pub(super) fn give(nodes: Vec<Node>, open: Vec<usize>, vals: Vec<Entity>) {
+    /// Take the (empty) scratch vectors for the next entity, those that
+    /// are small and whose slot is free (swapped: nothing is dropped here).
+    pub(super) fn give(nodes: &mut Vec<Node>, open: &mut Vec<usize>, vals: &mut Vec<Entity>) {
         let _ = POOL.try_with(|p| {
             let Ok(mut p) = p.try_borrow_mut() else {
                 return;
             };
-            if nodes.capacity() == FIRST_NODES {
-                p.nodes = nodes;
+            if nodes.capacity() == FIRST_NODES && p.nodes.capacity() == 0 {
+                std::mem::swap(nodes, &mut p.nodes);
             }
-            if open.capacity() == FIRST_OPEN {
-                p.open = open;
+            if open.capacity() == FIRST_OPEN && p.open.capacity() == 0 {
+                std::mem::swap(open, &mut p.open);
             }
-            if vals.capacity() > 0 && vals.capacity() <= FIRST_NODES {
-                p.vals = vals;
+            if vals.capacity() > 0 && vals.capacity() <= FIRST_NODES && p.vals.capacity() == 0 {
+                std::mem::swap(vals, &mut p.vals);
             }
         });
     }
