@@ -120,6 +120,7 @@
 //! for methods only known at run time (and [`Publish::into_builder`] mixes
 //! the two).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 // `versile bench`'s measurements: public for the binary (src/cli) and
 // benches/, which are other crates; it reaches into VTS internals and

@@ -59,7 +59,9 @@ pub(crate) struct CallResponse {
 pub(crate) struct LinkShared {
     pub(crate) id: u64,
     pub(crate) info: ConnectionInfo,
-    pub(crate) state: Arc<Mutex<ContextState>>,
+    /// In the shared state itself, not an `Arc` of its own (0.1 KiB per
+    /// link; issue #8).
+    pub(crate) state: Mutex<ContextState>,
     pub(crate) closed: ClosedState,
 }
 
@@ -134,7 +136,7 @@ impl LinkHandle {
         let shared = Arc::new(LinkShared {
             id: NEXT_LINK_ID.fetch_add(1, Ordering::Relaxed),
             info,
-            state: Arc::default(),
+            state: Mutex::default(),
             closed: ClosedState::new(),
         });
         (LinkHandle { tx, shared }, rx)
