@@ -722,7 +722,7 @@ fn shutdown_with_call_in_flight() {
         );
         let reason = within("closed", link.closed()).await;
         assert!(
-            matches!(reason, CloseReason::Shutdown { .. }),
+            matches!(reason, CloseReason::Shutdown(_)),
             "closed with {reason:?}"
         );
         assert!(

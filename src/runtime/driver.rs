@@ -10,7 +10,6 @@
 //! entity at a time while the call queue has room, calls start within the
 //! per-link and shared limits, and their tasks end with the link.
 
-use crate::runtime::LinkShutdown;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
@@ -36,7 +35,7 @@ use versile_middleware::{ConnectionSignals, LinkCounters};
 
 use super::call_span::CallSpan;
 use super::calls::{BudgetTurn, CallExecution, CallLimits, CallPermit, CallTasks, Episode};
-use super::handle::{CallResponse, CloseReason, Command, LinkHandle, OutgoingCall};
+use super::handle::{CallResponse, CloseReason, Command, LinkHandle, LinkShutdown, OutgoingCall};
 use super::memory::{Admit, Buffers, Charge, LinkAccount, MemoryLimits};
 use crate::object::call_metrics::CallOutcome;
 use crate::object::remote::RemoteInner;
@@ -499,7 +498,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             return Err(Step::Closed(if self.half_closed {
                 reason
             } else {
-                CloseReason::Shutdown { forced: true }
+                CloseReason::Shutdown(LinkShutdown::Forced)
             }));
         }
         Ok(Closing::Draining)
@@ -520,7 +519,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         self.link.handle_timeout(now.into_std()).map_err(fail)?;
         if let Some(closing) = &self.closing {
             if now >= closing.1 {
-                return Err(Step::Closed(CloseReason::Shutdown { forced: true }));
+                return Err(Step::Closed(CloseReason::Shutdown(LinkShutdown::Forced)));
             }
         }
         // Re-arm (or sleep far) so a stale deadline does not spin.
@@ -777,11 +776,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                     self.process_events(now)?;
                 }
             }
-            Command::Shutdown { force } => {
-                if force || !self.link.is_established() {
-                    return Err(Step::Closed(CloseReason::Shutdown { forced: true }));
+            Command::Shutdown(how) => {
+                if how == LinkShutdown::Forced || !self.link.is_established() {
+                    return Err(Step::Closed(CloseReason::Shutdown(LinkShutdown::Forced)));
                 }
-                self.begin_shutdown(CloseReason::Shutdown { forced: false }, now);
+                self.begin_shutdown(CloseReason::Shutdown(LinkShutdown::Graceful), now);
             }
         }
         Ok(())
@@ -1040,7 +1039,7 @@ impl<IO> Drop for LinkDriver<IO> {
         self.handle
             .shared
             .closed
-            .set(CloseReason::Shutdown { forced: true });
+            .set(CloseReason::Shutdown(LinkShutdown::Forced));
     }
 }
 
