@@ -10,10 +10,10 @@ use bytes::BytesMut;
 use versile::vec::{encode, EncodeConfig, Entity};
 use versile::vts::private_op::{PrivateOp, PrivateOps};
 use versile::vts::rsa_pool::RsaPool;
-use versile::vts::{VtsConnection, VtsError, VtsStream};
+use versile::vts::{RsaBackend, VtsConnection, VtsError, VtsStream};
 
 mod support;
-use support::keys::{legacy_vts_config, spec_key};
+use support::keys::{generated_rsa_2048, legacy_vts_config, spec_key};
 use support::vts_sansio::take_output;
 
 const T: Duration = Duration::from_secs(60);
@@ -161,11 +161,18 @@ fn client_parses_a_bytewise_server_hello_once() {
 }
 
 /// `n` servers, each waiting for the private op on a real client's M5.
+/// `n` private operations waiting to run, with a 2048-bit key on the
+/// slowest backend (milliseconds each): the pool tests need an operation
+/// to take far longer than submitting a few jobs, which OpenSSL's on the
+/// 1024-bit spec key (tens of microseconds) does not.
 fn pending_jobs(n: usize) -> Vec<PrivateOp> {
+    let key = generated_rsa_2048("pool-jobs")
+        .with_rsa_backend(RsaBackend::Generic)
+        .expect("the generic backend takes any key");
     (0..n)
         .map(|_| {
             let mut c = VtsConnection::client(legacy_vts_config(), None);
-            let mut s = VtsConnection::server(legacy_vts_config(), spec_key("server"));
+            let mut s = VtsConnection::server(legacy_vts_config(), key.clone());
             s.set_private_ops(PrivateOps::Offload);
             let m5 = up_to_m5(&mut c, &mut s);
             s.receive(&mut BytesMut::from(&m5[..])).unwrap();

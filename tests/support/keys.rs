@@ -34,11 +34,15 @@ pub fn legacy_vts_config() -> Arc<VtsConfig> {
 }
 
 /// A 2048-bit RSA key (ring signs TLS handshakes with nothing smaller),
-/// from `openssl genrsa` (generating one in a debug build is slow).
+/// from `openssl genrsa` (generating one in a debug build is slow). Each
+/// call writes its own file, so tests running in parallel do not collide.
 pub fn generated_rsa_2048(name: &str) -> RsaKeyPair {
-    let dir = std::env::temp_dir().join(format!("versile-test-key-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(format!("{name}.pem"));
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!(
+        "versile-test-key-{}-{n}-{name}.pem",
+        std::process::id()
+    ));
     let st = std::process::Command::new("openssl")
         .args(["genrsa", "-traditional", "-out"])
         .arg(&path)
@@ -47,7 +51,7 @@ pub fn generated_rsa_2048(name: &str) -> RsaKeyPair {
         .status()
         .expect("openssl runs");
     assert!(st.success(), "openssl genrsa failed");
-    let key = RsaKeyPair::from_file(&path).expect("generated key");
-    let _ = std::fs::remove_dir_all(&dir);
-    key
+    let key = RsaKeyPair::from_file(&path);
+    let _ = std::fs::remove_file(&path);
+    key.expect("generated key")
 }
