@@ -422,25 +422,35 @@ impl Decoder {
             }};
         }
         // A big number's digits take about as many bytes as its wire form;
-        // the box and three `BigInt` headers come on top.
-        macro_rules! big_leaf {
-            ($build:expr) => {{
+        // the box and three `BigInt` headers come on top. Checked before
+        // the value is built (also for one that turns out to fit an `i64`).
+        macro_rules! check_big_leaf {
+            () => {{
                 let heap = std::mem::size_of::<Entity>() + at + 3 * 8;
                 if heap > allowance {
                     return Ok(Parsed::OverAllowance(heap));
                 }
+                heap
+            }};
+        }
+        macro_rules! big_leaf {
+            ($build:expr) => {{
+                let heap = check_big_leaf!();
                 leaf($build, heap)
             }};
         }
         let (node, heap) = match t {
             0..=0xEE => (Node::Int(i64::from(t) - 1), 0),
-            code::VINT_POS => {
+            code::VINT_POS | code::VINT_NEG => {
                 let raw = raw!();
-                big_leaf!(vint(raw, true))
-            }
-            code::VINT_NEG => {
-                let raw = raw!();
-                big_leaf!(vint(raw, false))
+                let heap = check_big_leaf!();
+                let positive = t == code::VINT_POS;
+                // Message and call ids past 237 take this path: no
+                // `Entity` is built and dropped for them.
+                match small_vint(raw, positive) {
+                    Some(v) => (Node::Int(v), 0),
+                    None => leaf(vint(raw, positive), heap),
+                }
             }
             code::FALSE => (Node::Bool(false), 0),
             code::TRUE => (Node::Bool(true), 0),
@@ -550,17 +560,21 @@ fn too_large_raw(raw: RawPosint<'_>, max: usize) -> VecError {
     }
 }
 
+/// `EF`/`F0` VInteger (`docs/protocol/vec.md` §5.1) if it fits an `i64`.
+fn small_vint(raw: RawPosint<'_>, positive: bool) -> Option<i64> {
+    let u = raw.to_u128().and_then(|u| i128::try_from(u).ok())?;
+    let v = if positive {
+        u.checked_add(238)
+    } else {
+        u.checked_add(2).map(|m| -m)
+    };
+    v.and_then(|v| i64::try_from(v).ok())
+}
+
 /// `EF`/`F0` VInteger (`docs/protocol/vec.md` §5.1), normalised to `Int` when it fits.
 fn vint(raw: RawPosint<'_>, positive: bool) -> Entity {
-    if let Some(u) = raw.to_u128().and_then(|u| i128::try_from(u).ok()) {
-        let v = if positive {
-            u.checked_add(238)
-        } else {
-            u.checked_add(2).map(|m| -m)
-        };
-        if let Some(small) = v.and_then(|v| i64::try_from(v).ok()) {
-            return Entity::Int(small);
-        }
+    if let Some(small) = small_vint(raw, positive) {
+        return Entity::Int(small);
     }
     let u = BigInt::from(raw.to_biguint());
     Entity::int(if positive { u + 238 } else { -(u + 2i32) })
@@ -696,9 +710,8 @@ fn build(
 /// The last `n` values, in child order (they were pushed last child first).
 fn pop_children(vals: &mut Vec<Entity>, n: usize) -> Vec<Entity> {
     debug_assert!(vals.len() >= n);
-    let mut items = vals.split_off(vals.len().saturating_sub(n));
-    items.reverse();
-    items
+    // One exact allocation, each value moved once.
+    vals.drain(vals.len().saturating_sub(n)..).rev().collect()
 }
 
 /// Decode string bytes (`docs/protocol/vec.md` §5.6).

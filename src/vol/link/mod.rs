@@ -814,6 +814,7 @@ impl<L: Clone + ExportKey> Link<L> {
     ) -> Result<i64, LinkError> {
         let msg_id = self.next_msg_id;
         self.next_msg_id += 1;
+        self.reserve_first_output();
         let start = self.out.len();
         let written = (|| {
             let (cfg, out) = (&self.encode, &mut self.out);
@@ -840,13 +841,18 @@ impl<L: Clone + ExportKey> Link<L> {
     }
 
     fn write_entity(&mut self, entity: &Entity) -> Result<(), LinkError> {
-        if self.out.capacity() == 0 {
-            // The runtime releases the buffer once written: one allocation
-            // fits a typical message, rather than doubling from a few bytes.
-            self.out.reserve(FIRST_OUTPUT_CAPACITY);
-        }
+        self.reserve_first_output();
         vec::encode(entity, &self.encode, &mut self.out)?;
         Ok(())
+    }
+
+    /// The runtime releases the output buffer once written: one allocation
+    /// fits a typical message, rather than growing from 8 bytes by doubling
+    /// (three or four reallocations per small message).
+    fn reserve_first_output(&mut self) {
+        if self.out.capacity() == 0 {
+            self.out.reserve(FIRST_OUTPUT_CAPACITY);
+        }
     }
 }
 
