@@ -819,8 +819,8 @@ impl<L: Clone + ExportKey> Link<L> {
         let written = (|| {
             let (cfg, out) = (&self.encode, &mut self.out);
             vec::encode_tuple_header(3, out);
-            vec::encode(&Entity::Int(msg_id), cfg, out)?;
-            vec::encode(&Entity::Int(code), cfg, out)?;
+            vec::encode_int(msg_id, out);
+            vec::encode_int(code, out);
             if !head.is_empty() {
                 vec::encode_tuple_header(head.len() + 1, out);
                 for item in head {
