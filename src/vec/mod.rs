@@ -21,6 +21,7 @@ mod hello;
 pub mod netbytes;
 pub mod vse;
 
+pub(crate) use decode::Spread;
 pub use decode::{
     Decoder, DecoderConfig, DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTITY_SIZE,
 };

@@ -17,7 +17,7 @@ mod error;
 pub mod hello;
 mod link;
 pub(crate) mod message;
-mod tables;
+pub(crate) mod tables;
 
 pub use error::{LinkError, MemoryBudgetKind};
 pub use hello::Licence;

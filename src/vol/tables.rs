@@ -18,7 +18,9 @@ use foldhash::fast::SeedableRandomState;
 
 /// The tables' maps: foldhash instead of std's SipHash (every call looks up
 /// its target, so the hash is on the per-call path), seeded per table with
-/// a secret drawn from std's randomly keyed `RandomState`.
+/// a secret drawn from std's randomly keyed `RandomState`. Also used for
+/// the method names of published objects (`object::builder`), whose keys
+/// are the application's and which peers only look up.
 ///
 /// HashDoS: the export table is keyed by ids we allocate (sequential, never
 /// reused) and by object addresses, which a peer does not choose; only
@@ -27,9 +29,9 @@ use foldhash::fast::SeedableRandomState;
 /// collisions without the secret seed, and the table is bounded by
 /// [`TableLimits::max_imports`] (default 1024), so even a table that
 /// collided entirely would cost at most that many probes per operation.
-type TableMap<K, V> = HashMap<K, V, SeedableRandomState>;
+pub(crate) type TableMap<K, V> = HashMap<K, V, SeedableRandomState>;
 
-fn table_map<K, V>() -> TableMap<K, V> {
+pub(crate) fn table_map<K, V>() -> TableMap<K, V> {
     let secret = SipRandomState::new().hash_one(0u64);
     HashMap::with_hasher(SeedableRandomState::with_seed(
         secret,

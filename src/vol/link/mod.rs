@@ -426,6 +426,16 @@ impl<L: Clone + ExportKey> Link<L> {
                     Ok(Received::Processed)
                 }
             },
+            // Messages: the envelope comes back taken apart, unallocated.
+            Phase::Messages => match self.decoder.decode_spread(buf)? {
+                None => Ok(Received::NeedMore),
+                Some(spread) => {
+                    self.last_received = now;
+                    let (msg_id, msg) = message::parse_spread(spread)?;
+                    self.handle_message(msg_id, msg, now)?;
+                    Ok(Received::Processed)
+                }
+            },
             _ => match self.decoder.decode(buf)? {
                 None => Ok(Received::NeedMore),
                 Some(entity) => {
