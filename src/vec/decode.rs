@@ -782,6 +782,9 @@ impl Payloads<'_> {
 }
 
 /// One node's value; a container's children are the last values on `vals`.
+/// Inlined so that the value is built in place rather than returned
+/// through a copy.
+#[inline(always)]
 fn build_node(
     node: Node,
     vals: &mut Vec<Entity>,
