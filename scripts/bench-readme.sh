@@ -15,11 +15,16 @@
 #     server CPU 0, client CPU 1   taskset -c 0 / taskset -c 1
 #   1 MiB echo: one runtime unpinned (versile bench --payload 1048576), and
 #     two processes on CPUs 0 and 1 with its two-process baseline
+#   idle links: server RSS per established idle PLAIN and VTS link
+#     (`cargo bench --bench idle_links`, IDLE_LINKS links each)
 #
 # Needs a machine with at least 2 CPUs, `taskset` (util-linux) and python3
 # (for the tables). Release build. About 3 minutes after the build.
 # Environment: ITERATIONS (20000), WARMUP (2000), DURATION (3 s, the
-# pipelined phases), HANDSHAKES (200), OUT (a directory for the raw JSON;
+# pipelined phases), HANDSHAKES (200), IDLE_LINKS (15000 per transport;
+# 0 skips the idle links; needs `ulimit -n` above it, raised here to
+# 20000 if the hard limit allows; 15,000 VTS links take 1–2 minutes of
+# RSA on 2 CPUs), OUT (a directory for the raw JSON;
 # default: a temporary one, removed at the end), VERSILE (a versile binary
 # to use instead of building target/release/versile).
 set -euo pipefail
@@ -29,6 +34,7 @@ ITERATIONS=${ITERATIONS:-20000}
 WARMUP=${WARMUP:-2000}
 DURATION=${DURATION:-3}
 HANDSHAKES=${HANDSHAKES:-200}
+IDLE_LINKS=${IDLE_LINKS:-15000}
 
 if [ -n "${VERSILE:-}" ]; then
     BIN=$VERSILE
@@ -199,3 +205,13 @@ for label, name in [("two processes, `0`", "mib-two-0"), ("two processes, `0` \\
     p = load(name)["sequential"]["latency_us"]["p50"]
     print(f"| {label} | {r(b, 0)} | {r(p, 0)} | {ratio(p, b)} | - | - | - |")
 EOF
+
+if [ "$IDLE_LINKS" != 0 ]; then
+    echo "idle links: $IDLE_LINKS PLAIN and $IDLE_LINKS VTS links against versile serve" >&2
+    ulimit -n 20000 2>/dev/null || true
+    echo
+    echo "Idle links, server RSS per established link ($IDLE_LINKS links per transport, \`cargo bench --bench idle_links\`):"
+    echo
+    cargo bench --locked --bench idle_links -- --bin "$BIN" \
+        --plain "$IDLE_LINKS" --vts "$IDLE_LINKS" | grep '^|'
+fi

@@ -18,46 +18,24 @@
 //! # Ok(()) }
 //! ```
 
-use crate::runtime::LinkShutdown;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use futures::future::BoxFuture;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::object::{CallError, ConnectionInfo, LocalObject, ObjectBuilder, RemoteObject};
-use crate::runtime::{connect_link, BoxedIo, LinkHandle, LinkOptions, Rewind};
+use crate::object::{CallError, LocalObject, ObjectBuilder, RemoteObject};
+use crate::runtime::{connect_link, LinkHandle, LinkOptions, LinkShutdown};
+use crate::transport::{read_hello, BoxedIo, ConnectionInfo};
 use crate::value::Value;
 use crate::vec::{Entity, Tagged};
 use crate::vol::LinkError;
 use crate::vop::{ClientHandshake, Transport, TransportSet, VopError};
 use crate::vri::{urlget_arg, Query, Vri};
 
-/// The client side of one byte transport (VTS and TLS plug in here).
-pub trait ClientTransport: Send + Sync + 'static {
-    /// Which VOP token this transport answers to.
-    fn transport(&self) -> Transport;
-    /// Run the client handshake on `io` and return the plaintext stream
-    /// with `info` updated by what the handshake learned: `protocol`, the
-    /// peer's credentials in `extensions`, `claimed_identity`
-    /// (`docs/protocol/vop-service.md` §5.4). `info` arrives with the network addresses
-    /// filled in; the link's [`CallContext`](crate::CallContext) is built
-    /// from what is returned.
-    fn connect(
-        &self,
-        io: BoxedIo,
-        info: ConnectionInfo,
-    ) -> BoxFuture<'static, Result<(BoxedIo, ConnectionInfo), ClientError>>;
-}
-
-/// The host part of the address the client connected to (a DNS name or an
-/// IP address, without brackets), recorded in the connection info before
-/// the transport handshake (TLS uses it for SNI and the name check).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetHost(pub String);
+// The transport seam's types, where they were before `transport` existed.
+pub use crate::transport::{ClientTransport, TargetHost, TransportError};
 
 /// Client settings (Python's `VOPUrlConfig`, `docs/protocol/vop-service.md` §4.6).
 #[derive(Clone)]
@@ -79,9 +57,12 @@ impl Default for ClientConfig {
     /// [`VtsClientTransport::pin_server_key`](crate::VtsClientTransport::pin_server_key)
     /// and [`transport`](Self::transport) where it is known).
     fn default() -> Self {
-        let vts: Arc<dyn ClientTransport> = Arc::new(crate::vts::VtsClientTransport::new(None));
+        let transports = crate::transport::default_client_transports()
+            .into_iter()
+            .map(|t| (t.transport(), t))
+            .collect();
         ClientConfig {
-            transports: BTreeMap::from([(Transport::Vts, vts)]),
+            transports,
             allow_insecure: false,
             link: LinkOptions::default(),
             connect_timeout: Duration::from_secs(30),
@@ -134,24 +115,6 @@ impl ClientConfig {
     }
 }
 
-/// Why a transport handshake failed, typed per transport: callers match
-/// the variant (and the transport's own error inside) instead of text.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TransportError {
-    /// The VTS handshake failed (`docs/protocol/vts.md` §3): key policy, authorizer,
-    /// timeout, malformed messages.
-    #[error("VTS: {0}")]
-    Vts(#[from] crate::vts::VtsError),
-    /// The TLS handshake failed or the TLS settings did not fit the peer.
-    #[cfg(feature = "tls")]
-    #[error("{0}")]
-    Tls(#[from] crate::tls::TlsError),
-    /// A transport of the application's own ([`ClientTransport`]).
-    #[error("{0}")]
-    Other(tower::BoxError),
-}
-
 /// Why connecting or resolving failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -159,13 +122,19 @@ pub enum ClientError {
     /// implementation for.
     #[error("no transport enabled: offer VTS (ClientConfig::default(), VtsClientTransport) or TLS, or allow PLAIN (insecure)")]
     NoTransport,
+    /// The TCP connection could not be made.
     #[error("cannot connect to {addr}: {source}")]
     Connect {
+        /// The address as given (`host:port`).
         addr: String,
+        /// Why the connection failed.
         source: std::io::Error,
     },
+    /// The server's VOP answer was malformed, named a transport we did not
+    /// offer, or did not come (`docs/protocol/vop-service.md` §2.6).
     #[error("VOP handshake failed: {0}")]
     Vop(#[from] VopError),
+    /// The socket failed during the VOP handshake.
     #[error("I/O error during the handshake: {0}")]
     Io(#[from] std::io::Error),
     /// The chosen transport's handshake failed; match the
@@ -176,8 +145,12 @@ pub enum ClientError {
     /// A relative VRI (`/path/[query]`) did not parse.
     #[error("bad VRI: {0}")]
     Vri(#[from] crate::vri::VriError),
+    /// The VEC/VOL handshake failed or the link broke.
     #[error("link failed: {0}")]
     Link(#[from] LinkError),
+    /// Connecting took longer than
+    /// [`ClientConfig::connect_timeout`] (TCP connect, VOP, transport and
+    /// VOL handshakes together).
     #[error("timed out connecting")]
     Timeout,
     /// `urlget` on the gateway failed (`docs/protocol/vop-service.md` §4.4 step 4).
@@ -204,6 +177,7 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client with `config`.
     pub fn new(config: ClientConfig) -> Self {
         Client { config }
     }
@@ -221,7 +195,7 @@ impl Client {
         if offered.is_empty() {
             return Err(ClientError::NoTransport);
         }
-        let mut stream = TcpStream::connect(addr)
+        let stream = TcpStream::connect(addr)
             .await
             .map_err(|source| ClientError::Connect {
                 addr: addr.to_owned(),
@@ -239,20 +213,9 @@ impl Client {
         // VOP client handshake: send the hello, then nothing until the
         // whole answer is read (`docs/protocol/vop-service.md` §2.9 client rules 2–4).
         let mut hs = ClientHandshake::new(offered)?;
-        stream.write_all(&hs.hello()).await?;
-        let mut buf = BytesMut::with_capacity(128);
-        let chosen = loop {
-            if let Some(t) = hs.feed(&mut buf)? {
-                break t;
-            }
-            if stream.read_buf(&mut buf).await? == 0 {
-                break hs.feed_eof(&mut buf)?;
-            }
-        };
         let mut io: BoxedIo = Box::pin(stream);
-        if !buf.is_empty() {
-            io = Box::pin(Rewind::new(buf.freeze(), io));
-        }
+        io.write_all(&hs.hello()).await?;
+        let (chosen, mut io) = read_hello::<ClientError>(&mut hs, io).await?;
         if chosen != Transport::Plain {
             info.protocol = Some(chosen);
             let transport = self

@@ -7,9 +7,10 @@
 //!
 //! ```text
 //! TcpListener::accept                      server::Server (accept loop, one task each)
-//!   → Connection { io, info }              server::Connection
+//!   → Connection { io, info }              transport::Connection
 //!   → VopLayer                             VOP hello, choose VTS | TLS | PLAIN (docs/protocol/vop-service.md §2)
-//!   → (transport)                          stream wrapped by the chosen transport
+//!   → ServerTransport::accept              vts | tls: stream wrapped, PeerIdentity recorded
+//!   → CredentialCheckLayer (optional)      server: accept or refuse on PeerInfo
 //!   → GatewayService                       gateway from the factory, then the link task:
 //!        VEC hello + entities              vec   (docs/protocol/vec.md)
 //!        VOL handshake, calls, releases    vol   (docs/protocol/vol.md)
@@ -32,7 +33,11 @@
 //! * [`object`](mod@object) — [`LocalObject`]s you serve ([`macro@object`],
 //!   [`ObjectBuilder`]), [`RemoteObject`]s you call ([`macro@client`]),
 //!   [`CallContext`];
-//! * [`server`] — [`Connection`], [`VopLayer`], [`GatewayService`], [`Server`];
+//! * [`transport`] — the seam every transport plugs into: [`Connection`],
+//!   [`ConnectionInfo`](transport::ConnectionInfo), the neutral
+//!   [`PeerIdentity`](transport::PeerIdentity), the server and client
+//!   transport traits (and how to add a transport);
+//! * [`server`] — [`VopLayer`], [`GatewayService`], [`Server`];
 //! * [`client`](mod@client) — [`Client`] and VRI resolution;
 //! * [`reconnect`] — a client that re-resolves its VRI after a lost link,
 //!   with backoff, and reports the calls the lost link took with it;
@@ -115,6 +120,7 @@
 //! for methods only known at run time (and [`Publish::into_builder`] mixes
 //! the two).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 // `versile bench`'s measurements: public for the binary (src/cli) and
 // benches/, which are other crates; it reaches into VTS internals and
@@ -135,6 +141,7 @@ pub mod runtime;
 pub mod server;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod transport;
 pub mod value;
 pub mod vec;
 pub mod vol;
@@ -148,11 +155,12 @@ pub use object::{
     Publish, RemoteObject, VObject,
 };
 pub use runtime::{LinkHandle, LinkOptions, LinkShutdown};
-pub use server::{Connection, GatewayService, Server, ServerState, StateSet, StopLinks, VopLayer};
+pub use server::{GatewayService, Server, ServerState, StateSet, StopLinks, VopLayer};
 #[cfg(feature = "tls")]
 pub use tls::{
     TlsClientConfig, TlsClientTransport, TlsLayer, TlsPeer, TlsServerConfig, TlsServerTransport,
 };
+pub use transport::Connection;
 pub use value::{FromArgs, FromValue, IntoArgs, Value, ValueError};
 pub use vec::Entity;
 pub use versile_macros::{client, object};

@@ -7,20 +7,19 @@
 //! checks the JSON report's shape and counts: calls made, none failed. No
 //! timing is asserted (figures live in `versile bench` itself).
 
-mod procs;
 mod support;
 
 use std::time::Duration;
 
-use procs::{versile_bin, Proc, LIMIT};
+use support::procs::{versile_bin, Proc, VersileServe, PROC_LIMIT};
 
 /// Run `versile bench ARGS --json` (bounded) and parse its one line.
 fn bench_json(args: &[&str]) -> serde_json::Value {
     let mut all = vec!["bench", "--json"];
     all.extend_from_slice(args);
     let mut p = Proc::spawn(versile_bin(), &all);
-    let line = p.next_line(LIMIT * 2);
-    let (status, stderr) = p.wait_exit(LIMIT);
+    let line = p.next_line(PROC_LIMIT * 2);
+    let (status, stderr) = p.wait_exit(PROC_LIMIT);
     let line = line.unwrap_or_else(|| panic!("no report from bench {args:?}; stderr:\n{stderr}"));
     assert!(
         status.success(),
@@ -74,26 +73,17 @@ fn assert_phases(report: &serde_json::Value, transport: &str) {
 
 /// `versile serve ARGS --listen 127.0.0.1:0`: (process, address,
 /// fingerprint line if any).
-fn serve(args: &[&str]) -> (Proc, String, Option<String>) {
-    let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
-    all.extend_from_slice(args);
-    let mut p = Proc::spawn(versile_bin(), &all);
-    let addr = p.wait_vop_addr();
-    let fingerprint =
-        (!args.contains(&"--insecure")).then(|| p.wait_for("key fingerprint ").trim().to_owned());
+fn serve(args: &[&str]) -> (VersileServe, String, Option<String>) {
+    let mut p = VersileServe::start(args);
+    let addr = p.vop_addr.clone();
+    let fingerprint = (!args.contains(&"--insecure")).then(|| p.wait_fingerprint());
     (p, addr, fingerprint)
-}
-
-fn stop(mut p: Proc) {
-    p.signal("-TERM");
-    let (status, stderr) = p.wait_exit(LIMIT);
-    assert!(status.success(), "serve exit {status}\n{stderr}");
 }
 
 #[test]
 fn plain_against_our_server_on_one_thread() {
     // --threads 1: a current-thread runtime serves both phases.
-    let (server, addr, _) = serve(&["--insecure", "--threads", "1"]);
+    let (mut server, addr, _) = serve(&["--insecure", "--threads", "1"]);
     let pid = server.pid().to_string();
     let vri = format!("vop://{addr}/echo");
     let mut args = vec!["--insecure", "--server-pid", &pid, &vri];
@@ -113,36 +103,36 @@ fn plain_against_our_server_on_one_thread() {
     let report = bench_json(&args);
     assert_phases(&report, "PLAIN");
     assert_eq!(report["payload_bytes"], 4096);
-    stop(server);
+    server.terminate_expect_success();
 }
 
 #[test]
 fn vts_against_our_server() {
-    let (server, addr, fingerprint) = serve(&["--transports", "vts"]);
+    let (mut server, addr, fingerprint) = serve(&["--transports", "vts"]);
     let fingerprint = fingerprint.expect("a VTS server prints its key");
     let vri = format!("vop://{addr}/echo");
     let mut args = vec!["--pin", &fingerprint, &vri];
     args.extend_from_slice(&SHORT);
     let report = bench_json(&args);
     assert_phases(&report, "VTS");
-    stop(server);
+    server.terminate_expect_success();
 }
 
 #[test]
 fn tls_against_our_server() {
-    let (server, addr, fingerprint) = serve(&["--transports", "tls"]);
+    let (mut server, addr, fingerprint) = serve(&["--transports", "tls"]);
     let fingerprint = fingerprint.expect("a TLS server prints its key");
     let vri = format!("vop://{addr}/echo");
     let mut args = vec!["--pin", &fingerprint, &vri];
     args.extend_from_slice(&SHORT);
     let report = bench_json(&args);
     assert_phases(&report, "TLS");
-    stop(server);
+    server.terminate_expect_success();
 }
 
 #[test]
 fn plain_against_versile_python() {
-    let server = support::PyServer::start(&[]);
+    let server = support::python::PyServer::start(&[]);
     let pid = server.process.pid().to_string();
     for vri in [server.vri("echo"), server.vri("text/echo/")] {
         let mut args = vec!["--insecure", "--server-pid", &pid, &vri];
@@ -159,7 +149,7 @@ fn plain_against_versile_python() {
 
 #[test]
 fn failures_are_reported() {
-    let (server, addr, _) = serve(&["--insecure"]);
+    let (mut server, addr, _) = serve(&["--insecure"]);
     // A method the gateway does not have: every call fails, exit 1.
     let vri = format!("vop://{addr}/no_such_method");
     let mut p = Proc::spawn(
@@ -177,8 +167,10 @@ fn failures_are_reported() {
             &vri,
         ],
     );
-    let line = p.next_line(LIMIT).expect("a report even when calls fail");
-    let (status, stderr) = p.wait_exit(LIMIT);
+    let line = p
+        .next_line(PROC_LIMIT)
+        .expect("a report even when calls fail");
+    let (status, stderr) = p.wait_exit(PROC_LIMIT);
     assert_eq!(status.code(), Some(1), "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(report["errors"], 3, "{report}");
@@ -188,10 +180,10 @@ fn failures_are_reported() {
     // Without --insecure nothing is in common with a PLAIN server.
     let vri = format!("vop://{addr}/echo");
     let mut p = Proc::spawn(versile_bin(), &["bench", "--iterations", "3", &vri]);
-    let (status, stderr) = p.wait_exit(LIMIT);
+    let (status, stderr) = p.wait_exit(PROC_LIMIT);
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("--insecure"), "{stderr}");
-    stop(server);
+    server.terminate_expect_success();
 }
 
 #[test]
@@ -222,6 +214,6 @@ fn two_process_tcp_baseline() {
     assert!(seq["latency_us"]["p50"].as_f64().unwrap() > 0.0);
     assert!(seq["server_cpu_us_per_call"].as_f64().is_some());
     server.signal("-TERM");
-    let (status, stderr) = server.wait_exit(LIMIT);
+    let (status, stderr) = server.wait_exit(PROC_LIMIT);
     assert!(status.success(), "baseline server exit {status}\n{stderr}");
 }

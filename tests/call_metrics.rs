@@ -6,20 +6,22 @@
 //! One Prometheus recorder per process: every test here installs it
 //! through [`scrape_addr`] and uses method names of its own.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, Notify};
 use versile::object::call_metrics::DEFAULT_METHOD_LABEL_CAP;
 use versile::ops::{install_prometheus, MetricsEndpoint};
 use versile::server::StackConfig;
 use versile::{
-    CallError, Client, ClientConfig, GatewayService, LinkHandle, LinkShutdown, LocalObject,
-    ObjectBuilder, RemoteObject, Server, Value, VopLayer,
+    CallError, LinkHandle, LinkShutdown, LocalObject, ObjectBuilder, RemoteObject, Server, Value,
 };
+
+mod support;
+use support::calls::connect_plain;
+use support::http::{http_get_async, method_labels, metric_sum};
+use support::servers::serve_stack;
 
 const T: Duration = Duration::from_secs(10);
 
@@ -46,61 +48,17 @@ fn scrape_addr() -> SocketAddr {
 }
 
 async fn scrape() -> String {
-    let addr = scrape_addr();
-    let io = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await?;
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await?;
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).await?;
-        Ok::<_, std::io::Error>(resp)
-    };
-    let resp = tokio::time::timeout(T, io).await.unwrap().unwrap();
-    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-    resp.split_once("\r\n\r\n").unwrap().1.to_owned()
-}
-
-/// The value of the series `name` whose labels include all of `labels`
-/// (`key="value"` pairs); 0 if absent.
-fn value(page: &str, name: &str, labels: &[&str]) -> f64 {
-    page.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, v) = l.rsplit_once(' ')?;
-            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            (n == name && labels.iter().all(|lab| rest.contains(lab)))
-                .then(|| v.parse::<f64>().ok())
-                .flatten()
-        })
-        .sum()
-}
-
-/// The distinct `method` label values of the series `name`.
-fn methods(page: &str, name: &str) -> BTreeSet<String> {
-    page.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .filter_map(|l| {
-            let rest = l.split_once("method=\"")?.1;
-            Some(rest.split_once('"')?.0.to_owned())
-        })
-        .collect()
+    let (code, page) = http_get_async(scrape_addr(), "/metrics").await;
+    assert_eq!(code, 200, "{page}");
+    page
 }
 
 /// Start a server with the production stack (metrics and trace layers)
 /// serving `gateway`, and connect to it.
 async fn serve(gateway: fn() -> LocalObject) -> (Server, LinkHandle, RemoteObject) {
     scrape_addr();
-    let svc = StackConfig::unlimited()
-        .build(VopLayer::insecure(), GatewayService::new(gateway))
-        .unwrap();
-    let server = Server::builder().listen("127.0.0.1:0").serve(svc).unwrap();
-    let (link, gw) = tokio::time::timeout(
-        T,
-        Client::new(ClientConfig::insecure()).connect(&server.local_addr().to_string()),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let server = serve_stack(&StackConfig::unlimited(), gateway);
+    let (link, gw) = connect_plain(server.local_addr()).await;
     (server, link, gw)
 }
 
@@ -124,7 +82,7 @@ async fn calls_are_counted_per_declared_method_and_outcome() {
     let (server, link, gw) = serve(outcomes_gateway).await;
     let before = scrape().await;
     let other_errors = |page: &str| {
-        value(
+        metric_sum(
             page,
             "versile_method_calls_total",
             &["method=\"other\"", "outcome=\"call_error\""],
@@ -149,7 +107,7 @@ async fn calls_are_counted_per_declared_method_and_outcome() {
 
     let page = scrape().await;
     let calls = |m: &str, o: &str| {
-        value(
+        metric_sum(
             &page,
             "versile_method_calls_total",
             &[&format!("method=\"{m}\""), &format!("outcome=\"{o}\"")],
@@ -166,7 +124,7 @@ async fn calls_are_counted_per_declared_method_and_outcome() {
     );
     assert!(!page.contains("cm_undeclared"), "{page}");
     assert_eq!(
-        value(
+        metric_sum(
             &page,
             "versile_method_call_duration_seconds_count",
             &["method=\"cm_ok\""]
@@ -182,7 +140,7 @@ async fn calls_are_counted_per_declared_method_and_outcome() {
         "{page}"
     );
     assert_eq!(
-        value(
+        metric_sum(
             &page,
             "versile_method_calls_in_flight",
             &["method=\"cm_ok\""]
@@ -203,13 +161,13 @@ async fn distinct_undeclared_names_add_no_label_values() {
     }
     let (server, link, gw) = serve(gateway).await;
     gw.call("cm_flood_ok", ()).await.unwrap();
-    let before = methods(&scrape().await, "versile_method_calls_total");
+    let before = method_labels(&scrape().await, "versile_method_calls_total");
     for i in 0..2000 {
         let name = format!("cm_attack_{i}");
         assert!(gw.call(&name, ()).await.is_err());
     }
     let page = scrape().await;
-    let after = methods(&page, "versile_method_calls_total");
+    let after = method_labels(&page, "versile_method_calls_total");
     assert!(after.contains("other"), "{after:?}");
     assert!(after.contains("cm_flood_ok"), "{after:?}");
     // Other tests may declare their own names meanwhile, but none of the
@@ -221,7 +179,7 @@ async fn distinct_undeclared_names_add_no_label_values() {
     assert!(after.len() <= DEFAULT_METHOD_LABEL_CAP + 1);
     assert!(after.len() <= before.len() + 4, "{before:?} -> {after:?}");
     assert!(!page.contains("cm_attack_"));
-    let histogram = methods(&page, "versile_method_call_duration_seconds_bucket");
+    let histogram = method_labels(&page, "versile_method_call_duration_seconds_bucket");
     assert!(histogram.contains("other"), "{page}");
     assert!(histogram.is_subset(&after), "{histogram:?} vs {after:?}");
     link.shutdown(LinkShutdown::Forced);
@@ -253,7 +211,7 @@ async fn calls_in_flight_and_cancelled_calls() {
     tokio::time::timeout(T, started.recv()).await.unwrap();
     let page = scrape().await;
     assert_eq!(
-        value(
+        metric_sum(
             &page,
             "versile_method_calls_in_flight",
             &["method=\"cm_hold\""]
@@ -262,7 +220,7 @@ async fn calls_in_flight_and_cancelled_calls() {
         "{page}"
     );
     assert!(
-        value(&page, "versile_calls_in_flight", &[]) >= 1.0,
+        metric_sum(&page, "versile_calls_in_flight", &[]) >= 1.0,
         "{page}"
     );
 
@@ -273,7 +231,7 @@ async fn calls_in_flight_and_cancelled_calls() {
     server.drained().await;
     // The aborted call task is dropped by the runtime soon after.
     let cancelled = |page: &str| {
-        value(
+        metric_sum(
             page,
             "versile_method_calls_total",
             &["method=\"cm_hold\"", "outcome=\"cancelled\""],
@@ -287,7 +245,7 @@ async fn calls_in_flight_and_cancelled_calls() {
     }
     assert_eq!(cancelled(&page), 1.0, "{page}");
     assert_eq!(
-        value(
+        metric_sum(
             &page,
             "versile_method_calls_in_flight",
             &["method=\"cm_hold\""]

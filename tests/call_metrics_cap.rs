@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use versile::object::call_metrics::{method_label_cap, set_method_label_cap};
 use versile::ops::install_prometheus;
-use versile::{
-    Client, ClientConfig, GatewayService, LinkShutdown, LocalObject, ObjectBuilder, Server, Value,
-};
+use versile::{LinkShutdown, LocalObject, ObjectBuilder, Value};
+
+mod support;
+use support::calls::connect_plain;
+use support::http::method_labels;
+use support::servers::serve_plain;
 
 const T: Duration = Duration::from_secs(10);
 const CAP: usize = 3;
@@ -31,17 +34,8 @@ async fn declared_methods_beyond_the_cap_count_as_other() {
     );
     set_method_label_cap(CAP);
     let handle = install_prometheus().unwrap();
-    let svc = tower::ServiceBuilder::new()
-        .layer(versile::VopLayer::insecure())
-        .service(GatewayService::new(ten_methods));
-    let server = Server::builder().listen("127.0.0.1:0").serve(svc).unwrap();
-    let (link, gw) = tokio::time::timeout(
-        T,
-        Client::new(ClientConfig::insecure()).connect(&server.local_addr().to_string()),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let server = serve_plain(ten_methods).await;
+    let (link, gw) = connect_plain(server.local_addr()).await;
     for i in 0..10 {
         gw.call(&format!("cap_m{i}"), ()).await.unwrap();
     }
@@ -49,14 +43,10 @@ async fn declared_methods_beyond_the_cap_count_as_other() {
         assert!(gw.call(&format!("cap_undeclared_{i}"), ()).await.is_err());
     }
     let page = handle.render();
-    let labels: BTreeSet<&str> = page
-        .lines()
-        .filter(|l| l.starts_with("versile_method_calls_total{"))
-        .filter_map(|l| l.split_once("method=\"")?.1.split_once('"').map(|x| x.0))
-        .collect();
+    let labels = method_labels(&page, "versile_method_calls_total");
     assert_eq!(
         labels,
-        BTreeSet::from(["cap_m0", "cap_m1", "cap_m2", "other"]),
+        BTreeSet::from(["cap_m0", "cap_m1", "cap_m2", "other"].map(String::from)),
         "{page}"
     );
     assert!(labels.len() <= CAP + 1);

@@ -15,9 +15,12 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 use versile::server::StackConfig;
 use versile::{
-    CallError, Client, ClientConfig, GatewayService, LinkHandle, LinkShutdown, LocalObject,
-    ObjectBuilder, RemoteObject, Server, Value, VopLayer,
+    CallError, LinkHandle, LinkShutdown, LocalObject, ObjectBuilder, RemoteObject, Server, Value,
 };
+
+mod support;
+use support::calls::connect_plain;
+use support::servers::serve_stack;
 
 const T: Duration = Duration::from_secs(10);
 
@@ -82,17 +85,8 @@ fn gateway() -> LocalObject {
 /// The production stack (its trace layer opens the connection span)
 /// serving [`gateway`] on loopback, and a PLAIN link to it.
 async fn serve_and_connect() -> (Server, LinkHandle, RemoteObject) {
-    let svc = StackConfig::unlimited()
-        .build(VopLayer::insecure(), GatewayService::new(gateway))
-        .unwrap();
-    let server = Server::builder().listen("127.0.0.1:0").serve(svc).unwrap();
-    let (link, gw) = tokio::time::timeout(
-        T,
-        Client::new(ClientConfig::insecure()).connect(&server.local_addr().to_string()),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let server = serve_stack(&StackConfig::unlimited(), gateway);
+    let (link, gw) = connect_plain(server.local_addr()).await;
     (server, link, gw)
 }
 

@@ -2,196 +2,43 @@
 //! `--insecure` for PLAIN) on an ephemeral loopback port, `call` against
 //! it (with `--pin`), `keygen`, exit codes, SIGTERM.
 //!
-//! Every child is held by a [`ChildGuard`] that kills and reaps it on drop
-//! (so a failing assertion never leaks a server), and every wait is bounded.
+//! Every child is held by a `support::procs::Proc` that kills and reaps it
+//! on drop (so a failing assertion never leaks a server), and every wait
+//! is bounded.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 use versile::LinkShutdown;
 
-const BIN: &str = env!("CARGO_BIN_EXE_versile");
-/// Upper bound for any single command or wait.
-const LIMIT: Duration = Duration::from_secs(20);
+mod support;
+use support::procs::{run_versile, VersileServe, PROC_LIMIT};
 
-/// Kills and reaps the child when dropped.
-struct ChildGuard(Child);
-
-impl ChildGuard {
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-
-    /// Wait for the exit, at most `limit`.
-    fn wait_timeout(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.0.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            if start.elapsed() > limit {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
-
-/// A running `versile serve` and its address.
-struct Server {
-    child: ChildGuard,
-    addr: String,
-    /// Later stdout lines (the key fingerprint with VTS).
-    lines: mpsc::Receiver<String>,
-    stderr: Option<thread::JoinHandle<String>>,
-}
-
-impl Server {
-    /// `versile serve --insecure --listen 127.0.0.1:0 EXTRA`.
-    fn start(extra: &[&str]) -> Server {
-        let mut args = vec!["--insecure"];
-        args.extend_from_slice(extra);
-        Self::start_with(&args)
-    }
-
-    /// `versile serve --listen 127.0.0.1:0 ARGS`.
-    fn start_with(args: &[&str]) -> Server {
-        let child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn versile serve");
-        let mut child = ChildGuard(child);
-        let stdout = child.0.stdout.take().expect("stdout");
-        let mut stderr = child.0.stderr.take().expect("stderr");
-        let stderr = thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-        // Read lines on a thread so the waits can be bounded; it keeps
-        // draining so the server never blocks on a full pipe.
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            loop {
-                let mut line = String::new();
-                match reader.read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        let _ = tx.send(line);
-                    }
-                }
-            }
-        });
-        let line = rx
-            .recv_timeout(LIMIT)
-            .expect("server did not print its address in time");
-        let addr = line
-            .trim_end()
-            .strip_prefix("listening on vop://")
-            .and_then(|s| s.strip_suffix('/'))
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Server {
-            child,
-            addr,
-            lines: rx,
-            stderr: Some(stderr),
-        }
-    }
-
-    /// `versile serve --listen 127.0.0.1:0 ARGS` with VTS: the server and
-    /// the fingerprint from its second stdout line.
-    fn start_vts(args: &[&str]) -> (Server, String) {
-        let server = Self::start_with(args);
-        let line = server
-            .lines
-            .recv_timeout(LIMIT)
-            .expect("server did not print its key fingerprint in time");
-        let fp = line
-            .trim_end()
-            .strip_prefix("key fingerprint ")
-            .unwrap_or_else(|| panic!("unexpected second line {line:?}"))
-            .to_owned();
-        assert!(fp.starts_with("SHA256:") && fp.len() == 71, "{fp}");
-        (server, fp)
-    }
-
-    fn vri(&self, path: &str) -> String {
-        format!("vop://{}{path}", self.addr)
-    }
-
-    fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([sig, &self.child.pid().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill {sig} failed");
-    }
-
-    /// Wait for the exit (bounded) and return the status and stderr.
-    fn wait_exit(mut self, limit: Duration) -> (ExitStatus, String) {
-        let status = self
-            .child
-            .wait_timeout(limit)
-            .unwrap_or_else(|| panic!("server did not exit within {limit:?}"));
-        let stderr = self.stderr.take().and_then(|h| h.join().ok());
-        (status, stderr.unwrap_or_default())
-    }
-}
-
-/// Run `versile ARGS` to completion within [`LIMIT`].
-fn versile(args: &[&str]) -> Output {
-    let child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn versile");
-    let mut guard = ChildGuard(child);
-    let mut stdout = guard.0.stdout.take().expect("stdout");
-    let mut stderr = guard.0.stderr.take().expect("stderr");
-    let out = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stdout.read_to_end(&mut v);
-        v
-    });
-    let err = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stderr.read_to_end(&mut v);
-        v
-    });
-    let status = guard
-        .wait_timeout(LIMIT)
-        .unwrap_or_else(|| panic!("versile {args:?} did not finish within {LIMIT:?}"));
-    Output {
-        status,
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-    }
+/// `versile serve --listen 127.0.0.1:0 ARGS` with VTS: the server and
+/// the fingerprint from its second stdout line.
+fn start_vts(args: &[&str]) -> (VersileServe, String) {
+    let server = VersileServe::start(args);
+    let line = server
+        .next_line(PROC_LIMIT)
+        .expect("server did not print its key fingerprint in time");
+    let fp = line
+        .strip_prefix("key fingerprint ")
+        .unwrap_or_else(|| panic!("unexpected second line {line:?}"))
+        .to_owned();
+    assert!(fp.starts_with("SHA256:") && fp.len() == 71, "{fp}");
+    (server, fp)
 }
 
 /// `versile call --insecure ARGS`: (exit code, stdout line, stderr).
 fn call(args: &[&str]) -> (i32, String, String) {
-    let mut all = vec!["call", "--insecure", "--timeout", "10"];
+    call_with(&["--insecure"], args)
+}
+
+/// `versile call OPTIONS --timeout 10 ARGS`: (exit code, stdout line, stderr).
+fn call_with(options: &[&str], args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["call"];
+    all.extend_from_slice(options);
+    all.extend_from_slice(&["--timeout", "10"]);
     all.extend_from_slice(args);
-    let out = versile(&all);
+    let out = run_versile(&all);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).trim_end().to_owned(),
@@ -209,7 +56,7 @@ fn call_ok(args: &[&str]) -> String {
 
 #[test]
 fn adder_and_fresh_resolution() {
-    let server = Server::start(&[]);
+    let server = VersileServe::start_insecure(&[]);
     let adder = server.vri("/math/adder/");
     assert_eq!(call_ok(&[&adder, "add", "5"]), "5");
     // A new resolution gets a new Adder: the sum starts from 0 again.
@@ -225,7 +72,7 @@ fn adder_and_fresh_resolution() {
 /// (issue 9 §6): `vop://HOST/echo '"x"'` is echo("x") on the gateway.
 #[test]
 fn vri_naming_a_method_takes_the_words_as_arguments() {
-    let server = Server::start(&[]);
+    let server = VersileServe::start_insecure(&[]);
     assert_eq!(call_ok(&[&server.vri("/echo"), "\"x\""]), "\"x\"");
     assert_eq!(call_ok(&[&server.vri("/math/adder/add"), "5"]), "5");
     // The VRI's arguments come first, then the command line's: add takes
@@ -251,7 +98,7 @@ fn vri_naming_a_method_takes_the_words_as_arguments() {
 
 #[test]
 fn a_bad_vri_shows_the_expected_form() {
-    let out = versile(&["call", "notaurl"]);
+    let out = run_versile(&["call", "notaurl"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("vop://HOST[:PORT]/PATH/"), "{err}");
@@ -259,7 +106,7 @@ fn a_bad_vri_shows_the_expected_form() {
 
 #[test]
 fn echo_round_trips() {
-    let server = Server::start(&[]);
+    let server = VersileServe::start_insecure(&[]);
     let gw = server.vri("/");
     let echo = server.vri("/text/echo/");
     for (arg, expected) in [
@@ -292,7 +139,7 @@ fn echo_round_trips() {
 
 #[test]
 fn echo_gateway() {
-    let server = Server::start(&["--gateway", "echo"]);
+    let server = VersileServe::start_insecure(&["--gateway", "echo"]);
     assert_eq!(call_ok(&[&server.vri("/"), "echo", "[1,2]"]), "[1,2]");
     // The Echoer has no urlget.
     let (code, _, _) = call(&[&server.vri("/math/adder/"), "add", "1"]);
@@ -301,7 +148,7 @@ fn echo_gateway() {
 
 #[test]
 fn failures_exit_1() {
-    let server = Server::start(&[]);
+    let server = VersileServe::start_insecure(&[]);
     let (code, out, err) = call(&[&server.vri("/math/adder/"), "no_such_method"]);
     assert_eq!(code, 1, "unknown method");
     assert!(out.is_empty(), "{out}");
@@ -326,8 +173,8 @@ fn failures_exit_1() {
 
 #[test]
 fn call_without_insecure_to_plain_server_fails_with_hint() {
-    let server = Server::start(&[]);
-    let out = versile(&["call", &server.vri("/math/adder/"), "add", "5"]);
+    let server = VersileServe::start_insecure(&[]);
+    let out = run_versile(&["call", &server.vri("/math/adder/"), "add", "5"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -336,19 +183,12 @@ fn call_without_insecure_to_plain_server_fails_with_hint() {
 
 /// `versile call` without --insecure (VTS only) and optional extra args.
 fn call_vts(args: &[&str]) -> (i32, String, String) {
-    let mut all = vec!["call", "--timeout", "10"];
-    all.extend_from_slice(args);
-    let out = versile(&all);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).trim_end().to_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    call_with(&[], args)
 }
 
 #[test]
 fn serve_defaults_to_vts_with_an_ephemeral_key() {
-    let (server, fp) = Server::start_vts(&[]);
+    let (server, fp) = start_vts(&[]);
     let vri = server.vri("/math/adder/");
     // Unpinned, pinned, pinned in upper case, pinned with --insecure too.
     let upper = format!("SHA256:{}", fp[7..].to_uppercase());
@@ -379,7 +219,7 @@ fn serve_defaults_to_vts_with_an_ephemeral_key() {
     let (code, out, _) = call(&[&server.vri("/"), "echo", "1"]);
     assert_eq!((code, out.as_str()), (0, "1"));
     // Each start has a new key.
-    let (_server2, fp2) = Server::start_vts(&[]);
+    let (_server2, fp2) = start_vts(&[]);
     assert_ne!(fp, fp2);
 }
 
@@ -391,7 +231,7 @@ fn keygen_serve_key_and_client_key() {
     let client_key = dir.join("client.pem");
     let _ = std::fs::remove_file(&server_key);
     let _ = std::fs::remove_file(&client_key);
-    let out = versile(&["keygen", server_key.to_str().unwrap()]);
+    let out = run_versile(&["keygen", server_key.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let printed = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let pem = std::fs::read_to_string(&server_key).unwrap();
@@ -406,9 +246,9 @@ fn keygen_serve_key_and_client_key() {
     assert_eq!(key.public().bits(), 2048);
     assert_eq!(key.fingerprint(), printed);
     // No overwrite without --force.
-    let out = versile(&["keygen", server_key.to_str().unwrap()]);
+    let out = run_versile(&["keygen", server_key.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    let out = versile(&[
+    let out = run_versile(&[
         "keygen",
         "--format",
         "pkcs1",
@@ -419,11 +259,11 @@ fn keygen_serve_key_and_client_key() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let cpem = std::fs::read_to_string(&client_key).unwrap();
     assert!(cpem.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
-    let out = versile(&["keygen", "--bits", "512", "x.pem"]);
+    let out = run_versile(&["keygen", "--bits", "512", "x.pem"]);
     assert_eq!(out.status.code(), Some(2));
 
     // serve --key prints that key's fingerprint; a client key works.
-    let (server, fp) = Server::start_vts(&["--key", server_key.to_str().unwrap()]);
+    let (server, fp) = start_vts(&["--key", server_key.to_str().unwrap()]);
     assert_eq!(fp, printed);
     let (code, out, err) = call_vts(&[
         "--pin",
@@ -436,7 +276,7 @@ fn keygen_serve_key_and_client_key() {
     ]);
     assert_eq!((code, out.as_str()), (0, "\"k\""), "{err}");
     // A client key below the server's --min-peer-key-bits is refused.
-    let (server2, fp2) = Server::start_vts(&["--min-peer-key-bits", "2048"]);
+    let (server2, fp2) = start_vts(&["--min-peer-key-bits", "2048"]);
     let (code, _, _) = call_vts(&[
         "--pin",
         &fp2,
@@ -454,7 +294,7 @@ fn keygen_serve_key_and_client_key() {
 
 #[test]
 fn serve_tls_with_the_same_pin() {
-    let (server, fp) = Server::start_vts(&["--transports", "tls"]);
+    let (server, fp) = start_vts(&["--transports", "tls"]);
     let (code, out, err) = call_vts(&["--pin", &fp, &server.vri("/"), "echo", "3"]);
     assert_eq!((code, out.as_str()), (0, "3"), "{err}");
     let wrong = format!("SHA256:{}", "0".repeat(64));
@@ -464,7 +304,7 @@ fn serve_tls_with_the_same_pin() {
 
 #[test]
 fn serve_vts_and_plain() {
-    let (server, _fp) = Server::start_vts(&["--transports", "vts,plain"]);
+    let (server, _fp) = start_vts(&["--transports", "vts,plain"]);
     // PLAIN-only client (old-style) and VTS client both work.
     let c = versile::ClientConfig::insecure();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -472,10 +312,13 @@ fn serve_vts_and_plain() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let (link, gw) = tokio::time::timeout(LIMIT, versile::Client::new(c).connect(&server.addr))
-            .await
-            .expect("in time")
-            .expect("PLAIN connect");
+        let (link, gw) = tokio::time::timeout(
+            PROC_LIMIT,
+            versile::Client::new(c).connect(&server.vop_addr),
+        )
+        .await
+        .expect("in time")
+        .expect("PLAIN connect");
         assert_eq!(link.context().protocol(), None);
         drop(gw);
         link.shutdown(LinkShutdown::Forced);
@@ -486,9 +329,9 @@ fn serve_vts_and_plain() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let out = versile(&["call", "--insecure", "vop://127.0.0.1:1"]); // no '/'
+    let out = run_versile(&["call", "--insecure", "vop://127.0.0.1:1"]); // no '/'
     assert_eq!(out.status.code(), Some(2));
-    let out = versile(&[
+    let out = run_versile(&[
         "call",
         "--insecure",
         "vop://127.0.0.1:1/",
@@ -496,7 +339,7 @@ fn usage_errors_exit_2() {
         "{\"a\":1}",
     ]);
     assert_eq!(out.status.code(), Some(2));
-    let out = versile(&["frobnicate"]);
+    let out = run_versile(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -509,7 +352,7 @@ fn serve_configuration_errors_exit_2() {
     ] {
         let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
         all.extend_from_slice(args);
-        let out = versile(&all);
+        let out = run_versile(&all);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(out.stdout.is_empty());
         let err = String::from_utf8_lossy(&out.stderr);
@@ -519,13 +362,13 @@ fn serve_configuration_errors_exit_2() {
 
 #[test]
 fn transports_plain_serves() {
-    let server = Server::start_with(&["--transports", "plain"]);
+    let server = VersileServe::start(&["--transports", "plain"]);
     assert_eq!(call_ok(&[&server.vri("/"), "echo", "1"]), "1");
 }
 
 #[test]
 fn sigterm_exits_0() {
-    let server = Server::start(&[]);
+    let mut server = VersileServe::start_insecure(&[]);
     assert_eq!(call_ok(&[&server.vri("/math/adder/"), "add", "1"]), "1");
     let start = Instant::now();
     server.signal("-TERM");
@@ -536,11 +379,11 @@ fn sigterm_exits_0() {
 
 #[test]
 fn sigint_with_idle_connection_forces_after_drain_timeout() {
-    let server = Server::start(&["--drain-timeout", "0.5"]);
+    let mut server = VersileServe::start_insecure(&["--drain-timeout", "0.5"]);
     // A connection that never finishes the VOP handshake keeps the server
     // from draining; the drain timeout must force it.
-    let _idle = std::net::TcpStream::connect(&server.addr).expect("connect");
-    thread::sleep(Duration::from_millis(100));
+    let _idle = std::net::TcpStream::connect(&server.vop_addr).expect("connect");
+    std::thread::sleep(Duration::from_millis(100));
     server.signal("-INT");
     let (status, stderr) = server.wait_exit(Duration::from_secs(5));
     assert_eq!(status.code(), Some(0), "stderr: {stderr}");
@@ -548,7 +391,7 @@ fn sigint_with_idle_connection_forces_after_drain_timeout() {
 
 #[test]
 fn help_and_version() {
-    let out = versile(&["--version"]);
+    let out = run_versile(&["--version"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("versile "));
     for cmd in [
@@ -558,11 +401,11 @@ fn help_and_version() {
         &["bench", "--help"],
         &["keygen", "--help"],
     ] {
-        let out = versile(cmd);
+        let out = run_versile(cmd);
         assert_eq!(out.status.code(), Some(0), "{cmd:?}");
         assert!(!out.stdout.is_empty());
     }
-    let help = String::from_utf8_lossy(&versile(&["call", "--help"]).stdout).into_owned();
+    let help = String::from_utf8_lossy(&run_versile(&["call", "--help"]).stdout).into_owned();
     assert!(
         help.contains("--insecure") && help.contains("--pin") && help.contains("bytes"),
         "{help}"
@@ -571,18 +414,18 @@ fn help_and_version() {
 
 #[test]
 fn sigterm_closes_established_links_gracefully() {
-    let server = Server::start(&["--drain-timeout", "10"]);
+    let mut server = VersileServe::start_insecure(&["--drain-timeout", "10"]);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
         let client = versile::Client::new(versile::ClientConfig::insecure());
-        let (link, gateway) = tokio::time::timeout(LIMIT, client.connect(&server.addr))
+        let (link, gateway) = tokio::time::timeout(PROC_LIMIT, client.connect(&server.vop_addr))
             .await
             .expect("connect in time")
             .expect("connect");
-        let v = tokio::time::timeout(LIMIT, gateway.call("echo", (7,)))
+        let v = tokio::time::timeout(PROC_LIMIT, gateway.call("echo", (7,)))
             .await
             .expect("call in time")
             .expect("call");
@@ -603,7 +446,7 @@ fn sigterm_closes_established_links_gracefully() {
 
 #[test]
 fn bench_json_is_one_line_or_a_clear_failure() {
-    let out = versile(&[
+    let out = run_versile(&[
         "bench",
         "--json",
         "--iterations",

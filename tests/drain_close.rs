@@ -25,11 +25,14 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
 use versile::vol::LinkError;
 use versile::{
-    CallError, Client, ClientConfig, GatewayService, LocalObject, ObjectBuilder, Server, StopLinks,
-    Value, VopLayer,
+    CallError, GatewayService, LocalObject, ObjectBuilder, Server, StopLinks, Value, VopLayer,
 };
+
+mod support;
+use support::calls::connect_plain;
 
 const T: Duration = Duration::from_secs(20);
 const BLOB: usize = 1 << 20;
@@ -76,6 +79,15 @@ async fn relay(listener: TcpListener, upstream: SocketAddr, mut open: watch::Rec
     let _ = tokio::time::timeout(T, up).await;
 }
 
+/// A [`relay`] to `upstream` on an ephemeral loopback port: its address,
+/// the switch of its server→client direction (open at first) and its task.
+async fn start_relay(upstream: SocketAddr) -> (SocketAddr, watch::Sender<bool>, JoinHandle<()>) {
+    let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front_addr = front.local_addr().unwrap();
+    let (open, gate) = watch::channel(true);
+    (front_addr, open, tokio::spawn(relay(front, upstream, gate)))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_delivers_answers_still_in_flight_and_closes_in_order() {
     let running = Arc::new(Notify::new());
@@ -111,18 +123,9 @@ async fn a_drain_delivers_answers_still_in_flight_and_closes_in_order() {
         .serve(svc)
         .expect("serve");
 
-    let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let front_addr = front.local_addr().unwrap();
-    let (open, gate) = watch::channel(true);
-    let relay = tokio::spawn(relay(front, server.local_addr(), gate));
+    let (front_addr, open, relay) = start_relay(server.local_addr()).await;
 
-    let (link, gw) = tokio::time::timeout(
-        T,
-        Client::new(ClientConfig::insecure()).connect(&front_addr.to_string()),
-    )
-    .await
-    .expect("connect timed out")
-    .expect("connect");
+    let (link, gw) = connect_plain(front_addr).await;
     open.send_replace(false);
 
     let blob = tokio::spawn({
@@ -177,17 +180,8 @@ async fn a_peer_that_never_closes_is_let_go_at_the_drain_deadline() {
         .listen("127.0.0.1:0")
         .serve(svc)
         .expect("serve");
-    let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let front_addr = front.local_addr().unwrap();
-    let (open, gate) = watch::channel(true);
-    let relay = tokio::spawn(relay(front, server.local_addr(), gate));
-    let (link, _gw) = tokio::time::timeout(
-        T,
-        Client::new(ClientConfig::insecure()).connect(&front_addr.to_string()),
-    )
-    .await
-    .expect("connect timed out")
-    .expect("connect");
+    let (front_addr, open, relay) = start_relay(server.local_addr()).await;
+    let (link, _gw) = connect_plain(front_addr).await;
     open.send_replace(false);
 
     server.stop(StopLinks::Graceful);

@@ -2,24 +2,12 @@
 //! ephemeral loopback port, used with `versile call` (and HTTP where it
 //! serves HTTP), stopped with SIGINT; each must exit 0 in time.
 
-mod procs;
+mod support;
 
 use std::time::Duration;
 
-use procs::*;
-
-const EXIT: Duration = Duration::from_secs(20);
-
-fn stop(p: &mut Proc) -> String {
-    p.signal("-INT");
-    let (status, stderr) = p.wait_exit(EXIT);
-    assert!(
-        status.success(),
-        "{} exited with {status}: {stderr}",
-        p.name
-    );
-    stderr
-}
+use support::http::{http_get, metric};
+use support::procs::*;
 
 #[test]
 fn echo_server_answers_versile_call() {
@@ -28,7 +16,7 @@ fn echo_server_answers_versile_call() {
     let (ok, out, err) = versile_call(&[&format!("vop://{addr}/"), "echo", "\"hello\""]);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "\"hello\"");
-    stop(&mut p);
+    p.signal_expect_success("-INT");
 }
 
 #[test]
@@ -48,7 +36,7 @@ fn typed_adder_calls_itself_and_answers_versile_call() {
     let (ok, out, err) = versile_call(&[&format!("vop://{addr}/"), "add", "5"]);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "5");
-    stop(&mut p);
+    p.signal_expect_success("-INT");
 }
 
 #[test]
@@ -58,7 +46,7 @@ fn custom_middleware_tags_the_call_context() {
     let (ok, out, err) = versile_call(&[&format!("vop://{addr}/"), "tenant"]);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "\"local\"");
-    stop(&mut p);
+    p.signal_expect_success("-INT");
 }
 
 #[test]
@@ -81,7 +69,7 @@ fn axum_embed_serves_both_and_one_signal_stops_both() {
         (200, "0"),
         "links after the call ended"
     );
-    stop(&mut p);
+    p.signal_expect_success("-INT");
     // Both listeners are gone.
     assert!(std::net::TcpStream::connect(&http).is_err());
     assert!(std::net::TcpStream::connect(&vop).is_err());
@@ -109,7 +97,7 @@ fn production_stack_serves_metrics_and_logs_json() {
     assert_eq!(http_get(&metrics_addr, "/other").0, 404);
     assert_eq!(http_get(&metrics_addr, "/readyz").0, 200);
     assert_eq!(http_get(&metrics_addr, "/healthz").0, 200);
-    let stderr = stop(&mut p);
+    let stderr = p.signal_expect_success("-INT");
     let first = stderr.lines().next().unwrap_or_default();
     let log: serde_json::Value =
         serde_json::from_str(first).unwrap_or_else(|e| panic!("{e}: {first:?}"));

@@ -4,47 +4,24 @@
 //! operator's gate; the `HealthService` in an axum router.
 
 use std::future::IntoFuture;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusBuilder;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, Notify};
 use tower::ServiceBuilder;
 use versile::ops::{HealthService, MetricsEndpoint};
 use versile::server::{Gate, Phase, Readiness};
 use versile::{
-    Client, ClientConfig, GatewayService, LinkShutdown, LocalObject, ObjectBuilder, Server,
-    StopLinks, Value, VopLayer,
+    GatewayService, LinkShutdown, LocalObject, ObjectBuilder, Server, StopLinks, Value, VopLayer,
 };
 
-const T: Duration = Duration::from_secs(10);
+mod support;
+use support::calls::connect_plain;
+use support::http::http_get_async;
+use support::servers::serve_plain;
 
-/// `GET path` on `addr`: (status, body).
-async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let io = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await?;
-        s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await?;
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).await?;
-        Ok::<_, std::io::Error>(resp)
-    };
-    let resp = tokio::time::timeout(T, io)
-        .await
-        .expect("http timed out")
-        .expect("http failed");
-    let code = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("bad http response {resp:?}"));
-    let body = resp.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
-    (code, body.to_owned())
-}
+const T: Duration = Duration::from_secs(10);
 
 /// A gateway whose `hold` call reports that it started and answers once
 /// `release` is notified.
@@ -81,7 +58,11 @@ async fn readyz_turns_503_when_a_drain_starts_while_links_still_drain() {
         .await
         .unwrap();
     let h = http.local_addr();
-    assert_eq!(get(h, "/readyz").await.0, 503, "ready before serving");
+    assert_eq!(
+        http_get_async(h, "/readyz").await.0,
+        503,
+        "ready before serving"
+    );
 
     let server = Server::builder()
         .listen("127.0.0.1:0")
@@ -92,18 +73,18 @@ async fn readyz_turns_503_when_a_drain_starts_while_links_still_drain() {
         .wait_for(|s| s.active(), Some(T))
         .await
         .expect("never active");
-    assert_eq!(get(h, "/healthz").await, (200, "accepting\n".into()));
-    assert_eq!(get(h, "/readyz").await, (200, "accepting\n".into()));
-    assert_eq!(get(h, "/metrics").await.0, 200);
+    assert_eq!(
+        http_get_async(h, "/healthz").await,
+        (200, "accepting\n".into())
+    );
+    assert_eq!(
+        http_get_async(h, "/readyz").await,
+        (200, "accepting\n".into())
+    );
+    assert_eq!(http_get_async(h, "/metrics").await.0, 200);
 
     // A call in progress keeps its link open through a graceful stop.
-    let (link, gw) = tokio::time::timeout(
-        T,
-        Client::new(ClientConfig::insecure()).connect(&server.local_addr().to_string()),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let (link, gw) = connect_plain(server.local_addr()).await;
     let call = tokio::spawn(async move { gw.call("hold", ()).await });
     tokio::time::timeout(T, started.recv())
         .await
@@ -111,8 +92,15 @@ async fn readyz_turns_503_when_a_drain_starts_while_links_still_drain() {
 
     server.stop(StopLinks::Graceful);
     assert_eq!(server.readiness().phase(), Phase::Draining);
-    assert_eq!(get(h, "/readyz").await, (503, "draining\n".into()));
-    assert_eq!(get(h, "/healthz").await.0, 200, "draining is alive");
+    assert_eq!(
+        http_get_async(h, "/readyz").await,
+        (503, "draining\n".into())
+    );
+    assert_eq!(
+        http_get_async(h, "/healthz").await.0,
+        200,
+        "draining is alive"
+    );
     assert_eq!(server.links().len(), 1, "the link still drains");
     assert!(!server.wait_drained(Duration::ZERO).await);
 
@@ -122,52 +110,40 @@ async fn readyz_turns_503_when_a_drain_starts_while_links_still_drain() {
     assert_eq!(r.expect("held call"), Value::from("released"));
     assert!(server.wait_drained(T).await, "did not drain");
     tokio::time::timeout(T, link.closed()).await.unwrap();
-    assert_eq!(get(h, "/readyz").await.0, 503);
+    assert_eq!(http_get_async(h, "/readyz").await.0, 503);
     http.shutdown().await;
 }
 
 #[tokio::test]
 async fn closed_gate_takes_an_accepting_server_out_of_rotation() {
-    let svc = ServiceBuilder::new()
-        .layer(VopLayer::insecure())
-        .service(GatewayService::new(versile::demo::SimpleGateway::new));
-    let server = Server::builder().listen("127.0.0.1:0").serve(svc).unwrap();
+    let server = serve_plain(versile::demo::SimpleGateway::new).await;
     server.wait_for(|s| s.active(), Some(T)).await.unwrap();
     let handle = PrometheusBuilder::new().build_recorder().handle();
     let http = MetricsEndpoint::bind_with_health("127.0.0.1:0", handle, server.readiness().clone())
         .await
         .unwrap();
     let h = http.local_addr();
-    assert_eq!(get(h, "/readyz").await.0, 200);
+    assert_eq!(http_get_async(h, "/readyz").await.0, 200);
     server.readiness().set_gate(Gate::Closed);
     assert_eq!(
-        get(h, "/readyz").await,
+        http_get_async(h, "/readyz").await,
         (503, "accepting, gate closed\n".into())
     );
-    assert_eq!(get(h, "/healthz").await.0, 200);
+    assert_eq!(http_get_async(h, "/healthz").await.0, 200);
     // Still accepting: a client that reaches it gets a link.
-    let (link, gw) = tokio::time::timeout(
-        T,
-        Client::new(ClientConfig::insecure()).connect(&server.local_addr().to_string()),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let (link, gw) = connect_plain(server.local_addr()).await;
     gw.call("echo", (1,)).await.unwrap();
     link.shutdown(LinkShutdown::Forced);
     server.readiness().set_gate(Gate::Open);
-    assert_eq!(get(h, "/readyz").await.0, 200);
+    assert_eq!(http_get_async(h, "/readyz").await.0, 200);
     assert!(server.shutdown(T).await);
-    assert_eq!(get(h, "/readyz").await.0, 503);
+    assert_eq!(http_get_async(h, "/readyz").await.0, 503);
     http.shutdown().await;
 }
 
 #[tokio::test]
 async fn health_service_in_an_axum_router() {
-    let svc = ServiceBuilder::new()
-        .layer(VopLayer::insecure())
-        .service(GatewayService::new(versile::demo::SimpleGateway::new));
-    let server = Server::builder().listen("127.0.0.1:0").serve(svc).unwrap();
+    let server = serve_plain(versile::demo::SimpleGateway::new).await;
     server.wait_for(|s| s.active(), Some(T)).await.unwrap();
     let health = HealthService::new(server.readiness().clone());
     let app = axum::Router::new()
@@ -177,10 +153,10 @@ async fn health_service_in_an_axum_router() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let h = listener.local_addr().unwrap();
     let http = tokio::spawn(axum::serve(listener, app).into_future());
-    assert_eq!(get(h, "/readyz").await.0, 200);
-    assert_eq!(get(h, "/").await, (200, "app\n".into()));
+    assert_eq!(http_get_async(h, "/readyz").await.0, 200);
+    assert_eq!(http_get_async(h, "/").await, (200, "app\n".into()));
     server.stop(StopLinks::Graceful);
-    assert_eq!(get(h, "/readyz").await.0, 503);
-    assert_eq!(get(h, "/healthz").await.0, 200);
+    assert_eq!(http_get_async(h, "/readyz").await.0, 503);
+    assert_eq!(http_get_async(h, "/healthz").await.0, 200);
     http.abort();
 }

@@ -10,21 +10,22 @@
 //! may have happened inside the library (a panic hook records panics whose
 //! location is under `src/`).
 
-#[path = "support/raw_peer.rs"]
-mod raw_peer;
+mod support;
+use support::calls::assert_new_link_echoes;
+use support::servers::serve_plain;
 
 use std::net::SocketAddr;
 use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use bytes::Bytes;
-use raw_peer::{msg, s, tuple, vol_hello, RawPeer, VEC_HELLO};
+use support::raw_peer::{
+    msg, s, tuple, vol_hello, Closed, RawPeer, VEC_HELLO, VOP_ANSWER_PLAIN, VOP_PLAIN,
+};
 use tokio::io::AsyncWriteExt;
-use versile::client::{Client, ClientConfig};
 use versile::demo::SimpleGateway;
-use versile::server::{GatewayService, Server, VopLayer};
+use versile::server::Server;
 use versile::vec::{Entity, WireRef};
-use versile::Value;
 
 static LIB_PANICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static HOOK: Once = Once::new();
@@ -49,24 +50,12 @@ fn install_panic_hook() {
 
 async fn start_server() -> Server {
     install_panic_hook();
-    let svc = tower::ServiceBuilder::new()
-        .layer(VopLayer::insecure())
-        .service(GatewayService::new(SimpleGateway::new));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    Server::serve(listener, svc).unwrap()
+    serve_plain(SimpleGateway::new).await
 }
 
 /// A normal client can still connect and echo; no library panic so far.
 async fn assert_healthy(addr: SocketAddr, case: &str) {
-    let run = async {
-        let client = Client::new(ClientConfig::insecure());
-        let (_link, gw) = client.connect(&addr.to_string()).await.expect("connect");
-        gw.call("echo", ("still fine",)).await.expect("echo")
-    };
-    let v = tokio::time::timeout(Duration::from_secs(10), run)
-        .await
-        .unwrap_or_else(|_| panic!("{case}: healthy client timed out"));
-    assert_eq!(v, Value::from("still fine"), "{case}");
+    assert_new_link_echoes(addr, "still fine", case).await;
     let panics = LIB_PANICS.lock().unwrap_or_else(|e| e.into_inner()).clone();
     assert!(panics.is_empty(), "{case}: library panicked: {panics:?}");
 }
@@ -120,7 +109,7 @@ async fn vop_malformed_lines() {
         case!(addr, "valid line", async {
             let mut p = RawPeer::connect(addr).await;
             p.send_raw(line).await.unwrap();
-            assert_eq!(p.read_line().await, raw_peer::VOP_ANSWER_PLAIN);
+            assert_eq!(p.read_line().await, VOP_ANSWER_PLAIN);
         });
     }
 
@@ -140,11 +129,11 @@ async fn vop_malformed_lines() {
     // A valid hello dribbled byte by byte works (§2.4).
     case!(addr, "dribble", async {
         let mut p = RawPeer::connect(addr).await;
-        for b in raw_peer::VOP_PLAIN {
+        for b in VOP_PLAIN {
             p.send_raw(&[*b]).await.unwrap();
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        assert_eq!(p.read_line().await, raw_peer::VOP_ANSWER_PLAIN);
+        assert_eq!(p.read_line().await, VOP_ANSWER_PLAIN);
     });
     // EOF mid-line: closes without an answer.
     case!(addr, "EOF mid-line", async {
@@ -192,7 +181,7 @@ async fn vec_hostile_input() {
             p.send_raw(line).await.unwrap();
             // The server's own VEC hello may already be out; nothing else.
             match p.wait_closed(Duration::from_secs(5)).await {
-                raw_peer::Closed::Yes(b) if b.is_empty() || b == VEC_HELLO => {}
+                Closed::Yes(b) if b.is_empty() || b == VEC_HELLO => {}
                 other => panic!("{name}: {other:?}"),
             }
         });

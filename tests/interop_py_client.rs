@@ -4,7 +4,7 @@
 //! Each test starts a [`Server`] in its own tokio runtime (127.0.0.1:0,
 //! `VopLayer::insecure()`, a fresh gateway per connection), runs
 //! `py_client.py` on it and requires every check to pass. The gateway is the
-//! Rust twin of py_server.py's TestGateway (`support::gateway`); one test
+//! Rust twin of py_server.py's TestGateway (`support::interop_gateway`); one test
 //! serves `versile::demo::SimpleGateway` instead. Every scenario also runs
 //! as its own test so a failure names the scenario; `all_scenarios` runs
 //! them in one client process as the harness self-test does against Python.
@@ -16,61 +16,24 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::gateway::test_gateway;
-use support::{run_py_client, ClientReport, PyProcess};
+use support::interop_gateway::test_gateway;
+use support::python::{run_py_client, ClientReport, PyProcess};
+use support::servers::ServerOnOwnRuntime;
 use versile::demo::SimpleGateway;
-use versile::{GatewayService, LinkOptions, LocalObject, Server, VopLayer};
+use versile::{GatewayService, LinkOptions};
 
 /// Limit for one py_client.py run (the client gets 5 s less internally).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Limit for the server's links to close after the client has gone.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Our server running in a private runtime; dropping it stops everything.
-struct RustServer {
-    rt: tokio::runtime::Runtime,
-    server: Server,
+/// The client side of the interop runs against a [`ServerOnOwnRuntime`].
+trait RunPyClient {
+    fn run_client(&self, scenarios: &str) -> ClientReport;
+    fn assert_drained(&self);
 }
 
-impl RustServer {
-    fn start<F, G>(factory: F) -> RustServer
-    where
-        F: Fn() -> G + Send + Sync + 'static,
-        G: Into<LocalObject>,
-    {
-        Self::start_with(GatewayService::new(factory))
-    }
-
-    fn start_with<F, G>(service: GatewayService<F>) -> RustServer
-    where
-        F: Fn() -> G + Send + Sync + 'static,
-        G: Into<LocalObject>,
-    {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let server = rt.block_on(async {
-            let listener = tokio::time::timeout(
-                Duration::from_secs(5),
-                tokio::net::TcpListener::bind("127.0.0.1:0"),
-            )
-            .await
-            .expect("bind timed out")
-            .expect("bind 127.0.0.1:0");
-            let svc = tower::ServiceBuilder::new()
-                .layer(VopLayer::insecure())
-                .service(service);
-            Server::serve(listener, svc).expect("serve")
-        });
-        RustServer { rt, server }
-    }
-
-    fn vri(&self) -> String {
-        format!("vop://{}/", self.server.local_addr())
-    }
-
+impl RunPyClient for ServerOnOwnRuntime {
     /// Runs py_client.py with `scenarios`, then checks that every link of
     /// the server has closed.
     fn run_client(&self, scenarios: &str) -> ClientReport {
@@ -97,19 +60,10 @@ impl RustServer {
     }
 }
 
-impl Drop for RustServer {
-    fn drop(&mut self) {
-        self.server.stop(versile::StopLinks::Force);
-        let _ = self.rt.block_on(async {
-            tokio::time::timeout(Duration::from_secs(5), self.server.drained()).await
-        });
-    }
-}
-
 /// Runs `scenarios` against the Rust test gateway and requires all checks
 /// (and at least the named ones) to pass.
 fn scenario(scenarios: &str, must_run: &[&str]) {
-    let server = RustServer::start(test_gateway);
+    let server = ServerOnOwnRuntime::start(test_gateway);
     let report = server.run_client(scenarios);
     report.assert_all_passed();
     for name in must_run {
@@ -243,7 +197,7 @@ fn concurrency() {
 /// `SimpleGateway` offers.
 #[test]
 fn simple_gateway() {
-    let server = RustServer::start(SimpleGateway::new);
+    let server = ServerOnOwnRuntime::start(SimpleGateway::new);
     let report = server.run_client("echo_types,adder");
     report.assert_all_passed();
     for name in [
@@ -265,7 +219,7 @@ fn simple_gateway() {
 /// stops it and returns its steps as `(name, detail)`; every step must
 /// have passed.
 fn run_py_release(
-    server: &RustServer,
+    server: &ServerOnOwnRuntime,
     args: &[&str],
     while_alive: impl FnOnce(),
 ) -> Vec<(String, serde_json::Value)> {
@@ -310,7 +264,7 @@ fn step<'a>(steps: &'a [(String, serde_json::Value)], name: &str) -> &'a serde_j
 /// still alive, so it is not the process exit that closes the links.
 #[test]
 fn python_client_release_closes_links() {
-    let server = RustServer::start(SimpleGateway::new);
+    let server = ServerOnOwnRuntime::start(SimpleGateway::new);
     let steps = run_py_release(&server, &[], || server.assert_drained());
     assert_eq!(
         step(&steps, "gateway_methods"),
@@ -339,8 +293,9 @@ fn python_client_keep_alive() {
     let mut options = LinkOptions::default();
     options.protocol.handshake_timeout = Some(Duration::from_secs(30));
     options.protocol.keep_alive_min_send = Duration::from_millis(100);
-    let server =
-        RustServer::start_with(GatewayService::new(SimpleGateway::new).with_options(options));
+    let server = ServerOnOwnRuntime::start_service(
+        GatewayService::new(SimpleGateway::new).with_options(options),
+    );
     let steps = run_py_release(&server, &["--keepalive", "150"], || {});
     assert_eq!(step(&steps, "granted"), &serde_json::json!(150));
     step(&steps, "alive_after_idle");

@@ -13,13 +13,11 @@
 mod support;
 
 use std::future::Future;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use num_bigint::BigInt;
-use support::PyServer;
 use versile::client::{ClientError, Resolved};
 use versile::object::Object;
 use versile::runtime::CloseReason;
@@ -36,9 +34,7 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How soon a link must close once nothing references the peer's objects.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Starts py_server.py, runs `body(base_vri)` (e.g. `vop://127.0.0.1:P/`)
-/// with [`TEST_TIMEOUT`], prints the server's stderr if the body fails,
-/// and stops the server.
+/// [`with_py_server_args`] without extra arguments.
 fn with_py_server<F, Fut>(body: F)
 where
     F: FnOnce(String) -> Fut,
@@ -47,35 +43,13 @@ where
     with_py_server_args(&[], body)
 }
 
-/// [`with_py_server`] with extra py_server.py arguments.
+/// `support::python::with_py_server` with [`TEST_TIMEOUT`].
 fn with_py_server_args<F, Fut>(args: &[&str], body: F)
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let server = PyServer::start(args);
-    let vri = server.vri("");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let started = Instant::now();
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        rt.block_on(async {
-            tokio::time::timeout(TEST_TIMEOUT, body(vri))
-                .await
-                .unwrap_or_else(|_| panic!("test body did not finish within {TEST_TIMEOUT:?}"))
-        })
-    }));
-    rt.shutdown_timeout(Duration::from_secs(5));
-    if let Err(panic) = result {
-        eprintln!("--- py_server.py stderr ---\n{}", server.process.stderr());
-        resume_unwind(panic);
-    }
-    eprintln!("test body took {:.2?}", started.elapsed());
-    let (status, _, stderr) = server.stop(Duration::from_secs(15));
-    assert!(status.success(), "py_server.py exit {status}\n{stderr}");
+    support::python::with_py_server(args, TEST_TIMEOUT, body)
 }
 
 /// Awaits `fut` for at most [`STEP_TIMEOUT`].
@@ -748,7 +722,7 @@ fn shutdown_with_call_in_flight() {
         );
         let reason = within("closed", link.closed()).await;
         assert!(
-            matches!(reason, CloseReason::Shutdown { .. }),
+            matches!(reason, CloseReason::Shutdown(_)),
             "closed with {reason:?}"
         );
         assert!(

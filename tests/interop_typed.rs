@@ -14,11 +14,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use num_bigint::BigInt;
-use support::{run_py_checks, PyServer};
-use versile::{
-    CallContext, CallError, Client, ClientConfig, GatewayService, LocalObject, ProxyError, Server,
-    StopLinks, Value, VopLayer,
-};
+use support::python::{run_py_checks, with_py_server};
+use support::servers::ServerOnOwnRuntime;
+use versile::{CallContext, CallError, Client, ClientConfig, LocalObject, ProxyError, Value};
 
 /// Limit for one py_typed_client.py run (the client gets 5 s less).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
@@ -73,25 +71,9 @@ impl Counter {
 
 #[test]
 fn python_client_calls_a_macro_defined_object() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let server = rt.block_on(async {
-        let svc = tower::ServiceBuilder::new()
-            .layer(VopLayer::insecure())
-            .service(GatewayService::new(|| TypedGateway));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        Server::serve(listener, svc).expect("serve")
-    });
-    let vri = format!("vop://{}/", server.local_addr());
-    let report = run_py_checks("py_typed_client.py", &[&vri], CLIENT_TIMEOUT);
-    server.stop(StopLinks::Force);
-    let _ =
-        rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), server.drained()).await });
+    let server = ServerOnOwnRuntime::start(|| TypedGateway);
+    let report = run_py_checks("py_typed_client.py", &[&server.vri()], CLIENT_TIMEOUT);
+    drop(server);
     report.assert_all_passed();
     for name in [
         "typed/wrong_arity_is_call_error",
@@ -127,40 +109,25 @@ trait Adder {
     async fn reset(&self);
 }
 
-/// Runs `body` against a fresh py_server.py, in a private runtime.
+/// Runs `body` against a fresh py_server.py's gateway, in a private
+/// runtime.
 fn with_py_gateway<F, Fut>(body: F)
 where
     F: FnOnce(TestGatewayClient) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let server = PyServer::start(&[]);
-    let vri = server.vri("");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(async {
-            let client = Client::new(ClientConfig::insecure());
-            let resolved = step(client.resolve(&vri.parse().expect("VRI")))
-                .await
-                .expect("resolve the gateway");
-            let gateway = resolved
-                .value
-                .as_remote()
-                .expect("the gateway is an object")
-                .clone();
-            body(TestGatewayClient::new(gateway)).await;
-        })
-    }));
-    rt.shutdown_timeout(Duration::from_secs(5));
-    if let Err(panic) = result {
-        eprintln!("--- py_server.py stderr ---\n{}", server.process.stderr());
-        std::panic::resume_unwind(panic);
-    }
-    let (status, _, stderr) = server.stop(Duration::from_secs(15));
-    assert!(status.success(), "py_server.py exit {status}\n{stderr}");
+    with_py_server(&[], CLIENT_TIMEOUT, |vri| async move {
+        let client = Client::new(ClientConfig::insecure());
+        let resolved = step(client.resolve(&vri.parse().expect("VRI")))
+            .await
+            .expect("resolve the gateway");
+        let gateway = resolved
+            .value
+            .as_remote()
+            .expect("the gateway is an object")
+            .clone();
+        body(TestGatewayClient::new(gateway)).await;
+    })
 }
 
 async fn step<T>(fut: impl Future<Output = T>) -> T {

@@ -15,14 +15,16 @@ mod support;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use support::*;
+use support::keys::{legacy_vts_config, spec_key, spec_key_path};
+use support::python::*;
+use support::servers::serve_vts_with_key;
 use versile::client::{ClientError, TransportError};
 use versile::demo::SimpleGateway;
 use versile::server::{CredentialCheckLayer, PeerInfo};
-use versile::vts::KeyPolicy;
+use versile::vts::{KeyPolicy, RsaBackend};
 use versile::{
-    Client, ClientConfig, GatewayService, LinkShutdown, RsaKeyPair, Server, Value, VopLayer,
-    VtsClientTransport, VtsConfig, VtsLayer, VtsServerTransport,
+    Client, ClientConfig, GatewayService, LinkShutdown, RsaKeyPair, Server, Value,
+    VtsClientTransport, VtsLayer, VtsServerTransport,
 };
 
 const T: Duration = Duration::from_secs(120);
@@ -56,40 +58,11 @@ impl std::io::Write for LogWriter {
     }
 }
 
-fn key_path(name: &str) -> String {
-    format!(
-        "{}/tests/data/spec/vts-vector-{name}-key.pem",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
-fn key(name: &str) -> RsaKeyPair {
-    RsaKeyPair::from_file(key_path(name)).expect("key")
-}
-
-fn legacy() -> VtsConfig {
-    VtsConfig {
-        key_policy: KeyPolicy::legacy(),
-        ..VtsConfig::default()
-    }
-}
-
-/// Python client → our VTS server; returns the number of passed checks.
-async fn python_client_against_us(client_key: Option<&str>) {
-    let layer = VopLayer::builder()
-        .transport(VtsServerTransport::with_config(key("server"), legacy()))
-        .build()
-        .unwrap();
-    let svc = tower::ServiceBuilder::new()
-        .layer(layer)
-        .service(GatewayService::new(SimpleGateway::new));
-    let server = Server::serve(
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        svc,
-    )
-    .unwrap();
+/// Python client → our VTS server with `server_key`; returns the number of passed checks.
+async fn python_client_against_us(server_key: RsaKeyPair, client_key: Option<&str>) {
+    let server = serve_vts_with_key(server_key, SimpleGateway::new).await;
     let vri = format!("vop://{}/", server.local_addr());
-    let ck = client_key.map(key_path);
+    let ck = client_key.map(spec_key_path);
     let (status, out, err) = tokio::task::spawn_blocking(move || {
         let mut args = vec!["client", vri.as_str()];
         if let Some(k) = &ck {
@@ -114,31 +87,57 @@ async fn python_client_against_us(client_key: Option<&str>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_anonymous_client_to_rust_vts_server() {
-    tokio::time::timeout(T, python_client_against_us(None))
+    tokio::time::timeout(T, python_client_against_us(spec_key("server"), None))
         .await
         .unwrap();
+}
+
+/// The same with the server's private operation on each RSA backend this
+/// build has (the default is `OpenSsl` with feature `rsa-openssl`, else
+/// `FixedCrt`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_to_rust_vts_server_on_each_rsa_backend() {
+    let mut backends = vec![RsaBackend::FixedCrt, RsaBackend::Generic];
+    if cfg!(feature = "rsa-openssl") {
+        backends.push(RsaBackend::OpenSsl);
+    }
+    for backend in backends {
+        let server_key = spec_key("server").with_rsa_backend(backend).unwrap();
+        assert_eq!(server_key.rsa_backend(), backend);
+        tokio::time::timeout(T, python_client_against_us(server_key, None))
+            .await
+            .unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_with_key_to_rust_vts_server() {
-    tokio::time::timeout(T, python_client_against_us(Some("client")))
-        .await
-        .unwrap();
+    tokio::time::timeout(
+        T,
+        python_client_against_us(spec_key("server"), Some("client")),
+    )
+    .await
+    .unwrap();
+}
+
+/// `py_vts_peer.py server` (Python `VOPService`, VTS only) with the spec
+/// server key, and the port it announced.
+fn start_py_vts_server() -> (PyProcess, u16) {
+    let mut p = PyProcess::spawn("py_vts_peer.py", &["server", &spec_key_path("server")]);
+    let line = p.wait_line("listening", Duration::from_secs(60));
+    let port = line.trim().rsplit(' ').next().unwrap().parse().unwrap();
+    (p, port)
 }
 
 /// Our VTS client → Python `VOPService` (VTS only).
 async fn rust_client_against_python(client_key: Option<RsaKeyPair>) {
-    let mut py = tokio::task::spawn_blocking(|| {
-        let mut p = PyProcess::spawn("py_vts_peer.py", &["server", &key_path("server")]);
-        let line = p.wait_line("listening", Duration::from_secs(60));
-        (p, line)
-    })
-    .await
-    .unwrap();
-    let port: u16 = py.1.trim().rsplit(' ').next().unwrap().parse().unwrap();
+    let mut py = tokio::task::spawn_blocking(start_py_vts_server)
+        .await
+        .unwrap();
+    let port = py.1;
     let has_key = client_key.is_some();
-    let t = VtsClientTransport::with_config(client_key, legacy())
-        .pin_server_key(key("server").fingerprint());
+    let t = VtsClientTransport::with_config(client_key, (*legacy_vts_config()).clone())
+        .pin_server_key(spec_key("server").fingerprint());
     let client = Client::new(ClientConfig::default().transport(t));
     let (link, gw) = client
         .connect(&format!("127.0.0.1:{port}"))
@@ -146,8 +145,14 @@ async fn rust_client_against_python(client_key: Option<RsaKeyPair>) {
         .expect("connect over VTS");
     let ctx = link.context();
     assert_eq!(ctx.protocol(), Some(versile::vop::Transport::Vts));
-    let peer = ctx.peer_credentials().unwrap().clone();
-    assert_eq!(peer.key.as_ref(), Some(key("server").public()));
+    let fp = ctx.peer_identity().and_then(|p| p.key_fingerprint.clone());
+    assert_eq!(fp, Some(spec_key("server").fingerprint()));
+    let peer = ctx
+        .extensions()
+        .get::<versile::vts::PeerCredentials>()
+        .unwrap()
+        .clone();
+    assert_eq!(peer.key.as_ref(), Some(spec_key("server").public()));
     eprintln!(
         "negotiated with Python (client key: {has_key}): {:?}",
         peer.suite
@@ -227,7 +232,7 @@ async fn rust_anonymous_client_to_python_vts_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_client_with_key_to_python_vts_server() {
-    tokio::time::timeout(T, rust_client_against_python(Some(key("client"))))
+    tokio::time::timeout(T, rust_client_against_python(Some(spec_key("client"))))
         .await
         .unwrap();
 }
@@ -236,17 +241,13 @@ async fn rust_client_with_key_to_python_vts_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_client_with_wrong_pin_rejects_python_server() {
     tokio::time::timeout(T, async {
-        let mut py = tokio::task::spawn_blocking(|| {
-            let mut p = PyProcess::spawn("py_vts_peer.py", &["server", &key_path("server")]);
-            let line = p.wait_line("listening", Duration::from_secs(60));
-            (p, line)
-        })
-        .await
-        .unwrap();
-        let port: u16 = py.1.trim().rsplit(' ').next().unwrap().parse().unwrap();
+        let mut py = tokio::task::spawn_blocking(start_py_vts_server)
+            .await
+            .unwrap();
+        let port = py.1;
         let addr = format!("127.0.0.1:{port}");
         // Pinned to another key.
-        let t = VtsClientTransport::new(None).pin_server_key(key("client").fingerprint());
+        let t = VtsClientTransport::new(None).pin_server_key(spec_key("client").fingerprint());
         let err = Client::new(ClientConfig::default().transport(t))
             .connect(&addr)
             .await
@@ -272,7 +273,7 @@ async fn rust_client_with_wrong_pin_rejects_python_server() {
             .expect_err("a 1024-bit key below a 2048 minimum");
         assert!(err.to_string().contains("--min-peer-key-bits"), "{err}");
         // The right pin still works against the same server.
-        let t = VtsClientTransport::new(None).pin_server_key(key("server").fingerprint());
+        let t = VtsClientTransport::new(None).pin_server_key(spec_key("server").fingerprint());
         let (link, gw) = Client::new(ClientConfig::default().transport(t))
             .connect(&addr)
             .await
@@ -338,16 +339,16 @@ async fn vts_server(transport: VtsServerTransport, check: Option<CredentialCheck
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_refused_by_credential_check() {
     tokio::time::timeout(T, async {
-        let allowed = key("client").fingerprint();
+        let allowed = spec_key("client").fingerprint();
         let check = CredentialCheckLayer::new(move |p: &PeerInfo| {
-            p.key.as_ref().is_some_and(|k| k.fingerprint() == allowed)
+            p.key_fingerprint.as_ref() == Some(&allowed)
         });
-        let server = vts_server(VtsServerTransport::new(key("server")), Some(check)).await;
-        let (ok, out) = python_connects(&server, Some(key_path("ca"))).await;
+        let server = vts_server(VtsServerTransport::new(spec_key("server")), Some(check)).await;
+        let (ok, out) = python_connects(&server, Some(spec_key_path("ca"))).await;
         assert!(!ok, "a refused key connected: {out}");
         let (ok, out) = python_connects(&server, None).await;
         assert!(!ok, "an anonymous client connected: {out}");
-        let (ok, out) = python_connects(&server, Some(key_path("client"))).await;
+        let (ok, out) = python_connects(&server, Some(spec_key_path("client"))).await;
         assert!(ok, "the allowed key failed: {out}");
         server.shutdown(Duration::from_secs(5)).await;
     })
@@ -376,7 +377,7 @@ async fn python_client_with_512_bit_key() {
         let weak_path = weak.to_str().unwrap().to_owned();
         let weak_fp = RsaKeyPair::from_file(&weak).unwrap().fingerprint();
 
-        let server = vts_server(VtsServerTransport::new(key("server")), None).await;
+        let server = vts_server(VtsServerTransport::new(spec_key("server")), None).await;
         let (ok, out) = python_connects(&server, Some(weak_path.clone())).await;
         assert!(!ok, "a 512-bit key passed the default policy: {out}");
         server.shutdown(Duration::from_secs(5)).await;
@@ -387,11 +388,14 @@ async fn python_client_with_512_bit_key() {
             "log:\n{log}"
         );
 
-        let transport = VtsServerTransport::new(key("server")).key_policy(KeyPolicy::legacy());
+        let transport = VtsServerTransport::new(spec_key("server")).key_policy(KeyPolicy::legacy());
         let seen = Arc::new(Mutex::new(None));
         let seen2 = seen.clone();
         let check = CredentialCheckLayer::new(move |p: &PeerInfo| {
-            *seen2.lock().unwrap() = p.key.as_ref().map(|k| (k.bits(), k.fingerprint()));
+            let vts = p.extensions.get::<versile::vts::PeerCredentials>();
+            *seen2.lock().unwrap() = vts
+                .and_then(|c| c.key.as_ref())
+                .map(|k| (k.bits(), k.fingerprint()));
             true
         });
         let server = vts_server(transport, Some(check)).await;
@@ -413,8 +417,8 @@ async fn python_client_with_512_bit_key() {
 async fn python_client_all_scenarios_over_vts() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let svc = tower::ServiceBuilder::new()
-        .layer(VtsLayer::new(key("server")))
-        .service(GatewayService::new(support::gateway::test_gateway));
+        .layer(VtsLayer::new(spec_key("server")))
+        .service(GatewayService::new(support::interop_gateway::test_gateway));
     let server = Server::serve(listener, svc).unwrap();
     let vri = format!("vop://{}/", server.local_addr());
     let report = tokio::task::spawn_blocking(move || {

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use versile::runtime::{CallExecution, CallLimits};
-use versile::{
-    Client, ClientConfig, GatewayService, LinkOptions, LinkShutdown, ObjectBuilder, Server,
-    StopLinks, Value, VopLayer,
-};
+use versile::{Client, ClientConfig, LinkOptions, LinkShutdown, ObjectBuilder, StopLinks, Value};
+
+mod support;
+use support::servers::serve_plain_on;
 
 /// A gateway whose `task()` answers with the id of the task it runs in,
 /// and whose `later()` awaits before answering the same.
@@ -37,11 +37,7 @@ async fn task_ids(execution: CallExecution) -> [Value; 4] {
         },
         ..LinkOptions::default()
     };
-    let svc = tower::ServiceBuilder::new()
-        .layer(VopLayer::insecure())
-        .service(GatewayService::new(gateway).with_options(options));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = Server::serve(listener, svc).unwrap();
+    let server = serve_plain_on("127.0.0.1:0", gateway, options).await;
     let run = async {
         let client = Client::new(ClientConfig::insecure());
         let (link, gw) = client

@@ -7,8 +7,7 @@
 //! Calls that must stay running block on a gate that the test opens; every
 //! wait is bounded by a deadline that fails the test, none measures speed.
 
-#[path = "support/raw_peer.rs"]
-mod raw_peer;
+mod support;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use raw_peer::{encode, s, tuple, RawPeer};
+use support::raw_peer::{encode, s, tuple, RawPeer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use versile::object::{ConnectionInfo, ObjectBuilder};
@@ -93,6 +92,15 @@ fn gated_gateway(gate: Gate, running: Arc<Running>) -> LocalObject {
 
 /// Serve `factory` with `options` over PLAIN; each connection's
 /// [`ConnectionSignals`] (the link's counters) are sent to the receiver.
+/// A factory of [`gated_gateway`]s sharing `gate` and `running`.
+fn gated_gateways(
+    gate: &Gate,
+    running: &Arc<Running>,
+) -> impl Fn() -> LocalObject + Send + Sync + 'static {
+    let (gate, running) = (gate.clone(), running.clone());
+    move || gated_gateway(gate.clone(), running.clone())
+}
+
 async fn serve(
     factory: impl Fn() -> LocalObject + Send + Sync + 'static,
     options: LinkOptions,
@@ -216,10 +224,7 @@ async fn a_burst_of_tiny_calls_never_queues_more_than_max_queued() {
         },
         ..LinkOptions::default()
     };
-    let factory = {
-        let (gate, running) = (gate.clone(), running.clone());
-        move || gated_gateway(gate.clone(), running.clone())
-    };
+    let factory = gated_gateways(&gate, &running);
     let (server, mut signals) = serve(factory, options).await;
     let run = async {
         let mut p = RawPeer::handshake(server.local_addrs()[0]).await;
@@ -264,10 +269,7 @@ async fn a_closed_link_aborts_its_running_calls() {
         drain_timeout: Duration::from_millis(100),
         ..LinkOptions::default()
     };
-    let factory = {
-        let (gate, running) = (gate.clone(), running.clone());
-        move || gated_gateway(gate.clone(), running.clone())
-    };
+    let factory = gated_gateways(&gate, &running);
     let (server, _) = serve(factory, options).await;
     let run = async {
         let mut p = RawPeer::handshake(server.local_addrs()[0]).await;
@@ -346,10 +348,7 @@ async fn the_call_budget_bounds_calls_across_links() {
         },
         ..LinkOptions::default()
     };
-    let factory = {
-        let (gate, running) = (gate.clone(), running.clone());
-        move || gated_gateway(gate.clone(), running.clone())
-    };
+    let factory = gated_gateways(&gate, &running);
     let (server, mut signals) = serve(factory, options).await;
     let run = async {
         let addr = server.local_addrs()[0];

@@ -7,36 +7,27 @@
 //! on 127.0.0.1:0 against a raw peer (`support/raw_peer.rs`). Each would
 //! fail without its limit: the peer would be kept (and read) instead.
 
-#[path = "support/raw_peer.rs"]
-mod raw_peer;
+mod support;
+use support::calls::assert_new_link_echoes;
+use support::servers::serve_plain_on;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use raw_peer::{Closed, RawPeer};
+use support::links::{LinkPair, NumberedObj};
+use support::raw_peer::{encode, msg, s, tuple, Closed, RawPeer, VEC_HELLO};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use versile::client::{Client, ClientConfig};
 use versile::demo::SimpleGateway;
 use versile::runtime::{LinkOptions, MemoryBudget, MemoryLimits};
-use versile::server::{GatewayService, Server, VopLayer};
+use versile::server::Server;
 use versile::vec::netbytes::encode_posint_u64;
 use versile::vec::{Entity, VecError};
-use versile::vol::{CallKind, Event, ExportKey, Link, LinkConfig, LinkError};
-use versile::Value;
+use versile::vol::{CallKind, Event, Link, LinkConfig, LinkError};
 
 // ---------------------------------------------------------------------------
 // Sans-IO
 // ---------------------------------------------------------------------------
-
-#[derive(Clone, Debug, PartialEq)]
-struct Obj(usize);
-impl ExportKey for Obj {
-    fn export_key(&self) -> usize {
-        self.0
-    }
-}
 
 /// `F6 n` and `n` one-byte integers.
 fn tiny_ints(n: usize) -> Vec<u8> {
@@ -56,8 +47,8 @@ fn byte_string(len: usize, sent: usize) -> Vec<u8> {
 
 /// A fresh server-side link fed our VEC hello and then `entity`.
 fn feed_before_handshake(config: LinkConfig, entity: &[u8]) -> Result<(), LinkError> {
-    let mut link = Link::new(config, Obj(1), Instant::now());
-    let mut input = BytesMut::from(raw_peer::VEC_HELLO);
+    let mut link = Link::new(config, NumberedObj(1), Instant::now());
+    let mut input = BytesMut::from(VEC_HELLO);
     input.extend_from_slice(entity);
     link.receive(&mut input, Instant::now())
 }
@@ -96,38 +87,15 @@ fn before_handshake_entities_are_small() {
     assert!(r.is_ok(), "{r:?}");
 }
 
-/// Two links wired together until both are established; returns the
-/// client's view of the server gateway.
-fn established_pair(server: LinkConfig) -> (Link<Obj>, Link<Obj>, i64) {
-    let now = Instant::now();
-    let mut a = Link::new(LinkConfig::default(), Obj(1), now);
-    let mut b = Link::new(server, Obj(2), now);
-    let (mut a_in, mut b_in) = (BytesMut::new(), BytesMut::new());
-    for _ in 0..50 {
-        b_in.extend_from_slice(&a.take_output());
-        a_in.extend_from_slice(&b.take_output());
-        a.receive(&mut a_in, now).unwrap();
-        b.receive(&mut b_in, now).unwrap();
-    }
-    let mut gw = None;
-    while let Some(e) = a.poll_event() {
-        if let Event::Established { peer_gateway } = e {
-            gw = Some(peer_gateway);
-        }
-    }
-    while b.poll_event().is_some() {}
-    assert!(a.is_established() && b.is_established());
-    (a, b, gw.expect("established"))
-}
-
 #[test]
 fn after_handshake_the_configured_limits_apply() {
     let server = LinkConfig {
         max_decoded_bytes: 1 << 20,
         ..LinkConfig::default()
     };
-    let (mut a, mut b, gw) = established_pair(server);
     let now = Instant::now();
+    let (LinkPair { mut a, mut b, .. }, gw, _) =
+        LinkPair::connected(LinkConfig::default(), server, now);
     // 8 KiB of bytes, refused before the handshake, is a normal argument now.
     let arg = Entity::Bytes(vec![7u8; 8192].into());
     a.call(gw, CallKind::Normal, vec![arg]).unwrap();
@@ -154,11 +122,7 @@ async fn server_with(memory: MemoryLimits) -> Server {
         memory,
         ..LinkOptions::default()
     };
-    let svc = tower::ServiceBuilder::new()
-        .layer(VopLayer::insecure())
-        .service(GatewayService::new(SimpleGateway::new).with_options(options));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    Server::serve(listener, svc).unwrap()
+    serve_plain_on("127.0.0.1:0", SimpleGateway::new, options).await
 }
 
 fn limits(link: usize, reserve: usize, unsent: usize, process: &Arc<MemoryBudget>) -> MemoryLimits {
@@ -168,19 +132,6 @@ fn limits(link: usize, reserve: usize, unsent: usize, process: &Arc<MemoryBudget
         max_unsent_output: unsent,
         process: process.clone(),
     }
-}
-
-/// A normal client connects and echoes.
-async fn assert_served(addr: SocketAddr) {
-    let run = async {
-        let client = Client::new(ClientConfig::insecure());
-        let (_link, gw) = client.connect(&addr.to_string()).await.expect("connect");
-        gw.call("echo", ("served",)).await.expect("echo")
-    };
-    let v = tokio::time::timeout(Duration::from_secs(10), run)
-        .await
-        .expect("healthy client timed out");
-    assert_eq!(v, Value::from("served"));
 }
 
 /// Send as much of `bytes` as the server takes (it may close on us).
@@ -216,7 +167,7 @@ async fn hostile_entity_before_handshake_closes() {
         Closed::Yes(b) => assert!(b.is_empty(), "server wrote {b:02X?}"),
         Closed::StillOpen(_) => panic!("a hostile pre-handshake entity is still being read"),
     }
-    assert_served(addr).await;
+    assert_new_link_echoes(addr, "served", "a normal client").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,7 +183,7 @@ async fn entity_bigger_than_the_link_budget_closes() {
         matches!(p.wait_closed(Duration::from_secs(5)).await, Closed::Yes(_)),
         "link over its budget still open"
     );
-    assert_served(addr).await;
+    assert_new_link_echoes(addr, "served", "a normal client").await;
     assert!(
         process.used() < 1 << 20,
         "charges released: {}",
@@ -265,7 +216,7 @@ async fn links_share_the_process_budget() {
     first
         .expect_open(Duration::from_millis(300), "first hostile link")
         .await;
-    assert_served(addr).await;
+    assert_new_link_echoes(addr, "served", "a normal client").await;
     assert!(process.used() <= process.limit());
 }
 
@@ -283,15 +234,15 @@ async fn a_peer_that_does_not_read_is_not_read() {
     let mut calls = Vec::new();
     let payload = "x".repeat(256 << 10);
     for id in 0..256i64 {
-        let call = raw_peer::msg(
+        let call = msg(
             1000 + id,
             1,
-            raw_peer::tuple(vec![
+            tuple(vec![
                 Entity::Ref(versile::vec::WireRef::ReceiverOwned(p.server_gw)),
-                raw_peer::tuple(vec![raw_peer::s("echo"), raw_peer::s(&payload)]),
+                tuple(vec![s("echo"), s(&payload)]),
             ]),
         );
-        calls.extend_from_slice(&raw_peer::encode(&call));
+        calls.extend_from_slice(&encode(&call));
     }
     let (mut rd, mut wr) = p.stream.into_split();
     let writer = tokio::spawn(async move {
@@ -339,15 +290,13 @@ async fn large_honest_arguments_get_the_room_they_need() {
     let server = server_with(limits(192 << 20, 256 << 10, 8 << 20, &process)).await;
     let mut p = RawPeer::handshake(server.local_addr()).await;
     let big = Entity::int(num_bigint::BigInt::from(1) << (8 * 3 * 1024 * 1024));
-    let many = raw_peer::tuple(vec![raw_peer::tuple(vec![Entity::Int(1); 1000]); 150]);
+    let many = tuple(vec![tuple(vec![Entity::Int(1); 1000]); 150]);
     for arg in [big, many] {
-        let id = p
-            .call(p.server_gw, vec![raw_peer::s("echo"), arg.clone()])
-            .await;
+        let id = p.call(p.server_gw, vec![s("echo"), arg.clone()]).await;
         let (code, payload) = tokio::time::timeout(Duration::from_secs(60), p.reply(id))
             .await
             .expect("echo of a large argument");
         assert_eq!(code, 4);
-        assert_eq!(payload, raw_peer::tuple(vec![Entity::Int(id), arg]));
+        assert_eq!(payload, tuple(vec![Entity::Int(id), arg]));
     }
 }

@@ -6,20 +6,19 @@ use std::time::{Duration, Instant};
 use versile::vec::{Decoder, DecoderConfig, Entity, StrCodec, WireRef};
 use versile::vol::{CallKind, Event, Link, LinkConfig, LinkError, Outcome, Ref};
 
-#[path = "support/link_pair.rs"]
-mod link_pair;
+mod support;
 
-use link_pair::{established, Obj, Pair};
+use support::links::{take_established_gateway, LinkPair, NumberedObj};
 
 #[test]
 fn handshake_and_call() {
     let t0 = Instant::now();
-    let mut p = Pair::new(LinkConfig::default(), LinkConfig::default(), t0);
+    let mut p = LinkPair::new(LinkConfig::default(), LinkConfig::default(), t0);
     let (ra, rb) = p.pump(t0);
     ra.unwrap();
     rb.unwrap();
-    let gw_b = established(&mut p.a).expect("a established");
-    established(&mut p.b).expect("b established");
+    let gw_b = take_established_gateway(&mut p.a).expect("a established");
+    take_established_gateway(&mut p.b).expect("b established");
     let id =
         p.a.call(gw_b, CallKind::Normal, vec![Entity::String("echo".into())])
             .unwrap();
@@ -31,7 +30,7 @@ fn handshake_and_call() {
             args,
             kind,
         }) => {
-            assert_eq!(target, Obj(2));
+            assert_eq!(target, NumberedObj(2));
             assert_eq!(args, vec![Entity::String("echo".into())]);
             p.b.respond(&call_id, kind, Outcome::Result(Entity::Int(7)))
                 .unwrap();
@@ -50,7 +49,7 @@ fn handshake_and_call() {
     p.a.call(
         gw_b,
         CallKind::Normal,
-        vec![Entity::Ref(Ref::Local(Obj(9)))],
+        vec![Entity::Ref(Ref::Local(NumberedObj(9)))],
     )
     .unwrap();
     p.pump_ok(t0);
@@ -71,12 +70,12 @@ fn keep_alive_is_granted_and_expires_on_silence() {
         keep_alive_min_send: Duration::from_millis(500),
         ..LinkConfig::default()
     };
-    let mut p = Pair::new(ca, cb, t0);
+    let mut p = LinkPair::new(ca, cb, t0);
     let (ra, rb) = p.pump(t0);
     ra.unwrap();
     rb.unwrap();
-    established(&mut p.a).expect("a established");
-    established(&mut p.b).expect("b established");
+    take_established_gateway(&mut p.a).expect("a established");
+    take_established_gateway(&mut p.b).expect("b established");
     // b sends keep-alive traffic (never KEEP_ALIVE itself, docs/protocol/vol.md §8) when
     // idle for the granted 1000 ms; a stays alive.
     let mut now = t0;
@@ -114,7 +113,7 @@ fn rejected_peer_gets_no_handshake_object() {
         authorize: true,
         ..LinkConfig::default()
     };
-    let mut p = Pair::new(LinkConfig::default(), cb, t0);
+    let mut p = LinkPair::new(LinkConfig::default(), cb, t0);
     p.pump_ok(t0);
     assert!(matches!(p.b.poll_event(), Some(Event::Authorize { .. })));
     assert!(matches!(p.b.authorize(false), Err(LinkError::Rejected)));
@@ -125,7 +124,7 @@ fn rejected_peer_gets_no_handshake_object() {
 #[test]
 fn handshake_times_out() {
     let t0 = Instant::now();
-    let mut a: Link<Obj> = Link::new(LinkConfig::default(), Obj(1), t0);
+    let mut a: Link<NumberedObj> = Link::new(LinkConfig::default(), NumberedObj(1), t0);
     let deadline = a.poll_timeout().expect("a handshake deadline");
     assert!(a
         .handle_timeout(deadline - Duration::from_millis(1))
@@ -143,10 +142,10 @@ fn absurd_keep_alive_intervals_do_not_panic() {
         keep_alive_request: Some(Duration::from_millis(i64::MAX as u64)),
         ..LinkConfig::default()
     };
-    let mut p = Pair::new(ca, LinkConfig::default(), t0);
+    let mut p = LinkPair::new(ca, LinkConfig::default(), t0);
     p.pump_ok(t0);
-    established(&mut p.a).expect("a established");
-    established(&mut p.b).expect("b established");
+    take_established_gateway(&mut p.a).expect("a established");
+    take_established_gateway(&mut p.b).expect("b established");
     let later = t0 + Duration::from_secs(3600 * 24 * 365);
     let _ = p.a.poll_timeout();
     let _ = p.b.poll_timeout();
@@ -168,9 +167,9 @@ fn a_huge_keep_alive_grant_still_expires() {
         ..LinkConfig::default()
     };
     assert_eq!(ca.keep_alive_max_grant, Duration::from_secs(600));
-    let mut p = Pair::new(ca, cb, t0);
+    let mut p = LinkPair::new(ca, cb, t0);
     p.pump_ok(t0);
-    established(&mut p.a).expect("a established");
+    take_established_gateway(&mut p.a).expect("a established");
     let expiry = p.a.poll_timeout().expect("a has an expiry");
     assert!(expiry <= t0 + Duration::from_secs(900), "{:?}", expiry - t0);
     assert!(matches!(

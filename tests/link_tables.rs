@@ -10,10 +10,9 @@ use versile::vol::{
     TableLimits,
 };
 
-#[path = "support/link_pair.rs"]
-mod link_pair;
+mod support;
 
-use link_pair::{Obj, Pair};
+use support::links::{LinkPair, NumberedObj};
 
 fn tables(max_exports: usize, max_imports: usize) -> LinkConfig {
     LinkConfig {
@@ -27,7 +26,11 @@ fn tables(max_exports: usize, max_imports: usize) -> LinkConfig {
 
 /// `a` calls `b`'s gateway once; `b` answers with `outcome`. Returns what
 /// reached `a`.
-fn call_answered_with(p: &mut Pair, gw_b: i64, outcome: Outcome<Ref<Obj>>) -> Outcome<Ref<Obj>> {
+fn call_answered_with(
+    p: &mut LinkPair,
+    gw_b: i64,
+    outcome: Outcome<Ref<NumberedObj>>,
+) -> Outcome<Ref<NumberedObj>> {
     let t0 = Instant::now();
     let id =
         p.a.call(gw_b, CallKind::Normal, vec![Entity::String("get".into())])
@@ -48,14 +51,14 @@ fn call_answered_with(p: &mut Pair, gw_b: i64, outcome: Outcome<Ref<Obj>>) -> Ou
 fn export_limit_turns_results_into_call_error_and_link_goes_on() {
     let t0 = Instant::now();
     // b exports only its gateway after the handshake: room for 3 more.
-    let (mut p, gw_b, _) = Pair::connected(LinkConfig::default(), tables(4, 1024), t0);
+    let (mut p, gw_b, _) = LinkPair::connected(LinkConfig::default(), tables(4, 1024), t0);
     assert_eq!(p.b.table_sizes().0, 1);
     let mut ids = Vec::new();
     for i in 0..3 {
         let got = call_answered_with(
             &mut p,
             gw_b,
-            Outcome::Result(Entity::Ref(Ref::Local(Obj(100 + i)))),
+            Outcome::Result(Entity::Ref(Ref::Local(NumberedObj(100 + i)))),
         );
         let Outcome::Result(Entity::Ref(Ref::Remote(id))) = got else {
             panic!("object {i}: expected a reference, got {got:?}")
@@ -64,7 +67,7 @@ fn export_limit_turns_results_into_call_error_and_link_goes_on() {
     }
     assert_eq!(p.b.table_sizes().0, 4);
     // Full: a new object, as result or inside an exception, is CALL_ERROR.
-    let new = Entity::Ref(Ref::Local(Obj(200)));
+    let new = Entity::Ref(Ref::Local(NumberedObj(200)));
     let got = call_answered_with(&mut p, gw_b, Outcome::Result(new.clone()));
     assert_eq!(got, Outcome::Error);
     let got = call_answered_with(
@@ -79,7 +82,7 @@ fn export_limit_turns_results_into_call_error_and_link_goes_on() {
         "nothing exported for refused values"
     );
     // Objects already exported still go, plain values too.
-    let again = Entity::Ref(Ref::Local(Obj(100)));
+    let again = Entity::Ref(Ref::Local(NumberedObj(100)));
     let got = call_answered_with(&mut p, gw_b, Outcome::Result(again));
     assert_eq!(got, Outcome::Result(Entity::Ref(Ref::Remote(ids[0]))));
     let got = call_answered_with(&mut p, gw_b, Outcome::Result(Entity::Int(5)));
@@ -91,7 +94,7 @@ fn export_limit_turns_results_into_call_error_and_link_goes_on() {
     let got = call_answered_with(
         &mut p,
         gw_b,
-        Outcome::Result(Entity::Ref(Ref::Local(Obj(201)))),
+        Outcome::Result(Entity::Ref(Ref::Local(NumberedObj(201)))),
     );
     assert!(matches!(got, Outcome::Result(Entity::Ref(Ref::Remote(_)))));
 }
@@ -99,18 +102,18 @@ fn export_limit_turns_results_into_call_error_and_link_goes_on() {
 #[test]
 fn export_limit_counts_distinct_objects_of_one_value() {
     let t0 = Instant::now();
-    let (mut p, gw_b, _) = Pair::connected(LinkConfig::default(), tables(3, 1024), t0);
+    let (mut p, gw_b, _) = LinkPair::connected(LinkConfig::default(), tables(3, 1024), t0);
     // Two new objects (one of them twice) need two entries: 1 + 2 fits 3.
     let value = Entity::Tuple(vec![
-        Entity::Ref(Ref::Local(Obj(7))),
-        Entity::Ref(Ref::Local(Obj(8))),
-        Entity::Ref(Ref::Local(Obj(7))),
+        Entity::Ref(Ref::Local(NumberedObj(7))),
+        Entity::Ref(Ref::Local(NumberedObj(8))),
+        Entity::Ref(Ref::Local(NumberedObj(7))),
     ]);
     let got = call_answered_with(&mut p, gw_b, Outcome::Result(value));
     assert!(matches!(got, Outcome::Result(Entity::Tuple(_))), "{got:?}");
     let value = Entity::Tuple(vec![
-        Entity::Ref(Ref::Local(Obj(8))),
-        Entity::Ref(Ref::Local(Obj(9))),
+        Entity::Ref(Ref::Local(NumberedObj(8))),
+        Entity::Ref(Ref::Local(NumberedObj(9))),
     ]);
     let got = call_answered_with(&mut p, gw_b, Outcome::Result(value));
     assert_eq!(
@@ -123,12 +126,12 @@ fn export_limit_counts_distinct_objects_of_one_value() {
 #[test]
 fn export_limit_refuses_our_own_call_before_sending() {
     let t0 = Instant::now();
-    let (mut p, gw_b, _) = Pair::connected(tables(2, 1024), LinkConfig::default(), t0);
+    let (mut p, gw_b, _) = LinkPair::connected(tables(2, 1024), LinkConfig::default(), t0);
     let exports = p.a.table_sizes().0;
     let args = vec![
         Entity::String("take".into()),
-        Entity::Ref(Ref::Local(Obj(50))),
-        Entity::Ref(Ref::Local(Obj(51))),
+        Entity::Ref(Ref::Local(NumberedObj(50))),
+        Entity::Ref(Ref::Local(NumberedObj(51))),
     ];
     let r = p.a.call(gw_b, CallKind::Normal, args);
     assert!(matches!(r, Err(CallSendError::ExportLimit)), "{r:?}");
@@ -145,20 +148,20 @@ fn export_limit_refuses_our_own_call_before_sending() {
 fn import_limit_closes_the_link() {
     let t0 = Instant::now();
     // b imports a's gateway: room for 2 more distinct ids.
-    let (mut p, gw_b, _) = Pair::connected(LinkConfig::default(), tables(1024, 3), t0);
+    let (mut p, gw_b, _) = LinkPair::connected(LinkConfig::default(), tables(1024, 3), t0);
     assert_eq!(p.b.table_sizes().1, 1);
     for i in 0..2 {
-        let obj = Entity::Ref(Ref::Local(Obj(60 + i)));
+        let obj = Entity::Ref(Ref::Local(NumberedObj(60 + i)));
         p.a.call(gw_b, CallKind::Normal, vec![obj.clone(), obj])
             .unwrap();
         p.pump_ok(t0);
     }
     assert_eq!(p.b.table_sizes().1, 3);
     // An id already imported is only counted.
-    let known = Entity::Ref(Ref::Local(Obj(60)));
+    let known = Entity::Ref(Ref::Local(NumberedObj(60)));
     p.a.call(gw_b, CallKind::Normal, vec![known]).unwrap();
     p.pump_ok(t0);
-    let new = Entity::Ref(Ref::Local(Obj(99)));
+    let new = Entity::Ref(Ref::Local(NumberedObj(99)));
     p.a.call(gw_b, CallKind::Normal, vec![new]).unwrap();
     let (_, rb) = p.pump(t0);
     assert!(matches!(rb, Err(LinkError::ImportLimit(3))), "{rb:?}");
@@ -168,12 +171,12 @@ fn import_limit_closes_the_link() {
 #[test]
 fn responses_to_unknown_calls_count_against_the_import_limit() {
     let t0 = Instant::now();
-    let (mut p, _, _) = Pair::connected(LinkConfig::default(), tables(1024, 4), t0);
+    let (mut p, _, _) = LinkPair::connected(LinkConfig::default(), tables(1024, 4), t0);
     let mut result = Ok(());
     for i in 0..10 {
         // Answers to calls b never made (`docs/protocol/vol.md` §3.4): ignored, but the
         // references in them are imports all the same.
-        let obj = Entity::Ref(Ref::Local(Obj(300 + i)));
+        let obj = Entity::Ref(Ref::Local(NumberedObj(300 + i)));
         p.a.respond(
             &CallId::Small(1000 + i as i64),
             CallKind::Normal,
@@ -195,7 +198,7 @@ fn responses_to_unknown_calls_count_against_the_import_limit() {
 #[test]
 fn receive_next_processes_one_entity_at_a_time() {
     let t0 = Instant::now();
-    let (mut p, gw_b, _) = Pair::connected(LinkConfig::default(), LinkConfig::default(), t0);
+    let (mut p, gw_b, _) = LinkPair::connected(LinkConfig::default(), LinkConfig::default(), t0);
     for i in 0..10 {
         p.a.call(gw_b, CallKind::Normal, vec![Entity::Int(i)])
             .unwrap();

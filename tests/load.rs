@@ -10,20 +10,21 @@
 //!   forced ends them with a link error, the process exits within the
 //!   drain deadline, and the link registry goes back to zero.
 
-mod procs;
+mod support;
 
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use procs::*;
-use tokio::io::AsyncReadExt;
+use support::calls::{assert_echoes, try_connect_plain};
+use support::http::{http_get_async, metric};
+use support::procs::*;
+use support::raw_peer::time_until_closed;
+use support::servers::serve_stack;
 use tokio::net::TcpStream;
 use versile::demo::SimpleGateway;
 use versile::server::StackConfig;
-use versile::{
-    CallError, Client, ClientConfig, GatewayService, LinkHandle, LinkShutdown, RemoteObject, Server,
-};
-use versile::{Value, VopLayer};
+use versile::Value;
+use versile::{CallError, LinkHandle, LinkShutdown, RemoteObject};
 
 const T: Duration = Duration::from_secs(20);
 const SILENT: usize = 2_000;
@@ -32,49 +33,17 @@ const BATCH: usize = 200;
 
 /// `versile serve --insecure` on ephemeral ports, with metrics: (process,
 /// vop address, metrics address).
-fn serve(extra: &[&str]) -> (Proc, String, String) {
-    let mut args = vec![
-        "serve",
-        "--insecure",
-        "--listen",
-        "127.0.0.1:0",
-        "--metrics",
-        "127.0.0.1:0",
-    ];
-    args.extend_from_slice(extra);
-    let mut p = Proc::spawn(versile_bin(), &args);
-    let addr = p.wait_vop_addr();
-    let metrics = p
-        .wait_for("metrics on http://")
-        .trim_end_matches("/metrics")
-        .to_owned();
+fn serve(extra: &[&str]) -> (VersileServe, String, String) {
+    let p = VersileServe::start_insecure_with_metrics(extra);
+    let (addr, metrics) = (p.vop_addr.clone(), p.metrics().to_owned());
     (p, addr, metrics)
-}
-
-async fn connect(addr: &str) -> Result<(LinkHandle, RemoteObject), String> {
-    let client = Client::new(ClientConfig::insecure());
-    match tokio::time::timeout(T, client.connect(addr)).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(_) => Err("connect timed out".into()),
-    }
-}
-
-async fn echo(gw: &RemoteObject, v: i64) {
-    let r = tokio::time::timeout(T, gw.call("echo", (v,)))
-        .await
-        .expect("call timed out")
-        .expect("echo");
-    assert_eq!(r, Value::from(v));
 }
 
 /// Poll the metrics page until `series` reaches `at_least`.
 async fn wait_metric(metrics: &str, series: &str, at_least: f64) -> f64 {
     let deadline = Instant::now() + T;
     loop {
-        let m = metrics.to_owned();
-        let (_, page) = tokio::task::spawn_blocking(move || http_get(&m, "/metrics"))
-            .await
-            .unwrap();
+        let (_, page) = http_get_async(metrics, "/metrics").await;
         let v = metric(&page, series);
         if v >= at_least {
             return v;
@@ -88,10 +57,7 @@ async fn wait_metric(metrics: &str, series: &str, at_least: f64) -> f64 {
 }
 
 async fn scrape(metrics: &str, series: &str) -> f64 {
-    let m = metrics.to_owned();
-    let (_, page) = tokio::task::spawn_blocking(move || http_get(&m, "/metrics"))
-        .await
-        .unwrap();
+    let (_, page) = http_get_async(metrics, "/metrics").await;
     metric(&page, series)
 }
 
@@ -100,19 +66,6 @@ fn nofile_limit() -> Option<usize> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
-}
-
-/// Reads until the server closes; how long that took.
-async fn time_to_close(mut s: TcpStream) -> Duration {
-    let start = Instant::now();
-    let mut buf = [0u8; 64];
-    loop {
-        match tokio::time::timeout(T, s.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return start.elapsed(),
-            Ok(Ok(_)) => continue,
-            Err(_) => panic!("a silent connection was not closed"),
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,7 +123,7 @@ async fn silent_connections_do_not_stop_a_real_client_and_hit_the_deadline() {
     let (link, gw) = real_client(&addr).await;
 
     // Every silent connection is closed by the deadline (plus slack).
-    let closes = join_all(silent.into_iter().map(time_to_close)).await;
+    let closes = join_all(silent.into_iter().map(time_until_closed)).await;
     let slowest = closes.iter().max().copied().unwrap_or_default();
     assert!(
         slowest < deadline + Duration::from_secs(3),
@@ -183,9 +136,9 @@ async fn silent_connections_do_not_stop_a_real_client_and_hit_the_deadline() {
     )
     .await;
     // The real links outlived them all.
-    echo(&gw, 43).await;
+    assert_echoes(&gw, 43).await;
     let (first_link, first_gw) = first.expect("halfway client");
-    echo(&first_gw, 44).await;
+    assert_echoes(&first_gw, 44).await;
     assert_eq!(scrape(&metrics, "versile_connections_active").await, 2.0);
     for l in [link, first_link] {
         l.shutdown(LinkShutdown::Graceful);
@@ -199,8 +152,8 @@ async fn silent_connections_do_not_stop_a_real_client_and_hit_the_deadline() {
 /// Connect and call, asserting it is prompt.
 async fn real_client(addr: &str) -> (LinkHandle, RemoteObject) {
     let start = Instant::now();
-    let (link, gw) = connect(addr).await.expect("real client");
-    echo(&gw, 42).await;
+    let (link, gw) = try_connect_plain(addr).await.expect("real client");
+    assert_echoes(&gw, 42).await;
     let took = start.elapsed();
     eprintln!("real client served in {took:?}");
     assert!(took < Duration::from_secs(2), "real client took {took:?}");
@@ -213,13 +166,13 @@ async fn limit_case(args: &[&str], reason: &str, existing: usize) {
     let (mut server, addr, metrics) = serve(args);
     let mut links = Vec::new();
     for i in 0..existing {
-        let (link, gw) = connect(&addr)
+        let (link, gw) = try_connect_plain(&addr)
             .await
             .unwrap_or_else(|e| panic!("{args:?}: link {i}: {e}"));
-        echo(&gw, i as i64).await;
+        assert_echoes(&gw, i as i64).await;
         links.push((link, gw));
     }
-    let refused = connect(&addr).await;
+    let refused = try_connect_plain(&addr).await;
     assert!(
         refused.is_err(),
         "{args:?}: connection over the limit admitted"
@@ -227,7 +180,7 @@ async fn limit_case(args: &[&str], reason: &str, existing: usize) {
     let series = format!("versile_connections_rejected_total{{reason=\"{reason}\"}}");
     wait_metric(&metrics, &series, 1.0).await;
     for (i, (_, gw)) in links.iter().enumerate() {
-        echo(gw, 100 + i as i64).await;
+        assert_echoes(gw, 100 + i as i64).await;
     }
     assert_eq!(
         scrape(&metrics, "versile_links_active").await,
@@ -266,8 +219,8 @@ async fn each_limit_refuses_new_connections_counted_while_links_work() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_stop_lets_in_flight_calls_finish() {
     let (mut server, addr, _) = serve(&["--drain-timeout", "8"]);
-    let (busy, gw) = connect(&addr).await.expect("busy client");
-    let (idle, _idle_gw) = connect(&addr).await.expect("idle client");
+    let (busy, gw) = try_connect_plain(&addr).await.expect("busy client");
+    let (idle, _idle_gw) = try_connect_plain(&addr).await.expect("idle client");
     let call = tokio::spawn(async move { gw.call("sleep", (1_500u64,)).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let stopped = Instant::now();
@@ -296,7 +249,7 @@ async fn graceful_stop_lets_in_flight_calls_finish() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forced_stop_ends_calls_with_a_link_error_within_the_drain_deadline() {
     let (mut server, addr, _) = serve(&["--drain-timeout", "0.5"]);
-    let (link, gw) = connect(&addr).await.expect("client");
+    let (link, gw) = try_connect_plain(&addr).await.expect("client");
     let call = tokio::spawn(async move { gw.call("sleep", (30_000u64,)).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let stopped = Instant::now();
@@ -325,21 +278,12 @@ async fn the_production_stack_drains_its_registry_to_zero() {
         idle_timeout: Some(Duration::from_secs(60)),
         ..StackConfig::default()
     };
-    let svc = stack
-        .build(
-            VopLayer::insecure(),
-            GatewayService::new(SimpleGateway::new),
-        )
-        .expect("valid stack");
-    let server = Server::builder()
-        .listen("127.0.0.1:0")
-        .serve(svc)
-        .expect("serve");
+    let server = serve_stack(&stack, SimpleGateway::new);
     let addr = server.local_addr().to_string();
     let mut links = Vec::new();
     for i in 0..5 {
-        let (link, gw) = connect(&addr).await.expect("client");
-        echo(&gw, i).await;
+        let (link, gw) = try_connect_plain(&addr).await.expect("client");
+        assert_echoes(&gw, i).await;
         links.push((link, gw));
     }
     // A silent connection too: it holds no link, but a task.

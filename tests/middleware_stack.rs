@@ -6,19 +6,21 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceBuilder;
 use versile::demo::SimpleGateway;
 use versile::runtime::CloseReason;
-use versile::{
-    Client, ClientConfig, GatewayService, LinkShutdown, RemoteObject, Server, Value, VopLayer,
-};
+use versile::{GatewayService, LinkShutdown, Server, Value, VopLayer};
 use versile_middleware::deadline::HandshakeDeadlineLayer;
 use versile_middleware::filter::HostFilterLayer;
 use versile_middleware::idle::IdleTimeoutLayer;
 use versile_middleware::ipnet::IpNet;
 use versile_middleware::per_ip::PerIpLimitLayer;
+
+mod support;
+use support::calls::{echo, try_connect_plain};
+use support::raw_peer::time_until_closed;
 
 const T: Duration = Duration::from_secs(10);
 const DEADLINE: Duration = Duration::from_millis(600);
@@ -38,43 +40,17 @@ async fn start(max_per_ip: u32) -> Server {
     Server::serve(listener, svc).unwrap()
 }
 
-async fn connect(server: &Server) -> Result<(versile::LinkHandle, RemoteObject), String> {
-    let client = Client::new(ClientConfig::insecure());
-    match tokio::time::timeout(T, client.connect(&server.local_addr().to_string())).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(_) => Err("connect timed out".into()),
-    }
-}
-
-async fn echo(gw: &RemoteObject, s: &str) -> Value {
-    tokio::time::timeout(T, gw.call("echo", (s,)))
-        .await
-        .expect("call timed out")
-        .expect("call")
-}
-
-/// Reads until the server closes; returns how long that took.
-async fn time_to_close(mut s: TcpStream) -> Duration {
-    let start = Instant::now();
-    let mut buf = [0u8; 256];
-    loop {
-        match tokio::time::timeout(T, s.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return start.elapsed(),
-            Ok(Ok(_)) => continue,
-            Err(_) => panic!("the server did not close the connection"),
-        }
-    }
-}
-
 #[tokio::test]
 async fn silent_and_trickling_connections_are_dropped_at_the_deadline() {
     let server = start(16).await;
 
-    let (_link, gw) = connect(&server).await.expect("client");
+    let (_link, gw) = try_connect_plain(server.local_addr())
+        .await
+        .expect("client");
     assert_eq!(echo(&gw, "before").await, Value::from("before"));
 
     let silent = TcpStream::connect(server.local_addr()).await.unwrap();
-    let silent = tokio::spawn(time_to_close(silent));
+    let silent = tokio::spawn(time_until_closed(silent));
 
     let mut trickle = TcpStream::connect(server.local_addr()).await.unwrap();
     let trickler = tokio::spawn(async move {
@@ -102,7 +78,9 @@ async fn silent_and_trickling_connections_are_dropped_at_the_deadline() {
     assert_eq!(server.links().len(), 1);
     // The established link outlived the deadline several times over.
     assert_eq!(echo(&gw, "after").await, Value::from("after"));
-    let (_link2, gw2) = connect(&server).await.expect("a new client");
+    let (_link2, gw2) = try_connect_plain(server.local_addr())
+        .await
+        .expect("a new client");
     assert_eq!(echo(&gw2, "new").await, Value::from("new"));
     assert!(server.shutdown(T).await);
 }
@@ -110,10 +88,12 @@ async fn silent_and_trickling_connections_are_dropped_at_the_deadline() {
 #[tokio::test]
 async fn a_client_over_the_per_ip_limit_is_refused() {
     let server = start(2).await;
-    let (l1, gw1) = connect(&server).await.expect("first");
-    let (_l2, gw2) = connect(&server).await.expect("second");
+    let (l1, gw1) = try_connect_plain(server.local_addr()).await.expect("first");
+    let (_l2, gw2) = try_connect_plain(server.local_addr())
+        .await
+        .expect("second");
 
-    let refused = connect(&server).await;
+    let refused = try_connect_plain(server.local_addr()).await;
     assert!(refused.is_err(), "third link admitted");
 
     // Existing links are unaffected.
@@ -126,7 +106,7 @@ async fn a_client_over_the_per_ip_limit_is_refused() {
     let deadline = Instant::now() + T;
     let (_l3, gw3) = loop {
         // The server notices the close a moment after the client does.
-        match connect(&server).await {
+        match try_connect_plain(server.local_addr()).await {
             Ok(x) => break x,
             Err(e) if Instant::now() < deadline => {
                 let _ = e;
@@ -146,7 +126,9 @@ async fn an_idle_link_is_closed_gracefully() {
         .layer(VopLayer::insecure())
         .service(GatewayService::new(SimpleGateway::new));
     let server = Server::serve(TcpListener::bind("127.0.0.1:0").await.unwrap(), svc).unwrap();
-    let (link, gw) = connect(&server).await.expect("client");
+    let (link, gw) = try_connect_plain(server.local_addr())
+        .await
+        .expect("client");
     // Calls keep it open past the timeout.
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{python, run_py_client, PyProcess, PyServer};
+use support::python::{python, run_py_client, PyProcess, PyServer};
 
 #[test]
 fn python_client_passes_against_python_server() {

@@ -12,23 +12,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use tower::ServiceBuilder;
 use versile::client::ClientError;
 use versile::demo::SimpleGateway;
 use versile::reconnect::{Attempts, Backoff, ReconnectError, ReconnectingClient};
 use versile::vol::LinkError;
-use versile::{Client, ClientConfig, GatewayService, Server, StopLinks, Value, VopLayer};
+use versile::{Client, ClientConfig, LinkOptions, Server, StopLinks, Value};
+
+mod support;
+use support::servers::serve_plain_on;
 
 const T: Duration = Duration::from_secs(20);
 
+/// The PLAIN stack serving the demo gateway on `port` (0: any).
 async fn serve_on(port: u16) -> Server {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("bind");
-    let svc = ServiceBuilder::new()
-        .layer(VopLayer::insecure())
-        .service(GatewayService::new(SimpleGateway::new));
-    Server::serve(listener, svc).expect("serve")
+    let addr = format!("127.0.0.1:{port}");
+    serve_plain_on(&addr, SimpleGateway::new, LinkOptions::default()).await
 }
 
 /// Short delays: the tests count attempts, they do not wait for real.

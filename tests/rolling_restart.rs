@@ -30,7 +30,7 @@
 //! skips, without it. Every wait is bounded; nothing asserts on elapsed
 //! time; every process is killed on drop.
 
-mod procs;
+mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -39,7 +39,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use procs::*;
+use support::http::try_http_get;
+use support::procs::*;
 use versile::reconnect::{ReconnectError, ReconnectingClient, Session};
 use versile::vol::LinkError;
 use versile::vri::Vri;
@@ -62,18 +63,15 @@ struct Instance {
     name: &'static str,
     vop: String,
     metrics: String,
-    proc: Option<Proc>,
+    proc: Option<VersileServe>,
 }
 
 impl Instance {
     fn start(&mut self) -> u32 {
-        let mut p = Proc::spawn(
-            versile_bin(),
+        let mut p = VersileServe::start_on(
+            &self.vop,
             &[
-                "serve",
                 "--insecure",
-                "--listen",
-                &self.vop,
                 "--proxy-protocol",
                 "--proxy-trusted",
                 "127.0.0.1",
@@ -83,8 +81,8 @@ impl Instance {
                 DRAIN_TIMEOUT,
             ],
         );
-        assert_eq!(p.wait_vop_addr(), self.vop, "{} listens", self.name);
-        p.wait_for("metrics on http://");
+        assert_eq!(p.vop_addr, self.vop, "{} listens", self.name);
+        p.wait_metrics_addr();
         let pid = p.pid();
         self.proc = Some(p);
         pid

@@ -10,51 +10,35 @@
 //!   is in `tests/serve_ops.rs`);
 //! * `versile serve` counts a keep-alive expiry in its metrics.
 
-mod procs;
-#[path = "support/raw_peer.rs"]
-mod raw_peer;
+mod support;
 
 use std::time::Duration;
 
-use procs::{http_get, metric, versile_bin, Proc};
-use raw_peer::{Closed, RawPeer};
+use support::calls::plain_client;
+use support::http::{http_get, metric};
+use support::procs::VersileServe;
+use support::raw_peer::{Closed, RawPeer};
+use support::servers::serve_stack;
 use versile::demo::SimpleGateway;
 use versile::server::{StackConfig, StackConfigError};
-use versile::{Client, ClientConfig, GatewayService, LinkShutdown, Server, Value, VopLayer};
+use versile::{Client, ClientConfig, GatewayService, LinkShutdown, Value, VopLayer};
 
 const T: Duration = Duration::from_secs(20);
-
-fn start(stack: &StackConfig) -> Server {
-    let svc = stack
-        .build(
-            VopLayer::insecure(),
-            GatewayService::new(SimpleGateway::new),
-        )
-        .expect("valid stack");
-    Server::builder()
-        .listen("127.0.0.1:0")
-        .serve(svc)
-        .expect("serve")
-}
-
-fn client() -> Client {
-    Client::new(ClientConfig::insecure())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_stack_refuses_the_next_connection_from_a_full_address() {
     let cap = StackConfig::DEFAULT_MAX_CONNECTIONS_PER_IP as usize;
-    let server = start(&StackConfig::default());
+    let server = serve_stack(&StackConfig::default(), SimpleGateway::new);
     let addr = server.local_addr().to_string();
     let mut links = Vec::new();
     for i in 0..cap {
-        let (link, gw) = tokio::time::timeout(T, client().connect(&addr))
+        let (link, gw) = tokio::time::timeout(T, plain_client().connect(&addr))
             .await
             .expect("connect timed out")
             .unwrap_or_else(|e| panic!("link {i} of {cap}: {e}"));
         links.push((link, gw));
     }
-    let over = tokio::time::timeout(T, client().connect(&addr))
+    let over = tokio::time::timeout(T, plain_client().connect(&addr))
         .await
         .expect("refusal timed out");
     assert!(over.is_err(), "link {} from one address admitted", cap + 1);
@@ -69,7 +53,7 @@ async fn default_stack_refuses_the_next_connection_from_a_full_address() {
     tokio::time::timeout(T, link.closed()).await.unwrap();
     let mut again = None;
     for _ in 0..100 {
-        if let Ok(Ok(l)) = tokio::time::timeout(T, client().connect(&addr)).await {
+        if let Ok(Ok(l)) = tokio::time::timeout(T, plain_client().connect(&addr)).await {
             again = Some(l);
             break;
         }
@@ -82,7 +66,7 @@ async fn default_stack_refuses_the_next_connection_from_a_full_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_stack_requests_keep_alive() {
-    let server = start(&StackConfig::default());
+    let server = serve_stack(&StackConfig::default(), SimpleGateway::new);
     let peer = tokio::time::timeout(T, RawPeer::handshake(server.local_addr()))
         .await
         .expect("handshake");
@@ -101,7 +85,7 @@ async fn a_silent_peer_is_closed_and_an_idle_live_client_is_not() {
         keep_alive: Some(Duration::from_millis(200)),
         ..StackConfig::default()
     };
-    let server = start(&stack);
+    let server = serve_stack(&stack, SimpleGateway::new);
 
     // A live client that grants what is asked keeps the link alive with
     // its own traffic while idle (`docs/protocol/vol.md` §8: NOTIFY_DEREF (0, 0)).
@@ -149,24 +133,9 @@ fn proxy_protocol_without_trusted_balancers_does_not_build() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versile_serve_closes_and_counts_a_silent_peer() {
-    let mut server = Proc::spawn(
-        versile_bin(),
-        &[
-            "serve",
-            "--insecure",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics",
-            "127.0.0.1:0",
-            "--keep-alive",
-            "0.2",
-        ],
-    );
-    let addr: std::net::SocketAddr = server.wait_vop_addr().parse().expect("address");
-    let metrics = server
-        .wait_for("metrics on http://")
-        .trim_end_matches("/metrics")
-        .to_owned();
+    let mut server = VersileServe::start_insecure_with_metrics(&["--keep-alive", "0.2"]);
+    let addr: std::net::SocketAddr = server.vop_addr.clone().parse().expect("address");
+    let metrics = server.metrics().to_owned();
     let mut dead = tokio::time::timeout(T, RawPeer::handshake(addr))
         .await
         .expect("handshake");

@@ -12,42 +12,25 @@
 //! On one host without a balancer: two processes on the same port with
 //! `--reuse-port` (SO_REUSEPORT); the kernel spreads clients over both.
 
-mod procs;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use procs::*;
-use versile::{Client, ClientConfig, LinkShutdown, Value};
+use support::calls::connect_plain;
+use support::http::{http_get, metric};
+use support::procs::*;
+use versile::{LinkShutdown, Value};
 
 const T: Duration = Duration::from_secs(20);
 const CLIENTS: usize = 8;
 
 /// A `versile serve` instance behind the balancer, with its metrics address.
-fn instance() -> (Proc, String, String) {
-    let mut p = Proc::spawn(
-        versile_bin(),
-        &[
-            "serve",
-            "--insecure",
-            "--listen",
-            "127.0.0.1:0",
-            "--proxy-protocol",
-            "--proxy-trusted",
-            "127.0.0.1",
-            "--metrics",
-            "127.0.0.1:0",
-        ],
-    );
-    let addr = p.wait_vop_addr();
-    let metrics = p
-        .wait_for("metrics on http://")
-        .trim_end_matches("/metrics")
-        .to_owned();
-    (p, addr, metrics)
+fn instance() -> VersileServe {
+    VersileServe::start_insecure_with_metrics(&["--proxy-protocol", "--proxy-trusted", "127.0.0.1"])
 }
 
-fn start_haproxy(front: &str, backends: &[&str]) -> (Proc, tempdir::Dir) {
-    let dir = tempdir::Dir::new("haproxy");
+fn start_haproxy(front: &str, backends: &[&str]) -> (Proc, TempDir) {
+    let dir = TempDir::new("haproxy");
     let mut cfg = format!(
         "global\n    maxconn 512\n\
          defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n\
@@ -63,30 +46,11 @@ fn start_haproxy(front: &str, backends: &[&str]) -> (Proc, tempdir::Dir) {
     (p, dir)
 }
 
-/// Minimal temporary directory, removed on drop.
-mod tempdir {
-    pub struct Dir(std::path::PathBuf);
-    impl Dir {
-        pub fn new(tag: &str) -> Dir {
-            let p = std::env::temp_dir().join(format!("versile-{tag}-{}", std::process::id()));
-            std::fs::create_dir_all(&p).expect("temp dir");
-            Dir(p)
-        }
-        pub fn path(&self) -> &std::path::Path {
-            &self.0
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn haproxy_send_proxy_v2_balances_and_passes_real_addresses() {
-    let (mut s1, a1, m1) = instance();
-    let (mut s2, a2, m2) = instance();
+    let (mut s1, mut s2) = (instance(), instance());
+    let (a1, m1) = (s1.vop_addr.clone(), s1.metrics().to_owned());
+    let (a2, m2) = (s2.vop_addr.clone(), s2.metrics().to_owned());
     let front = format!("127.0.0.1:{}", free_port());
     let (mut haproxy, _dir) = start_haproxy(&front, &[&a1, &a2]);
 
@@ -103,13 +67,9 @@ async fn haproxy_send_proxy_v2_balances_and_passes_real_addresses() {
     }
 
     // Clients through the balancer, all connected at once.
-    let client = Client::new(ClientConfig::insecure());
     let mut links = Vec::new();
     for i in 0..CLIENTS {
-        let (link, gw) = tokio::time::timeout(T, client.connect(&front))
-            .await
-            .expect("connect timed out")
-            .unwrap_or_else(|e| panic!("client {i}: {e}"));
+        let (link, gw) = connect_plain(&front).await;
         let local = link.context().local_addr().expect("client local address");
         let seen = tokio::time::timeout(T, gw.call("peer", ()))
             .await
@@ -165,9 +125,7 @@ async fn haproxy_send_proxy_v2_balances_and_passes_real_addresses() {
             .expect("link close");
     }
     for s in [&mut s1, &mut s2] {
-        s.signal("-TERM");
-        let (status, stderr) = s.wait_exit(T);
-        assert!(status.success(), "{status}: {stderr}");
+        s.terminate_expect_success();
     }
 }
 
@@ -176,34 +134,19 @@ async fn reuse_port_spreads_clients_over_two_processes() {
     const N: usize = 16;
     let listen = format!("127.0.0.1:{}", free_port());
     let start = || {
-        let mut p = Proc::spawn(
-            versile_bin(),
-            &[
-                "serve",
-                "--insecure",
-                "--reuse-port",
-                "--listen",
-                &listen,
-                "--metrics",
-                "127.0.0.1:0",
-            ],
+        let mut p = VersileServe::start_on(
+            &listen,
+            &["--insecure", "--reuse-port", "--metrics", "127.0.0.1:0"],
         );
-        assert_eq!(p.wait_vop_addr(), listen);
-        let m = p
-            .wait_for("metrics on http://")
-            .trim_end_matches("/metrics")
-            .to_owned();
+        assert_eq!(p.vop_addr, listen);
+        let m = p.wait_metrics_addr();
         (p, m)
     };
     let (mut s1, m1) = start();
     let (mut s2, m2) = start();
-    let client = Client::new(ClientConfig::insecure());
     let mut links = Vec::new();
     for _ in 0..N {
-        let (link, gw) = tokio::time::timeout(T, client.connect(&listen))
-            .await
-            .expect("connect timed out")
-            .expect("connect");
+        let (link, gw) = connect_plain(&listen).await;
         let local = link.context().local_addr().expect("local address");
         let seen = gw.call("peer", ()).await.expect("peer()");
         assert_eq!(seen, Value::from(local.to_string()));
@@ -220,8 +163,6 @@ async fn reuse_port_spreads_clients_over_two_processes() {
     assert_eq!(total, N as f64);
     drop(links);
     for s in [&mut s1, &mut s2] {
-        s.signal("-TERM");
-        let (status, stderr) = s.wait_exit(T);
-        assert!(status.success(), "{status}: {stderr}");
+        s.terminate_expect_success();
     }
 }

@@ -3,12 +3,14 @@
 //! protocol without trusted balancers among them), the
 //! `metrics on` line after `listening on`, JSON logs.
 
-mod procs;
+mod support;
 
 use std::time::Duration;
 use versile::LinkShutdown;
 
-use procs::*;
+use support::calls::{block_on, connect_plain, plain_client};
+use support::http::{http_get, metric};
+use support::procs::*;
 
 struct TempFile(std::path::PathBuf);
 impl TempFile {
@@ -24,6 +26,19 @@ impl TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `/readyz` on `http` polled until it answers other than 200 (or
+/// [`PROC_LIMIT`] passes): the last answer.
+fn readyz_once_not_200(http: &str) -> (u16, String) {
+    let deadline = std::time::Instant::now() + PROC_LIMIT;
+    loop {
+        let r = http_get(http, "/readyz");
+        if r.0 != 200 || std::time::Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -63,7 +78,7 @@ fn invalid_configuration_exits_2_with_a_clear_message() {
         cmd.args(["serve", "--insecure", "--listen", "127.0.0.1:0"])
             .args(&args);
         let mut p = Proc::spawn_cmd(&mut cmd);
-        let (status, stderr) = p.wait_exit(LIMIT);
+        let (status, stderr) = p.wait_exit(PROC_LIMIT);
         assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expect), "{args:?}: {stderr}");
         assert!(
@@ -82,26 +97,11 @@ fn config_file_and_flags_metrics_line_and_json_logs() {
         "metrics = \"127.0.0.1:0\"\nlog_format = \"json\"\nlog = \"info\"\n\
          [stack]\nmax_connections_per_ip = 1\nhandshake_timeout = 5\n",
     );
-    let mut p = Proc::spawn(
-        versile_bin(),
-        &[
-            "serve",
-            "--insecure",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            cfg.path(),
-            "--max-connections-per-ip",
-            "2",
-        ],
-    );
-    let first = p.next_line(LIMIT).expect("first line");
-    let addr = first
-        .strip_prefix("listening on vop://")
-        .unwrap_or_else(|| panic!("first stdout line {first:?}"))
-        .trim_end_matches('/')
-        .to_owned();
-    let second = p.next_line(LIMIT).expect("second line");
+    let mut p =
+        VersileServe::start_insecure(&["--config", cfg.path(), "--max-connections-per-ip", "2"]);
+    // VersileServe::start checked the first line: `listening on`.
+    let addr = p.vop_addr.clone();
+    let second = p.next_line(PROC_LIMIT).expect("second line");
     let metrics = second
         .strip_prefix("metrics on http://")
         .unwrap_or_else(|| panic!("second stdout line {second:?}"))
@@ -109,23 +109,13 @@ fn config_file_and_flags_metrics_line_and_json_logs() {
         .to_owned();
 
     // Two links at once are allowed (the flag won over the file).
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = versile::Client::new(versile::ClientConfig::insecure());
-        let a = tokio::time::timeout(LIMIT, client.connect(&addr))
-            .await
-            .unwrap();
-        let b = tokio::time::timeout(LIMIT, client.connect(&addr))
-            .await
-            .unwrap();
-        let (la, ga) = a.expect("first link");
-        let (lb, gb) = b.expect("second link");
+    block_on(async {
+        let client = plain_client();
+        let (la, ga) = connect_plain(&addr).await;
+        let (lb, gb) = connect_plain(&addr).await;
         ga.call("echo", (1,)).await.expect("echo a");
         gb.call("echo", (2,)).await.expect("echo b");
-        let third = tokio::time::timeout(LIMIT, client.connect(&addr))
+        let third = tokio::time::timeout(PROC_LIMIT, client.connect(&addr))
             .await
             .unwrap();
         assert!(third.is_err(), "third link over --max-connections-per-ip 2");
@@ -141,9 +131,7 @@ fn config_file_and_flags_metrics_line_and_json_logs() {
         "{page}"
     );
 
-    p.signal("-TERM");
-    let (status, stderr) = p.wait_exit(LIMIT);
-    assert!(status.success(), "{status}: {stderr}");
+    let stderr = p.terminate_expect_success();
     let mut messages = Vec::new();
     for line in stderr.lines() {
         let v: serde_json::Value =
@@ -169,38 +157,23 @@ fn config_file_and_flags_metrics_line_and_json_logs() {
 #[test]
 fn max_exports_flag_is_enforced_by_the_server() {
     let cfg = TempFile::new("limits.toml", "[stack.link]\nmax_exports = 64\n");
-    let mut p = Proc::spawn(
-        versile_bin(),
-        &[
-            "serve",
-            "--insecure",
-            "--listen",
-            "127.0.0.1:0",
-            "--log",
-            "info",
-            "--config",
-            cfg.path(),
-            "--max-exports",
-            "4",
-        ],
-    );
-    let addr = p.wait_vop_addr();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (ok, refused) = rt.block_on(async {
-        let client = versile::Client::new(versile::ClientConfig::insecure());
-        let (link, gw) = tokio::time::timeout(LIMIT, client.connect(&addr))
-            .await
-            .expect("connect timed out")
-            .expect("link");
+    let mut p = VersileServe::start_insecure(&[
+        "--log",
+        "info",
+        "--config",
+        cfg.path(),
+        "--max-exports",
+        "4",
+    ]);
+    let addr = p.vop_addr.clone();
+    let (ok, refused) = block_on(async {
+        let (link, gw) = connect_plain(&addr).await;
         // Hold every echoer, so none is released.
         let mut held = Vec::new();
         let mut refused = 0;
         for _ in 0..10 {
             let r = tokio::time::timeout(
-                LIMIT,
+                PROC_LIMIT,
                 gw.call("urlget", vec![versile::Value::from(("text", "echo"))]),
             )
             .await
@@ -211,7 +184,7 @@ fn max_exports_flag_is_enforced_by_the_server() {
                 Err(e) => panic!("urlget: {e:?}"),
             }
         }
-        let echoed = tokio::time::timeout(LIMIT, gw.call("echo", (7,)))
+        let echoed = tokio::time::timeout(PROC_LIMIT, gw.call("echo", (7,)))
             .await
             .expect("echo timed out");
         assert_eq!(echoed.expect("link still serves"), versile::Value::from(7));
@@ -225,9 +198,7 @@ fn max_exports_flag_is_enforced_by_the_server() {
         "{ok} urlget results under max_exports 4"
     );
     assert_eq!(ok + refused, 10);
-    p.signal("-TERM");
-    let (status, stderr) = p.wait_exit(LIMIT);
-    assert!(status.success(), "{status}: {stderr}");
+    let stderr = p.terminate_expect_success();
     assert!(stderr.contains("max_exports=4"), "{stderr}");
 }
 
@@ -236,43 +207,20 @@ fn max_exports_flag_is_enforced_by_the_server() {
 /// draining; a second SIGTERM forces the exit.
 #[test]
 fn sigterm_turns_readyz_503_before_exit() {
-    let mut p = Proc::spawn(
-        versile_bin(),
-        &[
-            "serve",
-            "--insecure",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics",
-            "127.0.0.1:0",
-            "--drain-timeout",
-            "60",
-        ],
-    );
-    let addr = p.wait_vop_addr();
-    let http = p
-        .wait_for("metrics on http://")
-        .trim_end_matches("/metrics")
-        .to_owned();
+    let mut p = VersileServe::start_insecure_with_metrics(&["--drain-timeout", "60"]);
+    let addr = p.vop_addr.clone();
+    let http = p.metrics().to_owned();
     assert_eq!(http_get(&http, "/healthz"), (200, "accepting\n".into()));
     assert_eq!(http_get(&http, "/readyz"), (200, "accepting\n".into()));
 
     // A call that outlives the drain window of this test.
     let caller = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let client = versile::Client::new(versile::ClientConfig::insecure());
-            let (_link, gw) = tokio::time::timeout(LIMIT, client.connect(&addr))
-                .await
-                .expect("connect timed out")
-                .expect("link");
-            tokio::time::timeout(LIMIT * 3, gw.call("sleep", (60_000,))).await
+        block_on(async {
+            let (_link, gw) = connect_plain(&addr).await;
+            tokio::time::timeout(PROC_LIMIT * 3, gw.call("sleep", (60_000,))).await
         })
     });
-    let deadline = std::time::Instant::now() + LIMIT;
+    let deadline = std::time::Instant::now() + PROC_LIMIT;
     while metric(
         &http_get(&http, "/metrics").1,
         "versile_calls_received_total",
@@ -286,21 +234,12 @@ fn sigterm_turns_readyz_503_before_exit() {
     }
 
     p.signal("-TERM");
-    let deadline = std::time::Instant::now() + LIMIT;
-    let ready = loop {
-        let r = http_get(&http, "/readyz");
-        if r.0 != 200 || std::time::Instant::now() > deadline {
-            break r;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let ready = readyz_once_not_200(&http);
     assert_eq!(ready, (503, "draining\n".into()));
     assert_eq!(http_get(&http, "/healthz").0, 200, "draining is alive");
     assert!(p.running(), "exited while the call still runs");
 
-    p.signal("-TERM");
-    let (status, stderr) = p.wait_exit(LIMIT);
-    assert!(status.success(), "{status}: {stderr}");
+    p.terminate_expect_success();
     let call = caller.join().expect("caller thread");
     assert!(
         matches!(call, Ok(Err(_))),
@@ -313,52 +252,22 @@ fn sigterm_turns_readyz_503_before_exit() {
 /// second SIGTERM ends the wait, and with no link open the process exits.
 #[test]
 fn shutdown_delay_keeps_accepting_while_readyz_is_503() {
-    let mut p = Proc::spawn(
-        versile_bin(),
-        &[
-            "serve",
-            "--insecure",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics",
-            "127.0.0.1:0",
-            "--shutdown-delay",
-            "120",
-        ],
-    );
-    let addr = p.wait_vop_addr();
-    let http = p
-        .wait_for("metrics on http://")
-        .trim_end_matches("/metrics")
-        .to_owned();
+    let mut p = VersileServe::start_insecure_with_metrics(&["--shutdown-delay", "120"]);
+    let addr = p.vop_addr.clone();
+    let http = p.metrics().to_owned();
     assert_eq!(http_get(&http, "/readyz").0, 200);
     p.signal("-TERM");
-    let deadline = std::time::Instant::now() + LIMIT;
-    let ready = loop {
-        let r = http_get(&http, "/readyz");
-        if r.0 != 200 || std::time::Instant::now() > deadline {
-            break r;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let ready = readyz_once_not_200(&http);
     assert_eq!(ready, (503, "accepting, gate closed\n".into()));
     // Still accepting: a new link is served.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = versile::Client::new(versile::ClientConfig::insecure());
-        let (link, gw) = tokio::time::timeout(LIMIT, client.connect(&addr))
-            .await
-            .expect("connect timed out")
-            .expect("a link during the shutdown delay");
+    block_on(async {
+        let (link, gw) = connect_plain(&addr).await;
         gw.call("echo", (7,)).await.expect("echo");
         link.shutdown(LinkShutdown::Graceful);
-        tokio::time::timeout(LIMIT, link.closed()).await.unwrap();
+        tokio::time::timeout(PROC_LIMIT, link.closed())
+            .await
+            .unwrap();
     });
     assert!(p.running());
-    p.signal("-TERM");
-    let (status, stderr) = p.wait_exit(LIMIT);
-    assert!(status.success(), "{status}: {stderr}");
+    p.terminate_expect_success();
 }

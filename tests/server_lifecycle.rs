@@ -9,66 +9,29 @@ use std::time::Duration;
 
 use tower::ServiceBuilder;
 use versile::runtime::CloseReason;
-use versile::server::{Admission, LinkInfo, ServerError, INTERNAL_BUFFER_SIZE};
+use versile::server::{Admission, AdmissionNode, LinkInfo, ServerError, INTERNAL_BUFFER_SIZE};
 use versile::vop::Transport;
 use versile::{
     CallError, Client, ClientConfig, GatewayService, LinkHandle, LinkShutdown, LocalObject,
-    ObjectBuilder, RemoteObject, Server, ServerState, StateSet, StopLinks, Value, VopLayer,
+    RemoteObject, Server, ServerState, StateSet, StopLinks, VopLayer,
 };
+
+mod support;
+use support::calls::{assert_echoes, connect_plain, wait_until};
+use support::servers::echo_and_slow_gateway;
 
 const T: Duration = Duration::from_secs(10);
 /// How long "does not happen" is watched for.
 const QUIET: Duration = Duration::from_millis(400);
-
-fn gateway() -> LocalObject {
-    ObjectBuilder::new(())
-        .method("slow", |_, call| async move {
-            let (ms, tag): (u64, String) = call.into_args()?;
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            Ok(Value::from(tag))
-        })
-        .method("echo", |_, call| async move {
-            let (v,): (Value,) = call.into_args()?;
-            Ok(v)
-        })
-        .build()
-}
 
 type Svc = versile::server::VopService<GatewayService<fn() -> LocalObject>>;
 
 fn svc() -> Svc {
     ServiceBuilder::new()
         .layer(VopLayer::insecure())
-        .service(GatewayService::new(gateway as fn() -> LocalObject))
-}
-
-async fn connect(addr: SocketAddr) -> (LinkHandle, RemoteObject) {
-    tokio::time::timeout(
-        T,
-        Client::new(ClientConfig::insecure()).connect(&addr.to_string()),
-    )
-    .await
-    .expect("connect timed out")
-    .expect("connect failed")
-}
-
-async fn echo(gw: &RemoteObject, v: i64) {
-    let r = tokio::time::timeout(T, gw.call("echo", (v,)))
-        .await
-        .expect("call timed out")
-        .expect("call failed");
-    assert_eq!(r, Value::from(v));
-}
-
-/// Poll `cond` until it holds (bounded by `T`).
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    tokio::time::timeout(T, async {
-        while !cond() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting for: {what}"));
+        .service(GatewayService::new(
+            echo_and_slow_gateway as fn() -> LocalObject,
+        ))
 }
 
 fn ipv6_loopback() -> bool {
@@ -131,9 +94,9 @@ async fn stop_keep_then_graceful_then_force() {
         .serve(svc())
         .unwrap();
     let addr = server.local_addr();
-    let (link_a, gw_a) = connect(addr).await;
-    let (link_b, gw_b) = connect(addr).await;
-    eventually("two links registered", || server.links().len() == 2).await;
+    let (link_a, gw_a) = connect_plain(addr).await;
+    let (link_b, gw_b) = connect_plain(addr).await;
+    wait_until("two links registered", || server.links().len() == 2).await;
 
     // Keep: no new connections, existing links go on answering (§5.5).
     server.stop(StopLinks::Keep);
@@ -148,8 +111,8 @@ async fn stop_keep_then_graceful_then_force() {
     .await
     .expect("connect attempt timed out");
     assert!(refused.is_err(), "connect after stop succeeded");
-    echo(&gw_a, 1).await;
-    echo(&gw_b, 2).await;
+    assert_echoes(&gw_a, 1).await;
+    assert_echoes(&gw_b, 2).await;
     assert_eq!(server.links().len(), 2);
     assert!(!server.wait_drained(Duration::from_millis(100)).await);
 
@@ -163,7 +126,7 @@ async fn stop_keep_then_graceful_then_force() {
     tokio::time::timeout(T, link_b.closed())
         .await
         .expect("idle link closes on graceful stop");
-    eventually("idle link unregistered", || server.links().len() == 1).await;
+    wait_until("idle link unregistered", || server.links().len() == 1).await;
     tokio::time::sleep(QUIET).await;
     assert!(!link_a.is_closed(), "graceful stop cut a running call");
 
@@ -210,11 +173,11 @@ async fn several_addresses_ipv6_and_prebound() {
     }
     assert_eq!(server.local_addr(), addrs[0]);
     for (i, addr) in addrs.iter().enumerate() {
-        let (link, gw) = connect(*addr).await;
-        echo(&gw, i as i64).await;
+        let (link, gw) = connect_plain(*addr).await;
+        assert_echoes(&gw, i as i64).await;
         assert_eq!(link.context().peer_addr(), Some(*addr));
         let mine = link.context().local_addr();
-        eventually("server sees the link", || {
+        wait_until("server sees the link", || {
             server
                 .links()
                 .snapshot()
@@ -250,10 +213,10 @@ async fn dual_stack_any_address() {
     let port = server.local_addr().port();
     assert!(server.local_addr().is_ipv6());
     // IPV6_V6ONLY is off: IPv4 clients reach the IPv6 socket.
-    let (_l4, gw4) = connect(SocketAddr::from(([127, 0, 0, 1], port))).await;
-    echo(&gw4, 4).await;
-    let (_l6, gw6) = connect(format!("[::1]:{port}").parse().unwrap()).await;
-    echo(&gw6, 6).await;
+    let (_l4, gw4) = connect_plain(SocketAddr::from(([127, 0, 0, 1], port))).await;
+    assert_echoes(&gw4, 4).await;
+    let (_l6, gw6) = connect_plain(format!("[::1]:{port}")).await;
+    assert_echoes(&gw6, 6).await;
     server.stop(StopLinks::Force);
     assert!(server.wait_drained(T).await);
 }
@@ -299,8 +262,8 @@ async fn buffer_size_is_applied() {
     if cfg!(target_os = "linux") {
         assert_eq!((rcv, snd), (2 * N, 2 * N));
     }
-    let (_link, gw) = connect(server.local_addr()).await;
-    echo(&gw, 1).await;
+    let (_link, gw) = connect_plain(server.local_addr()).await;
+    assert_echoes(&gw, 1).await;
     server.stop(StopLinks::Force);
 
     // The `internal` preset on a socket the builder makes.
@@ -311,8 +274,8 @@ async fn buffer_size_is_applied() {
         .backlog(16)
         .serve(svc())
         .unwrap();
-    let (_link, gw) = connect(server.local_addr()).await;
-    echo(&gw, 2).await;
+    let (_link, gw) = connect_plain(server.local_addr()).await;
+    assert_echoes(&gw, 2).await;
     server.stop(StopLinks::Force);
     assert!(server.wait_drained(T).await);
 }
@@ -334,10 +297,10 @@ async fn link_hooks_and_registry() {
         .serve(svc())
         .unwrap();
     let count = server.links().watch_count();
-    let (la, gwa) = connect(server.local_addr()).await;
-    let (lb, _gwb) = connect(server.local_addr()).await;
-    echo(&gwa, 1).await;
-    eventually("two added", || added.lock().unwrap().len() == 2).await;
+    let (la, gwa) = connect_plain(server.local_addr()).await;
+    let (lb, _gwb) = connect_plain(server.local_addr()).await;
+    assert_echoes(&gwa, 1).await;
+    wait_until("two added", || added.lock().unwrap().len() == 2).await;
     assert_eq!(*count.borrow(), 2);
     let client_addrs = [la.context().local_addr(), lb.context().local_addr()];
     {
@@ -358,7 +321,7 @@ async fn link_hooks_and_registry() {
     assert!(closed.lock().unwrap().is_empty());
 
     la.shutdown(LinkShutdown::Graceful);
-    eventually("one closed", || closed.lock().unwrap().len() == 1).await;
+    wait_until("one closed", || closed.lock().unwrap().len() == 1).await;
     assert_eq!(
         closed.lock().unwrap()[0].peer_addr,
         la.context().local_addr()
@@ -368,7 +331,7 @@ async fn link_hooks_and_registry() {
     tokio::time::timeout(T, server.links().drained())
         .await
         .expect("registry back to zero");
-    eventually("both closed", || closed.lock().unwrap().len() == 2).await;
+    wait_until("both closed", || closed.lock().unwrap().len() == 2).await;
     assert_eq!(*count.borrow(), 0);
     server.stop(StopLinks::Keep);
     assert!(server.wait_drained(T).await);
@@ -376,7 +339,16 @@ async fn link_hooks_and_registry() {
 
 /// Start connecting in the background (the connect may wait on admission).
 fn connect_later(addr: SocketAddr) -> tokio::task::JoinHandle<(LinkHandle, RemoteObject)> {
-    tokio::spawn(connect(addr))
+    tokio::spawn(connect_plain(addr))
+}
+
+/// [`svc`] on an ephemeral loopback port, admitted as `node`.
+fn serve_on_node(node: AdmissionNode) -> versile::Server {
+    Server::builder()
+        .listen("127.0.0.1:0")
+        .admission(node)
+        .serve(svc())
+        .unwrap()
 }
 
 #[tokio::test]
@@ -386,24 +358,16 @@ async fn admission_node_caps_on_two_ports() {
     let node_a = admission.add_node();
     let node_b = admission.add_node();
     let (a, b) = (node_a.id(), node_b.id());
-    let sa = Server::builder()
-        .listen("127.0.0.1:0")
-        .admission(node_a)
-        .serve(svc())
-        .unwrap();
-    let sb = Server::builder()
-        .listen("127.0.0.1:0")
-        .admission(node_b)
-        .serve(svc())
-        .unwrap();
+    let sa = serve_on_node(node_a);
+    let sb = serve_on_node(node_b);
     assert_eq!(sa.admission_node(), Some(a));
     assert_eq!(admission.permit_holder(), Some(a), "first node first");
 
-    let (la1, _g) = connect(sa.local_addr()).await;
-    eventually("A counts 1", || admission.clients(a) == Some(1)).await;
+    let (la1, _g) = connect_plain(sa.local_addr()).await;
+    wait_until("A counts 1", || admission.clients(a) == Some(1)).await;
     assert_eq!(admission.permit_holder(), Some(b), "fewest clients: B");
-    let (_lb1, gb1) = connect(sb.local_addr()).await;
-    eventually("B counts 1", || admission.clients(b) == Some(1)).await;
+    let (_lb1, gb1) = connect_plain(sb.local_addr()).await;
+    wait_until("B counts 1", || admission.clients(b) == Some(1)).await;
     assert_eq!(admission.permit_holder(), None, "both nodes at their cap");
 
     // A capped node does not accept: the client waits in the backlog.
@@ -412,7 +376,7 @@ async fn admission_node_caps_on_two_ports() {
     tokio::time::sleep(QUIET).await;
     assert!(!pending_a.is_finished() && !pending_b.is_finished());
     assert_eq!(admission.total_clients(), 2);
-    echo(&gb1, 7).await;
+    assert_echoes(&gb1, 7).await;
 
     // A's client closes → A gets the permit → the waiting client gets in.
     la1.shutdown(LinkShutdown::Forced);
@@ -420,7 +384,7 @@ async fn admission_node_caps_on_two_ports() {
         .await
         .expect("waiting client admitted after a close")
         .unwrap();
-    echo(&ga2, 8).await;
+    assert_echoes(&ga2, 8).await;
     assert_eq!(admission.clients(a), Some(1));
     tokio::time::sleep(QUIET).await;
     assert!(!pending_b.is_finished(), "B is still at its cap");
@@ -429,7 +393,7 @@ async fn admission_node_caps_on_two_ports() {
     sa.stop(StopLinks::Force);
     sb.stop(StopLinks::Force);
     assert!(sa.wait_drained(T).await && sb.wait_drained(T).await);
-    eventually("counts back to zero", || admission.total_clients() == 0).await;
+    wait_until("counts back to zero", || admission.total_clients() == 0).await;
 }
 
 #[tokio::test]
@@ -453,12 +417,12 @@ async fn admission_total_cap_fewest_clients_shared_socket() {
         .unwrap();
     let counts = || (admission.clients(a), admission.clients(b));
 
-    let (_c1, g1) = connect(addr).await;
-    eventually("c1 on A", || counts() == (Some(1), Some(0))).await;
-    let (c2, _g2) = connect(addr).await;
-    eventually("c2 on B (fewest)", || counts() == (Some(1), Some(1))).await;
-    let (_c3, _g3) = connect(addr).await;
-    eventually("c3 on A (tie: lowest id)", || {
+    let (_c1, g1) = connect_plain(addr).await;
+    wait_until("c1 on A", || counts() == (Some(1), Some(0))).await;
+    let (c2, _g2) = connect_plain(addr).await;
+    wait_until("c2 on B (fewest)", || counts() == (Some(1), Some(1))).await;
+    let (_c3, _g3) = connect_plain(addr).await;
+    wait_until("c3 on A (tie: lowest id)", || {
         counts() == (Some(2), Some(1))
     })
     .await;
@@ -468,7 +432,7 @@ async fn admission_total_cap_fewest_clients_shared_socket() {
     let pending = connect_later(addr);
     tokio::time::sleep(QUIET).await;
     assert!(!pending.is_finished(), "a fourth client got past the cap");
-    echo(&g1, 1).await;
+    assert_echoes(&g1, 1).await;
 
     // B's client leaves: B has the fewest and takes the waiting client.
     c2.shutdown(LinkShutdown::Forced);
@@ -476,10 +440,10 @@ async fn admission_total_cap_fewest_clients_shared_socket() {
         .await
         .expect("waiting client admitted")
         .unwrap();
-    echo(&g4, 4).await;
+    assert_echoes(&g4, 4).await;
     assert_eq!(counts(), (Some(2), Some(1)));
     let c4_addr = c4.context().local_addr();
-    eventually("c4 registered on B", || {
+    wait_until("c4 registered on B", || {
         let on_b = sb.links().snapshot();
         on_b.len() == 1 && on_b[0].peer_addr == c4_addr
     })
@@ -490,7 +454,7 @@ async fn admission_total_cap_fewest_clients_shared_socket() {
     sa.wait(StateSet::STOPPED, Some(T)).await.unwrap();
     sb.wait(StateSet::STOPPED, Some(T)).await.unwrap();
     assert!(sa.wait_drained(T).await && sb.wait_drained(T).await);
-    eventually("counts forgotten", || admission.total_clients() == 0).await;
+    wait_until("counts forgotten", || admission.total_clients() == 0).await;
     assert_eq!(admission.permit_holder(), None);
 }
 
@@ -500,22 +464,14 @@ async fn stopped_node_hands_the_permit_on() {
     let node_a = admission.add_node();
     let node_b = admission.add_node();
     let b = node_b.id();
-    let sa = Server::builder()
-        .listen("127.0.0.1:0")
-        .admission(node_a)
-        .serve(svc())
-        .unwrap();
-    let sb = Server::builder()
-        .listen("127.0.0.1:0")
-        .admission(node_b)
-        .serve(svc())
-        .unwrap();
+    let sa = serve_on_node(node_a);
+    let sb = serve_on_node(node_b);
     // A holds the permit; stopping A must not strand it.
     sa.stop(StopLinks::Keep);
     sa.wait(StateSet::STOPPED, Some(T)).await.unwrap();
     assert_eq!(admission.permit_holder(), Some(b));
-    let (_l, g) = connect(sb.local_addr()).await;
-    echo(&g, 1).await;
+    let (_l, g) = connect_plain(sb.local_addr()).await;
+    assert_echoes(&g, 1).await;
     assert_eq!(admission.clients(b), Some(1));
     sb.stop(StopLinks::Force);
     assert!(sb.wait_drained(T).await);

@@ -10,23 +10,13 @@ use versile::client::{ClientError, Resolved};
 use versile::demo::SimpleGateway;
 use versile::runtime::CloseReason;
 use versile::{
-    CallError, Client, ClientConfig, GatewayService, LocalObject, ObjectBuilder, Server, StopLinks,
-    Value, VopLayer,
+    CallError, Client, ClientConfig, GatewayService, Server, StopLinks, Value, VopLayer,
 };
 
-const T: Duration = Duration::from_secs(10);
+mod support;
+use support::servers::{echo_and_slow_gateway, serve_plain};
 
-async fn start<F, G>(factory: F) -> Server
-where
-    F: Fn() -> G + Send + Sync + 'static,
-    G: Into<LocalObject>,
-{
-    let svc = ServiceBuilder::new()
-        .layer(VopLayer::insecure())
-        .service(GatewayService::new(factory));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    Server::serve(listener, svc).unwrap()
-}
+const T: Duration = Duration::from_secs(10);
 
 async fn resolve(server: &Server, path: &str) -> Result<Resolved, ClientError> {
     let vri = format!("vop://{}/{path}", server.local_addr())
@@ -37,23 +27,9 @@ async fn resolve(server: &Server, path: &str) -> Result<Resolved, ClientError> {
         .expect("resolve timed out")
 }
 
-fn slow_gateway() -> LocalObject {
-    ObjectBuilder::new(())
-        .method("slow", |_, call| async move {
-            let (ms, tag): (u64, String) = call.into_args()?;
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            Ok(Value::from(tag))
-        })
-        .method("echo", |_, call| async move {
-            let (v,): (Value,) = call.into_args()?;
-            Ok(v)
-        })
-        .build()
-}
-
 #[tokio::test]
 async fn resolve_paths_and_queries() {
-    let server = start(SimpleGateway::new).await;
+    let server = serve_plain(SimpleGateway::new).await;
     let r = resolve(&server, "math/adder/").await.unwrap();
     let adder = r.value.as_remote().unwrap().clone();
     assert_eq!(adder.call("add", (5,)).await.unwrap(), Value::from(5));
@@ -71,7 +47,7 @@ async fn resolve_paths_and_queries() {
 
 #[tokio::test]
 async fn releasing_everything_closes_the_link() {
-    let server = start(SimpleGateway::new).await;
+    let server = serve_plain(SimpleGateway::new).await;
     let r = resolve(&server, "text/echo/").await.unwrap();
     let echo = r.value.as_remote().unwrap().clone();
     assert_eq!(echo.call("echo", ("x",)).await.unwrap(), Value::from("x"));
@@ -94,7 +70,7 @@ async fn releasing_everything_closes_the_link() {
 
 #[tokio::test]
 async fn graceful_stop_lets_running_calls_finish() {
-    let server = start(slow_gateway).await;
+    let server = serve_plain(echo_and_slow_gateway).await;
     let r = resolve(&server, "").await.unwrap();
     let gw = r.value.as_remote().unwrap().clone();
     assert_eq!(server.links().len(), 1);
@@ -119,7 +95,7 @@ async fn graceful_stop_lets_running_calls_finish() {
 
 #[tokio::test]
 async fn forced_stop_fails_pending_calls() {
-    let server = start(slow_gateway).await;
+    let server = serve_plain(echo_and_slow_gateway).await;
     let r = resolve(&server, "").await.unwrap();
     let gw = r.value.as_remote().unwrap().clone();
     let call = tokio::spawn({
@@ -140,7 +116,7 @@ async fn forced_stop_fails_pending_calls() {
 
 #[tokio::test]
 async fn many_calls_in_flight_on_one_link() {
-    let server = start(slow_gateway).await;
+    let server = serve_plain(echo_and_slow_gateway).await;
     let r = resolve(&server, "").await.unwrap();
     let gw = r.value.as_remote().unwrap().clone();
     // A slow call does not hold up fast ones (each call is its own task).

@@ -35,6 +35,9 @@ use versile::vol::{
     CallId, CallKind, Event, ExportKey, Licence, Link, LinkConfig, LinkError, Outcome, Ref,
 };
 
+mod support;
+use support::spec_vectors::spec_data_path;
+
 // ---------------------------------------------------------------------------
 // Transcript parsing
 // ---------------------------------------------------------------------------
@@ -63,10 +66,7 @@ struct Item {
 }
 
 fn parse_transcript(name: &str) -> Vec<Item> {
-    let path = format!(
-        "{}/tests/data/spec/transcripts/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = spec_data_path(&format!("transcripts/{name}"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut items: Vec<Item> = Vec::new();
     let mut collecting = false;

@@ -6,17 +6,18 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use versile::{
-    CallContext, CallError, Client, ClientConfig, GatewayService, LinkHandle, LocalObject,
-    ProxyError, Publish, RemoteObject, Server, Value, VopLayer,
+    CallContext, CallError, GatewayService, LocalObject, ProxyError, Publish, Server, Value,
+    VopLayer,
 };
 
 /// Limit for every await on the network.
-const T: Duration = Duration::from_secs(10);
+mod support;
+use support::calls::{connect_plain, within};
+use support::servers::serve_plain;
 
 /// The failure of `divide`: sent as a VException("division by zero", a).
 #[derive(Debug)]
@@ -162,34 +163,14 @@ trait Counter {
     async fn clone(&self) -> i64;
 }
 
-async fn start() -> Server {
-    let svc = ServiceBuilder::new()
-        .layer(VopLayer::insecure())
-        .service(GatewayService::new(Calculator::default));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    Server::serve(listener, svc).unwrap()
-}
-
-async fn connect(server: &Server) -> (LinkHandle, RemoteObject) {
-    let client = Client::new(ClientConfig::insecure());
-    tokio::time::timeout(T, client.connect(&server.local_addr().to_string()))
-        .await
-        .expect("connect timed out")
-        .expect("connect")
-}
-
-async fn within<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(T, f).await.expect("no answer in time")
-}
-
 fn is_call_error(e: &ProxyError) -> bool {
     matches!(e, ProxyError::Call(CallError::Failed(_)))
 }
 
 #[tokio::test]
 async fn typed_calls_convert_arguments_and_results() {
-    let server = start().await;
-    let (_link, gateway) = connect(&server).await;
+    let server = serve_plain(Calculator::default).await;
+    let (_link, gateway) = connect_plain(server.local_addr()).await;
     let calc = CalcClient::new(gateway);
     assert_eq!(within(calc.add(2, 3)).await.unwrap(), 5);
     assert_eq!(within(calc.divide(7, 2)).await.unwrap(), 3);
@@ -223,8 +204,8 @@ async fn typed_calls_convert_arguments_and_results() {
 
 #[tokio::test]
 async fn typed_errors() {
-    let server = start().await;
-    let (_link, gateway) = connect(&server).await;
+    let server = serve_plain(Calculator::default).await;
+    let (_link, gateway) = connect_plain(server.local_addr()).await;
     let calc = CalcClient::new(gateway);
     // Err → CALL_EXCEPTION with the error's arguments.
     let e = within(calc.divide(1, 0)).await.unwrap_err();
@@ -259,8 +240,8 @@ async fn typed_errors() {
 
 #[tokio::test]
 async fn arity_and_types_on_the_wire() {
-    let server = start().await;
-    let (_link, gateway) = connect(&server).await;
+    let server = serve_plain(Calculator::default).await;
+    let (_link, gateway) = connect_plain(server.local_addr()).await;
     let failed = |r: Result<Value, CallError>| matches!(r, Err(CallError::Failed(_)));
     assert!(failed(within(gateway.call("add", (1,))).await));
     assert!(failed(within(gateway.call("add", (1, 2, 3))).await));
@@ -285,8 +266,8 @@ async fn arity_and_types_on_the_wire() {
 
 #[tokio::test]
 async fn doc_comments_are_the_meta_documentation() {
-    let server = start().await;
-    let (_link, gateway) = connect(&server).await;
+    let server = serve_plain(Calculator::default).await;
+    let (_link, gateway) = connect_plain(server.local_addr()).await;
     let methods = within(gateway.meta("methods", ())).await.unwrap();
     let names: Vec<Value> = [
         "add", "child", "counter", "divide", "greet", "nothing", "push", "type",
@@ -357,7 +338,7 @@ async fn publish_builder_and_shared_state() {
         }));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = Server::serve(listener, svc).unwrap();
-    let (_link, gateway) = connect(&server).await;
+    let (_link, gateway) = connect_plain(server.local_addr()).await;
     let get = |name: &'static str| {
         let gateway = gateway.clone();
         async move {
@@ -394,12 +375,8 @@ where
 
 #[tokio::test]
 async fn generic_impl_blocks_are_served() {
-    let svc = ServiceBuilder::new()
-        .layer(VopLayer::insecure())
-        .service(GatewayService::new(|| Fixed(String::from("x"))));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = Server::serve(listener, svc).unwrap();
-    let (_link, gateway) = connect(&server).await;
+    let server = serve_plain(|| Fixed(String::from("x"))).await;
+    let (_link, gateway) = connect_plain(server.local_addr()).await;
     assert_eq!(
         within(gateway.call("get", ())).await.unwrap(),
         Value::from("x")

@@ -1,11 +1,11 @@
 //! `vec-extra-vectors.json` (`docs/protocol/vec.md` §11.2): netbytes primitives, hello
 //! lines, encoder refusals and decoder behaviour on odd input.
 
-mod common;
+mod support;
 
 use bytes::BytesMut;
-use common::{contexts, decode_all, load};
 use num_bigint::{BigInt, BigUint};
+use support::spec_vectors::{contexts, decode_all, load_spec_json};
 use versile::vec::netbytes::{decode_posint, decode_signed, encode_posint, encode_signed};
 use versile::vec::{
     encode, hello_line, parse_hello, EncodeConfig, Entity, StrCodec, VecError, WireRef,
@@ -21,7 +21,7 @@ fn s<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
 
 #[test]
 fn posint_netbytes() {
-    let x = load("vec-extra-vectors.json");
+    let x = load_spec_json("vec-extra-vectors.json");
     let cases = list(&x, "posint_netbytes");
     assert_eq!(cases.len(), 14);
     for c in cases {
@@ -38,7 +38,7 @@ fn posint_netbytes() {
 
 #[test]
 fn signed_netbytes() {
-    let x = load("vec-extra-vectors.json");
+    let x = load_spec_json("vec-extra-vectors.json");
     let cases = list(&x, "signed_netbytes");
     assert_eq!(cases.len(), 9);
     for c in cases {
@@ -54,7 +54,7 @@ fn signed_netbytes() {
 
 #[test]
 fn hello_sent() {
-    let x = load("vec-extra-vectors.json");
+    let x = load_spec_json("vec-extra-vectors.json");
     let cases = list(&x, "hello_sent");
     assert_eq!(cases.len(), 2);
     for c in cases {
@@ -69,7 +69,7 @@ fn hello_sent() {
 
 #[test]
 fn hello_received() {
-    let x = load("vec-extra-vectors.json");
+    let x = load_spec_json("vec-extra-vectors.json");
     let cases = list(&x, "hello_received");
     assert_eq!(cases.len(), 17);
     for c in cases {
@@ -104,7 +104,7 @@ fn hello_received() {
 
 #[test]
 fn encode_errors() {
-    let x = load("vec-extra-vectors.json");
+    let x = load_spec_json("vec-extra-vectors.json");
     let cases = list(&x, "encode_errors");
     assert_eq!(cases.len(), 9);
     let mut checked = 0;
@@ -177,7 +177,7 @@ fn expected_decode(desc: &str) -> Result<Option<Entity>, Option<VecError>> {
 
 #[test]
 fn decode_cases() {
-    let x = load("vec-extra-vectors.json");
+    let x = load_spec_json("vec-extra-vectors.json");
     let cases = list(&x, "decode_cases");
     assert_eq!(cases.len(), 18);
     let mut differs = 0;

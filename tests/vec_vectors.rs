@@ -2,15 +2,15 @@
 //! vector's context, re-encode, compare bytes; semantic checks against the
 //! Python literal where it is a simple one.
 
-mod common;
+mod support;
 
 use bytes::BytesMut;
-use common::{contexts, decode_all, eval_python, load};
+use support::spec_vectors::{contexts, decode_all, eval_python, load_spec_json};
 use versile::vec::{encode, Decoder, Entity};
 
 #[test]
 fn all_entity_vectors() {
-    let vectors = load("vec-vectors.json");
+    let vectors = load_spec_json("vec-vectors.json");
     let vectors = vectors.as_array().expect("list");
     assert_eq!(vectors.len(), 108);
     let mut semantic = 0;

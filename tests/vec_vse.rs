@@ -1,15 +1,15 @@
 //! VSE catalogue values from the entity vectors (`docs/protocol/vec.md` §6, §7).
 
-mod common;
+mod support;
 
 use bytes::BytesMut;
-use common::{contexts, decode_all, load};
 use num_bigint::BigInt;
+use support::spec_vectors::{contexts, decode_all, load_spec_json};
 use versile::vec::vse::{ver_label, vse_code, VSE_OID_PREFIX};
 use versile::vec::{encode, Entity, Tagged, VFloat, VerLabel, VseValue, WireRef};
 
 fn decoded(desc_prefix: &str) -> (Entity, String, String) {
-    let vectors = load("vec-vectors.json");
+    let vectors = load_spec_json("vec-vectors.json");
     let v = vectors
         .as_array()
         .unwrap()

@@ -17,15 +17,10 @@ use versile::{
     Server, Value, VtsClientTransport, VtsLayer,
 };
 
-const T: Duration = Duration::from_secs(60);
+mod support;
+use support::keys::spec_key;
 
-fn key(name: &str) -> RsaKeyPair {
-    RsaKeyPair::from_file(format!(
-        "{}/tests/data/spec/vts-vector-{name}-key.pem",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("key")
-}
+const T: Duration = Duration::from_secs(60);
 
 /// A gateway whose `who()` returns (protocol, client key fingerprint or
 /// None, peer address known, authorized).
@@ -34,10 +29,7 @@ fn who_gateway() -> LocalObject {
         .method("who", |_s: Arc<()>, call: Call| async move {
             let ctx = &call.ctx;
             let proto = ctx.protocol().map(|p| p.to_string());
-            let fp = ctx
-                .peer_credentials()
-                .and_then(|p| p.key.as_ref())
-                .map(|k| k.fingerprint());
+            let fp = ctx.peer_identity().and_then(|p| p.key_fingerprint.clone());
             Ok(Value::from((
                 proto,
                 fp,
@@ -55,14 +47,14 @@ async fn serve(svc_layer: Option<CredentialCheckLayer>, options: LinkOptions) ->
         Some(check) => Server::serve(
             listener,
             ServiceBuilder::new()
-                .layer(VtsLayer::new(key("server")))
+                .layer(VtsLayer::new(spec_key("server")))
                 .layer(check)
                 .service(gw),
         ),
         None => Server::serve(
             listener,
             ServiceBuilder::new()
-                .layer(VtsLayer::new(key("server")))
+                .layer(VtsLayer::new(spec_key("server")))
                 .service(gw),
         ),
     }
@@ -70,7 +62,7 @@ async fn serve(svc_layer: Option<CredentialCheckLayer>, options: LinkOptions) ->
 }
 
 fn client(ck: Option<RsaKeyPair>) -> Client {
-    let t = VtsClientTransport::new(ck).pin_server_key(key("server").fingerprint());
+    let t = VtsClientTransport::new(ck).pin_server_key(spec_key("server").fingerprint());
     Client::new(ClientConfig::default().transport(t))
 }
 
@@ -85,10 +77,12 @@ async fn who(client: &Client, server: &Server) -> Result<Value, versile::client:
 async fn methods_see_protocol_and_credentials() {
     tokio::time::timeout(T, async {
         let server = serve(None, LinkOptions::default()).await;
-        let r = who(&client(Some(key("client"))), &server).await.unwrap();
+        let r = who(&client(Some(spec_key("client"))), &server)
+            .await
+            .unwrap();
         let s = format!("{r:?}");
         assert!(s.contains("VTS"), "{s}");
-        assert!(s.contains(&key("client").fingerprint()), "{s}");
+        assert!(s.contains(&spec_key("client").fingerprint()), "{s}");
         // Anonymous: no key.
         let r = who(&client(None), &server).await.unwrap();
         assert!(!format!("{r:?}").contains("SHA256"), "{r:?}");
@@ -108,33 +102,37 @@ async fn methods_see_protocol_and_credentials() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credential_check_layer_sync_and_async() {
     tokio::time::timeout(T, async {
-        let allowed = key("client").fingerprint();
+        let allowed = spec_key("client").fingerprint();
         let seen = Arc::new(AtomicUsize::new(0));
         let seen2 = seen.clone();
         let check = CredentialCheckLayer::new(move |p: &PeerInfo| {
             seen2.fetch_add(1, Ordering::SeqCst);
             assert_eq!(p.protocol, Some(Transport::Vts));
             assert!(p.peer_addr.is_some());
-            p.key.as_ref().is_some_and(|k| k.fingerprint() == allowed)
+            p.key_fingerprint.as_ref() == Some(&allowed)
         });
         let server = serve(Some(check), LinkOptions::default()).await;
-        assert!(who(&client(Some(key("client"))), &server).await.is_ok());
+        assert!(who(&client(Some(spec_key("client"))), &server)
+            .await
+            .is_ok());
         assert!(who(&client(None), &server).await.is_err());
-        assert!(who(&client(Some(key("ca"))), &server).await.is_err());
+        assert!(who(&client(Some(spec_key("ca"))), &server).await.is_err());
         assert_eq!(seen.load(Ordering::SeqCst), 3);
         server.shutdown(Duration::from_secs(5)).await;
 
-        let allowed = key("ca").fingerprint();
+        let allowed = spec_key("ca").fingerprint();
         let check = CredentialCheckLayer::new_async(move |p: PeerInfo| {
             let allowed = allowed.clone();
             async move {
                 tokio::time::sleep(Duration::from_millis(5)).await;
-                p.key.is_some_and(|k| k.fingerprint() == allowed)
+                p.key_fingerprint == Some(allowed)
             }
         });
         let server = serve(Some(check), LinkOptions::default()).await;
-        assert!(who(&client(Some(key("ca"))), &server).await.is_ok());
-        assert!(who(&client(Some(key("client"))), &server).await.is_err());
+        assert!(who(&client(Some(spec_key("ca"))), &server).await.is_ok());
+        assert!(who(&client(Some(spec_key("client"))), &server)
+            .await
+            .is_err());
         server.shutdown(Duration::from_secs(5)).await;
     })
     .await
@@ -144,14 +142,12 @@ async fn credential_check_layer_sync_and_async() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_authorizer_sees_credentials() {
     tokio::time::timeout(T, async {
-        let allowed = key("client").fingerprint();
+        let allowed = spec_key("client").fingerprint();
         let options = LinkOptions {
             authorizer: Some(Arc::new(move |ctx: versile::CallContext| {
                 let ok = ctx.protocol() == Some(Transport::Vts)
-                    && ctx
-                        .peer_credentials()
-                        .and_then(|p| p.key.as_ref())
-                        .is_some_and(|k| k.fingerprint() == allowed);
+                    && ctx.peer_identity().and_then(|p| p.key_fingerprint.as_ref())
+                        == Some(&allowed);
                 if ok {
                     ctx.authorize(Some("client".into()));
                 }
@@ -160,7 +156,9 @@ async fn link_authorizer_sees_credentials() {
             ..LinkOptions::default()
         };
         let server = serve(None, options).await;
-        let r = who(&client(Some(key("client"))), &server).await.unwrap();
+        let r = who(&client(Some(spec_key("client"))), &server)
+            .await
+            .unwrap();
         assert!(format!("{r:?}").contains("Bool(true)"), "{r:?}");
         assert!(who(&client(None), &server).await.is_err());
         server.shutdown(Duration::from_secs(5)).await;
@@ -175,7 +173,7 @@ async fn client_pin_and_hook() {
         let server = serve(None, LinkOptions::default()).await;
         let addr = server.local_addr().to_string();
         // Wrong pin.
-        let t = VtsClientTransport::new(None).pin_server_key(key("client").fingerprint());
+        let t = VtsClientTransport::new(None).pin_server_key(spec_key("client").fingerprint());
         let e = Client::new(ClientConfig::default().transport(t))
             .connect(&addr)
             .await
@@ -197,7 +195,7 @@ async fn client_pin_and_hook() {
         let calls = Arc::new(AtomicUsize::new(0));
         let c2 = calls.clone();
         let t = VtsClientTransport::new(None)
-            .pin_server_key(key("server").fingerprint().to_uppercase())
+            .pin_server_key(spec_key("server").fingerprint().to_uppercase())
             .authorizer(move |p| {
                 c2.fetch_add(1, Ordering::SeqCst);
                 p.key.is_some()

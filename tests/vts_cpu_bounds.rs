@@ -4,38 +4,19 @@
 //! Work is counted (RSA operations per key, bytes parsed), never timed.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use versile::vec::{encode, EncodeConfig, Entity};
 use versile::vts::private_op::{PrivateOp, PrivateOps};
 use versile::vts::rsa_pool::RsaPool;
-use versile::vts::{KeyPolicy, RsaKeyPair, VtsConfig, VtsConnection, VtsError, VtsStream};
+use versile::vts::{VtsConnection, VtsError, VtsStream};
+
+mod support;
+use support::keys::{legacy_vts_config, spec_key};
+use support::vts_sansio::take_output;
 
 const T: Duration = Duration::from_secs(60);
-
-fn key(name: &str) -> RsaKeyPair {
-    RsaKeyPair::from_file(format!(
-        "{}/tests/data/spec/vts-vector-{name}-key.pem",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("key")
-}
-
-/// The vector keys are 1024-bit: allow them.
-fn cfg() -> Arc<VtsConfig> {
-    Arc::new(VtsConfig {
-        key_policy: KeyPolicy::legacy(),
-        ..VtsConfig::default()
-    })
-}
-
-fn take_out(c: &mut VtsConnection) -> Vec<u8> {
-    let out = c.pending_output().to_vec();
-    c.consume_output(out.len());
-    out
-}
 
 fn enc(e: &Entity) -> Vec<u8> {
     let mut out = BytesMut::new();
@@ -50,15 +31,15 @@ fn bytes_entity(b: &[u8]) -> Entity {
 /// Run client and server until the client has written M5; returns the
 /// client's M5 bytes (not yet delivered to the server).
 fn up_to_m5(c: &mut VtsConnection, s: &mut VtsConnection) -> Vec<u8> {
-    let m1 = take_out(c);
+    let m1 = take_output(c);
     s.receive(&mut BytesMut::from(&m1[..])).unwrap();
-    let m2 = take_out(s);
+    let m2 = take_output(s);
     c.receive(&mut BytesMut::from(&m2[..])).unwrap();
-    let m3 = take_out(c);
+    let m3 = take_output(c);
     s.receive(&mut BytesMut::from(&m3[..])).unwrap();
-    let m4 = take_out(s);
+    let m4 = take_output(s);
     c.receive(&mut BytesMut::from(&m4[..])).unwrap();
-    take_out(c)
+    take_output(c)
 }
 
 /// M5 with `enc_header` replaced by `blocks` RSA-sized blocks of garbage.
@@ -72,9 +53,9 @@ fn hostile_m5(blocks: usize, k: usize) -> Vec<u8> {
 
 #[test]
 fn real_handshake_costs_one_private_op() {
-    let server_key = key("server");
-    let mut c = VtsConnection::client(cfg(), None);
-    let mut s = VtsConnection::server(cfg(), server_key.clone());
+    let server_key = spec_key("server");
+    let mut c = VtsConnection::client(legacy_vts_config(), None);
+    let mut s = VtsConnection::server(legacy_vts_config(), server_key.clone());
     let m5 = up_to_m5(&mut c, &mut s);
     s.receive(&mut BytesMut::from(&m5[..])).unwrap();
     assert!(!s.is_handshaking());
@@ -83,13 +64,13 @@ fn real_handshake_costs_one_private_op() {
 
 #[test]
 fn oversized_m5_header_refused_before_any_private_op() {
-    let server_key = key("server");
+    let server_key = spec_key("server");
     let k = server_key.public().size();
     // One block more than a real header needs (1 with a 1024-bit key and
     // SHA-1), and a 16 KiB one: both refused with no RSA work at all.
     for blocks in [2, (16 * 1024 - 64) / k] {
-        let mut c = VtsConnection::client(cfg(), None);
-        let mut s = VtsConnection::server(cfg(), server_key.clone());
+        let mut c = VtsConnection::client(legacy_vts_config(), None);
+        let mut s = VtsConnection::server(legacy_vts_config(), server_key.clone());
         let _real = up_to_m5(&mut c, &mut s);
         let r = s.receive(&mut BytesMut::from(&hostile_m5(blocks, k)[..]));
         assert!(
@@ -100,8 +81,8 @@ fn oversized_m5_header_refused_before_any_private_op() {
     }
     assert_eq!(server_key.private_ops(), 0);
     // A one-block garbage header is what a real header costs: one op.
-    let mut c = VtsConnection::client(cfg(), None);
-    let mut s = VtsConnection::server(cfg(), server_key.clone());
+    let mut c = VtsConnection::client(legacy_vts_config(), None);
+    let mut s = VtsConnection::server(legacy_vts_config(), server_key.clone());
     let _real = up_to_m5(&mut c, &mut s);
     let r = s.receive(&mut BytesMut::from(&hostile_m5(1, k)[..]));
     assert!(matches!(r, Err(VtsError::RsaDecrypt)), "{r:?}");
@@ -110,13 +91,13 @@ fn oversized_m5_header_refused_before_any_private_op() {
 
 #[test]
 fn oversized_m6_refused_by_client_before_any_private_op() {
-    let client_key = key("client");
+    let client_key = spec_key("client");
     let k = client_key.public().size();
-    let mut c = VtsConnection::client(cfg(), Some(client_key.clone()));
-    let mut s = VtsConnection::server(cfg(), key("server"));
+    let mut c = VtsConnection::client(legacy_vts_config(), Some(client_key.clone()));
+    let mut s = VtsConnection::server(legacy_vts_config(), spec_key("server"));
     let m5 = up_to_m5(&mut c, &mut s);
     s.receive(&mut BytesMut::from(&m5[..])).unwrap();
-    let _real_m6 = take_out(&mut s);
+    let _real_m6 = take_output(&mut s);
     let hostile = enc(&bytes_entity(&vec![0x5a; 100 * k]));
     let r = c.receive(&mut BytesMut::from(&hostile[..]));
     assert!(
@@ -154,7 +135,7 @@ fn feed_bytewise(conn: &mut VtsConnection, data: &[u8]) {
 
 #[test]
 fn server_parses_a_bytewise_client_hello_once() {
-    let mut s = VtsConnection::server(cfg(), key("server"));
+    let mut s = VtsConnection::server(legacy_vts_config(), spec_key("server"));
     s.receive(&mut BytesMut::from(&b"VTS_DRAFT-0.8\n"[..]))
         .unwrap();
     let m3 = header_heavy(6);
@@ -169,8 +150,8 @@ fn server_parses_a_bytewise_client_hello_once() {
 
 #[test]
 fn client_parses_a_bytewise_server_hello_once() {
-    let mut c = VtsConnection::client(cfg(), None);
-    let _m1 = take_out(&mut c);
+    let mut c = VtsConnection::client(legacy_vts_config(), None);
+    let _m1 = take_output(&mut c);
     c.receive(&mut BytesMut::from(&b"VTS_DRAFT-0.8\n"[..]))
         .unwrap();
     let m4 = header_heavy(9);
@@ -183,8 +164,8 @@ fn client_parses_a_bytewise_server_hello_once() {
 fn pending_jobs(n: usize) -> Vec<PrivateOp> {
     (0..n)
         .map(|_| {
-            let mut c = VtsConnection::client(cfg(), None);
-            let mut s = VtsConnection::server(cfg(), key("server"));
+            let mut c = VtsConnection::client(legacy_vts_config(), None);
+            let mut s = VtsConnection::server(legacy_vts_config(), spec_key("server"));
             s.set_private_ops(PrivateOps::Offload);
             let m5 = up_to_m5(&mut c, &mut s);
             s.receive(&mut BytesMut::from(&m5[..])).unwrap();
@@ -252,10 +233,10 @@ async fn concurrent_handshakes_on_a_tiny_pool_complete_or_are_refused() {
             let (a, b) = tokio::io::duplex(64 * 1024);
             let pool = pool.clone();
             let server = tokio::spawn(async move {
-                let conn = VtsConnection::server(cfg(), key("server"));
+                let conn = VtsConnection::server(legacy_vts_config(), spec_key("server"));
                 VtsStream::handshake_on(b, conn, Some(pool), Some([10, 0, 0, 9].into())).await
             });
-            let client = tokio::spawn(VtsStream::connect(a, cfg(), None));
+            let client = tokio::spawn(VtsStream::connect(a, legacy_vts_config(), None));
             tasks.push((server, client));
         }
         let (mut done, mut busy) = (0u64, 0u64);
@@ -291,25 +272,25 @@ async fn a_peer_that_leaves_while_queued_costs_no_rsa_work() {
             })
             .collect();
         // A client that sends M1…M5 and hangs up before the answer.
-        let leaver_key = key("client");
+        let leaver_key = spec_key("client");
         let (mut a, b) = tokio::io::duplex(64 * 1024);
         let server = {
             let (pool, leaver_key) = (pool.clone(), leaver_key.clone());
             tokio::spawn(async move {
-                let conn = VtsConnection::server(cfg(), leaver_key);
+                let conn = VtsConnection::server(legacy_vts_config(), leaver_key);
                 VtsStream::handshake_on(b, conn, Some(pool), Some([10, 0, 0, 2].into())).await
             })
         };
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut c = VtsConnection::client(cfg(), None);
+        let mut c = VtsConnection::client(legacy_vts_config(), None);
         let mut inbuf = BytesMut::new();
         while c.is_handshaking() {
-            let out = take_out(&mut c);
+            let out = take_output(&mut c);
             a.write_all(&out).await.unwrap();
             a.read_buf(&mut inbuf).await.unwrap();
             c.receive(&mut inbuf).unwrap();
         }
-        let m5 = take_out(&mut c);
+        let m5 = take_output(&mut c);
         a.write_all(&m5).await.unwrap();
         drop(a);
         let r = server.await.unwrap();

@@ -6,17 +6,12 @@ use versile::vts::keys::{DEFAULT_KEY_BITS, DEFAULT_MIN_PEER_BITS};
 use versile::vts::{KeyPolicy, PublicKey, VtsError};
 use versile::RsaKeyPair;
 
-fn vector_key_pem() -> String {
-    std::fs::read_to_string(format!(
-        "{}/tests/data/spec/vts-vector-server-key.pem",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
+mod support;
+use support::keys::spec_key_pem;
 
 #[test]
 fn pkcs1_pem_pkcs8_pem_and_der_load_the_same_key() {
-    let pem1 = vector_key_pem();
+    let pem1 = spec_key_pem("server");
     assert!(pem1.contains("BEGIN RSA PRIVATE KEY"));
     let k1 = RsaKeyPair::from_pem(&pem1).unwrap();
     let fp = k1.fingerprint();
@@ -101,7 +96,7 @@ fn weak_peer_key_is_refused_naming_the_option() {
     let k = PublicKey::from_wire(&n512(), &e, &KeyPolicy::legacy()).unwrap();
     assert_eq!(k.bits(), 512);
     // 1024-bit keys pass the default policy.
-    let k1024 = RsaKeyPair::from_pem(&vector_key_pem()).unwrap();
+    let k1024 = RsaKeyPair::from_pem(&spec_key_pem("server")).unwrap();
     let pk = k1024.public();
     PublicKey::from_wire(&pk.n(), &pk.e(), &KeyPolicy::default()).unwrap();
 }

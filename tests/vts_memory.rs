@@ -10,35 +10,25 @@ use versile::demo::SimpleGateway;
 use versile::object::ConnectionInfo;
 use versile::runtime::{connect_link, spawn_link, LinkOptions};
 use versile::vts::{KeyPolicy, RsaKeyPair, VtsConfig, VtsConnection, VtsError, VtsStream};
-use versile::{
-    Client, ClientConfig, GatewayService, LinkShutdown, Server, VopLayer, VtsClientTransport,
-    VtsServerTransport,
-};
+use versile::{Client, ClientConfig, LinkShutdown, VtsClientTransport};
+
+mod support;
+use support::keys::{legacy_vts_config, spec_key};
+use support::servers::serve_vts_with_spec_key;
+use support::vts_sansio::{pump, take_output};
 
 const T: Duration = Duration::from_secs(60);
-
-fn key(name: &str) -> RsaKeyPair {
-    RsaKeyPair::from_file(format!(
-        "{}/tests/data/spec/vts-vector-{name}-key.pem",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("key")
-}
-
-/// The vector keys are 1024-bit: allow them.
-fn cfg() -> Arc<VtsConfig> {
-    Arc::new(VtsConfig {
-        key_policy: KeyPolicy::legacy(),
-        ..VtsConfig::default()
-    })
-}
 
 type Duplex = tokio::io::DuplexStream;
 
 async fn pair(client_key: Option<RsaKeyPair>) -> (VtsStream<Duplex>, VtsStream<Duplex>) {
     let (a, b) = tokio::io::duplex(64 * 1024);
-    let server = tokio::spawn(VtsStream::accept(b, cfg(), key("server")));
-    let client = VtsStream::connect(a, cfg(), client_key)
+    let server = tokio::spawn(VtsStream::accept(
+        b,
+        legacy_vts_config(),
+        spec_key("server"),
+    ));
+    let client = VtsStream::connect(a, legacy_vts_config(), client_key)
         .await
         .expect("client");
     let server = server.await.unwrap().expect("server");
@@ -50,7 +40,10 @@ async fn handshake_anonymous_and_echo() {
     tokio::time::timeout(T, async {
         let (mut c, mut s) = pair(None).await;
         assert!(s.peer().unwrap().key.is_none());
-        assert_eq!(c.peer().unwrap().key.as_ref(), Some(key("server").public()));
+        assert_eq!(
+            c.peer().unwrap().key.as_ref(),
+            Some(spec_key("server").public())
+        );
         // Anonymous client: its first record waits for the server's (§3.7).
         c.write_all(b"ping").await.unwrap();
         c.flush().await.unwrap();
@@ -70,8 +63,11 @@ async fn handshake_anonymous_and_echo() {
 #[tokio::test]
 async fn handshake_client_key_and_1mib() {
     tokio::time::timeout(T, async {
-        let (mut c, mut s) = pair(Some(key("client"))).await;
-        assert_eq!(s.peer().unwrap().key.as_ref(), Some(key("client").public()));
+        let (mut c, mut s) = pair(Some(spec_key("client"))).await;
+        assert_eq!(
+            s.peer().unwrap().key.as_ref(),
+            Some(spec_key("client").public())
+        );
         let data: Vec<u8> = (0..1024 * 1024).map(|i| (i * 7 % 251) as u8).collect();
         let d2 = data.clone();
         let w = tokio::spawn(async move {
@@ -93,7 +89,7 @@ async fn handshake_client_key_and_1mib() {
 #[tokio::test]
 async fn vol_link_over_vts() {
     tokio::time::timeout(T, async {
-        for client_key in [None, Some(key("client"))] {
+        for client_key in [None, Some(spec_key("client"))] {
             let (c, s) = pair(client_key).await;
             let _server = spawn_link(
                 s,
@@ -125,39 +121,26 @@ async fn vol_link_over_vts() {
 #[tokio::test]
 async fn vop_layer_and_client_over_tcp() {
     tokio::time::timeout(T, async {
-        let server_key = key("server");
-        let fp = server_key.fingerprint();
-        let layer = VopLayer::builder()
-            .transport(VtsServerTransport::with_config(
-                server_key,
-                (*cfg()).clone(),
-            ))
-            .build()
-            .unwrap();
-        let svc = tower::ServiceBuilder::new()
-            .layer(layer)
-            .service(GatewayService::new(SimpleGateway::new));
-        let server = Server::serve(
-            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-            svc,
-        )
-        .unwrap();
+        let fp = spec_key("server").fingerprint();
+        let server = serve_vts_with_spec_key(SimpleGateway::new).await;
         let addr = server.local_addr().to_string();
-        for ck in [None, Some(key("client"))] {
-            let t =
-                VtsClientTransport::with_config(ck, (*cfg()).clone()).pin_server_key(fp.clone());
+        for ck in [None, Some(spec_key("client"))] {
+            let t = VtsClientTransport::with_config(ck, (*legacy_vts_config()).clone())
+                .pin_server_key(fp.clone());
             let client = Client::new(ClientConfig::default().transport(t));
             let (link, gw) = client.connect(&addr).await.expect("connect");
             let r = gw.call("echo", (5,)).await.unwrap();
             assert_eq!(i64::try_from(r).unwrap(), 5);
             let ctx = link.context();
             assert_eq!(ctx.protocol(), Some(versile::vop::Transport::Vts));
-            let peer = ctx.peer_credentials().and_then(|p| p.key.clone());
-            assert_eq!(peer.as_ref(), Some(key("server").public()));
+            let vts = ctx.extensions().get::<versile::vts::PeerCredentials>();
+            let peer = vts.and_then(|p| p.key.clone());
+            assert_eq!(peer.as_ref(), Some(spec_key("server").public()));
             link.shutdown(LinkShutdown::Graceful);
         }
         // A wrong pin: the handshake is refused.
-        let t = VtsClientTransport::with_config(None, (*cfg()).clone()).pin_server_key("SHA256:00");
+        let t = VtsClientTransport::with_config(None, (*legacy_vts_config()).clone())
+            .pin_server_key("SHA256:00");
         let client = Client::new(ClientConfig::default().transport(t));
         assert!(client.connect(&addr).await.is_err());
     })
@@ -165,30 +148,14 @@ async fn vop_layer_and_client_over_tcp() {
     .unwrap();
 }
 
-/// Pump two sans-IO connections until neither has output.
-fn pump(c: &mut VtsConnection, s: &mut VtsConnection) -> Result<(), VtsError> {
-    loop {
-        let co = c.pending_output().to_vec();
-        c.consume_output(co.len());
-        let so = s.pending_output().to_vec();
-        s.consume_output(so.len());
-        if co.is_empty() && so.is_empty() {
-            return Ok(());
-        }
-        s.receive(&mut BytesMut::from(&co[..]))?;
-        c.receive(&mut BytesMut::from(&so[..]))?;
-    }
-}
-
 #[test]
 fn tampered_record_fails_mac() {
-    let mut c = VtsConnection::client(cfg(), None);
-    let mut s = VtsConnection::server(cfg(), key("server"));
+    let mut c = VtsConnection::client(legacy_vts_config(), None);
+    let mut s = VtsConnection::server(legacy_vts_config(), spec_key("server"));
     pump(&mut c, &mut s).unwrap();
     assert!(!c.is_handshaking() && !s.is_handshaking());
     s.write_plaintext(b"first").unwrap();
-    let rec = s.pending_output().to_vec();
-    s.consume_output(rec.len());
+    let rec = take_output(&mut s);
     c.receive(&mut BytesMut::from(&rec[..])).unwrap();
     s.write_plaintext(b"second record").unwrap();
     let mut rec = s.pending_output().to_vec();
@@ -210,7 +177,9 @@ async fn tampered_stream_closes_with_error() {
         let (a, mut pa) = tokio::io::duplex(64 * 1024);
         let (mut pb, b) = tokio::io::duplex(64 * 1024);
         let server = tokio::spawn(async move {
-            let mut s = VtsStream::accept(b, cfg(), key("server")).await.unwrap();
+            let mut s = VtsStream::accept(b, legacy_vts_config(), spec_key("server"))
+                .await
+                .unwrap();
             s.write_all(b"a record that will be damaged").await.unwrap();
             s.flush().await.unwrap();
             let mut buf = [0u8; 1];
@@ -239,7 +208,9 @@ async fn tampered_stream_closes_with_error() {
                 }
             }
         });
-        let mut c = VtsStream::connect(a, cfg(), None).await.unwrap();
+        let mut c = VtsStream::connect(a, legacy_vts_config(), None)
+            .await
+            .unwrap();
         let mut got = Vec::new();
         let r = c.read_to_end(&mut got).await;
         assert!(r.is_err(), "MAC failure must be an error, got {got:?}");
@@ -269,7 +240,11 @@ async fn garbage_and_truncated_handshakes_fail_cleanly() {
         ];
         for input in inputs {
             let (mut a, b) = tokio::io::duplex(64 * 1024);
-            let server = tokio::spawn(VtsStream::accept(b, cfg(), key("server")));
+            let server = tokio::spawn(VtsStream::accept(
+                b,
+                legacy_vts_config(),
+                spec_key("server"),
+            ));
             a.write_all(&input).await.unwrap();
             a.shutdown().await.unwrap();
             let r = server.await.unwrap();
@@ -277,7 +252,7 @@ async fn garbage_and_truncated_handshakes_fail_cleanly() {
         }
         // Client side: a server that answers garbage.
         let (a, mut b) = tokio::io::duplex(64 * 1024);
-        let client = tokio::spawn(VtsStream::connect(a, cfg(), None));
+        let client = tokio::spawn(VtsStream::connect(a, legacy_vts_config(), None));
         let mut line = [0u8; 14];
         b.read_exact(&mut line).await.unwrap();
         b.write_all(b"VTS_DRAFT-0.8\n\xf6\x09\xf5\x04")
@@ -341,8 +316,8 @@ async fn blowfish_byte_limit_closes_the_connection() {
                 ..VtsConfig::default()
             });
             let (a, b) = tokio::io::duplex(64 * 1024);
-            let server = tokio::spawn(VtsStream::accept(b, cfg.clone(), key("server")));
-            let mut c = VtsStream::connect(a, cfg, Some(key("client")))
+            let server = tokio::spawn(VtsStream::accept(b, cfg.clone(), spec_key("server")));
+            let mut c = VtsStream::connect(a, cfg, Some(spec_key("client")))
                 .await
                 .expect("client");
             let mut s = server.await.unwrap().expect("server");
@@ -382,11 +357,11 @@ async fn a_stalled_handshake_ends_at_the_configured_limit() {
     let (_silent_peer, b) = tokio::io::duplex(64 * 1024);
     let config = Arc::new(VtsConfig {
         handshake_timeout: Duration::from_millis(200),
-        ..(*cfg()).clone()
+        ..(*legacy_vts_config()).clone()
     });
     let outcome = tokio::time::timeout(
         Duration::from_secs(20),
-        VtsStream::accept(b, config, key("server")),
+        VtsStream::accept(b, config, spec_key("server")),
     )
     .await
     .expect("the configured 200 ms limit ended it, not the 30 s default");

@@ -8,28 +8,17 @@ use bytes::BytesMut;
 use serde_json::Value as Json;
 use versile::vts::cipher::{symmetric, CipherAlg, Direction, Mode};
 use versile::vts::hash::HashAlg;
-use versile::vts::keys::RsaKeyPair;
 use versile::vts::message::{min_be, Opener, Sealer};
 use versile::vts::prf::Prf;
 use versile::vts::random::ScriptedRandom;
 use versile::vts::rsa_block::{asym_decrypt, asym_encrypt};
 use versile::vts::vhmac::vhmac;
+use versile::vts::RsaBackend;
 
-fn vectors() -> Json {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/spec/vts-vectors.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).expect("vector file")).expect("json")
-}
-
-fn key(name: &str) -> RsaKeyPair {
-    let path = format!(
-        "{}/tests/data/spec/vts-vector-{name}-key.pem",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    RsaKeyPair::from_file(path).expect("vector key")
-}
+mod support;
+use support::keys::spec_key;
+use support::spec_vectors::load_spec_json;
+use support::vts_sansio::take_output;
 
 fn hx(v: &Json) -> Vec<u8> {
     hex::decode(v.as_str().expect("hex string")).expect("hex")
@@ -45,7 +34,7 @@ fn arr(v: &Json) -> &Vec<Json> {
 
 #[test]
 fn vhmac_vectors() {
-    let v = vectors();
+    let v = load_spec_json("vts-vectors.json");
     let list = arr(&v["primitives"]["vhmac"]);
     assert!(list.len() >= 10);
     for case in list {
@@ -58,7 +47,7 @@ fn vhmac_vectors() {
 
 #[test]
 fn prf_vectors() {
-    let v = vectors();
+    let v = load_spec_json("vts-vectors.json");
     for case in arr(&v["primitives"]["prf"]) {
         let h = HashAlg::from_name(s(&case["hash"])).unwrap();
         let n = case["n"].as_u64().unwrap() as usize;
@@ -72,7 +61,7 @@ fn prf_vectors() {
 
 #[test]
 fn blowfish_published_vectors() {
-    let v = vectors();
+    let v = load_spec_json("vts-vectors.json");
     for case in arr(&v["primitives"]["blowfish_ecb_published"]) {
         let got =
             versile::vts::cipher::blowfish_ecb_encrypt(&hx(&case["key"]), &hx(&case["plaintext"]))
@@ -83,7 +72,7 @@ fn blowfish_published_vectors() {
 
 #[test]
 fn sequence_number_encoding() {
-    let v = vectors();
+    let v = load_spec_json("vts-vectors.json");
     for case in arr(&v["primitives"]["seq_number_encoding"]) {
         let n = case["n"].as_u64().unwrap();
         assert_eq!(hex::encode(min_be(n)), s(&case["bytes"]));
@@ -92,11 +81,11 @@ fn sequence_number_encoding() {
 
 #[test]
 fn rsa_message_encryption_vectors() {
-    let v = vectors();
+    let v = load_spec_json("vts-vectors.json");
     let list = arr(&v["rsa_message_encryption"]);
     assert!(!list.is_empty());
     for case in list {
-        let kp = key(s(&case["key"]));
+        let kp = spec_key(s(&case["key"]));
         let h = HashAlg::from_name(s(&case["mac_hash"])).unwrap();
         assert_eq!(s(&case["mac_key"]), "");
         let plaintext = hx(&case["plaintext"]);
@@ -104,18 +93,38 @@ fn rsa_message_encryption_vectors() {
         let ct = asym_encrypt(kp.public(), h, &plaintext, &mut rng).unwrap();
         assert_eq!(hex::encode(&ct), s(&case["ciphertext"]));
         assert_eq!(rng.remaining(), 0);
-        assert_eq!(asym_decrypt(&kp, h, &ct).unwrap(), plaintext);
-        // Any flipped bit fails (RSA format or MAC), with one error.
-        let mut bad = ct.clone();
-        bad[5] ^= 1;
-        assert!(asym_decrypt(&kp, h, &bad).is_err());
-        assert!(asym_decrypt(&kp, h, &ct[..ct.len() - 1]).is_err());
+        // The default backend, then each one this build has.
+        let expected = if cfg!(feature = "rsa-openssl") {
+            RsaBackend::OpenSsl
+        } else {
+            RsaBackend::FixedCrt
+        };
+        assert_eq!(kp.rsa_backend(), expected);
+        let mut backends = vec![RsaBackend::FixedCrt, RsaBackend::Generic];
+        if cfg!(feature = "rsa-openssl") {
+            backends.push(RsaBackend::OpenSsl);
+        } else {
+            assert!(kp.clone().with_rsa_backend(RsaBackend::OpenSsl).is_err());
+        }
+        let keys = std::iter::once(kp.clone()).chain(backends.into_iter().map(|b| {
+            kp.clone()
+                .with_rsa_backend(b)
+                .expect("backend takes the key")
+        }));
+        for kp in keys {
+            assert_eq!(asym_decrypt(&kp, h, &ct).unwrap(), plaintext);
+            // Any flipped bit fails (RSA format or MAC), with one error.
+            let mut bad = ct.clone();
+            bad[5] ^= 1;
+            assert!(asym_decrypt(&kp, h, &bad).is_err());
+            assert!(asym_decrypt(&kp, h, &ct[..ct.len() - 1]).is_err());
+        }
     }
 }
 
 #[test]
 fn record_layer_vectors() {
-    let v = vectors();
+    let v = load_spec_json("vts-vectors.json");
     let list = arr(&v["record_layer"]);
     assert_eq!(list.len(), 10);
     for case in list {
@@ -266,7 +275,7 @@ mod scenarios {
 
     #[test]
     fn six_handshakes_replayed() {
-        let v = vectors();
+        let v = load_spec_json("vts-vectors.json");
         let list = arr(&v["scenarios"]);
         assert_eq!(list.len(), 6);
         for sc in list {
@@ -313,24 +322,19 @@ mod scenarios {
         let ccfg = Arc::new(client_config(m3j, &content));
         let mut crand = vec![hx(&r["rand_c"]), hx(&r["srand_c"]), hx(&r["block_rand"])];
         crand.extend(arr(&m5j["detail"]["header_rsa_pad_bytes"]).iter().map(hx));
-        let ckey = has_key.then(|| key("client"));
+        let ckey = has_key.then(|| spec_key("client"));
         let mut client =
             VtsConnection::client_with_rng(ccfg, ckey, Box::new(ScriptedRandom::new(crand)));
-        let take = |c: &mut VtsConnection| {
-            let v = c.pending_output().to_vec();
-            c.consume_output(v.len());
-            v
-        };
-        assert_eq!(take(&mut client), m1, "{name} M1");
+        assert_eq!(take_output(&mut client), m1, "{name} M1");
         client.receive(&mut BytesMut::from(&m2[..])).unwrap();
         assert_eq!(
-            hex::encode(take(&mut client)),
+            hex::encode(take_output(&mut client)),
             hex::encode(&m3),
             "{name} M3"
         );
         client.receive(&mut BytesMut::from(&m4[..])).unwrap();
         assert_eq!(
-            hex::encode(take(&mut client)),
+            hex::encode(take_output(&mut client)),
             hex::encode(&m5),
             "{name} M5"
         );
@@ -341,7 +345,7 @@ mod scenarios {
         assert!(!client.is_handshaking(), "{name}");
         let peer = client.peer().unwrap();
         assert_eq!(peer.suite, negotiated);
-        assert_eq!(peer.key.as_ref().unwrap(), key("server").public());
+        assert_eq!(peer.key.as_ref().unwrap(), spec_key("server").public());
 
         // ---- our server against the recorded client messages ----
         let server_creds = match &decode(&m4) {
@@ -362,20 +366,20 @@ mod scenarios {
         }
         let mut server = VtsConnection::server_with_rng(
             scfg,
-            key("server"),
+            spec_key("server"),
             Box::new(ScriptedRandom::new(srand)),
         );
-        assert!(take(&mut server).is_empty());
+        assert!(take_output(&mut server).is_empty());
         server.receive(&mut BytesMut::from(&m1[..])).unwrap();
-        assert_eq!(take(&mut server), m2, "{name} M2");
+        assert_eq!(take_output(&mut server), m2, "{name} M2");
         server.receive(&mut BytesMut::from(&m3[..])).unwrap();
         assert_eq!(
-            hex::encode(take(&mut server)),
+            hex::encode(take_output(&mut server)),
             hex::encode(&m4),
             "{name} M4"
         );
         server.receive(&mut BytesMut::from(&m5[..])).unwrap();
-        let out = take(&mut server);
+        let out = take_output(&mut server);
         assert_eq!(
             hex::encode(&out),
             hex::encode(m6.unwrap_or_default()),
@@ -398,20 +402,20 @@ mod scenarios {
             let w = hx(&rec["wire"]);
             if s(&rec["direction"]) == "c2s" {
                 client.write_plaintext(&p).unwrap();
-                c_out.extend(take(&mut client));
+                c_out.extend(take_output(&mut client));
                 server.receive(&mut BytesMut::from(&w[..])).unwrap();
                 c2s_wire.extend(w);
                 c2s_plain.extend(p);
             } else {
                 server.write_plaintext(&p).unwrap();
-                s_out.extend(take(&mut server));
+                s_out.extend(take_output(&mut server));
                 client.receive(&mut BytesMut::from(&w[..])).unwrap();
-                c_out.extend(take(&mut client));
+                c_out.extend(take_output(&mut client));
                 s2c_wire.extend(w);
                 s2c_plain.extend(p);
             }
         }
-        s_out.extend(take(&mut server));
+        s_out.extend(take_output(&mut server));
         assert_eq!(
             hex::encode(&c_out),
             hex::encode(&c2s_wire),
@@ -433,7 +437,7 @@ mod scenarios {
     #[test]
     #[allow(clippy::field_reassign_with_default)]
     fn negotiation_vectors() {
-        let v = vectors();
+        let v = load_spec_json("vts-vectors.json");
         let list = arr(&v["negotiation"]);
         assert_eq!(list.len(), 9);
         for case in list {

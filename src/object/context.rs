@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use crate::extensions::Extensions;
 use crate::runtime::LinkHandle;
+use crate::transport::{ConnectionInfo, PeerIdentity};
 use crate::value::Value;
 use crate::vop::Transport;
 
@@ -15,21 +16,6 @@ use crate::vop::Transport;
 #[derive(Clone)]
 pub struct CallContext {
     pub(crate) link: LinkHandle,
-}
-
-/// Facts about a connection, gathered by the accept loop and the layers.
-#[derive(Debug, Default)]
-pub struct ConnectionInfo {
-    /// The network peer (`network_peer` in Python).
-    pub peer_addr: Option<SocketAddr>,
-    /// Our address of the connection.
-    pub local_addr: Option<SocketAddr>,
-    /// The negotiated secure protocol; `None` for PLAIN (`sec_protocol`).
-    pub protocol: Option<Transport>,
-    /// The identity the peer claimed (unverified).
-    pub claimed_identity: Option<String>,
-    /// Whatever layers recorded (peer key, certificates, tags...).
-    pub extensions: Extensions,
 }
 
 #[derive(Default)]
@@ -64,20 +50,24 @@ impl CallContext {
         self.info().protocol
     }
 
-    /// The identity the peer claimed during the transport handshake.
+    /// The identity the peer claimed during the transport handshake
+    /// (unverified).
     pub fn claimed_identity(&self) -> Option<&str> {
-        self.info().claimed_identity.as_deref()
+        self.info().claimed_identity()
     }
 
-    /// What VTS learned about the peer: its key (`None` for an anonymous
-    /// client), its unverified identity claim or certificates, the suite
-    /// (Python's `context.credentials`, `docs/protocol/vop-service.md` §5.4). `None` for
-    /// PLAIN and TLS.
-    pub fn peer_credentials(&self) -> Option<&crate::vts::PeerCredentials> {
-        self.extensions().get()
+    /// What the transport handshake established about the peer — key
+    /// fingerprint, certificates, claimed identity — whichever transport
+    /// ran (Python's `context.credentials`, `docs/protocol/vop-service.md`
+    /// §5.4); `None` for PLAIN. The transport's own record is in
+    /// [`extensions`](Self::extensions): `vts::PeerCredentials` (the key
+    /// itself, the suite), `tls::TlsPeer`.
+    pub fn peer_identity(&self) -> Option<&PeerIdentity> {
+        self.info().peer_identity()
     }
 
-    /// Typed facts recorded by layers (e.g. the peer's key).
+    /// Typed facts recorded by layers and the transport (e.g.
+    /// `ctx.extensions().get::<versile::vts::PeerCredentials>()`).
     pub fn extensions(&self) -> &Extensions {
         &self.info().extensions
     }

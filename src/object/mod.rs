@@ -25,9 +25,10 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
+pub use crate::transport::ConnectionInfo;
 pub use builder::{MethodSpec, ObjectBuilder};
+pub use context::CallContext;
 pub(crate) use context::ContextState;
-pub use context::{CallContext, ConnectionInfo};
 pub use error::CallError;
 pub use remote::RemoteObject;
 pub use typed::{IntoCallResult, ProxyError, Publish};

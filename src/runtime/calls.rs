@@ -217,9 +217,14 @@ impl BudgetTurn {
 
 /// The tasks running a link's incoming calls. Dropping it (the link ended,
 /// or its future was dropped) aborts every call still running.
+///
+/// The set is made with the first task: a `JoinSet` allocates its shared
+/// lists up front, and most links never spawn a call task (calls whose
+/// first poll finishes are answered inline), idle links least of all
+/// (issue #8).
 #[derive(Default)]
 pub(crate) struct CallTasks {
-    tasks: JoinSet<()>,
+    tasks: Option<JoinSet<()>>,
 }
 
 impl CallTasks {
@@ -229,17 +234,19 @@ impl CallTasks {
         permit: CallPermit,
         call: impl Future<Output = ()> + Send + 'static,
     ) {
-        self.tasks.spawn(async move {
-            call.await;
-            drop(permit);
-        });
+        self.tasks
+            .get_or_insert_with(JoinSet::new)
+            .spawn(async move {
+                call.await;
+                drop(permit);
+            });
     }
 
     /// Forget finished tasks (their results came back as commands), once
     /// more than `running` are held, so the usual round takes no lock.
     pub(crate) fn reap(&mut self, running: usize) {
-        if self.tasks.len() > running {
-            while self.tasks.try_join_next().is_some() {}
+        if let Some(tasks) = self.tasks.as_mut().filter(|t| t.len() > running) {
+            while tasks.try_join_next().is_some() {}
         }
     }
 }

@@ -10,8 +10,7 @@
 //! entity at a time while the call queue has room, calls start within the
 //! per-link and shared limits, and their tasks end with the link.
 
-use crate::runtime::LinkShutdown;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::mem::MaybeUninit;
@@ -36,13 +35,14 @@ use versile_middleware::{ConnectionSignals, LinkCounters};
 
 use super::call_span::CallSpan;
 use super::calls::{BudgetTurn, CallExecution, CallLimits, CallPermit, CallTasks, Episode};
-use super::handle::{CallResponse, CloseReason, Command, LinkHandle, OutgoingCall};
+use super::handle::{CallResponse, CloseReason, Command, LinkHandle, LinkShutdown, OutgoingCall};
 use super::memory::{Admit, Buffers, Charge, LinkAccount, MemoryLimits};
 use crate::object::call_metrics::CallOutcome;
 use crate::object::remote::RemoteInner;
 use crate::object::{Call, CallContext, CallError, LocalObject, Object, RemoteObject, VObject};
 use crate::value::Value;
 use crate::vec::Entity;
+use crate::vol::queue::InlineFirstQueue;
 use crate::vol::{
     CallId, CallKind, CallSendError, Event, Link, LinkConfig, LinkError, Outcome, Received, Ref,
 };
@@ -102,12 +102,17 @@ impl std::fmt::Debug for LinkOptions {
 /// How a link ended, with counters.
 #[derive(Debug, Clone)]
 pub struct LinkOutcome {
+    /// Why the link closed.
     pub reason: CloseReason,
     /// Whether the VOL handshake had completed.
     pub established: bool,
+    /// Calls the peer made on our objects.
     pub calls_received: u64,
+    /// Calls we made on the peer's objects.
     pub calls_sent: u64,
+    /// Bytes read from the stream (after the transport, e.g. decrypted).
     pub bytes_received: u64,
+    /// Bytes written to the stream (before the transport).
     pub bytes_sent: u64,
 }
 
@@ -131,12 +136,23 @@ pub(crate) struct LinkDriver<IO> {
     link: Link<LocalObject>,
     handle: LinkHandle,
     rx: mpsc::UnboundedReceiver<Command>,
-    options: LinkOptions,
+    /// Per-link call limits (`LinkOptions::calls`; its shared budget
+    /// moved into `budget`).
+    calls: CallLimits,
+    /// `LinkOptions::drain_timeout`.
+    drain_timeout: Duration,
+    /// `LinkOptions::authorizer`.
+    authorizer: Option<Authorizer>,
+    /// `MemoryLimits::max_unsent_output`. (The driver keeps only these
+    /// parts of its `LinkOptions`: the protocol settings live in `link`,
+    /// the memory budgets in `account`. A whole copy was 0.3 KiB per
+    /// link; issue #8.)
+    max_unsent_output: usize,
     rbuf: BytesMut,
     imports: HashMap<i64, ImportSlot>,
     next_generation: u64,
     pending: HashMap<i64, oneshot::Sender<Result<Value, CallError>>>,
-    queued: VecDeque<QueuedCall>,
+    queued: InlineFirstQueue<QueuedCall>,
     in_flight: usize,
     /// Tasks of running incoming calls, aborted when the driver goes.
     tasks: CallTasks,
@@ -148,22 +164,26 @@ pub(crate) struct LinkDriver<IO> {
     link_busy: Episode,
     auth: Option<BoxFuture<'static, bool>>,
     on_established: Option<OnEstablished>,
-    closing: Option<(CloseReason, Instant)>,
+    /// A graceful close under way: why, and its drain deadline. Boxed:
+    /// idle links never hold one.
+    closing: Option<Box<(CloseReason, Instant)>>,
     /// Our FIN is sent; the peer's input is read and dropped until its
     /// own (see [`Linger`]).
     half_closed: bool,
     timer: Pin<Box<Sleep>>,
-    outcome: LinkOutcome,
+    /// What the link did, for its [`LinkOutcome`] and the middleware.
+    counters: LinkCounters,
     /// Middleware signals to fire (established, activity), with the
     /// transport name to report.
     signals: Option<(ConnectionSignals, Option<&'static str>)>,
-    /// Calls either way that ended in an error or exception.
-    call_errors: u64,
     /// Memory held for this link (`memory` module).
     account: LinkAccount,
     /// The last read step paused for memory or unsent output: writing may
     /// let it go on.
     read_paused: bool,
+    /// Input was read since the read buffer, decoder scratch and queues
+    /// were last released (`read_step`).
+    input_held: bool,
 }
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -185,29 +205,43 @@ const OUTPUT_HIGH_WATER: usize = 4 * 1024 * 1024;
 const POLL_BUDGET: usize = 64;
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
+    /// A driver for the link over `io`, offering `gateway` to the peer;
+    /// `handle` is the link's handle and `rx` the receiving end of its
+    /// command channel. `on_established` is called once, when the VOL
+    /// handshake completes or fails. Nothing happens until [`run`](Self::run).
     pub(crate) fn new(
         io: IO,
         gateway: LocalObject,
         handle: LinkHandle,
         rx: mpsc::UnboundedReceiver<Command>,
-        mut options: LinkOptions,
+        options: LinkOptions,
         on_established: Option<OnEstablished>,
     ) -> Self {
-        options.protocol.authorize = options.authorizer.is_some();
-        let budget = BudgetTurn::new(options.calls.budget.clone());
+        let LinkOptions {
+            mut protocol,
+            mut calls,
+            drain_timeout,
+            authorizer,
+            memory,
+        } = options;
+        protocol.authorize = authorizer.is_some();
+        let budget = BudgetTurn::new(calls.budget.take());
         let now = Instant::now();
-        let account = LinkAccount::new(&options.memory, handle.id());
+        let account = LinkAccount::new(&memory, handle.id());
         LinkDriver {
             io,
-            link: Link::new(options.protocol.clone(), gateway, now.into_std()),
+            link: Link::new(protocol, gateway, now.into_std()),
             handle,
             rx,
-            options,
+            calls,
+            drain_timeout,
+            authorizer,
+            max_unsent_output: memory.max_unsent_output,
             rbuf: BytesMut::new(),
             imports: HashMap::new(),
             next_generation: 0,
             pending: HashMap::new(),
-            queued: VecDeque::new(),
+            queued: InlineFirstQueue::default(),
             in_flight: 0,
             tasks: CallTasks::default(),
             budget,
@@ -218,18 +252,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             closing: None,
             half_closed: false,
             timer: Box::pin(tokio::time::sleep_until(now + Duration::from_secs(3600))),
-            outcome: LinkOutcome {
-                reason: CloseReason::PeerClosed,
-                established: false,
-                calls_received: 0,
-                calls_sent: 0,
-                bytes_received: 0,
-                bytes_sent: 0,
-            },
+            counters: LinkCounters::default(),
             signals: None,
-            call_errors: 0,
             account,
             read_paused: false,
+            input_held: false,
         }
     }
 
@@ -246,12 +273,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     fn report(&self) {
         if let Some((s, _)) = &self.signals {
             s.report(LinkCounters {
-                bytes_in: self.outcome.bytes_received,
-                bytes_out: self.outcome.bytes_sent,
-                calls_received: self.outcome.calls_received,
-                calls_sent: self.outcome.calls_sent,
-                call_errors: self.call_errors,
                 calls_in_flight: (self.in_flight + self.queued.len() + self.pending.len()) as u64,
+                ..self.counters
             });
         }
     }
@@ -299,10 +322,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         if let Some(cb) = self.on_established.take() {
             cb(Err(err));
         }
-        self.outcome.established = self.link.is_established();
-        self.outcome.reason = reason.clone();
-        self.handle.shared.closed.set(reason);
-        self.outcome.clone()
+        self.handle.shared.closed.set(reason.clone());
+        LinkOutcome {
+            reason,
+            established: self.link.is_established(),
+            calls_received: self.counters.calls_received,
+            calls_sent: self.counters.calls_sent,
+            bytes_received: self.counters.bytes_in,
+            bytes_sent: self.counters.bytes_out,
+        }
     }
 
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
@@ -324,8 +352,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 Commands::Wait
             };
             match self.poll_once(cx, now, commands) {
-                Ok(Some(reason)) => return Poll::Ready(reason),
-                Ok(None) => return Poll::Pending,
+                Ok(()) => return Poll::Pending,
                 Err(Step::Progress) => continue,
                 Err(Step::Closed(reason)) => return Poll::Ready(reason),
             }
@@ -334,41 +361,74 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         Poll::Pending
     }
 
-    /// One round over every source of work. `Err(Step::Progress)` asks for
-    /// another round; `Ok(None)` means everything is waiting.
+    /// One round over every source of work, in this order: commands,
+    /// the authorizer, reading and decoding, starting queued calls,
+    /// writing, the graceful close and the timers. `Err(Step::Progress)`
+    /// asks for another round, `Err(Step::Closed)` ends the link; `Ok`
+    /// means everything is waiting (each source registered the waker).
     fn poll_once(
         &mut self,
         cx: &mut Context<'_>,
         now: Instant,
         commands: Commands,
-    ) -> Result<Option<CloseReason>, Step> {
+    ) -> Result<(), Step> {
         let mut progress = false;
-
         if commands == Commands::Receive {
-            while let Poll::Ready(Some(cmd)) = self.rx.poll_next_unpin(cx) {
-                self.on_command(cmd, now)?;
-                progress = true;
-            }
+            progress |= self.command_step(cx, now)?;
         }
-
-        if let Some(auth) = self.auth.as_mut() {
-            if let Poll::Ready(accept) = auth.poll_unpin(cx) {
-                self.auth = None;
-                self.link.authorize(accept).map_err(fail)?;
-                // Input that arrived while the authorizer ran is still
-                // buffered: `read_step` decodes it below.
-                self.process_events(now)?;
-                progress = true;
-            }
-        }
-
+        progress |= self.authorizer_step(cx, now)?;
         if self.closing.is_none() {
             progress |= self.read_step(cx, now)?;
         }
-
         self.tasks.reap(self.in_flight);
         progress |= self.start_queued(cx)?;
+        progress |= self.write_step(cx, now)?;
+        if self.closing.is_some() && self.close_step(cx, now)? == Closing::Waiting {
+            return Ok(());
+        }
+        progress |= self.timer_step(cx, now)?;
+        if progress {
+            Err(Step::Progress)
+        } else {
+            Ok(())
+        }
+    }
 
+    /// Handle every command waiting in the channel (from handles, remote
+    /// objects and call tasks); its `Pending` registers the waker.
+    /// Returns whether there was any.
+    fn command_step(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<bool, Step> {
+        let mut received = false;
+        while let Poll::Ready(Some(cmd)) = self.rx.poll_next_unpin(cx) {
+            self.on_command(cmd, now)?;
+            received = true;
+        }
+        Ok(received)
+    }
+
+    /// Apply the authorizer's verdict once it has one
+    /// (`docs/protocol/vol.md` §2.6). Returns whether it did.
+    fn authorizer_step(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<bool, Step> {
+        let Some(auth) = self.auth.as_mut() else {
+            return Ok(false);
+        };
+        let Poll::Ready(accept) = auth.poll_unpin(cx) else {
+            return Ok(false);
+        };
+        self.auth = None;
+        self.link.authorize(accept).map_err(fail)?;
+        // Input that arrived while the authorizer ran is still buffered:
+        // `read_step` decodes it next.
+        self.process_events(now)?;
+        Ok(true)
+    }
+
+    /// Write pending output until the socket would block. Returns whether
+    /// the written output unblocks other work: written output only frees
+    /// what waited for it, queued calls (held back at `OUTPUT_HIGH_WATER`)
+    /// and a paused read; anything else gets no new work from it, so no
+    /// other round.
+    fn write_step(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<bool, Step> {
         let mut wrote = false;
         while !self.link.pending_output().is_empty() {
             match Pin::new(&mut self.io).poll_write(cx, self.link.pending_output()) {
@@ -378,7 +438,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                     ))
                 }
                 Poll::Ready(Ok(n)) => {
-                    self.outcome.bytes_sent += n as u64;
+                    self.counters.bytes_out += n as u64;
                     self.link.consume_output(n);
                     // Everything written: no output buffer is kept while
                     // the link waits (idle links, and the largest batch a
@@ -390,78 +450,84 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 Poll::Pending => break,
             }
         }
-        if wrote {
-            self.link.on_output_written(now.into_std());
-            // Streams with their own buffering (TLS, VTS) need a flush.
-            if let Poll::Ready(Err(e)) = Pin::new(&mut self.io).poll_flush(cx) {
-                return Err(fail(e.into()));
-            }
-            // Written output only unblocks what waited for it: queued calls
-            // (held back at `OUTPUT_HIGH_WATER`) and a paused read. Anything
-            // else gets no new work from it, so no other round.
-            progress |= !self.queued.is_empty() || self.read_paused;
+        if !wrote {
+            return Ok(false);
         }
+        self.link.on_output_written(now.into_std());
+        // Streams with their own buffering (TLS, VTS) need a flush.
+        if let Poll::Ready(Err(e)) = Pin::new(&mut self.io).poll_flush(cx) {
+            return Err(fail(e.into()));
+        }
+        Ok(!self.queued.is_empty() || self.read_paused)
+    }
 
-        if let Some((reason, deadline)) = &self.closing {
-            let (reason, deadline) = (reason.clone(), *deadline);
-            let drained = self.in_flight == 0 && self.queued.is_empty();
-            if drained && self.link.pending_output().is_empty() {
-                if !self.half_closed {
-                    match Pin::new(&mut self.io).poll_shutdown(cx) {
-                        Poll::Ready(_) => self.half_closed = true,
-                        Poll::Pending => return Ok(None),
-                    }
-                    // Closed for the application from here (nothing more
-                    // is sent or received); only the socket lingers.
-                    // The first reason recorded stays.
-                    self.handle.shared.closed.set(reason.clone());
+    /// A graceful close in progress (`docs/protocol/vol.md` §7.2): once
+    /// every call is answered and written, half-close and linger until the
+    /// peer closes too; force the close at the drain deadline. The link's
+    /// end comes back as `Err(Step::Closed)`.
+    fn close_step(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<Closing, Step> {
+        let Some(closing) = &self.closing else {
+            return Ok(Closing::Draining);
+        };
+        let (reason, deadline) = (closing.0.clone(), closing.1);
+        let drained = self.in_flight == 0 && self.queued.is_empty();
+        if drained && self.link.pending_output().is_empty() {
+            if !self.half_closed {
+                match Pin::new(&mut self.io).poll_shutdown(cx) {
+                    Poll::Ready(_) => self.half_closed = true,
+                    Poll::Pending => return Ok(Closing::Waiting),
                 }
-                match self.linger(cx) {
-                    Linger::PeerClosed => return Ok(Some(reason)),
-                    Linger::Discarded(n) => {
-                        self.outcome.bytes_received += n as u64;
-                        return Err(Step::Progress);
-                    }
-                    Linger::Waiting => {}
-                }
+                // Closed for the application from here (nothing more
+                // is sent or received); only the socket lingers.
+                // The first reason recorded stays.
+                self.handle.shared.closed.set(reason.clone());
             }
-            if now >= deadline {
-                // Everything was answered and our FIN sent: the peer only
-                // did not close in time. Otherwise the drain deadline
-                // passed: force (`docs/protocol/vol.md` §7.2 step 6).
-                return Ok(Some(if self.half_closed {
-                    reason
-                } else {
-                    CloseReason::Shutdown { forced: true }
-                }));
+            match self.linger(cx) {
+                Linger::PeerClosed => return Err(Step::Closed(reason)),
+                Linger::Discarded(n) => {
+                    self.counters.bytes_in += n as u64;
+                    return Err(Step::Progress);
+                }
+                Linger::Waiting => {}
             }
         }
+        if now >= deadline {
+            // Everything was answered and our FIN sent: the peer only
+            // did not close in time. Otherwise the drain deadline
+            // passed: force (`docs/protocol/vol.md` §7.2 step 6).
+            return Err(Step::Closed(if self.half_closed {
+                reason
+            } else {
+                CloseReason::Shutdown(LinkShutdown::Forced)
+            }));
+        }
+        Ok(Closing::Draining)
+    }
 
-        if let Some(deadline) = self.next_deadline() {
-            if self.timer.deadline() != deadline {
-                self.timer.as_mut().reset(deadline);
-            }
-            if self.timer.as_mut().poll(cx).is_ready() {
-                self.link.handle_timeout(now.into_std()).map_err(fail)?;
-                if let Some((_, d)) = &self.closing {
-                    if now >= *d {
-                        return Ok(Some(CloseReason::Shutdown { forced: true }));
-                    }
-                }
-                // Re-arm (or sleep far) so a stale deadline does not spin.
-                let next = self.next_deadline().filter(|d| *d > now);
-                self.timer
-                    .as_mut()
-                    .reset(next.unwrap_or(now + Duration::from_secs(3600)));
-                progress = true;
+    /// Keep-alive, handshake and drain deadlines: arm the timer for the
+    /// next one and handle it when it fires. Returns whether it fired.
+    fn timer_step(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<bool, Step> {
+        let Some(deadline) = self.next_deadline() else {
+            return Ok(false);
+        };
+        if self.timer.deadline() != deadline {
+            self.timer.as_mut().reset(deadline);
+        }
+        if self.timer.as_mut().poll(cx).is_pending() {
+            return Ok(false);
+        }
+        self.link.handle_timeout(now.into_std()).map_err(fail)?;
+        if let Some(closing) = &self.closing {
+            if now >= closing.1 {
+                return Err(Step::Closed(CloseReason::Shutdown(LinkShutdown::Forced)));
             }
         }
-
-        if progress {
-            Err(Step::Progress)
-        } else {
-            Ok(None)
-        }
+        // Re-arm (or sleep far) so a stale deadline does not spin.
+        let next = self.next_deadline().filter(|d| *d > now);
+        self.timer
+            .as_mut()
+            .reset(next.unwrap_or(now + Duration::from_secs(3600)));
+        Ok(true)
     }
 
     /// After our FIN, read and drop the peer's input until it closes too.
@@ -485,7 +551,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     /// queue must stay within `max_queued` (checked per entity, so one read
     /// full of tiny calls cannot queue more).
     fn has_queue_room(&mut self) -> bool {
-        let room = self.queued.len() < self.options.calls.queue_limit();
+        let room = self.queued.len() < self.calls.queue_limit();
         if room {
             self.queue_full.leave();
         } else if self.queue_full.enter() {
@@ -505,16 +571,22 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     /// was full, the authorizer ran or the decoder waited for memory) is
     /// decoded before the socket is read.
     fn read_step(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<bool, Step> {
-        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
+        if self.input_held && self.rbuf.is_empty() {
             // Between entities no read buffer is held (see `IDLE_READ`);
             // entities keep slices of it, not this handle. Nor decoder
             // scratch, nor queue space: once per batch of input, so an
-            // idle link holds none of them (issue #8).
-            self.rbuf = BytesMut::new();
-            self.link.release_input_memory();
-            if self.queued.is_empty() {
-                self.queued = VecDeque::new();
+            // idle link holds none of them (issue #8). A batch decoded to
+            // its last byte leaves a handle of no capacity on the batch's
+            // allocation (the size of what arrived): kept, as the next
+            // read takes that allocation back instead of a new one once
+            // the entities let go of it. (The release used to be keyed on
+            // the capacity, and then the scratch stayed too.)
+            self.input_held = false;
+            if self.rbuf.capacity() > 0 {
+                self.rbuf = BytesMut::new();
             }
+            self.link.release_input_memory();
+            self.queued.release_memory();
         }
         let (len, cap) = (self.rbuf.len(), self.rbuf.capacity());
         let unbuffered = cap == 0;
@@ -582,7 +654,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 Ok(true)
             }
             Poll::Ready(Ok(n)) => {
-                self.outcome.bytes_received += n as u64;
+                self.counters.bytes_in += n as u64;
+                self.input_held = true;
                 self.decode_buffered(now)?;
                 Ok(true)
             }
@@ -629,7 +702,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
 
     fn next_deadline(&self) -> Option<Instant> {
         let link = self.link.poll_timeout().map(Instant::from_std);
-        let drain = self.closing.as_ref().map(|(_, d)| *d);
+        let drain = self.closing.as_ref().map(|c| c.1);
         match (link, drain) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -645,7 +718,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         for (_, reply) in self.pending.drain() {
             let _ = reply.send(Err(CallError::Link(LinkError::Closed)));
         }
-        self.closing = Some((reason, now + self.options.drain_timeout));
+        self.closing = Some(Box::new((reason, now + self.drain_timeout)));
     }
 
     fn on_command(&mut self, cmd: Command, now: Instant) -> Result<(), Step> {
@@ -660,7 +733,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 let args = args.into_iter().map(|a| self.export_value(a)).collect();
                 match self.link.call(target, kind, args) {
                     Ok(msg_id) => {
-                        self.outcome.calls_sent += 1;
+                        self.counters.calls_sent += 1;
                         match (kind, reply) {
                             (CallKind::NoReturn, Some(reply)) => {
                                 let _ = reply.send(Ok(Entity::None));
@@ -703,11 +776,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                     self.process_events(now)?;
                 }
             }
-            Command::Shutdown { force } => {
-                if force || !self.link.is_established() {
-                    return Err(Step::Closed(CloseReason::Shutdown { forced: true }));
+            Command::Shutdown(how) => {
+                if how == LinkShutdown::Forced || !self.link.is_established() {
+                    return Err(Step::Closed(CloseReason::Shutdown(LinkShutdown::Forced)));
                 }
-                self.begin_shutdown(CloseReason::Shutdown { forced: false }, now);
+                self.begin_shutdown(CloseReason::Shutdown(LinkShutdown::Graceful), now);
             }
         }
         Ok(())
@@ -716,7 +789,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     fn process_events(&mut self, now: Instant) -> Result<(), Step> {
         while let Some(event) = self.link.poll_event() {
             match event {
-                Event::Authorize { .. } => match &self.options.authorizer {
+                Event::Authorize { .. } => match &self.authorizer {
                     Some(auth) => self.auth = Some(auth(self.handle.context())),
                     None => self.link.authorize(true).map_err(fail)?,
                 },
@@ -741,7 +814,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                     target,
                     args,
                 } => {
-                    self.outcome.calls_received += 1;
+                    self.counters.calls_received += 1;
                     let args: Vec<Value> = args.into_iter().map(|a| self.import_value(a)).collect();
                     let charge = self.account.charge_call(&args);
                     self.queued.push_back(QueuedCall {
@@ -753,7 +826,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                     });
                 }
                 Event::Response { call_id, outcome } => {
-                    self.call_errors += u64::from(!matches!(outcome, Outcome::Result(_)));
+                    self.counters.call_errors += u64::from(!matches!(outcome, Outcome::Result(_)));
                     let result = match outcome {
                         Outcome::Result(v) => Ok(self.import_value(v)),
                         Outcome::Exception(v) => Err(CallError::Exception(self.import_value(v))),
@@ -780,8 +853,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         // calls keep being read until `max_unsent_output` (higher by
         // default), where reading stops too (`memory` module).
         while !self.queued.is_empty()
-            && self.link.pending_output().len()
-                < OUTPUT_HIGH_WATER.min(self.options.memory.max_unsent_output)
+            && self.link.pending_output().len() < OUTPUT_HIGH_WATER.min(self.max_unsent_output)
             && self.has_call_slot()
         {
             let Poll::Ready(permit) = self.budget.poll_permit(cx) else {
@@ -799,7 +871,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
 
     /// Whether this link may start another call (`max_in_flight`).
     fn has_call_slot(&mut self) -> bool {
-        let free = self.in_flight < self.options.calls.in_flight_limit();
+        let free = self.in_flight < self.calls.in_flight_limit();
         if free {
             self.link_busy.leave();
         } else if self.link_busy.enter() {
@@ -832,39 +904,36 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         } = call;
         let ctx = self.handle.context();
         let mut call_span = CallSpan::start(self.handle.id(), &ctx);
-        let method: BoxFuture<'static, Result<Value, CallError>> =
-            match self.options.calls.execution {
-                CallExecution::InlineFirstPoll => {
-                    let span = call_span.span();
-                    // A panic, also while the method builds its future,
-                    // fails the call, not the link.
-                    let first = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        let _in_span = span.as_ref().map(|s| s.enter());
-                        let mut method = target.call(Call { ctx, args });
-                        match method.poll_unpin(cx) {
-                            Poll::Ready(outcome) => Ok(outcome),
-                            Poll::Pending => Err(method),
-                        }
-                    }));
-                    match first {
-                        Ok(Err(pending)) => pending,
-                        Ok(Ok(outcome)) => {
-                            drop((charge, permit));
-                            call_span.finish(CallOutcome::of(&outcome));
-                            return self.finish_call(call_id, kind, outcome);
-                        }
-                        Err(_) => {
-                            drop((charge, permit));
-                            let outcome = Err(CallError::failed("method panicked"));
-                            call_span.finish(CallOutcome::of(&outcome));
-                            return self.finish_call(call_id, kind, outcome);
-                        }
+        let method: BoxFuture<'static, Result<Value, CallError>> = match self.calls.execution {
+            CallExecution::InlineFirstPoll => {
+                let span = call_span.span();
+                // A panic, also while the method builds its future,
+                // fails the call, not the link.
+                let first = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    let _in_span = span.as_ref().map(|s| s.enter());
+                    let mut method = target.call(Call { ctx, args });
+                    match method.poll_unpin(cx) {
+                        Poll::Ready(outcome) => Ok(outcome),
+                        Poll::Pending => Err(method),
+                    }
+                }));
+                match first {
+                    Ok(Err(pending)) => pending,
+                    Ok(Ok(outcome)) => {
+                        drop((charge, permit));
+                        call_span.finish(CallOutcome::of(&outcome));
+                        return self.finish_call(call_id, kind, outcome);
+                    }
+                    Err(_) => {
+                        drop((charge, permit));
+                        let outcome = Err(CallError::failed("method panicked"));
+                        call_span.finish(CallOutcome::of(&outcome));
+                        return self.finish_call(call_id, kind, outcome);
                     }
                 }
-                CallExecution::Task => {
-                    Box::pin(async move { target.call(Call { ctx, args }).await })
-                }
-            };
+            }
+            CallExecution::Task => Box::pin(async move { target.call(Call { ctx, args }).await }),
+        };
         let tx = self.handle.tx.clone();
         self.tasks.spawn(permit, async move {
             // Held until the call's task ends, however it ends (an abort
@@ -897,7 +966,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         outcome: Result<Value, CallError>,
     ) -> Result<(), Step> {
         self.in_flight -= 1;
-        self.call_errors += u64::from(outcome.is_err());
+        self.counters.call_errors += u64::from(outcome.is_err());
         let outcome = match outcome {
             Ok(v) => Outcome::Result(self.export_value(v)),
             Err(CallError::Exception(v)) => Outcome::Exception(self.export_value(v)),
@@ -970,7 +1039,7 @@ impl<IO> Drop for LinkDriver<IO> {
         self.handle
             .shared
             .closed
-            .set(CloseReason::Shutdown { forced: true });
+            .set(CloseReason::Shutdown(LinkShutdown::Forced));
     }
 }
 
@@ -999,9 +1068,22 @@ fn poll_read_small<R: AsyncRead + ?Sized>(
     Poll::Ready(Ok(read.filled().len()))
 }
 
+/// Why a step stopped the round early (the `Err` side of a step).
 enum Step {
+    /// Something moved: run another round.
     Progress,
+    /// The link has ended.
     Closed(CloseReason),
+}
+
+/// Where a graceful close stands after [`LinkDriver::close_step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    /// Still draining (or lingering): the round goes on to the timers.
+    Draining,
+    /// Our half-close waits for the stream: the round ends, whatever
+    /// moved in it.
+    Waiting,
 }
 
 /// One read after our FIN ([`LinkDriver::linger`]).

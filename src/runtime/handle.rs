@@ -18,11 +18,9 @@ pub enum CloseReason {
     /// Both object tables became empty (`docs/protocol/vol.md` §5.3).
     Idle,
     /// The application (or the server) shut it down.
-    Shutdown {
-        /// `true` for [`LinkShutdown::Forced`](super::LinkShutdown::Forced)
-        /// (pending calls dropped), `false` for a graceful close.
-        forced: bool,
-    },
+    /// How: [`LinkShutdown::Forced`] (pending calls dropped) or
+    /// [`LinkShutdown::Graceful`].
+    Shutdown(LinkShutdown),
     /// A protocol, handshake or I/O failure.
     Error(crate::vol::LinkError),
 }
@@ -38,7 +36,7 @@ pub(crate) enum Command {
     Call(Box<OutgoingCall>),
     Respond(Box<CallResponse>),
     Release { id: i64, generation: u64 },
-    Shutdown { force: bool },
+    Shutdown(LinkShutdown),
 }
 
 /// A call to a peer object, from a [`RemoteObject`](crate::RemoteObject).
@@ -59,7 +57,9 @@ pub(crate) struct CallResponse {
 pub(crate) struct LinkShared {
     pub(crate) id: u64,
     pub(crate) info: ConnectionInfo,
-    pub(crate) state: Arc<Mutex<ContextState>>,
+    /// In the shared state itself, not an `Arc` of its own (0.1 KiB per
+    /// link; issue #8).
+    pub(crate) state: Mutex<ContextState>,
     pub(crate) closed: ClosedState,
 }
 
@@ -134,7 +134,7 @@ impl LinkHandle {
         let shared = Arc::new(LinkShared {
             id: NEXT_LINK_ID.fetch_add(1, Ordering::Relaxed),
             info,
-            state: Arc::default(),
+            state: Mutex::default(),
             closed: ClosedState::new(),
         });
         (LinkHandle { tx, shared }, rx)
@@ -157,8 +157,7 @@ impl LinkHandle {
     /// Shut the link down (`docs/protocol/vol.md` §7.2), as [`LinkShutdown`] says. A
     /// forced shutdown after a graceful one escalates.
     pub fn shutdown(&self, how: LinkShutdown) {
-        let force = how == LinkShutdown::Forced;
-        let _ = self.tx.unbounded_send(Command::Shutdown { force });
+        let _ = self.tx.unbounded_send(Command::Shutdown(how));
     }
 
     /// Whether the link has closed.

@@ -13,10 +13,10 @@ use tokio::net::TcpListener;
 use tower::{BoxError, Service};
 
 use super::admission::AdmissionNode;
-use super::connection::Connection;
 use super::readiness::Readiness;
 use super::registry::{LinkInfo, LinkRegistry};
 use super::serve::{AcceptOptions, Server};
+use crate::transport::Connection;
 
 /// Python's `internal=True` buffer size (512 KiB).
 pub const INTERNAL_BUFFER_SIZE: usize = 512 * 1024;

@@ -3,9 +3,13 @@
 //! `p_auth.accept_credentials` with the network address added).
 //!
 //! Placed after (inside) [`VopLayer`](super::VopLayer), it sees every
-//! connection once VTS or TLS has finished: the peer's address, the
-//! protocol, the peer's key, its claimed identity and certificates
-//! ([`PeerInfo`]). A refusal drops the connection before the link starts,
+//! connection once its transport has finished: the peer's address, the
+//! protocol and the transport-neutral identity — key fingerprint, claimed
+//! identity, certificates ([`PeerInfo`], filled from the
+//! [`PeerIdentity`]) — so one check serves VTS and TLS alike. What only
+//! one transport knows is in [`PeerInfo::extensions`] (e.g.
+//! `p.extensions.get::<versile::vts::PeerCredentials>()` for the RSA key
+//! itself). A refusal drops the connection before the link starts,
 //! without a word (as every VTS failure, `docs/protocol/vts.md` §7). The check may be
 //! sync ([`CredentialCheckLayer::new`]) or async
 //! ([`CredentialCheckLayer::new_async`]).
@@ -20,7 +24,7 @@
 //! let svc = ServiceBuilder::new()
 //!     .layer(VtsLayer::new(key))
 //!     .layer(CredentialCheckLayer::new(move |p: &PeerInfo| {
-//!         p.key.as_ref().is_some_and(|k| k.fingerprint() == allowed)
+//!         p.key_fingerprint.as_deref() == Some(allowed.as_str())
 //!     }))
 //!     .service(GatewayService::new(SimpleGateway::new));
 //! # let _ = svc; }
@@ -37,71 +41,47 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 use tower::{BoxError, Layer, Service, ServiceExt};
 
-use super::connection::Connection;
 use crate::extensions::Extensions;
-use crate::object::ConnectionInfo;
+use crate::transport::{Connection, ConnectionInfo, PeerIdentity};
 use crate::vop::Transport;
-use crate::vts::{Credentials, PeerCredentials, PublicKey};
 
-/// What the transport handshake established about a peer.
+/// What the transport handshake established about a peer, whichever
+/// transport ran: the address, the protocol, the [`PeerIdentity`] facts.
 #[derive(Debug, Clone)]
 pub struct PeerInfo {
     /// The network peer.
     pub peer_addr: Option<SocketAddr>,
     /// `Some(Vts)` / `Some(Tls)`, `None` for PLAIN.
     pub protocol: Option<Transport>,
-    /// The peer's RSA key (VTS; `None` for an anonymous VTS client, for
-    /// TLS and for PLAIN: see [`key_fingerprint`](Self::key_fingerprint)).
-    pub key: Option<PublicKey>,
     /// The identity the peer claimed (unverified; hex DER of an X.501
-    /// name for VTS).
+    /// name for VTS, the certificate's subject common name for TLS).
     pub claimed_identity: Option<String>,
-    /// The peer's certificate chain, DER, leaf first (unverified for VTS,
-    /// `docs/protocol/vts.md` §3.8; from `TlsPeer` for TLS); empty if none.
+    /// The peer's certificate chain, DER, leaf first; empty if none
+    /// (unverified for VTS, `docs/protocol/vts.md` §3.8).
     pub certificates: Vec<Vec<u8>>,
-    /// `SHA256:<hex>` of the peer's RSA key in the VTS form (PKCS#1), for
-    /// VTS and for TLS with an RSA certificate; for other TLS keys, of the
-    /// SubjectPublicKeyInfo. The value `--pin` takes.
+    /// `SHA256:<hex>` of the peer's key, the value `--pin` takes
+    /// ([`PeerIdentity::key_fingerprint`]); `None` for PLAIN and for a peer
+    /// without a key (an anonymous VTS client).
     pub key_fingerprint: Option<String>,
-    /// The full VTS credentials (key, claim, suite), if VTS ran.
-    pub vts: Option<PeerCredentials>,
-    /// Everything the layers recorded (other transports put their own
-    /// facts here).
+    /// Everything the layers and the transport recorded (VTS's
+    /// `PeerCredentials`, TLS's `TlsPeer`, a PROXY header...).
     pub extensions: Extensions,
 }
 
 impl PeerInfo {
     /// The facts in `info`.
     pub fn from_info(info: &ConnectionInfo) -> Self {
-        let vts = info.extensions.get::<PeerCredentials>().cloned();
-        #[cfg(feature = "tls")]
-        let tls = info.extensions.get::<crate::tls::TlsPeer>();
-        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
-        let mut certificates = match vts.as_ref().and_then(|p| p.credentials.as_ref()) {
-            Some(Credentials::Certificates(chain)) => chain.clone(),
-            _ => Vec::new(),
-        };
-        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
-        let mut key_fingerprint = vts
-            .as_ref()
-            .and_then(|p| p.key.as_ref())
-            .map(|k| k.fingerprint());
-        #[cfg(feature = "tls")]
-        if let Some(t) = tls {
-            certificates = t.certificates.iter().map(|c| c.to_vec()).collect();
-            key_fingerprint = t
-                .rsa_key_fingerprint
-                .clone()
-                .or_else(|| t.key_fingerprint.clone());
-        }
+        let PeerIdentity {
+            key_fingerprint,
+            certificates,
+            claimed_identity,
+        } = info.peer_identity().cloned().unwrap_or_default();
         PeerInfo {
             peer_addr: info.peer_addr,
             protocol: info.protocol,
-            key: vts.as_ref().and_then(|p| p.key.clone()),
-            claimed_identity: info.claimed_identity.clone(),
+            claimed_identity,
             certificates,
             key_fingerprint,
-            vts,
             extensions: info.extensions.clone(),
         }
     }
@@ -185,7 +165,7 @@ where
         Box::pin(async move {
             let peer = PeerInfo::from_info(&conn.info);
             let addr = peer.peer_addr;
-            let fingerprint = peer.key.as_ref().map(|k| k.fingerprint());
+            let fingerprint = peer.key_fingerprint.clone();
             if !check(peer).await {
                 tracing::info!(peer = ?addr, key = ?fingerprint, "peer refused by the credential check");
                 return Err(CredentialsRefused.into());

@@ -9,7 +9,6 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use tower::{BoxError, Service};
 
-use super::connection::{Connection, NegotiatedTransport};
 use super::link_limits::StackLinkSettings;
 use super::registry::LinkRegistry;
 use crate::object::{LocalObject, RemoteObject};
@@ -17,6 +16,7 @@ use crate::runtime::driver::LinkDriver;
 use crate::runtime::{
     CallBudget, CloseReason, LinkHandle, LinkOptions, LinkOutcome, OnEstablished,
 };
+use crate::transport::{Connection, NegotiatedTransport};
 use crate::vol::LinkError;
 
 type InitCallback = Arc<dyn Fn(LinkHandle, RemoteObject) + Send + Sync>;
@@ -38,7 +38,10 @@ type FailCallback = Arc<dyn Fn(LinkHandle, LinkError) + Send + Sync>;
 /// [`with_options`](Self::with_options); the other options stay.
 pub struct GatewayService<F> {
     factory: Arc<F>,
-    options: LinkOptions,
+    /// Shared by the clones: the service is cloned into every connection's
+    /// middleware future, where a copy of the options stayed for the
+    /// link's lifetime (0.3 KiB per idle link; issue #8).
+    options: Arc<LinkOptions>,
     on_established: Option<InitCallback>,
     on_failed: Option<FailCallback>,
 }
@@ -66,7 +69,7 @@ where
         options.calls.budget = Some(CallBudget::default());
         GatewayService {
             factory: Arc::new(factory),
-            options,
+            options: Arc::new(options),
             on_established: None,
             on_failed: None,
         }
@@ -78,9 +81,9 @@ where
     /// budget to raise the cap.
     pub fn with_options(mut self, mut options: LinkOptions) -> Self {
         if options.calls.budget.is_none() {
-            options.calls.budget = self.options.calls.budget.take();
+            options.calls.budget = self.options.calls.budget.clone();
         }
-        self.options = options;
+        self.options = Arc::new(options);
         self
     }
 
@@ -123,7 +126,7 @@ where
 
     fn call(&mut self, conn: Connection) -> Self::Future {
         let gateway: LocalObject = (self.factory)().into();
-        let mut options = self.options.clone();
+        let mut options = LinkOptions::clone(&self.options);
         // A built StackConfig's limits, keep-alive and shared budgets.
         if let Some(stack) = conn.info.extensions.get::<StackLinkSettings>() {
             stack.apply(&mut options);

@@ -13,7 +13,6 @@
 
 mod admission;
 mod builder;
-mod connection;
 mod credential_check;
 mod gateway;
 mod link_limits;
@@ -25,7 +24,6 @@ mod vop_layer;
 
 pub use admission::{Admission, AdmissionNode, NodeId, Permit, Slot};
 pub use builder::{ServerBuilder, ServerError, DEFAULT_BACKLOG, INTERNAL_BUFFER_SIZE};
-pub use connection::{Connection, NegotiatedTransport};
 pub use credential_check::{
     CredentialCheck, CredentialCheckLayer, CredentialCheckService, CredentialsRefused, PeerInfo,
 };
@@ -35,7 +33,11 @@ pub use readiness::{Gate, Phase, Readiness};
 pub use registry::{LinkInfo, LinkRegistry, Registration};
 pub use serve::{Server, ServerState, StateSet, StopLinks};
 pub use stack::{StackConfig, StackConfigError, StackService};
-pub use vop_layer::{ConfigError, ServerTransport, VopLayer, VopLayerBuilder, VopService};
+pub use vop_layer::{
+    ConfigError, NegotiationError, SingleTransportLayer, VopLayer, VopLayerBuilder, VopService,
+};
+// The transport seam's types, where they were before `transport` existed.
+pub use crate::transport::{Connection, NegotiatedTransport, ServerTransport};
 
 /// The grammar of the TOML fields of [`StackConfig`], for the `versile`
 /// binary's flags (`src/cli/config.rs`), so that a flag and its TOML key

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
-use super::connection::NegotiatedTransport;
 use crate::runtime::LinkHandle;
+use crate::transport::NegotiatedTransport;
 use crate::vop::Transport;
 
 /// What the registry knows about one live link.

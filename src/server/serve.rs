@@ -18,9 +18,9 @@ use tracing::{debug, warn};
 
 use super::admission::{AdmissionNode, NodeId, Permit, Slot};
 use super::builder::ServerBuilder;
-use super::connection::Connection;
 use super::readiness::{AcceptLoopGuard, Readiness};
 use super::registry::LinkRegistry;
+use crate::transport::Connection;
 
 /// How to treat open links when stopping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

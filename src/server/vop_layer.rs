@@ -5,45 +5,22 @@
 //! enabled, writes the answer, hands the stream (with any bytes read past the
 //! line) to the chosen [`ServerTransport`], and calls the inner service with
 //! the wrapped connection. Any error closes the connection without a word
-//! (§2.6).
+//! (§2.6). [`SingleTransportLayer`] is the same layer preset to one
+//! transport (`VtsLayer`, `TlsLayer`).
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::BytesMut;
 use futures::future::BoxFuture;
 use futures::{FutureExt, TryFutureExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tower::{BoxError, Layer, Service, ServiceExt};
 
-use super::connection::{Connection, NegotiatedTransport};
-use crate::runtime::Rewind;
+use crate::transport::{read_hello, Connection, NegotiatedTransport, Plain, ServerTransport};
 use crate::vop::{answer_line, ServerHandshake, Transport, TransportSet};
-
-/// The server side of one byte transport (`docs/protocol/vop-service.md` §1 layer 2).
-///
-/// PLAIN is built in; VTS and TLS plug in through this trait.
-pub trait ServerTransport: Send + Sync + 'static {
-    /// Which VOP token this transport answers to.
-    fn transport(&self) -> Transport;
-    /// Run the transport's server handshake on `conn.io` and return the
-    /// connection with the plaintext stream and what was learned.
-    fn accept(&self, conn: Connection) -> BoxFuture<'static, Result<Connection, BoxError>>;
-}
-
-/// PLAIN: the stream as it is (`docs/protocol/vop-service.md` §2.7).
-struct Plain;
-
-impl ServerTransport for Plain {
-    fn transport(&self) -> Transport {
-        Transport::Plain
-    }
-    fn accept(&self, conn: Connection) -> BoxFuture<'static, Result<Connection, BoxError>> {
-        Box::pin(async move { Ok(conn) })
-    }
-}
 
 /// A configuration that could not be used to build a service.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -51,6 +28,23 @@ pub enum ConfigError {
     /// Nothing to negotiate: every connection would fail (`docs/protocol/vop-service.md` §5.3).
     #[error("no transport is enabled; enable VTS or TLS with a key, or allow PLAIN (insecure)")]
     NoTransport,
+}
+
+/// Why the VOP negotiation of a connection failed (logged by the server;
+/// the peer hears nothing, `docs/protocol/vop-service.md` §2.6). Errors of the hello
+/// itself are [`VopError`](crate::vop::VopError)s, of the socket
+/// [`std::io::Error`]s.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum NegotiationError {
+    /// The client's hello line was not complete within the layer's line
+    /// timeout ([`VopLayerBuilder::line_timeout`]).
+    #[error("VOP hello not received within {0:?}")]
+    HelloTimeout(Duration),
+    /// The chosen transport is enabled but has no implementation (cannot
+    /// happen with a layer from [`VopLayerBuilder`]).
+    #[error("negotiated transport {0} has no implementation")]
+    NoImplementation(Transport),
 }
 
 /// Negotiates the transport of each connection (`docs/protocol/vop-service.md` §2).
@@ -77,6 +71,15 @@ impl VopLayer {
             .allow_insecure()
             .build()
             .expect("PLAIN is enabled")
+    }
+
+    /// A layer that accepts `transport` only.
+    pub fn only(transport: impl ServerTransport) -> Self {
+        Self::builder()
+            .transport(transport)
+            .build()
+            // One transport is enabled, so building cannot fail.
+            .unwrap_or_else(|_| unreachable!("one transport is enabled"))
     }
 
     /// The transports this layer accepts.
@@ -174,13 +177,13 @@ where
             let (mut conn, chosen) =
                 tokio::time::timeout(layer.line_timeout, negotiate(conn, layer.enabled))
                     .await
-                    .map_err(|_| "VOP hello not received in time")??;
+                    .map_err(|_| NegotiationError::HelloTimeout(layer.line_timeout))??;
             conn.info.protocol = (chosen != Transport::Plain).then_some(chosen);
             conn.info.extensions.insert(NegotiatedTransport(chosen));
             let transport = layer
                 .transports
                 .get(&chosen)
-                .ok_or("negotiated transport has no implementation")?
+                .ok_or(NegotiationError::NoImplementation(chosen))?
                 .clone();
             transport.accept(conn).await
         }
@@ -200,20 +203,56 @@ async fn negotiate(
     conn: Connection,
     enabled: TransportSet,
 ) -> Result<(Connection, Transport), BoxError> {
-    let Connection { mut io, info } = conn;
+    let Connection { io, info } = conn;
     let mut hs = ServerHandshake::new(enabled)?;
-    let mut buf = BytesMut::with_capacity(128);
-    let chosen = loop {
-        if let Some(t) = hs.feed(&mut buf)? {
-            break t;
-        }
-        if io.read_buf(&mut buf).await? == 0 {
-            break hs.feed_eof(&mut buf)?;
-        }
-    };
+    let (chosen, mut io) = read_hello::<BoxError>(&mut hs, io).await?;
     io.write_all(answer_line(chosen)).await?;
-    if !buf.is_empty() {
-        io = Box::pin(Rewind::new(buf.freeze(), io));
-    }
     Ok((Connection { io, info }, chosen))
+}
+
+/// A [`VopLayer`] that accepts one transport only, typed by it:
+/// [`VtsLayer`](crate::VtsLayer) and `TlsLayer` are this layer for
+/// VTS and TLS, with their own `new` constructors.
+pub struct SingleTransportLayer<T> {
+    inner: VopLayer,
+    transport: PhantomData<fn() -> T>,
+}
+
+impl<T: ServerTransport> SingleTransportLayer<T> {
+    /// A layer accepting `transport` only.
+    pub fn with_transport(transport: T) -> Self {
+        SingleTransportLayer {
+            inner: VopLayer::only(transport),
+            transport: PhantomData,
+        }
+    }
+}
+
+impl<T> SingleTransportLayer<T> {
+    /// The underlying negotiation layer.
+    pub fn vop_layer(&self) -> &VopLayer {
+        &self.inner
+    }
+}
+
+impl<T> Clone for SingleTransportLayer<T> {
+    fn clone(&self) -> Self {
+        SingleTransportLayer {
+            inner: self.inner.clone(),
+            transport: PhantomData,
+        }
+    }
+}
+
+impl<T> From<SingleTransportLayer<T>> for VopLayer {
+    fn from(l: SingleTransportLayer<T>) -> VopLayer {
+        l.inner
+    }
+}
+
+impl<T, S> Layer<S> for SingleTransportLayer<T> {
+    type Service = VopService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        self.inner.layer(inner)
+    }
 }

@@ -17,9 +17,7 @@ use super::config::{ServerVerification, TlsAuthorizer, TlsClientConfig};
 use super::peer::{CloseTolerant, TlsPeer};
 use super::verify::{AnyServerCert, PinnedServerKey};
 use super::{provider, rustls_versions, TlsError};
-use crate::client::{ClientError, ClientTransport, TargetHost};
-use crate::object::ConnectionInfo;
-use crate::runtime::BoxedIo;
+use crate::transport::{BoxedIo, ClientTransport, ConnectionInfo, TargetHost, TransportError};
 use crate::vop::Transport;
 
 /// Offers TLS in the VOP hello; add it with
@@ -75,7 +73,7 @@ impl TlsClientTransport {
     /// The server name for SNI and the WebPKI name check: the configured
     /// one, else the host connected to, else the peer's IP address. rustls
     /// sends SNI only for DNS names, never for IP addresses.
-    fn server_name(&self, info: &ConnectionInfo) -> Result<ServerName<'static>, ClientError> {
+    fn server_name(&self, info: &ConnectionInfo) -> Result<ServerName<'static>, TransportError> {
         let name = self
             .server_name
             .clone()
@@ -95,8 +93,8 @@ impl std::fmt::Debug for TlsClientTransport {
     }
 }
 
-fn client_error(e: TlsError) -> ClientError {
-    ClientError::Transport(e.into())
+fn client_error(e: TlsError) -> TransportError {
+    TransportError::Tls(e)
 }
 
 impl ClientTransport for TlsClientTransport {
@@ -108,7 +106,7 @@ impl ClientTransport for TlsClientTransport {
         &self,
         io: BoxedIo,
         mut info: ConnectionInfo,
-    ) -> BoxFuture<'static, Result<(BoxedIo, ConnectionInfo), ClientError>> {
+    ) -> BoxFuture<'static, Result<(BoxedIo, ConnectionInfo), TransportError>> {
         let connector = self.connector.clone();
         let timeout = self.handshake_timeout;
         let authorizer = self.authorizer.clone();
@@ -127,9 +125,7 @@ impl ClientTransport for TlsClientTransport {
                 }
             }
             info.protocol = Some(Transport::Tls);
-            if info.claimed_identity.is_none() {
-                info.claimed_identity = peer.subject.clone();
-            }
+            info.set_peer_identity(peer.identity());
             info.extensions.insert(peer);
             let io: BoxedIo = Box::pin(CloseTolerant::new(stream));
             Ok((io, info))

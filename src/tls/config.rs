@@ -213,14 +213,19 @@ pub enum ClientCertMode {
     /// Ask; a certificate that is sent must chain to `roots`; `required`
     /// refuses clients that send none.
     Roots {
+        /// The trusted roots client certificates must chain to.
         roots: Vec<CertificateDer<'static>>,
+        /// Whether a client without a certificate is refused.
         required: bool,
     },
     /// Ask; accept any well-formed certificate whose key signs the
     /// handshake (possession of the key is proven, the chain is not
     /// checked): the credential hook or the link authorizer decides by the
     /// key fingerprint. `required` refuses clients that send none.
-    AnyKey { required: bool },
+    AnyKey {
+        /// Whether a client without a certificate is refused.
+        required: bool,
+    },
 }
 
 /// Server-side TLS settings. Off unless a [`TlsServerTransport`] is added to

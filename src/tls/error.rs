@@ -9,10 +9,20 @@ use std::path::PathBuf;
 pub enum TlsError {
     /// A PEM file could not be read.
     #[error("cannot read {path}: {source}")]
-    File { path: PathBuf, source: io::Error },
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why reading failed.
+        source: io::Error,
+    },
     /// PEM input did not parse.
     #[error("bad PEM input ({what}): {reason}")]
-    Pem { what: &'static str, reason: String },
+    Pem {
+        /// What was being read (e.g. "certificate", "private key").
+        what: &'static str,
+        /// The parser's reason.
+        reason: String,
+    },
     /// PEM input held no certificate.
     #[error("no certificate found in the PEM input")]
     NoCertificate,

@@ -16,51 +16,22 @@
 //! # let _ = svc; Ok(()) }
 //! ```
 //!
-//! For a mixture (VTS and TLS, or PLAIN besides), build a [`VopLayer`] with
-//! [`VopLayer::builder`].
-
-use tower::Layer;
+//! For a mixture (VTS and TLS, or PLAIN besides), build a
+//! [`VopLayer`](crate::VopLayer) with
+//! [`VopLayer::builder`](crate::VopLayer::builder).
 
 use super::{TlsError, TlsServerConfig, TlsServerTransport};
-use crate::server::{VopLayer, VopService};
+use crate::server::SingleTransportLayer;
 
-/// A [`VopLayer`] that accepts TLS only (see the module docs).
-#[derive(Clone)]
-pub struct TlsLayer {
-    inner: VopLayer,
-}
+/// A [`VopLayer`](crate::VopLayer) that accepts TLS only (see the module
+/// docs): [`TlsLayer::new`] with a configuration, or
+/// [`TlsLayer::with_transport`](SingleTransportLayer::with_transport) with a
+/// built [`TlsServerTransport`].
+pub type TlsLayer = SingleTransportLayer<TlsServerTransport>;
 
-impl TlsLayer {
+impl SingleTransportLayer<TlsServerTransport> {
     /// TLS with `config`.
     pub fn new(config: TlsServerConfig) -> Result<Self, TlsError> {
         Ok(Self::with_transport(TlsServerTransport::new(config)?))
-    }
-
-    /// TLS as configured in `transport`.
-    pub fn with_transport(transport: TlsServerTransport) -> Self {
-        let inner = VopLayer::builder()
-            .transport(transport)
-            .build()
-            // One transport is enabled, so building cannot fail.
-            .unwrap_or_else(|_| unreachable!("TLS is enabled"));
-        TlsLayer { inner }
-    }
-
-    /// The underlying negotiation layer.
-    pub fn vop_layer(&self) -> &VopLayer {
-        &self.inner
-    }
-}
-
-impl From<TlsLayer> for VopLayer {
-    fn from(l: TlsLayer) -> VopLayer {
-        l.inner
-    }
-}
-
-impl<S> Layer<S> for TlsLayer {
-    type Service = VopService<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        self.inner.layer(inner)
     }
 }

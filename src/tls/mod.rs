@@ -58,10 +58,12 @@
 //!
 //! # What the link sees
 //!
-//! Both sides record a [`TlsPeer`] (certificate chain, public key and its
-//! fingerprint, subject, version, cipher suite) in the connection info, set
-//! `protocol` to `TLS` and the claimed identity to the subject common name
-//! (§2.8, §3.4). Methods read it with
+//! Both sides set `protocol` to `TLS`, record the neutral
+//! [`PeerIdentity`](crate::transport::PeerIdentity) ([`TlsPeer::identity`]:
+//! key fingerprint, certificate chain, the subject common name as the
+//! claimed identity, §2.8, §3.4) and the full [`TlsPeer`] (also the public
+//! key, version, cipher suite) in the connection info. Methods read them
+//! with `call.ctx.peer_identity()` and
 //! `call.ctx.extensions().get::<TlsPeer>()`; the TLS credential hook
 //! ([`TlsServerConfig::authorizer`], [`TlsClientConfig::authorizer`],
 //! Python's `accept_credentials`, §5.4) and the link authorizer see it too.

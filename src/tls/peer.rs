@@ -11,6 +11,7 @@ use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::TlsError;
+use crate::transport::PeerIdentity;
 
 /// A TLS protocol version we speak (rustls has no older ones).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -110,6 +111,21 @@ impl TlsPeer {
             peer.subject = subject_common_name(leaf);
         }
         peer
+    }
+
+    /// The transport-neutral part: the key fingerprint in the form `--pin`
+    /// takes (the VTS form for an RSA key, so one pin names the key on both
+    /// transports; else over the SubjectPublicKeyInfo), the chain, and the
+    /// subject common name as the claimed identity.
+    pub fn identity(&self) -> PeerIdentity {
+        PeerIdentity {
+            key_fingerprint: self
+                .rsa_key_fingerprint
+                .clone()
+                .or_else(|| self.key_fingerprint.clone()),
+            certificates: self.certificates.iter().map(|c| c.to_vec()).collect(),
+            claimed_identity: self.subject.clone(),
+        }
     }
 
     /// Whether `pin` (`SHA256:<hex>`) names this peer's key, in either the

@@ -20,7 +20,7 @@ use super::config::{ClientCertMode, TlsAuthorizer, TlsServerConfig};
 use super::peer::{CloseTolerant, TlsPeer};
 use super::verify::AnyClientCert;
 use super::{provider, rustls_versions, TlsError};
-use crate::server::{Connection, ServerTransport};
+use crate::transport::{Connection, ServerTransport};
 use crate::vop::Transport;
 
 /// Accepts TLS after the VOP handshake; add it with
@@ -123,9 +123,7 @@ impl ServerTransport for TlsServerTransport {
             }
             tracing::debug!(peer = ?info.peer_addr, version = ?peer.version, suite = ?peer.cipher_suite, key = ?peer.key_fingerprint, "TLS established");
             info.protocol = Some(Transport::Tls);
-            if info.claimed_identity.is_none() {
-                info.claimed_identity = peer.subject.clone();
-            }
+            info.set_peer_identity(peer.identity());
             info.extensions.insert(peer);
             Ok(Connection {
                 io: Box::pin(CloseTolerant::new(stream)),

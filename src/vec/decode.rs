@@ -220,13 +220,22 @@ impl Decoder {
         }
     }
 
-    /// Free the scratch vectors if no entity is in progress (they are
-    /// reallocated by the next entity): a link that goes quiet keeps none.
+    /// Give the scratch vectors up if no entity is in progress: a link
+    /// that goes quiet keeps none. The usual small ones go to a pool of
+    /// this thread's for the next entity decoded here.
     pub fn release_scratch(&mut self) {
         if self.st.pos == 0 && self.st.nodes.is_empty() && self.vals.is_empty() {
-            self.st.nodes = Vec::new();
-            self.st.open = Vec::new();
-            self.vals = Vec::new();
+            pool::give(&mut self.st.nodes, &mut self.st.open, &mut self.vals);
+            // What the pool did not take (it holds one of each).
+            if self.st.nodes.capacity() > 0 {
+                self.st.nodes = Vec::new();
+            }
+            if self.st.open.capacity() > 0 {
+                self.st.open = Vec::new();
+            }
+            if self.vals.capacity() > 0 {
+                self.vals = Vec::new();
+            }
         }
     }
 
@@ -287,6 +296,10 @@ impl Decoder {
             return Ok(None);
         }
         let header_len = self.st.pos;
+        if self.vals.capacity() == 0 {
+            // Within the two slots per node the tree was charged.
+            self.vals = pool::take_vals(2 * self.st.nodes.len());
+        }
         let data = buf.split_to(total).freeze();
         let built = build(
             &mut self.st.nodes,
@@ -364,8 +377,21 @@ impl Decoder {
                 });
             }
             if self.st.nodes.len() == self.st.nodes.capacity() {
-                let grow = self.st.nodes.capacity().max(FIRST_NODES);
-                self.st.nodes.reserve_exact(grow);
+                if self.st.nodes.capacity() == 0 {
+                    // Exactly `FIRST_NODES` (or none): charged as the
+                    // reservation below would be; and the open stack's
+                    // four slots, as its first push (this node's, or the
+                    // next container's) would reserve.
+                    let (nodes, open) = pool::take_nodes_and_open();
+                    self.st.nodes = nodes;
+                    if self.st.open.capacity() == 0 {
+                        self.st.open = open;
+                    }
+                }
+                if self.st.nodes.len() == self.st.nodes.capacity() {
+                    let grow = self.st.nodes.capacity().max(FIRST_NODES);
+                    self.st.nodes.reserve_exact(grow);
+                }
             }
             let st = &mut self.st;
             st.pos += n;
@@ -860,5 +886,79 @@ fn decode_str(codec: StrCodec, b: &[u8]) -> Result<String, VecError> {
                 .collect::<Result<String, _>>()
                 .map_err(|_| VecError::InvalidString("invalid UTF-16"))
         }
+    }
+}
+
+/// Scratch vectors given up between entities ([`Decoder::release_scratch`]),
+/// one set per thread, taken by the next entity decoded on that thread. An
+/// idle link then holds no scratch (issue #8) while a busy one does not
+/// allocate it for every message: the node list is 1.5 KiB, and its
+/// allocation with the build stack's growth was ~1,900 instructions per
+/// entity. Only the first node list (`FIRST_NODES`) and build stacks of at
+/// most that many slots are kept, so a thread holds at most ~4 KiB here;
+/// what an entity takes is charged as its own allocation would be.
+mod pool {
+    use std::cell::RefCell;
+
+    use super::{Entity, Node, FIRST_NODES};
+
+    /// The first capacity a `Vec<usize>` reserves.
+    const FIRST_OPEN: usize = 4;
+
+    #[derive(Default)]
+    struct Scratch {
+        nodes: Vec<Node>,
+        open: Vec<usize>,
+        vals: Vec<Entity>,
+    }
+
+    thread_local! {
+        static POOL: RefCell<Scratch> = const {
+            RefCell::new(Scratch {
+                nodes: Vec::new(),
+                open: Vec::new(),
+                vals: Vec::new(),
+            })
+        };
+    }
+
+    /// Take the (empty) scratch vectors for the next entity, those that
+    /// are small and whose slot is free (swapped: nothing is dropped here).
+    pub(super) fn give(nodes: &mut Vec<Node>, open: &mut Vec<usize>, vals: &mut Vec<Entity>) {
+        let _ = POOL.try_with(|p| {
+            let Ok(mut p) = p.try_borrow_mut() else {
+                return;
+            };
+            if nodes.capacity() == FIRST_NODES && p.nodes.capacity() == 0 {
+                std::mem::swap(nodes, &mut p.nodes);
+            }
+            if open.capacity() == FIRST_OPEN && p.open.capacity() == 0 {
+                std::mem::swap(open, &mut p.open);
+            }
+            if vals.capacity() > 0 && vals.capacity() <= FIRST_NODES && p.vals.capacity() == 0 {
+                std::mem::swap(vals, &mut p.vals);
+            }
+        });
+    }
+
+    /// A node list of exactly `FIRST_NODES` slots and a stack of open
+    /// containers of `FIRST_OPEN` (each, or an empty one): taken together,
+    /// as every message starts with a container.
+    pub(super) fn take_nodes_and_open() -> (Vec<Node>, Vec<usize>) {
+        POOL.try_with(|p| {
+            p.try_borrow_mut()
+                .map(|mut p| (std::mem::take(&mut p.nodes), std::mem::take(&mut p.open)))
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
+    }
+
+    /// A build stack of at most `max` slots, or an empty one.
+    pub(super) fn take_vals(max: usize) -> Vec<Entity> {
+        POOL.try_with(|p| match p.try_borrow_mut() {
+            Ok(mut p) if p.vals.capacity() <= max => std::mem::take(&mut p.vals),
+            _ => Vec::new(),
+        })
+        .unwrap_or_default()
     }
 }

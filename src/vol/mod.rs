@@ -17,6 +17,7 @@ mod error;
 pub mod hello;
 mod link;
 pub(crate) mod message;
+pub(crate) mod queue;
 pub(crate) mod tables;
 
 pub use error::{LinkError, MemoryBudgetKind};

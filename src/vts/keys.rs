@@ -16,7 +16,7 @@ use rsa::traits::PublicKeyParts;
 use rsa::{BoxedUint, PrivateKey as RsaPrivateKey, PublicKey as RsaPublicKey};
 
 use super::error::VtsError;
-use super::rsa_crt::CrtKey;
+use super::rsa_backend::{PrivateBackend, RsaBackend};
 
 /// An RSA public key as VTS sees it: `(n, e)`.
 #[derive(Clone, PartialEq, Eq)]
@@ -180,9 +180,8 @@ fn pem_block(label: &str, der: &[u8]) -> String {
 #[derive(Clone)]
 pub struct RsaKeyPair {
     pub(crate) private: Arc<RsaPrivateKey>,
-    /// The CRT values of `private` in fixed-size form, computed once
-    /// (`None`: a key `rsa_crt` does not handle; `rsa`'s path is used).
-    pub(crate) crt: Arc<Option<CrtKey>>,
+    /// What runs the private operation, with its precomputed values.
+    pub(crate) backend: Arc<PrivateBackend>,
     public: PublicKey,
     /// Private-key operations done with this key, shared by all clones.
     private_ops: Arc<AtomicU64>,
@@ -194,7 +193,7 @@ impl RsaKeyPair {
             key: private.to_public_key(),
         };
         RsaKeyPair {
-            crt: Arc::new(CrtKey::new(&private)),
+            backend: Arc::new(PrivateBackend::best(&private)),
             private: Arc::new(private),
             public,
             private_ops: Arc::new(AtomicU64::new(0)),
@@ -205,6 +204,21 @@ impl RsaKeyPair {
     /// done with this key and its clones so far: what peers made us spend.
     pub fn private_ops(&self) -> u64 {
         self.private_ops.load(Ordering::Relaxed)
+    }
+
+    /// Which implementation runs this key's private-key operations: the
+    /// fastest available ([`RsaBackend::OpenSsl`] with feature
+    /// `rsa-openssl`, else [`RsaBackend::FixedCrt`] for usual keys).
+    pub fn rsa_backend(&self) -> RsaBackend {
+        self.backend.kind()
+    }
+
+    /// This key with its private-key operations run by `backend` (for
+    /// comparisons and benchmarks; [`rsa_backend`](Self::rsa_backend) is
+    /// already the fastest). Clones share the operation count.
+    pub fn with_rsa_backend(mut self, backend: RsaBackend) -> Result<Self, VtsError> {
+        self.backend = Arc::new(PrivateBackend::with(&self.private, backend)?);
+        Ok(self)
     }
 
     /// Count `n` private-key operations (called before they run).

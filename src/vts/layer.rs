@@ -31,51 +31,22 @@
 //! ```
 //!
 //! For a mixture (VTS and TLS, or PLAIN besides), build a
-//! [`VopLayer`] with [`VopLayer::builder`].
-
-use tower::Layer;
+//! [`VopLayer`](crate::VopLayer) with
+//! [`VopLayer::builder`](crate::VopLayer::builder).
 
 use super::keys::RsaKeyPair;
 use super::transport::VtsServerTransport;
-use crate::server::{VopLayer, VopService};
+use crate::server::SingleTransportLayer;
 
-/// A [`VopLayer`] that accepts VTS only (see the module docs).
-#[derive(Clone)]
-pub struct VtsLayer {
-    inner: VopLayer,
-}
+/// A [`VopLayer`](crate::VopLayer) that accepts VTS only (see the module
+/// docs): [`VtsLayer::new`] with a key, or
+/// [`VtsLayer::with_transport`](SingleTransportLayer::with_transport) with a
+/// configured [`VtsServerTransport`].
+pub type VtsLayer = SingleTransportLayer<VtsServerTransport>;
 
-impl VtsLayer {
+impl SingleTransportLayer<VtsServerTransport> {
     /// VTS with `key` and the default configuration.
     pub fn new(key: RsaKeyPair) -> Self {
         Self::with_transport(VtsServerTransport::new(key))
-    }
-
-    /// VTS as configured in `transport` (key policy, authorizer, ...).
-    pub fn with_transport(transport: VtsServerTransport) -> Self {
-        let inner = VopLayer::builder()
-            .transport(transport)
-            .build()
-            // One transport is enabled, so building cannot fail.
-            .unwrap_or_else(|_| unreachable!("VTS is enabled"));
-        VtsLayer { inner }
-    }
-
-    /// The underlying negotiation layer.
-    pub fn vop_layer(&self) -> &VopLayer {
-        &self.inner
-    }
-}
-
-impl From<VtsLayer> for VopLayer {
-    fn from(l: VtsLayer) -> VopLayer {
-        l.inner
-    }
-}
-
-impl<S> Layer<S> for VtsLayer {
-    type Service = VopService<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        self.inner.layer(inner)
     }
 }

@@ -26,8 +26,11 @@
 //! PRF, message format, RSA block layout, OFB feedback loop) are written
 //! here, each checked against `vts-vectors.json` (`tests/vts_vectors.rs`).
 //! `rsa` is 0.10: its constant-time crypto-bigint arithmetic is the fix for
-//! RUSTSEC-2023-0071 (Marvin); the raw private operation (`hazmat`) runs
-//! with blinding, and RSA format and MAC failures are reported as one error
+//! RUSTSEC-2023-0071 (Marvin). The raw private operation runs on the key's
+//! [`RsaBackend`], chosen once at key load: the system's OpenSSL with
+//! feature `rsa-openssl` (on in the `versile` binary), else a pure-Rust
+//! fixed-size CRT on `crypto-bigint`; both constant-time and blinded, with
+//! a CRT fault check. RSA format and MAC failures are reported as one error
 //! after all the work was done (§10 #4). MACs are compared in constant time.
 //!
 //! ## Security notes (`docs/protocol/vts.md` §10)
@@ -58,6 +61,7 @@ pub mod error;
 pub mod keys;
 pub mod layer;
 pub mod private_op;
+mod rsa_backend;
 pub mod rsa_pool;
 pub mod stream;
 pub mod transport;
@@ -84,6 +88,8 @@ pub mod record;
 #[doc(hidden)]
 pub mod rsa_block;
 mod rsa_crt;
+#[cfg(feature = "rsa-openssl")]
+mod rsa_openssl;
 #[doc(hidden)]
 pub mod vhmac;
 
@@ -97,5 +103,6 @@ pub use layer::VtsLayer;
 pub use private_op::{PrivateOp, PrivateOpResult, PrivateOps};
 pub use random::{OsRandom, RandomSource};
 pub use record::Role;
+pub use rsa_backend::RsaBackend;
 pub use stream::VtsStream;
 pub use transport::{VtsClientTransport, VtsServerTransport};

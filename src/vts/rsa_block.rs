@@ -4,13 +4,14 @@
 //! on the first `k − 11` bytes of each ciphertext block, IV all zero.
 //!
 //! The raw RSA public operation is `rsa` 0.10's hazmat function; the
-//! private operation is `rsa_crt`'s (precomputed CRT values, constant-time
+//! private operation is the key's `rsa_backend` (OpenSSL with feature
+//! `rsa-openssl`, else `rsa_crt`: precomputed CRT values, constant-time
 //! `crypto-bigint` arithmetic, base and exponent blinding with fresh OS
-//! randomness), or `rsa`'s for keys it does not handle. Decryption runs
+//! randomness; `rsa`'s for keys neither takes). Decryption runs
 //! every block and the MAC check before failing, with one uniform error
 //! (§10 #4).
 
-use rsa::hazmat::{rsa_decrypt_and_check, rsa_encrypt};
+use rsa::hazmat::rsa_encrypt;
 use rsa::traits::PublicKeyParts;
 use rsa::BoxedUint;
 use subtle::{Choice, ConstantTimeEq};
@@ -76,21 +77,12 @@ pub(crate) fn decrypt_blocks(key: &RsaKeyPair, data: &[u8]) -> Result<Vec<u8>, V
         return Err(VtsError::RsaDecrypt);
     }
     key.count_private_ops((data.len() / k) as u64);
-    let prec = private.n_bits_precision();
-    let mut rng = getrandom::SysRng;
     let mut ok = Choice::from(1u8);
     let mut iv = vec![0u8; b];
     let mut out = Vec::with_capacity(data.len() / k * b);
     for c in data.chunks_exact(k) {
-        // c < n is checked by both paths (and fails the block).
-        let m = match &*key.crt {
-            Some(crt) => crt.decrypt(c),
-            None => BoxedUint::from_be_slice(c, prec)
-                .ok()
-                .and_then(|c| rsa_decrypt_and_check(private, Some(&mut rng), &c).ok())
-                .map(|m| Zeroizing::new(m.to_be_bytes().to_vec())),
-        };
-        let bytes = match m {
+        // c < n is checked by every backend (and fails the block).
+        let bytes = match key.backend.decrypt(private, c) {
             Some(m) => m,
             None => {
                 ok &= Choice::from(0u8);

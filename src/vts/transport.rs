@@ -4,11 +4,12 @@
 //!
 //! Both record, on their side of the link, what `docs/protocol/vop-service.md` §5.4 puts
 //! in Python's link context: `protocol = Some(Vts)` (`sec_protocol`), the
-//! peer's [`PeerCredentials`] in the connection's extensions
-//! (`credentials`; read it with
-//! [`CallContext::peer_credentials`](crate::CallContext::peer_credentials)),
-//! and an identity claim in `claimed_identity` (as hex DER of the X.501
-//! name: it is unverified, `docs/protocol/vts.md` §3.8).
+//! neutral [`PeerIdentity`] (the peer key's fingerprint, its certificate
+//! chain, an identity claim as hex DER of the X.501 name — the last two
+//! unverified, `docs/protocol/vts.md` §3.8; read it with
+//! [`CallContext::peer_identity`](crate::CallContext::peer_identity)), and
+//! the full [`PeerCredentials`] (the key itself, the suite) in the
+//! connection's extensions (`ctx.extensions().get::<PeerCredentials>()`).
 //!
 //! Credential checks run inside the handshake (`VtsConfig::authorizer`,
 //! Python's `VAuth.accept_credentials`): a refused peer is closed on
@@ -24,30 +25,32 @@ use super::connection::VtsConnection;
 use super::keys::{KeyPolicy, RsaKeyPair};
 use super::rsa_pool::RsaPool;
 use super::stream::VtsStream;
-use crate::client::{ClientError, ClientTransport};
-use crate::object::ConnectionInfo;
-use crate::runtime::BoxedIo;
-use crate::server::{Connection, ServerTransport};
+use crate::transport::{
+    BoxedIo, ClientTransport, Connection, ConnectionInfo, PeerIdentity, ServerTransport,
+    TransportError,
+};
 use crate::vop::Transport;
 
 /// Record what the handshake learned (see the module docs).
 fn record(info: &mut ConnectionInfo, peer: Option<&PeerCredentials>) {
     info.protocol = Some(Transport::Vts);
+    let mut identity = PeerIdentity::default();
     if let Some(p) = peer {
+        identity.key_fingerprint = p.key.as_ref().map(|k| k.fingerprint());
         match &p.credentials {
             Some(Credentials::Identity(der)) => {
-                info.claimed_identity = Some(hex(der));
+                identity.claimed_identity = Some(hex(der));
             }
             Some(Credentials::Certificates(chain)) => {
                 // Python takes the identity from the leaf's subject (§3.8);
-                // without an X.509 parser we record nothing here: the chain
-                // itself is in the credentials.
-                let _ = chain;
+                // without an X.509 parser we record no claim, only the chain.
+                identity.certificates = chain.clone();
             }
             None => {}
         }
         info.extensions.insert(p.clone());
     }
+    info.set_peer_identity(identity);
 }
 
 /// The peer learns nothing of a failed handshake (§7); the log says why.
@@ -221,16 +224,16 @@ impl ClientTransport for VtsClientTransport {
         &self,
         io: BoxedIo,
         mut info: ConnectionInfo,
-    ) -> BoxFuture<'static, Result<(BoxedIo, ConnectionInfo), ClientError>> {
+    ) -> BoxFuture<'static, Result<(BoxedIo, ConnectionInfo), TransportError>> {
         let (key, config, pool) = (self.key.clone(), self.config.clone(), self.pool.clone());
         Box::pin(async move {
             let peer = info.peer_addr.map(|p| p.ip());
             let vts = VtsConnection::client(config, key);
             let stream = VtsStream::handshake_on(io, vts, Some(pool), peer)
                 .await
-                .map_err(|e| ClientError::Transport(e.into()))?;
+                .map_err(TransportError::Vts)?;
             record(&mut info, stream.peer());
-            Ok::<_, ClientError>((Box::pin(stream) as BoxedIo, info))
+            Ok::<_, TransportError>((Box::pin(stream) as BoxedIo, info))
         })
     }
 }

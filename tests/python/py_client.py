@@ -136,6 +136,23 @@ class Tester(object):
         self.record(name, True, short(r) if r is not None else 'ok')
         return True
 
+    def emit_summary(self):
+        self.emit({'summary': {'passed': self.passed, 'failed': self.failed}})
+
+    def start_watchdog(self, timeout):
+        """Gives up after timeout seconds (records a failed check, prints
+        the summary, exits 3); returns the timer, to cancel when done."""
+        def watchdog():
+            self.scenario = 'watchdog'
+            self.record('overall_timeout', False,
+                        'gave up after %.0f s' % timeout)
+            self.emit_summary()
+            os._exit(3)
+        timer = threading.Timer(timeout, watchdog)
+        timer.daemon = True
+        timer.start()
+        return timer
+
     # -- connections and calls ---------------------------------------------
 
     def connect(self, rel=''):
@@ -147,6 +164,21 @@ class Tester(object):
         res, link = pending.result(self.call_timeout)
         self.links.append(link)
         return res, link
+
+    def connect_checked(self, rel=''):
+        """connect() run as the check 'connect': the resource, or None if
+        that check failed."""
+        st = {}
+
+        def connect():
+            st['res'], _ = self.connect(rel)
+            return 'connected'
+        return st['res'] if self.check('connect', connect) else None
+
+    def assert_echoes(self, gw, tag):
+        """The link still works: gw.echo(tag) answers tag."""
+        r = self.call(gw, 'echo', tag)
+        expect(r == tag, 'link broken: echo(%r) -> %r' % (tag, r))
 
     def call(self, obj, method, *args):
         """Remote call with a bounded wait (Python calls have no timeout)."""
@@ -320,37 +352,28 @@ def scenario_adder(t):
 
 
 def scenario_errors(t):
-    st = {}
-
-    def connect():
-        st['gw'], st['link'] = t.connect()
-        return 'connected'
-    if not t.check('connect', connect):
+    gw = t.connect_checked()
+    if gw is None:
         return
-    gw = st['gw']
-
-    def alive(tag):
-        r = t.call(gw, 'echo', tag)
-        expect(r == tag, 'link broken: echo(%r) -> %r' % (tag, r))
 
     def unknown_method():
         e = expect_raises(lambda: t.call(gw, 'no_such_method', 1),
                           VCallError, 'no_such_method(1)')
-        alive('after unknown')
+        t.assert_echoes(gw, 'after unknown')
         return repr(e)
     t.check('unknown_method', unknown_method)
 
     def too_few():
         e = expect_raises(lambda: t.call(gw, 'echo'), VCallError,
                           'echo()')
-        alive('after too few')
+        t.assert_echoes(gw, 'after too few')
         return repr(e)
     t.check('arity_too_few', too_few)
 
     def too_many():
         e = expect_raises(lambda: t.call(gw, 'echo', 1, 2), VCallError,
                           'echo(1, 2)')
-        alive('after too many')
+        t.assert_echoes(gw, 'after too many')
         return repr(e)
     t.check('arity_too_many', too_many)
 
@@ -359,7 +382,7 @@ def scenario_errors(t):
                           VException, 'raise_vexc(...)')
         expect(tuple(e.args) == ('bad', 7, (b'x',)),
                'exception args %r' % (e.args,))
-        alive('after vexc')
+        t.assert_echoes(gw, 'after vexc')
         return repr(e)
     t.check('raise_vexception', vexc)
 
@@ -372,7 +395,7 @@ def scenario_errors(t):
 
     def fail():
         e = expect_raises(lambda: t.call(gw, 'fail'), VCallError, 'fail()')
-        alive('after fail')
+        t.assert_echoes(gw, 'after fail')
         return repr(e)
     t.check('python_exception_is_call_error', fail)
 
@@ -453,7 +476,7 @@ def scenario_errors(t):
     def meta_unknown():
         e = expect_raises(lambda: t.call(gw, 'meta.no_such_meta'),
                           VCallError, 'meta.no_such_meta()')
-        alive('after meta errors')
+        t.assert_echoes(gw, 'after meta errors')
         return repr(e)
     t.check('meta_unknown', meta_unknown)
 
@@ -491,14 +514,9 @@ class ClientObject(VExternal):
 
 
 def scenario_callbacks(t):
-    st = {}
-
-    def connect():
-        st['gw'], st['link'] = t.connect()
-        return 'connected'
-    if not t.check('connect', connect):
+    gw = t.connect_checked()
+    if gw is None:
         return
-    gw = st['gw']
     obj = ClientObject()
 
     def call_back():
@@ -697,15 +715,7 @@ def main():
     t = Tester(a.vri, a.call_timeout)
     t.emit({'vri': t.vri, 'scenarios': wanted})
 
-    def watchdog():
-        t.scenario = 'watchdog'
-        t.record('overall_timeout', False,
-                 'gave up after %.0f s' % a.timeout)
-        t.emit({'summary': {'passed': t.passed, 'failed': t.failed}})
-        os._exit(3)
-    timer = threading.Timer(a.timeout, watchdog)
-    timer.daemon = True
-    timer.start()
+    timer = t.start_watchdog(a.timeout)
 
     funcs = dict(SCENARIOS)
     for name in wanted:
@@ -718,7 +728,7 @@ def main():
         finally:
             t.close_links()
     timer.cancel()
-    t.emit({'summary': {'passed': t.passed, 'failed': t.failed}})
+    t.emit_summary()
     return 0 if t.failed == 0 else 1
 
 

@@ -25,7 +25,6 @@ it), exit status 0 only if every check passed.
 import argparse
 import os
 import sys
-import threading
 
 from py_client import Tester, expect, expect_raises     # noqa: E402
 from versile.orb.entity import VException, VCallError  # noqa: E402
@@ -34,18 +33,9 @@ METHODS = ('add', 'counter', 'divide', 'echo', 'greet')
 
 
 def run(t):
-    st = {}
-
-    def connect():
-        st['gw'], st['link'] = t.connect()
-        return 'connected'
-    if not t.check('connect', connect):
+    gw = t.connect_checked()
+    if gw is None:
         return
-    gw = st['gw']
-
-    def alive(tag):
-        r = t.call(gw, 'echo', tag)
-        expect(r == tag, 'link broken: echo(%r) -> %r' % (tag, r))
 
     def add():
         r = t.call(gw, 'add', 2, 3)
@@ -59,7 +49,7 @@ def run(t):
         expect_raises(lambda: t.call(gw, 'add', 1), VCallError, 'add(1)')
         expect_raises(lambda: t.call(gw, 'add', 1, 2, 3), VCallError,
                       'add(1, 2, 3)')
-        alive('after arity')
+        t.assert_echoes(gw, 'after arity')
         return 'CALL_ERROR'
     t.check('wrong_arity_is_call_error', arity)
 
@@ -69,7 +59,7 @@ def run(t):
         # Out of i64 range: a type error as well.
         expect_raises(lambda: t.call(gw, 'add', 2 ** 64, 1), VCallError,
                       'add(2**64, 1)')
-        alive('after types')
+        t.assert_echoes(gw, 'after types')
         return 'CALL_ERROR'
     t.check('wrong_type_is_call_error', types)
 
@@ -80,7 +70,7 @@ def run(t):
                           'divide(7, 0)')
         expect(tuple(e.args) == ('division by zero', 7),
                'exception args %r' % (e.args,))
-        alive('after exception')
+        t.assert_echoes(gw, 'after exception')
         return repr(e)
     t.check('err_is_call_exception', divide)
 
@@ -140,7 +130,7 @@ def run(t):
     def unknown():
         expect_raises(lambda: t.call(gw, 'no_such_method'), VCallError,
                       'no_such_method()')
-        alive('at the end')
+        t.assert_echoes(gw, 'at the end')
         return 'ok'
     t.check('unknown_method', unknown)
 
@@ -154,21 +144,14 @@ def main():
     t = Tester(a.vri, a.call_timeout)
     t.emit({'vri': t.vri, 'scenarios': ['typed']})
 
-    def watchdog():
-        t.scenario = 'watchdog'
-        t.record('overall_timeout', False, 'gave up after %.0f s' % a.timeout)
-        t.emit({'summary': {'passed': t.passed, 'failed': t.failed}})
-        os._exit(3)
-    timer = threading.Timer(a.timeout, watchdog)
-    timer.daemon = True
-    timer.start()
+    timer = t.start_watchdog(a.timeout)
     t.scenario = 'typed'
     try:
         run(t)
     finally:
         t.close_links()
     timer.cancel()
-    t.emit({'summary': {'passed': t.passed, 'failed': t.failed}})
+    t.emit_summary()
     return 0 if t.failed == 0 else 1
 
 

@@ -8,6 +8,9 @@
 //! exchanged) → [`RawPeer::handshake`] (handshake objects, both `finish`
 //! calls, a keep-alive request granted as asked; the server gateway is
 //! known). Every read has a timeout.
+//!
+//! Self-contained (no `super::`): `benches/hostile_memory.rs` includes
+//! this file on its own.
 
 #![allow(dead_code)]
 
@@ -308,5 +311,22 @@ impl RawPeer {
             (4, tuple(vec![Entity::Int(id), s("ping")])),
             "{case}: echo after the case"
         );
+    }
+}
+
+/// How long [`time_until_closed`] waits for a close.
+pub const CLOSE_LIMIT: Duration = Duration::from_secs(20);
+
+/// Reads from `s` (discarding) until the server closes it; returns how
+/// long that took. Panics if it is still open after [`CLOSE_LIMIT`].
+pub async fn time_until_closed(mut s: TcpStream) -> Duration {
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    loop {
+        match tokio::time::timeout(CLOSE_LIMIT, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return start.elapsed(),
+            Ok(Ok(_)) => continue,
+            Err(_) => panic!("the server did not close the connection"),
+        }
     }
 }

@@ -16,7 +16,7 @@
 //! one entity at a time with [`Link::receive_next`], so a runtime whose
 //! call queue is full stops decoding and leaves the rest in its buffer.
 
-use std::collections::VecDeque;
+use crate::vol::queue::InlineFirstQueue;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -247,7 +247,7 @@ pub struct Link<L> {
     exports: ExportTable<L>,
     imports: ImportTable,
     handshake: HandshakeState,
-    events: VecDeque<Event<L>>,
+    events: InlineFirstQueue<Event<L>>,
     peer_licence: Option<Licence>,
     started: Instant,
     last_received: Instant,
@@ -286,7 +286,7 @@ impl<L: Clone + ExportKey> Link<L> {
             exports: ExportTable::new(),
             imports: ImportTable::default(),
             handshake: HandshakeState::default(),
-            events: VecDeque::new(),
+            events: InlineFirstQueue::default(),
             peer_licence: None,
             started: now,
             last_received: now,
@@ -320,9 +320,7 @@ impl<L: Clone + ExportKey> Link<L> {
     /// runtime when its input buffer is empty, so an idle link keeps none.
     pub fn release_input_memory(&mut self) {
         self.decoder.release_scratch();
-        if self.events.is_empty() {
-            self.events = VecDeque::new();
-        }
+        self.events.release_memory();
     }
 
     /// Take all pending output at once.

@@ -1,13 +1,12 @@
-//! [`Connection`]: the request that flows through the tower stack, one per
-//! accepted TCP connection.
+//! [`Connection`]: the request that flows through the server's tower
+//! stack, one per accepted TCP connection.
 
 use std::net::SocketAddr;
 
 use versile_middleware::{ConnectionRequest, ConnectionSignals};
 
+use super::{BoxedIo, ConnectionInfo};
 use crate::extensions::Extensions;
-use crate::object::ConnectionInfo;
-use crate::runtime::BoxedIo;
 use crate::vop::Transport;
 
 /// An accepted connection on its way to becoming a link.

@@ -19,7 +19,8 @@ use versile::vec::Entity;
 use versile::{Call, CallError, LocalObject, MethodSpec, ObjectBuilder, Value};
 
 /// Class doc of the gateway (meta `doc()`), normalised like Python's `@doc`.
-pub const GATEWAY_DOC: &str = "Interop test gateway (versile-rs tests/support/gateway.rs).\n";
+pub const GATEWAY_DOC: &str =
+    "Interop test gateway (versile-rs tests/support/interop_gateway.rs).\n";
 /// Docs of the methods published with `doc=True` in py_server.py.
 pub const ECHO_DOC: &str = "Returns the received argument.\n";
 pub const ECHO_ARGS_DOC: &str = "Returns all arguments as a tuple.\n";

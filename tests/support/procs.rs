@@ -1,8 +1,8 @@
-//! Child processes for the operations tests (examples, HAProxy, load):
-//! spawn, read announced addresses from stdout with a bound, signal, wait
-//! for the exit with a bound; killed and reaped on drop, so a failing
-//! assertion never leaks a process.
-#![allow(dead_code)]
+//! Child processes: `versile serve` ([`VersileServe`]), other `versile`
+//! commands, the examples, HAProxy. A [`Proc`] reads stdout lines on a
+//! thread so every wait (an announced address, the exit) is bounded, and
+//! kills and reaps the child on drop, so a failing assertion never leaks
+//! a process.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// Upper bound for a process to announce itself or to exit.
-pub const LIMIT: Duration = Duration::from_secs(30);
+pub const PROC_LIMIT: Duration = Duration::from_secs(30);
 
 /// A child whose stdout lines arrive on a channel.
 pub struct Proc {
@@ -71,10 +71,10 @@ impl Proc {
         self.lines.recv_timeout(limit).ok()
     }
 
-    /// The rest of the first stdout line (within [`LIMIT`]) that starts
+    /// The rest of the first stdout line (within [`PROC_LIMIT`]) that starts
     /// with `prefix`; panics (with stderr) if none comes.
     pub fn wait_for(&mut self, prefix: &str) -> String {
-        let deadline = Instant::now() + LIMIT;
+        let deadline = Instant::now() + PROC_LIMIT;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
@@ -97,6 +97,13 @@ impl Proc {
     pub fn wait_vop_addr(&mut self) -> String {
         let rest = self.wait_for("listening on vop://");
         rest.trim_end_matches('/').to_owned()
+    }
+
+    /// `metrics on http://ADDR/metrics` → ADDR.
+    pub fn wait_metrics_addr(&mut self) -> String {
+        self.wait_for("metrics on http://")
+            .trim_end_matches("/metrics")
+            .to_owned()
     }
 
     /// Send a signal (`-INT`, `-TERM`) with kill(1).
@@ -134,6 +141,20 @@ impl Proc {
             .unwrap_or_else(|| panic!("{} did not exit within {limit:?}", self.name));
         let stderr = self.stderr.take().and_then(|h| h.join().ok());
         (status, stderr.unwrap_or_default())
+    }
+
+    /// Sends `sig` (`-INT`, `-TERM`), then waits for the exit within
+    /// [`PROC_LIMIT`], which must be a success; returns stderr.
+    pub fn signal_expect_success(&mut self, sig: &str) -> String {
+        self.signal(sig);
+        let (status, stderr) = self.wait_exit(PROC_LIMIT);
+        assert!(status.success(), "{} exit {status}: {stderr}", self.name);
+        stderr
+    }
+
+    /// [`Proc::signal_expect_success`] with SIGTERM.
+    pub fn terminate_expect_success(&mut self) -> String {
+        self.signal_expect_success("-TERM")
     }
 
     /// Kill, reap and return stderr (for diagnostics).
@@ -189,67 +210,145 @@ pub fn versile_bin() -> &'static str {
     env!("CARGO_BIN_EXE_versile")
 }
 
+/// A running `versile serve --listen 127.0.0.1:0 ...` and the addresses
+/// it announced on stdout. Derefs to its [`Proc`] (signal, wait, lines).
+pub struct VersileServe {
+    pub proc: Proc,
+    /// `HOST:PORT` of `listening on vop://HOST:PORT/`.
+    pub vop_addr: String,
+    /// `HOST:PORT` of `metrics on http://HOST:PORT/metrics`, when asked for.
+    pub metrics_addr: Option<String>,
+}
+
+impl VersileServe {
+    /// `versile serve --listen 127.0.0.1:0 ARGS`; the first stdout line
+    /// must announce the address (within [`PROC_LIMIT`]).
+    pub fn start(args: &[&str]) -> VersileServe {
+        Self::start_on("127.0.0.1:0", args)
+    }
+
+    /// `versile serve --listen LISTEN ARGS`, as [`VersileServe::start`].
+    pub fn start_on(listen: &str, args: &[&str]) -> VersileServe {
+        let mut all = vec!["serve", "--listen", listen];
+        all.extend_from_slice(args);
+        let proc = Proc::spawn(versile_bin(), &all);
+        let line = proc
+            .next_line(PROC_LIMIT)
+            .expect("versile serve did not print its address in time");
+        let vop_addr = line
+            .strip_prefix("listening on vop://")
+            .and_then(|s| s.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        VersileServe {
+            proc,
+            vop_addr,
+            metrics_addr: None,
+        }
+    }
+
+    /// `versile serve --insecure --listen 127.0.0.1:0 ARGS` (PLAIN).
+    pub fn start_insecure(args: &[&str]) -> VersileServe {
+        let mut all = vec!["--insecure"];
+        all.extend_from_slice(args);
+        Self::start(&all)
+    }
+
+    /// [`VersileServe::start_insecure`] with `--metrics 127.0.0.1:0`; waits
+    /// for the `metrics on` line too.
+    pub fn start_insecure_with_metrics(args: &[&str]) -> VersileServe {
+        let mut all = vec!["--metrics", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let mut serve = Self::start_insecure(&all);
+        serve.metrics_addr = Some(serve.proc.wait_metrics_addr());
+        serve
+    }
+
+    /// The `key fingerprint ...` line a VTS server prints after its
+    /// address (within [`PROC_LIMIT`]).
+    pub fn wait_fingerprint(&mut self) -> String {
+        self.proc.wait_for("key fingerprint ").trim().to_owned()
+    }
+
+    /// `vop://ADDR` + `path`.
+    pub fn vri(&self, path: &str) -> String {
+        format!("vop://{}{path}", self.vop_addr)
+    }
+
+    /// The metrics listener's address (panics if not started with one).
+    pub fn metrics(&self) -> &str {
+        self.metrics_addr
+            .as_deref()
+            .expect("started with --metrics")
+    }
+}
+
+impl std::ops::Deref for VersileServe {
+    type Target = Proc;
+    fn deref(&self) -> &Proc {
+        &self.proc
+    }
+}
+
+impl std::ops::DerefMut for VersileServe {
+    fn deref_mut(&mut self) -> &mut Proc {
+        &mut self.proc
+    }
+}
+
+/// Run `versile ARGS` to completion within [`PROC_LIMIT`] (killed after it);
+/// stdout and stderr as bytes.
+pub fn run_versile(args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(versile_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn versile");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stdout.read_to_end(&mut v);
+        v
+    });
+    let err = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = stderr.read_to_end(&mut v);
+        v
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > PROC_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("versile {args:?} did not finish within {PROC_LIMIT:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
 /// `versile call --insecure ARGS` → (success, stdout, stderr), bounded.
 pub fn versile_call(args: &[&str]) -> (bool, String, String) {
     let mut cmd = Command::new(versile_bin());
     cmd.arg("call").arg("--insecure").args(args);
     let mut p = Proc::spawn_cmd(&mut cmd);
-    let (status, stderr) = p.wait_exit(LIMIT);
+    let (status, stderr) = p.wait_exit(PROC_LIMIT);
     let mut out = String::new();
     while let Some(l) = p.next_line(Duration::from_millis(200)) {
         out.push_str(&l);
         out.push('\n');
     }
     (status.success(), out, stderr)
-}
-
-/// A one-shot HTTP/1.1 GET on loopback: (status code, body).
-pub fn http_get(addr: &str, path: &str) -> (u16, String) {
-    use std::io::Write;
-    let mut s = std::net::TcpStream::connect(addr).expect("connect http");
-    s.set_read_timeout(Some(LIMIT)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read http response");
-    let code = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("bad http response {resp:?}"));
-    let body = resp.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
-    (code, body.to_owned())
-}
-
-/// The value of an unlabelled metric, or of one `name{labels}` line, in a
-/// Prometheus text page (0 if absent).
-pub fn metric(page: &str, series: &str) -> f64 {
-    page.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            (k == series).then(|| v.parse().ok()).flatten()
-        })
-        .unwrap_or(0.0)
-}
-
-/// [`http_get`] that returns `None` instead of panicking when nothing
-/// answers (an instance that is down), with short timeouts. HTTP/1.0, so
-/// the body is never chunked (HAProxy's stats page would be).
-pub fn try_http_get(addr: &str, path: &str) -> Option<(u16, String)> {
-    use std::io::Write;
-    let addr_parsed: std::net::SocketAddr = addr.parse().ok()?;
-    let mut s = std::net::TcpStream::connect_timeout(&addr_parsed, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).ok()?;
-    let code = resp.split_whitespace().nth(1)?.parse().ok()?;
-    let body = resp.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
-    Some((code, body.to_owned()))
 }
 
 /// The `haproxy` executable (PATH, then the sbin directories); panics

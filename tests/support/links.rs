@@ -1,33 +1,35 @@
-//! Two sans-IO links wired together in memory (`mod link_pair;`): bytes
-//! are moved both ways by [`Pair::pump`], time is passed in.
-
-#![allow(dead_code)]
+//! Two sans-IO VOL links wired together in memory ([`LinkPair`]): bytes
+//! are moved both ways by [`LinkPair::pump`], time is passed in. Their
+//! objects are [`NumberedObj`]s, which export under their number.
 
 use std::time::Instant;
 
 use bytes::BytesMut;
 use versile::vol::{Event, ExportKey, Link, LinkConfig, LinkError};
 
+/// A stand-in for a local object: exported under its number.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Obj(pub usize);
-impl ExportKey for Obj {
+pub struct NumberedObj(pub usize);
+impl ExportKey for NumberedObj {
     fn export_key(&self) -> usize {
         self.0
     }
 }
 
-pub struct Pair {
-    pub a: Link<Obj>,
-    pub b: Link<Obj>,
+/// Link `a` and link `b`, each with the bytes it has received but not yet
+/// consumed.
+pub struct LinkPair {
+    pub a: Link<NumberedObj>,
+    pub b: Link<NumberedObj>,
     pub a_in: BytesMut,
     pub b_in: BytesMut,
 }
 
-impl Pair {
+impl LinkPair {
     pub fn new(ca: LinkConfig, cb: LinkConfig, now: Instant) -> Self {
-        Pair {
-            a: Link::new(ca, Obj(1), now),
-            b: Link::new(cb, Obj(2), now),
+        LinkPair {
+            a: Link::new(ca, NumberedObj(1), now),
+            b: Link::new(cb, NumberedObj(2), now),
             a_in: BytesMut::new(),
             b_in: BytesMut::new(),
         }
@@ -36,10 +38,11 @@ impl Pair {
     /// Two links, handshake done; returns the pair and each side's view
     /// of the other's gateway (a's import of b's gateway first).
     pub fn connected(ca: LinkConfig, cb: LinkConfig, now: Instant) -> (Self, i64, i64) {
-        let mut p = Pair::new(ca, cb, now);
+        let mut p = LinkPair::new(ca, cb, now);
         p.pump_ok(now);
-        let gw_b = established(&mut p.a).expect("a established");
-        let gw_a = established(&mut p.b).expect("b established");
+        let gw_b = take_established_gateway(&mut p.a).expect("a established");
+        let gw_a = take_established_gateway(&mut p.b).expect("b established");
+        assert!(p.a.is_established() && p.b.is_established());
         // The handshake objects' release traffic.
         p.pump_ok(now);
         (p, gw_b, gw_a)
@@ -66,6 +69,7 @@ impl Pair {
         (ra, rb)
     }
 
+    /// [`LinkPair::pump`]; panics if either link fails.
     pub fn pump_ok(&mut self, now: Instant) {
         let (ra, rb) = self.pump(now);
         ra.expect("link a");
@@ -74,7 +78,7 @@ impl Pair {
 }
 
 /// Drain `link`'s events; the peer gateway if the handshake completed.
-pub fn established(link: &mut Link<Obj>) -> Option<i64> {
+pub fn take_established_gateway(link: &mut Link<NumberedObj>) -> Option<i64> {
     let mut gw = None;
     while let Some(e) = link.poll_event() {
         if let Event::Established { peer_gateway } = e {

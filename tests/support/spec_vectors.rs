@@ -1,18 +1,21 @@
-//! Shared helpers for the VEC tests: vector loading, contexts, and a tiny
-//! evaluator for the simple Python literals in `python_repr` (`docs/protocol/vec.md` §11.1).
-#![allow(dead_code)]
+//! The spec's test data under `tests/data/spec/` (VEC and VTS vectors,
+//! transcripts, keys) and helpers for the VEC vector tests: decoder and
+//! encoder contexts, and a tiny evaluator for the simple Python literals
+//! in `python_repr` (`docs/protocol/vec.md` §11.1).
 
 use bytes::{Bytes, BytesMut};
 use num_bigint::BigInt;
 use num_traits::{Pow, ToPrimitive};
 use versile::vec::{Decoder, DecoderConfig, EncodeConfig, Entity, StrCodec, VecError};
 
-pub fn data_path(name: &str) -> String {
+/// Path of `name` under `tests/data/spec/`.
+pub fn spec_data_path(name: &str) -> String {
     format!("{}/tests/data/spec/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn load(name: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(data_path(name)).expect("vector file");
+/// The JSON file `name` under `tests/data/spec/` (a vector file).
+pub fn load_spec_json(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(spec_data_path(name)).expect("vector file");
     serde_json::from_str(&text).expect("vector json")
 }
 
