@@ -5,7 +5,6 @@
 //! method; `None` followed by a name is a meta call (`methods`, `doc`, or a
 //! custom one); anything else is CALL_ERROR.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -16,6 +15,7 @@ use super::call_metrics::{MethodMetrics, OTHER_LABEL};
 use super::{Call, CallError, LocalObject, VObject};
 use crate::value::Value;
 use crate::vec::Entity;
+use crate::vol::tables::{table_map, TableMap};
 
 type Handler<S> =
     Arc<dyn Fn(Arc<S>, Call) -> BoxFuture<'static, Result<Value, CallError>> + Send + Sync>;
@@ -80,8 +80,8 @@ struct Method<S> {
 pub struct ObjectBuilder<S> {
     state: Arc<S>,
     doc: Option<String>,
-    methods: HashMap<String, Method<S>>,
-    meta: HashMap<String, Handler<S>>,
+    methods: TableMap<String, Method<S>>,
+    meta: TableMap<String, Handler<S>>,
 }
 
 impl<S: Send + Sync + 'static> ObjectBuilder<S> {
@@ -95,8 +95,8 @@ impl<S: Send + Sync + 'static> ObjectBuilder<S> {
         ObjectBuilder {
             state,
             doc: None,
-            methods: HashMap::new(),
-            meta: HashMap::new(),
+            methods: table_map(),
+            meta: table_map(),
         }
     }
 
@@ -162,8 +162,8 @@ impl<S: Send + Sync + 'static> ObjectBuilder<S> {
 struct Published<S> {
     state: Arc<S>,
     doc: Option<String>,
-    methods: HashMap<String, Method<S>>,
-    meta: HashMap<String, Handler<S>>,
+    methods: TableMap<String, Method<S>>,
+    meta: TableMap<String, Handler<S>>,
 }
 
 /// An answer given without running a method, counted under `other`.

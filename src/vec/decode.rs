@@ -258,6 +258,24 @@ impl Decoder {
     /// `Ok(None)`: incomplete, nothing consumed. `Err`: invalid input (fatal
     /// for the channel, `docs/protocol/vec.md` §8.4); nothing consumed, state reset.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Entity>, VecError> {
+        self.decode_with(buf, build)
+    }
+
+    /// [`decode`](Self::decode), but a top-level 3-tuple whose first two
+    /// items are leaves comes back as its items ([`Spread`]), without the
+    /// allocation of its vector, nor that of its last item if that is a
+    /// 2-tuple: the shape of every VOL call and response
+    /// (`docs/protocol/vol.md` §3.1), which the link takes apart anyway.
+    /// Same bytes consumed, same errors, same memory charged.
+    pub(crate) fn decode_spread(&mut self, buf: &mut BytesMut) -> Result<Option<Spread>, VecError> {
+        self.decode_with(buf, build_spread)
+    }
+
+    fn decode_with<T>(
+        &mut self,
+        buf: &mut BytesMut,
+        build: BuildFn<T>,
+    ) -> Result<Option<T>, VecError> {
         if buf.len() < self.st.pos {
             // The caller replaced the buffer: start over.
             self.reset();
@@ -448,25 +466,35 @@ impl Decoder {
             }};
         }
         // A big number's digits take about as many bytes as its wire form;
-        // the box and three `BigInt` headers come on top.
-        macro_rules! big_leaf {
-            ($build:expr) => {{
+        // the box and three `BigInt` headers come on top. Checked before
+        // the value is built (also for one that turns out to fit an `i64`).
+        macro_rules! check_big_leaf {
+            () => {{
                 let heap = std::mem::size_of::<Entity>() + at + 3 * 8;
                 if heap > allowance {
                     return Ok(Parsed::OverAllowance(heap));
                 }
+                heap
+            }};
+        }
+        macro_rules! big_leaf {
+            ($build:expr) => {{
+                let heap = check_big_leaf!();
                 leaf($build, heap)
             }};
         }
         let (node, heap) = match t {
             0..=0xEE => (Node::Int(i64::from(t) - 1), 0),
-            code::VINT_POS => {
+            code::VINT_POS | code::VINT_NEG => {
                 let raw = raw!();
-                big_leaf!(vint(raw, true))
-            }
-            code::VINT_NEG => {
-                let raw = raw!();
-                big_leaf!(vint(raw, false))
+                let heap = check_big_leaf!();
+                let positive = t == code::VINT_POS;
+                // Message and call ids past 237 take this path: no
+                // `Entity` is built and dropped for them.
+                match small_vint(raw, positive) {
+                    Some(v) => (Node::Int(v), 0),
+                    None => leaf(vint(raw, positive), heap),
+                }
             }
             code::FALSE => (Node::Bool(false), 0),
             code::TRUE => (Node::Bool(true), 0),
@@ -576,17 +604,21 @@ fn too_large_raw(raw: RawPosint<'_>, max: usize) -> VecError {
     }
 }
 
+/// `EF`/`F0` VInteger (`docs/protocol/vec.md` §5.1) if it fits an `i64`.
+fn small_vint(raw: RawPosint<'_>, positive: bool) -> Option<i64> {
+    let u = raw.to_u128().and_then(|u| i128::try_from(u).ok())?;
+    let v = if positive {
+        u.checked_add(238)
+    } else {
+        u.checked_add(2).map(|m| -m)
+    };
+    v.and_then(|v| i64::try_from(v).ok())
+}
+
 /// `EF`/`F0` VInteger (`docs/protocol/vec.md` §5.1), normalised to `Int` when it fits.
 fn vint(raw: RawPosint<'_>, positive: bool) -> Entity {
-    if let Some(u) = raw.to_u128().and_then(|u| i128::try_from(u).ok()) {
-        let v = if positive {
-            u.checked_add(238)
-        } else {
-            u.checked_add(2).map(|m| -m)
-        };
-        if let Some(small) = v.and_then(|v| i64::try_from(v).ok()) {
-            return Entity::Int(small);
-        }
+    if let Some(small) = small_vint(raw, positive) {
+        return Entity::Int(small);
     }
     let u = BigInt::from(raw.to_biguint());
     Entity::int(if positive { u + 238 } else { -(u + 2i32) })
@@ -663,6 +695,11 @@ impl VFloat {
     }
 }
 
+/// [`build`] or [`build_spread`]: node list, value stack, the entity's
+/// bytes, the header length, the string codec.
+type BuildFn<T> =
+    fn(&mut Vec<Node>, &mut Vec<Entity>, &Bytes, usize, Option<StrCodec>) -> Result<T, VecError>;
+
 /// Build the tree from the pre-order node list (`docs/protocol/vec.md` §2.3 step 2-3).
 fn build(
     nodes: &mut Vec<Node>,
@@ -674,57 +711,151 @@ fn build(
     vals.clear();
     // One exact allocation, charged per node (ENTITY_SLOTS).
     vals.reserve_exact(nodes.len());
-    let mut cur = header_len;
-    let mut take = |len: usize| {
-        let s = data.slice(cur..cur + len);
-        cur += len;
-        s
+    let mut payloads = Payloads {
+        data,
+        cur: header_len,
     };
     for node in nodes.drain(..).rev() {
-        let e = match node {
-            Node::Int(v) => Entity::Int(v),
-            Node::Float(v) => Entity::Float(v),
-            Node::Bool(v) => Entity::Bool(v),
-            Node::None => Entity::None,
-            Node::Ref(r) => Entity::Ref(r),
-            Node::Big(e) => *e,
-            Node::Bytes(len) => Entity::Bytes(take(len)),
-            Node::Str4(len) => {
-                let codec = str_decoding.ok_or(VecError::NoStringCodec)?;
-                Entity::String(decode_str(codec, &take(len))?)
-            }
-            Node::Str5 { codec, data } => {
-                // Text payload precedes the codec name (§5.6).
-                let text = take(data);
-                let name = take(codec);
-                let c = StrCodec::from_codec_name(&name).ok_or_else(|| {
-                    VecError::UnknownCodec(String::from_utf8_lossy(&name).into_owned())
-                })?;
-                Entity::String(decode_str(c, &text)?)
-            }
-            Node::Tuple(n) => Entity::Tuple(pop_children(vals, n)),
-            Node::Exception(n) => Entity::Exception(pop_children(vals, n)),
-            Node::Tagged(n) => {
-                let mut items = pop_children(vals, n).into_iter();
-                let value = items.next().ok_or(VecError::MalformedTagged)?;
-                Entity::Tagged(Box::new(Tagged {
-                    value,
-                    tags: items.collect(),
-                }))
-            }
-        };
+        let e = build_node(node, vals, &mut payloads, str_decoding)?;
         vals.push(e);
     }
     debug_assert_eq!(vals.len(), 1);
     vals.pop().ok_or(VecError::MalformedTagged)
 }
 
+/// An entity from [`Decoder::decode_spread`].
+#[derive(Debug)]
+pub(crate) enum Spread {
+    /// `(a, b, (c, d))` as `[a, b]` and `[c, d]`.
+    TripleWithPair([Entity; 2], [Entity; 2]),
+    /// `(a, b, c)`, `c` not a 2-tuple.
+    Triple([Entity; 3]),
+    /// Any other entity.
+    Other(Entity),
+}
+
+/// [`build`], taking apart the shapes of [`Spread`] (the same nodes are
+/// built in the same order, so payloads and errors are the same).
+fn build_spread(
+    nodes: &mut Vec<Node>,
+    vals: &mut Vec<Entity>,
+    data: &Bytes,
+    header_len: usize,
+    str_decoding: Option<StrCodec>,
+) -> Result<Spread, VecError> {
+    let is_leaf = |n: Option<&Node>| {
+        matches!(
+            n,
+            Some(node) if !matches!(node, Node::Tuple(_) | Node::Exception(_) | Node::Tagged(_))
+        )
+    };
+    if !(matches!(nodes.first(), Some(Node::Tuple(3)))
+        && is_leaf(nodes.get(1))
+        && is_leaf(nodes.get(2)))
+    {
+        return build(nodes, vals, data, header_len, str_decoding).map(Spread::Other);
+    }
+    let pair = matches!(nodes.get(3), Some(Node::Tuple(2)));
+    vals.clear();
+    vals.reserve_exact(nodes.len());
+    let mut payloads = Payloads {
+        data,
+        cur: header_len,
+    };
+    // The third item's subtree (without its own node if it is a pair),
+    // then the two leaves, last first, as `build` walks them.
+    let first_built = if pair { 4 } else { 3 };
+    let mut rest = nodes.drain(..).rev();
+    while rest.len() > first_built {
+        let Some(node) = rest.next() else { break };
+        let e = build_node(node, vals, &mut payloads, str_decoding)?;
+        vals.push(e);
+    }
+    let mut leaves = rest.take(3);
+    if pair {
+        leaves.next(); // the pair's node: its two items are on `vals`
+    }
+    let (Some(second), Some(first)) = (leaves.next(), leaves.next()) else {
+        return Err(VecError::MalformedTagged);
+    };
+    let b = build_node(second, vals, &mut payloads, str_decoding)?;
+    let a = build_node(first, vals, &mut payloads, str_decoding)?;
+    if pair {
+        let (Some(c), Some(d)) = (vals.pop(), vals.pop()) else {
+            return Err(VecError::MalformedTagged);
+        };
+        Ok(Spread::TripleWithPair([a, b], [c, d]))
+    } else {
+        let Some(c) = vals.pop() else {
+            return Err(VecError::MalformedTagged);
+        };
+        Ok(Spread::Triple([a, b, c]))
+    }
+}
+
+/// The payload section of an entity, taken in order.
+struct Payloads<'a> {
+    data: &'a Bytes,
+    cur: usize,
+}
+
+impl Payloads<'_> {
+    fn take(&mut self, len: usize) -> Bytes {
+        let s = self.data.slice(self.cur..self.cur + len);
+        self.cur += len;
+        s
+    }
+}
+
+/// One node's value; a container's children are the last values on `vals`.
+/// Inlined so that the value is built in place rather than returned
+/// through a copy.
+#[inline(always)]
+fn build_node(
+    node: Node,
+    vals: &mut Vec<Entity>,
+    payloads: &mut Payloads<'_>,
+    str_decoding: Option<StrCodec>,
+) -> Result<Entity, VecError> {
+    Ok(match node {
+        Node::Int(v) => Entity::Int(v),
+        Node::Float(v) => Entity::Float(v),
+        Node::Bool(v) => Entity::Bool(v),
+        Node::None => Entity::None,
+        Node::Ref(r) => Entity::Ref(r),
+        Node::Big(e) => *e,
+        Node::Bytes(len) => Entity::Bytes(payloads.take(len)),
+        Node::Str4(len) => {
+            let codec = str_decoding.ok_or(VecError::NoStringCodec)?;
+            Entity::String(decode_str(codec, &payloads.take(len))?)
+        }
+        Node::Str5 { codec, data } => {
+            // Text payload precedes the codec name (§5.6).
+            let text = payloads.take(data);
+            let name = payloads.take(codec);
+            let c = StrCodec::from_codec_name(&name).ok_or_else(|| {
+                VecError::UnknownCodec(String::from_utf8_lossy(&name).into_owned())
+            })?;
+            Entity::String(decode_str(c, &text)?)
+        }
+        Node::Tuple(n) => Entity::Tuple(pop_children(vals, n)),
+        Node::Exception(n) => Entity::Exception(pop_children(vals, n)),
+        Node::Tagged(n) => {
+            let mut items = pop_children(vals, n).into_iter();
+            let value = items.next().ok_or(VecError::MalformedTagged)?;
+            Entity::Tagged(Box::new(Tagged {
+                value,
+                tags: items.collect(),
+            }))
+        }
+    })
+}
+
 /// The last `n` values, in child order (they were pushed last child first).
 fn pop_children(vals: &mut Vec<Entity>, n: usize) -> Vec<Entity> {
     debug_assert!(vals.len() >= n);
-    let mut items = vals.split_off(vals.len().saturating_sub(n));
-    items.reverse();
-    items
+    // One exact allocation, each value moved once.
+    vals.drain(vals.len().saturating_sub(n)..).rev().collect()
 }
 
 /// Decode string bytes (`docs/protocol/vec.md` §5.6).

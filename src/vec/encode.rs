@@ -187,6 +187,12 @@ pub fn encode_tuple_header(len: usize, out: &mut BytesMut) {
     encode_posint_u64(len as u64, out);
 }
 
+/// Append the encoding of the integer `v` (`docs/protocol/vec.md` §5.1): what
+/// [`encode`] writes for `Entity::Int(v)`, without the tree walks.
+pub(crate) fn encode_int(v: i64, out: &mut BytesMut) {
+    write_int_i64(v, out);
+}
+
 /// Nesting up to which [`encode`] walks recursively.
 const SHALLOW_DEPTH: usize = 32;
 
@@ -246,6 +252,10 @@ fn write_headers_shallow(
             }
             Some(StrCodec::Utf16) => return Ok(Shallow::TooDeep),
         },
+        // The common leaves directly (ids, codes, small arguments).
+        Entity::Int(v) => write_int_i64(*v, out),
+        Entity::None => out.put_u8(code::NONE),
+        Entity::Bool(b) => out.put_u8(if *b { code::TRUE } else { code::FALSE }),
         leaf => {
             // No payload, nothing pushed: the scratch vector stays empty
             // (unallocated).

@@ -21,9 +21,11 @@ mod hello;
 pub mod netbytes;
 pub mod vse;
 
+pub(crate) use decode::Spread;
 pub use decode::{
     Decoder, DecoderConfig, DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTITY_SIZE,
 };
+pub(crate) use encode::encode_int;
 pub use encode::{encode, encode_tuple_header, float_parts, EncodeConfig, StrCodec};
 pub use entity::{Entity, Tagged, VFloat, WireRef};
 pub use error::VecError;

@@ -33,6 +33,7 @@ pub(crate) enum RawPosint<'a> {
 
 impl RawPosint<'_> {
     /// The value as `u128`, or `None` if it does not fit.
+    #[inline]
     pub fn to_u128(self) -> Option<u128> {
         match self {
             RawPosint::Small(b) => Some(u128::from(b)),
@@ -49,6 +50,7 @@ impl RawPosint<'_> {
     }
 
     /// The value as `u64`, or `None` if it does not fit.
+    #[inline]
     pub fn to_u64(self) -> Option<u64> {
         self.to_u128().and_then(|v| u64::try_from(v).ok())
     }
@@ -97,7 +99,20 @@ fn too_large(size: u128, max: usize) -> VecError {
 ///
 /// `max_len` bounds every magnitude (and nested length) in bytes; a larger
 /// declaration is an error as soon as its length field is read.
+#[inline]
 pub(crate) fn decode_posint_raw(
+    buf: &[u8],
+    max_len: usize,
+) -> Result<Option<(RawPosint<'_>, usize)>, VecError> {
+    // One byte below the offset: most counts, lengths and ids, inline.
+    match buf.first() {
+        Some(&b) if b < OFFSET => Ok(Some((RawPosint::Small(b), 1))),
+        _ => decode_posint_long(buf, max_len),
+    }
+}
+
+/// [`decode_posint_raw`] for everything but a one-byte posint.
+fn decode_posint_long(
     buf: &[u8],
     max_len: usize,
 ) -> Result<Option<(RawPosint<'_>, usize)>, VecError> {

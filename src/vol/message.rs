@@ -6,7 +6,7 @@
 //! (bad method names and the like) are not detected here but by the target
 //! object, which answers CALL_ERROR.
 
-use crate::vec::Entity;
+use crate::vec::{Entity, Spread, WireRef};
 use crate::vol::LinkError;
 
 /// Message codes (`docs/protocol/vol.md` §3.2).
@@ -91,6 +91,51 @@ pub fn parse<R>(entity: Entity<R>) -> Result<(Entity<R>, Message<R>), LinkError>
     let [msg_id, code, payload]: [Entity<R>; 3] = items
         .try_into()
         .map_err(|_| LinkError::Protocol("message is not a 3-tuple"))?;
+    parse_parts(msg_id, code, Payload::Entity(payload))
+}
+
+/// [`parse`] for what [`Decoder::decode_spread`](crate::vec::Decoder)
+/// returns: the envelope (and a 2-tuple payload) already taken apart.
+pub(crate) fn parse_spread(spread: Spread) -> Result<(Entity, Message<WireRef>), LinkError> {
+    match spread {
+        Spread::TripleWithPair([msg_id, code], pair) => {
+            parse_parts(msg_id, code, Payload::Pair(pair))
+        }
+        Spread::Triple([msg_id, code, payload]) => {
+            parse_parts(msg_id, code, Payload::Entity(payload))
+        }
+        Spread::Other(entity) => parse(entity),
+    }
+}
+
+/// A message's payload: an entity, or a 2-tuple already taken apart.
+enum Payload<R> {
+    Entity(Entity<R>),
+    Pair([Entity<R>; 2]),
+}
+
+impl<R> Payload<R> {
+    fn pair(self, what: &'static str) -> Result<[Entity<R>; 2], LinkError> {
+        match self {
+            Payload::Pair(items) => Ok(items),
+            Payload::Entity(e) => pair(e, what),
+        }
+    }
+
+    /// The payload when it must not be a tuple; a pair is the error `what`.
+    fn single(self, what: &'static str) -> Result<Entity<R>, LinkError> {
+        match self {
+            Payload::Entity(e) => Ok(e),
+            Payload::Pair(_) => Err(LinkError::Protocol(what)),
+        }
+    }
+}
+
+fn parse_parts<R>(
+    msg_id: Entity<R>,
+    code: Entity<R>,
+    payload: Payload<R>,
+) -> Result<(Entity<R>, Message<R>), LinkError> {
     if !matches!(msg_id, Entity::Int(_) | Entity::BigInt(_)) {
         return Err(LinkError::Protocol("msg_id is not an integer"));
     }
@@ -104,7 +149,7 @@ pub fn parse<R>(entity: Entity<R>) -> Result<(Entity<R>, Message<R>), LinkError>
                 code::METHOD_CALL_VOID_RESULT => CallKind::VoidResult,
                 _ => CallKind::NoReturn,
             };
-            let [target, args] = pair(payload, "call payload is not a 2-tuple")?;
+            let [target, args] = payload.pair("call payload is not a 2-tuple")?;
             let Entity::Ref(target) = target else {
                 return Err(LinkError::Protocol("call target is not a reference"));
             };
@@ -114,7 +159,7 @@ pub fn parse<R>(entity: Entity<R>) -> Result<(Entity<R>, Message<R>), LinkError>
             Message::Call { kind, target, args }
         }
         code::CALL_RESULT | code::CALL_EXCEPTION => {
-            let [call_id, value] = pair(payload, "response payload is not a 2-tuple")?;
+            let [call_id, value] = payload.pair("response payload is not a 2-tuple")?;
             let call_id = response_id(&call_id)?;
             let outcome = if code == code::CALL_RESULT {
                 Outcome::Result(value)
@@ -124,11 +169,11 @@ pub fn parse<R>(entity: Entity<R>) -> Result<(Entity<R>, Message<R>), LinkError>
             Message::Response { call_id, outcome }
         }
         code::CALL_ERROR => Message::Response {
-            call_id: response_id(&payload)?,
+            call_id: response_id(&payload.single(RESPONSE_ID_NOT_INT)?)?,
             outcome: Outcome::Error,
         },
         code::NOTIFY_DEREF => {
-            let [id, count] = pair(payload, "NOTIFY_DEREF payload is not a 2-tuple")?;
+            let [id, count] = payload.pair("NOTIFY_DEREF payload is not a 2-tuple")?;
             if !is_int(&id) || !is_int(&count) {
                 return Err(LinkError::Protocol("NOTIFY_DEREF fields are not integers"));
             }
@@ -138,18 +183,19 @@ pub fn parse<R>(entity: Entity<R>) -> Result<(Entity<R>, Message<R>), LinkError>
             }
         }
         code::CONFIRM_DEREF => {
+            const NOT_INT: &str = "CONFIRM_DEREF payload is not an integer";
+            let payload = payload.single(NOT_INT)?;
             if !is_int(&payload) {
-                return Err(LinkError::Protocol(
-                    "CONFIRM_DEREF payload is not an integer",
-                ));
+                return Err(LinkError::Protocol(NOT_INT));
             }
             Message::ConfirmDeref {
                 object_id: payload.as_i64(),
             }
         }
         code::KEEP_ALIVE => {
-            if !payload.is_none() {
-                return Err(LinkError::Protocol("KEEP_ALIVE payload is not None"));
+            const NOT_NONE: &str = "KEEP_ALIVE payload is not None";
+            if !payload.single(NOT_NONE)?.is_none() {
+                return Err(LinkError::Protocol(NOT_NONE));
             }
             Message::KeepAlive
         }
@@ -158,13 +204,15 @@ pub fn parse<R>(entity: Entity<R>) -> Result<(Entity<R>, Message<R>), LinkError>
     Ok((msg_id, message))
 }
 
+const RESPONSE_ID_NOT_INT: &str = "response call id is not an integer";
+
 fn is_int<R>(e: &Entity<R>) -> bool {
     matches!(e, Entity::Int(_) | Entity::BigInt(_))
 }
 
 fn response_id<R>(e: &Entity<R>) -> Result<Option<i64>, LinkError> {
     if !is_int(e) {
-        return Err(LinkError::Protocol("response call id is not an integer"));
+        return Err(LinkError::Protocol(RESPONSE_ID_NOT_INT));
     }
     Ok(e.as_i64())
 }
@@ -181,4 +229,114 @@ fn pair<R>(payload: Entity<R>, what: &'static str) -> Result<[Entity<R>; 2], Lin
 #[cfg(feature = "cli")]
 pub fn envelope<R>(msg_id: i64, code: i64, payload: Entity<R>) -> Entity<R> {
     Entity::Tuple(vec![Entity::Int(msg_id), Entity::Int(code), payload])
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::vec::{encode, Decoder, DecoderConfig, EncodeConfig, StrCodec};
+
+    fn int(v: i64) -> Entity {
+        Entity::Int(v)
+    }
+
+    fn tuple(items: Vec<Entity>) -> Entity {
+        Entity::Tuple(items)
+    }
+
+    fn config() -> DecoderConfig {
+        DecoderConfig {
+            str_decoding: Some(StrCodec::Utf8),
+            allow_refs: true,
+            ..DecoderConfig::default()
+        }
+    }
+
+    /// What `decode` + `parse` make of `bytes`, and what is left of them.
+    fn by_entity(bytes: &[u8]) -> (String, usize) {
+        let mut buf = BytesMut::from(bytes);
+        let out = match Decoder::new(config()).decode(&mut buf) {
+            Ok(Some(e)) => format!("{:?}", parse(e)),
+            other => format!("{other:?}"),
+        };
+        (out, buf.len())
+    }
+
+    fn by_spread(bytes: &[u8]) -> (String, usize) {
+        let mut buf = BytesMut::from(bytes);
+        let out = match Decoder::new(config()).decode_spread(&mut buf) {
+            Ok(Some(s)) => format!("{:?}", parse_spread(s)),
+            Ok(None) => "Ok(None)".to_owned(),
+            Err(e) => format!("{:?}", Err::<Entity, _>(e)),
+        };
+        (out, buf.len())
+    }
+
+    #[test]
+    fn spread_decoding_parses_as_the_entity_does() {
+        let fd = Entity::Ref(WireRef::ReceiverOwned(2));
+        let s = |v: &str| Entity::String(v.to_owned());
+        let messages = [
+            // A call, a response, with ids past one byte and byte payloads.
+            tuple(vec![
+                int(300),
+                int(1),
+                tuple(vec![fd.clone(), tuple(vec![s("echo"), int(7)])]),
+            ]),
+            tuple(vec![
+                int(300),
+                int(4),
+                tuple(vec![int(299), Entity::Bytes(vec![1, 2, 3].into())]),
+            ]),
+            tuple(vec![int(5), int(4), tuple(vec![int(4), s("x")])]),
+            // Payloads of the wrong shape, pair or not.
+            tuple(vec![int(1), int(6), tuple(vec![int(1), int(2)])]),
+            tuple(vec![int(1), int(6), int(9)]),
+            tuple(vec![int(1), int(8), tuple(vec![int(1), int(2)])]),
+            tuple(vec![int(1), int(9), tuple(vec![int(1), int(2)])]),
+            tuple(vec![int(1), int(9), Entity::None]),
+            tuple(vec![int(1), int(7), tuple(vec![int(3), int(1)])]),
+            tuple(vec![
+                int(1),
+                int(1),
+                tuple(vec![fd.clone(), int(1), int(2)]),
+            ]),
+            tuple(vec![int(1), int(4), tuple(vec![int(1)])]),
+            // Envelopes that are not spread, or not messages.
+            tuple(vec![
+                tuple(vec![int(1)]),
+                int(4),
+                tuple(vec![int(1), int(2)]),
+            ]),
+            tuple(vec![s("id"), int(4), tuple(vec![int(1), int(2)])]),
+            tuple(vec![int(1), s("code"), tuple(vec![int(1), int(2)])]),
+            tuple(vec![int(1), int(4)]),
+            tuple(vec![int(1), int(4), int(1), int(2)]),
+            int(3),
+            Entity::None,
+        ];
+        let cfg = EncodeConfig {
+            str_encoding: Some(StrCodec::Utf8),
+            allow_refs: true,
+        };
+        for m in &messages {
+            let mut bytes = BytesMut::new();
+            encode(m, &cfg, &mut bytes).unwrap();
+            // Followed by the start of the next entity, which stays.
+            bytes.extend_from_slice(&[0xF6, 0x03]);
+            for end in 0..=bytes.len() {
+                assert_eq!(by_spread(&bytes[..end]), by_entity(&bytes[..end]), "{m:?}");
+            }
+        }
+        // Invalid UTF-8 in a leaf and in the pair: the same error.
+        for bad in [
+            &[0xF6, 3, 0xF4, 1, 4, 0xF6, 2, 1, 1, 0xFF][..],
+            &[0xF6, 3, 1, 5, 0xF6, 2, 1, 0xF4, 1, 0xFF][..],
+        ] {
+            assert_eq!(by_spread(bad), by_entity(bad));
+            assert!(by_spread(bad).0.starts_with("Err"), "{:?}", by_spread(bad));
+        }
+    }
 }

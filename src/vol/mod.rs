@@ -18,7 +18,7 @@ pub mod hello;
 mod link;
 pub(crate) mod message;
 pub(crate) mod queue;
-mod tables;
+pub(crate) mod tables;
 
 pub use error::{LinkError, MemoryBudgetKind};
 pub use hello::Licence;

@@ -10,7 +10,34 @@
 //! object; every new `FC` id is an import), so the link bounds their sizes
 //! with [`TableLimits`]; the tables only answer what an operation would add.
 
+use std::collections::hash_map::RandomState as SipRandomState;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use foldhash::fast::SeedableRandomState;
+
+/// The tables' maps: foldhash instead of std's SipHash (every call looks up
+/// its target, so the hash is on the per-call path), seeded per table with
+/// a secret drawn from std's randomly keyed `RandomState`. Also used for
+/// the method names of published objects (`object::builder`), whose keys
+/// are the application's and which peers only look up.
+///
+/// HashDoS: the export table is keyed by ids we allocate (sequential, never
+/// reused) and by object addresses, which a peer does not choose; only
+/// lookups take peer ids, and they probe a table whose layout we chose. The
+/// import table is keyed by peer-chosen ids, but the peer cannot compute
+/// collisions without the secret seed, and the table is bounded by
+/// [`TableLimits::max_imports`] (default 1024), so even a table that
+/// collided entirely would cost at most that many probes per operation.
+pub(crate) type TableMap<K, V> = HashMap<K, V, SeedableRandomState>;
+
+pub(crate) fn table_map<K, V>() -> TableMap<K, V> {
+    let secret = SipRandomState::new().hash_one(0u64);
+    HashMap::with_hasher(SeedableRandomState::with_seed(
+        secret,
+        foldhash::SharedSeed::global_random(),
+    ))
+}
 
 /// Bounds on the object tables of one link (`docs/protocol/vol.md` §5.1). The protocol
 /// has no way to refuse a reference, so the link enforces them as the spec
@@ -87,16 +114,16 @@ struct ExportEntry<L> {
 
 #[derive(Debug)]
 pub(crate) struct ExportTable<L> {
-    entries: HashMap<i64, ExportEntry<L>>,
-    by_key: HashMap<usize, i64>,
+    entries: TableMap<i64, ExportEntry<L>>,
+    by_key: TableMap<usize, i64>,
     next_id: i64,
 }
 
 impl<L: Clone + ExportKey> ExportTable<L> {
     pub(crate) fn new() -> Self {
         ExportTable {
-            entries: HashMap::new(),
-            by_key: HashMap::new(),
+            entries: table_map(),
+            by_key: table_map(),
             // Ids start at 1 and are never reused (`docs/protocol/vol.md` §5.1).
             next_id: 1,
         }
@@ -192,9 +219,17 @@ struct ImportEntry {
     notified: Option<u64>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ImportTable {
-    entries: HashMap<i64, ImportEntry>,
+    entries: TableMap<i64, ImportEntry>,
+}
+
+impl Default for ImportTable {
+    fn default() -> Self {
+        ImportTable {
+            entries: table_map(),
+        }
+    }
 }
 
 impl ImportTable {

@@ -424,6 +424,16 @@ impl<L: Clone + ExportKey> Link<L> {
                     Ok(Received::Processed)
                 }
             },
+            // Messages: the envelope comes back taken apart, unallocated.
+            Phase::Messages => match self.decoder.decode_spread(buf)? {
+                None => Ok(Received::NeedMore),
+                Some(spread) => {
+                    self.last_received = now;
+                    let (msg_id, msg) = message::parse_spread(spread)?;
+                    self.handle_message(msg_id, msg, now)?;
+                    Ok(Received::Processed)
+                }
+            },
             _ => match self.decoder.decode(buf)? {
                 None => Ok(Received::NeedMore),
                 Some(entity) => {
@@ -812,12 +822,13 @@ impl<L: Clone + ExportKey> Link<L> {
     ) -> Result<i64, LinkError> {
         let msg_id = self.next_msg_id;
         self.next_msg_id += 1;
+        self.reserve_first_output();
         let start = self.out.len();
         let written = (|| {
             let (cfg, out) = (&self.encode, &mut self.out);
             vec::encode_tuple_header(3, out);
-            vec::encode(&Entity::Int(msg_id), cfg, out)?;
-            vec::encode(&Entity::Int(code), cfg, out)?;
+            vec::encode_int(msg_id, out);
+            vec::encode_int(code, out);
             if !head.is_empty() {
                 vec::encode_tuple_header(head.len() + 1, out);
                 for item in head {
@@ -838,13 +849,18 @@ impl<L: Clone + ExportKey> Link<L> {
     }
 
     fn write_entity(&mut self, entity: &Entity) -> Result<(), LinkError> {
-        if self.out.capacity() == 0 {
-            // The runtime releases the buffer once written: one allocation
-            // fits a typical message, rather than doubling from a few bytes.
-            self.out.reserve(FIRST_OUTPUT_CAPACITY);
-        }
+        self.reserve_first_output();
         vec::encode(entity, &self.encode, &mut self.out)?;
         Ok(())
+    }
+
+    /// The runtime releases the output buffer once written: one allocation
+    /// fits a typical message, rather than growing from 8 bytes by doubling
+    /// (three or four reallocations per small message).
+    fn reserve_first_output(&mut self) {
+        if self.out.capacity() == 0 {
+            self.out.reserve(FIRST_OUTPUT_CAPACITY);
+        }
     }
 }
 
