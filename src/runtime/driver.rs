@@ -10,7 +10,6 @@
 //! entity at a time while the call queue has room, calls start within the
 //! per-link and shared limits, and their tasks end with the link.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::mem::MaybeUninit;
@@ -43,6 +42,7 @@ use crate::object::{Call, CallContext, CallError, LocalObject, Object, RemoteObj
 use crate::value::Value;
 use crate::vec::Entity;
 use crate::vol::queue::InlineFirstQueue;
+use crate::vol::tables::{table_map, TableMap};
 use crate::vol::{
     CallId, CallKind, CallSendError, Event, Link, LinkConfig, LinkError, Outcome, Received, Ref,
 };
@@ -149,9 +149,12 @@ pub(crate) struct LinkDriver<IO> {
     /// link; issue #8.)
     max_unsent_output: usize,
     rbuf: BytesMut,
-    imports: HashMap<i64, ImportSlot>,
+    /// Keyed by peer-chosen ids, bounded by `max_imports`; seeded foldhash
+    /// as the VOL tables (see `vol::tables::TableMap` on HashDoS).
+    imports: TableMap<i64, ImportSlot>,
     next_generation: u64,
-    pending: HashMap<i64, oneshot::Sender<Result<Value, CallError>>>,
+    /// Keyed by the call ids we allocate.
+    pending: TableMap<i64, oneshot::Sender<Result<Value, CallError>>>,
     queued: InlineFirstQueue<QueuedCall>,
     in_flight: usize,
     /// Tasks of running incoming calls, aborted when the driver goes.
@@ -238,9 +241,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             authorizer,
             max_unsent_output: memory.max_unsent_output,
             rbuf: BytesMut::new(),
-            imports: HashMap::new(),
+            imports: table_map(),
             next_generation: 0,
-            pending: HashMap::new(),
+            pending: table_map(),
             queued: InlineFirstQueue::default(),
             in_flight: 0,
             tasks: CallTasks::default(),
