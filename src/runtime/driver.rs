@@ -15,6 +15,7 @@ use std::future::Future;
 use std::mem::MaybeUninit;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -659,6 +660,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             Poll::Ready(Ok(n)) => {
                 self.counters.bytes_in += n as u64;
                 self.input_held = true;
+                // Input read after a shutdown was requested may hold calls
+                // sent after it: take the command first (it is queued), so
+                // that they are not started (`docs/protocol/vol.md` §7.2).
+                if self.handle.shared.stop_requested.load(Ordering::Acquire) {
+                    self.command_step(cx, now)?;
+                    if self.closing.is_some() {
+                        return Ok(true);
+                    }
+                }
                 self.decode_buffered(now)?;
                 Ok(true)
             }

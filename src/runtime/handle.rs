@@ -1,6 +1,6 @@
 //! [`LinkHandle`]: the application's side of a running link.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::channel::mpsc;
@@ -61,6 +61,12 @@ pub(crate) struct LinkShared {
     /// link; issue #8).
     pub(crate) state: Mutex<ContextState>,
     pub(crate) closed: ClosedState,
+    /// Set by [`LinkHandle::shutdown`] after its command is queued: the
+    /// link task checks it before decoding newly read input, so that a
+    /// call that arrives after `shutdown` (e.g. after `Server::stop`)
+    /// returned is never started, even when the task was mid-poll and
+    /// would only see the command in its next wake-up.
+    pub(crate) stop_requested: AtomicBool,
 }
 
 /// Why the link closed, once it has: set once by the link task, awaited by
@@ -136,6 +142,7 @@ impl LinkHandle {
             info,
             state: Mutex::default(),
             closed: ClosedState::new(),
+            stop_requested: AtomicBool::new(false),
         });
         (LinkHandle { tx, shared }, rx)
     }
@@ -158,6 +165,8 @@ impl LinkHandle {
     /// forced shutdown after a graceful one escalates.
     pub fn shutdown(&self, how: LinkShutdown) {
         let _ = self.tx.unbounded_send(Command::Shutdown(how));
+        // After the send: whoever sees the flag finds the command queued.
+        self.shared.stop_requested.store(true, Ordering::Release);
     }
 
     /// Whether the link has closed.
