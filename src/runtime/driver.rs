@@ -174,7 +174,10 @@ pub(crate) struct LinkDriver<IO> {
     /// Our FIN is sent; the peer's input is read and dropped until its
     /// own (see [`Linger`]).
     half_closed: bool,
-    timer: Pin<Box<Sleep>>,
+    /// Armed only while there is a deadline (the VOL handshake, keep-alive,
+    /// a drain): a registered timer costs every park of the runtime a
+    /// look at the timer wheel, and its allocation stays with the link.
+    timer: Option<Pin<Box<Sleep>>>,
     /// What the link did, for its [`LinkOutcome`] and the middleware.
     counters: LinkCounters,
     /// Middleware signals to fire (established, activity), with the
@@ -255,7 +258,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             on_established,
             closing: None,
             half_closed: false,
-            timer: Box::pin(tokio::time::sleep_until(now + Duration::from_secs(3600))),
+            timer: None,
             counters: LinkCounters::default(),
             signals: None,
             account,
@@ -510,14 +513,23 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
 
     /// Keep-alive, handshake and drain deadlines: arm the timer for the
     /// next one and handle it when it fires. Returns whether it fired.
+    ///
+    /// A later deadline than the armed one (keep-alive moves with every
+    /// message) does not move the timer: it fires early, finds nothing
+    /// due, and is re-armed; moving it costs a timer-wheel update per
+    /// message instead.
     fn timer_step(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<bool, Step> {
         let Some(deadline) = self.next_deadline() else {
+            self.timer = None;
             return Ok(false);
         };
-        if self.timer.deadline() != deadline {
-            self.timer.as_mut().reset(deadline);
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if deadline < timer.deadline() {
+            timer.as_mut().reset(deadline);
         }
-        if self.timer.as_mut().poll(cx).is_pending() {
+        if timer.as_mut().poll(cx).is_pending() {
             return Ok(false);
         }
         self.link.handle_timeout(now.into_std()).map_err(fail)?;
@@ -526,11 +538,21 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 return Err(Step::Closed(CloseReason::Shutdown(LinkShutdown::Forced)));
             }
         }
-        // Re-arm (or sleep far) so a stale deadline does not spin.
-        let next = self.next_deadline().filter(|d| *d > now);
-        self.timer
-            .as_mut()
-            .reset(next.unwrap_or(now + Duration::from_secs(3600)));
+        // Re-arm (or sleep far) so a stale deadline does not spin; no
+        // deadline at all releases the timer.
+        match self.next_deadline() {
+            None => self.timer = None,
+            Some(next) => {
+                let at = if next > now {
+                    next
+                } else {
+                    now + Duration::from_secs(3600)
+                };
+                if let Some(timer) = self.timer.as_mut() {
+                    timer.as_mut().reset(at);
+                }
+            }
+        }
         Ok(true)
     }
 
