@@ -124,8 +124,18 @@ fn config_file_and_flags_metrics_line_and_json_logs() {
         la.closed().await;
         lb.closed().await;
     });
-    let (code, page) = http_get(&metrics, "/metrics");
-    assert_eq!(code, 200);
+    // The calls are counted when the server's side of each link ends,
+    // which may be just after the client saw its own side close.
+    let deadline = std::time::Instant::now() + PROC_LIMIT;
+    let page = loop {
+        let (code, page) = http_get(&metrics, "/metrics");
+        assert_eq!(code, 200);
+        let counted = metric(&page, "versile_calls_received_total") >= 2.0;
+        if counted || std::time::Instant::now() > deadline {
+            break page;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(
         metric(&page, "versile_calls_received_total") >= 2.0,
         "{page}"
