@@ -197,3 +197,44 @@ async fn read_buffer_is_released_after_a_large_message() {
         "an idle link offers a {offered}-byte read buffer after a 4 MiB message"
     );
 }
+
+#[tokio::test]
+async fn a_large_entity_is_read_into_a_buffer_of_its_size() {
+    // Once part of a 4 MiB entity is here, the read buffer grows to its
+    // size in one step; its last bytes must not double it again (that was
+    // an 8 MiB allocation and a 4 MiB copy per entity, issue #8).
+    use std::sync::atomic::Ordering;
+    let (a, b) = tokio::io::duplex(1 << 16);
+    let spy = ReadSpy {
+        inner: a,
+        armed: Default::default(),
+        max_offered: Default::default(),
+    };
+    let (armed, max_offered) = (spy.armed.clone(), spy.max_offered.clone());
+    let server = tokio::spawn(connect_link(
+        spy,
+        SimpleGateway::new(),
+        ConnectionInfo::default(),
+        LinkOptions::default(),
+    ));
+    let (_client_link, gw) = connect_link(
+        b,
+        ObjectBuilder::new(()).build(),
+        ConnectionInfo::default(),
+        LinkOptions::default(),
+    )
+    .await
+    .expect("client handshake");
+    let (_server_link, _) = server.await.unwrap().expect("server handshake");
+    let big = Value::from(vec![7u8; 4 << 20]);
+    armed.store(true, Ordering::SeqCst);
+    for _ in 0..2 {
+        let call = tokio::time::timeout(Duration::from_secs(30), gw.call("echo", (big.clone(),)));
+        assert_eq!(call.await.unwrap().unwrap(), big);
+    }
+    let offered = max_offered.load(Ordering::SeqCst);
+    assert!(
+        offered > 1 << 20 && offered < 4 << 20,
+        "the server offered a {offered}-byte read for the rest of a 4 MiB entity"
+    );
+}

@@ -37,6 +37,7 @@ use super::call_span::CallSpan;
 use super::calls::{BudgetTurn, CallExecution, CallLimits, CallPermit, CallTasks, Episode};
 use super::handle::{CallResponse, CloseReason, Command, LinkHandle, LinkShutdown, OutgoingCall};
 use super::memory::{Admit, Buffers, Charge, LinkAccount, MemoryLimits};
+use super::spare_read_buffer;
 use crate::object::call_metrics::CallOutcome;
 use crate::object::remote::RemoteInner;
 use crate::object::{Call, CallContext, CallError, LocalObject, Object, RemoteObject, VObject};
@@ -191,6 +192,12 @@ pub(crate) struct LinkDriver<IO> {
     /// Input was read since the read buffer, decoder scratch and queues
     /// were last released (`read_step`).
     input_held: bool,
+    /// The read buffer grew past [`READ_CHUNK`] since it was last
+    /// released: its allocation is not kept for the next read.
+    rbuf_large: bool,
+    /// A released large read buffer that an entity still held a part of:
+    /// parked in the thread's spare once they let go, within this wake-up.
+    released_rbuf: Option<BytesMut>,
 }
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -264,6 +271,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             account,
             read_paused: false,
             input_held: false,
+            rbuf_large: false,
+            released_rbuf: None,
         }
     }
 
@@ -342,6 +351,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
 
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
         let r = self.poll_rounds(cx);
+        // Not kept while the link waits: parked if the entities let go of
+        // it, else dropped (they free it).
+        self.park_released_read_buffer();
+        self.released_rbuf = None;
         self.account.settle(self.buffers(self.rbuf.capacity()));
         self.report();
         r
@@ -597,6 +610,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     /// was full, the authorizer ran or the decoder waited for memory) is
     /// decoded before the socket is read.
     fn read_step(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<bool, Step> {
+        self.park_released_read_buffer();
         if self.input_held && self.rbuf.is_empty() {
             // Between entities no read buffer is held (see `IDLE_READ`);
             // entities keep slices of it, not this handle. Nor decoder
@@ -607,8 +621,16 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             // read takes that allocation back instead of a new one once
             // the entities let go of it. (The release used to be keyed on
             // the capacity, and then the scratch stayed too.)
+            // A large batch's allocation is not kept: the handle would
+            // hold it uncharged while the link idles (an empty buffer is
+            // charged as `IDLE_READ`). It goes to the thread's spare
+            // (`spare_read_buffer`) for the next large entity.
             self.input_held = false;
-            if self.rbuf.capacity() > 0 {
+            if self.rbuf_large {
+                self.rbuf_large = false;
+                self.released_rbuf = Some(std::mem::take(&mut self.rbuf));
+                self.park_released_read_buffer();
+            } else if self.rbuf.capacity() > 0 {
                 self.rbuf = BytesMut::new();
             }
             self.link.release_input_memory();
@@ -616,7 +638,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         }
         let (len, cap) = (self.rbuf.len(), self.rbuf.capacity());
         let unbuffered = cap == 0;
-        let grow = !unbuffered && cap - len < 4096;
+        // Little room left: grow, unless the rest of the entity in progress
+        // fits in it (a 1 MiB entity read into its exact buffer used to
+        // double it for its last few bytes: a 2 MiB allocation and a 1 MiB
+        // copy per call, and the buffer could not be reused).
+        let grow = !unbuffered && cap - len < 4096 && {
+            let needed = self.link.input_needed();
+            needed <= len || needed > cap
+        };
         // `BytesMut::reserve` at most doubles (or fits the request).
         // Growth from an idle read's small buffer: to `READ_CHUNK`, so that
         // large input sees the same buffer sizes (and charges) as before.
@@ -666,8 +695,19 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             poll_read_small(Pin::new(&mut self.io), cx, &mut self.rbuf)
         } else {
             if grow {
-                // Exactly what was charged above.
-                self.rbuf.reserve(next_cap - len);
+                // Exactly what was charged above (a spare of about that
+                // size, for a large entity, saves faulting in new pages).
+                match (next_cap > READ_CHUNK)
+                    .then(|| spare_read_buffer::take(next_cap))
+                    .flatten()
+                {
+                    Some(mut spare) => {
+                        spare.extend_from_slice(&self.rbuf);
+                        self.rbuf = spare;
+                    }
+                    None => self.rbuf.reserve(next_cap - len),
+                }
+                self.rbuf_large |= next_cap > READ_CHUNK;
             }
             poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf)
         };
@@ -696,6 +736,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             }
             Poll::Ready(Err(e)) => Err(fail(e.into())),
             Poll::Pending => Ok(decoded),
+        }
+    }
+
+    /// Hand a released large read buffer to the thread's spare once no
+    /// entity holds a part of it (`spare_read_buffer`).
+    fn park_released_read_buffer(&mut self) {
+        if let Some(buf) = self.released_rbuf.take() {
+            self.released_rbuf = spare_read_buffer::give(buf, READ_CHUNK + 1).err();
         }
     }
 

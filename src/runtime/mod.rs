@@ -13,6 +13,7 @@ pub(crate) mod driver;
 mod handle;
 mod io;
 pub mod memory;
+mod spare_read_buffer;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
