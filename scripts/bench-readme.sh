@@ -19,8 +19,14 @@
 #     (`cargo bench --bench idle_links`, IDLE_LINKS links each)
 #
 # Needs a machine with at least 2 CPUs, `taskset` (util-linux) and python3
-# (for the tables). Release build. About 3 minutes after the build.
-# Environment: ITERATIONS (20000), WARMUP (2000), DURATION (3 s, the
+# (for the tables). Release build. About 5 minutes after the build (RUNS=3).
+# Every placement is measured RUNS times (3), in RUNS passes over all of
+# them (so that a slow minute of the VM does not hit one placement only);
+# each figure printed is the median of its runs, and each ratio the median
+# of the per-run ratios (each run against its own baseline), with the
+# lowest and highest in brackets.
+#
+# Environment: RUNS (3), ITERATIONS (20000), WARMUP (2000), DURATION (3 s, the
 # pipelined phases), HANDSHAKES (200), IDLE_LINKS (15000 per transport;
 # 0 skips the idle links; needs `ulimit -n` above it, raised here to
 # 20000 if the hard limit allows; 15,000 VTS links take 1–2 minutes of
@@ -30,6 +36,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+RUNS=${RUNS:-3}
 ITERATIONS=${ITERATIONS:-20000}
 WARMUP=${WARMUP:-2000}
 DURATION=${DURATION:-3}
@@ -90,16 +97,9 @@ stop() {
 }
 
 seq_args=(--iterations "$ITERATIONS" --warmup "$WARMUP")
-echo "in one process: one runtime, unpinned" >&2
-"$BIN" bench --json "${seq_args[@]}" --duration "$DURATION" --handshakes "$HANDSHAKES" >"$OUT/one.json"
-echo "in one process: one runtime, CPU 0" >&2
-taskset -c 0 "$BIN" bench --json "${seq_args[@]}" --duration "$DURATION" --handshakes "$HANDSHAKES" >"$OUT/one-0.json"
-echo "in one process: --split, CPU 0" >&2
-taskset -c 0 "$BIN" bench --json --split "${seq_args[@]}" --duration "$DURATION" --handshakes "$HANDSHAKES" >"$OUT/split-0.json"
-echo "in one process: --split, CPUs 0,1" >&2
-taskset -c 0,1 "$BIN" bench --json --split "${seq_args[@]}" --duration "$DURATION" --handshakes "$HANDSHAKES" >"$OUT/split-01.json"
 
-# two_process NAME SERVER_CPU CLIENT_CPU [PAYLOAD]
+# two_process NAME SERVER_CPU CLIENT_CPU [PAYLOAD]: writes NAME.$K.json
+# and NAME-baseline.$K.json.
 two_process() {
     local name=$1 scpu=$2 ccpu=$3 payload=${4:-32}
     local iters=$ITERATIONS warm=$WARMUP dur=$DURATION
@@ -108,102 +108,150 @@ two_process() {
         taskset -c "$scpu" "$BIN" serve --insecure --threads 1 --listen 127.0.0.1:0
     taskset -c "$ccpu" "$BIN" bench --json --insecure --threads 1 --server-pid "$PID" \
         --payload "$payload" --iterations "$iters" --warmup "$warm" --duration "$dur" \
-        "vop://$ADDR/echo" >"$OUT/$name.json"
+        "vop://$ADDR/echo" >"$OUT/$name.$K.json"
     stop "$PID"
     start "$name-baseline-server" "listening on tcp://" \
         taskset -c "$scpu" "$BIN" bench --baseline-server 127.0.0.1:0 --threads 1
     taskset -c "$ccpu" "$BIN" bench --json --threads 1 --server-pid "$PID" \
         --payload "$payload" --iterations "$iters" --warmup "$warm" \
-        --baseline-connect "$ADDR" >"$OUT/$name-baseline.json"
+        --baseline-connect "$ADDR" >"$OUT/$name-baseline.$K.json"
     stop "$PID"
 }
-echo "two processes: both on CPU 0" >&2
-two_process two-0 0 0
-echo "two processes: server CPU 0, client CPU 1" >&2
-two_process two-01 0 1
 
-echo "1 MiB echo: one runtime, unpinned and on CPU 0; two processes on CPU 0, and on CPUs 0 and 1" >&2
-"$BIN" bench --json --payload 1048576 --iterations 200 --warmup 20 --duration 1 --in-flight 8 \
-    --handshakes 1 >"$OUT/mib.json"
-# On one CPU the echo's cipher work cannot overlap between the two ends,
-# as in the floor it is compared with (one thread).
-taskset -c 0 "$BIN" bench --json --payload 1048576 --iterations 200 --warmup 20 --duration 1 \
-    --in-flight 8 --handshakes 1 >"$OUT/mib-0.json"
-two_process mib-two-0 0 0 1048576
-two_process mib-two-01 0 1 1048576
+for K in $(seq "$RUNS"); do
+    echo "pass $K of $RUNS" >&2
+    echo "in one process: one runtime, unpinned" >&2
+    "$BIN" bench --json "${seq_args[@]}" --duration "$DURATION" --handshakes "$HANDSHAKES" >"$OUT/one.$K.json"
+    echo "in one process: one runtime, CPU 0" >&2
+    taskset -c 0 "$BIN" bench --json "${seq_args[@]}" --duration "$DURATION" --handshakes "$HANDSHAKES" >"$OUT/one-0.$K.json"
+    echo "in one process: --split, CPU 0" >&2
+    taskset -c 0 "$BIN" bench --json --split "${seq_args[@]}" --duration "$DURATION" --handshakes "$HANDSHAKES" >"$OUT/split-0.$K.json"
+    echo "in one process: --split, CPUs 0,1" >&2
+    taskset -c 0,1 "$BIN" bench --json --split "${seq_args[@]}" --duration "$DURATION" --handshakes "$HANDSHAKES" >"$OUT/split-01.$K.json"
+    echo "two processes: both on CPU 0" >&2
+    two_process two-0 0 0
+    echo "two processes: server CPU 0, client CPU 1" >&2
+    two_process two-01 0 1
+
+    echo "1 MiB echo: one runtime, unpinned and on CPU 0; two processes on CPU 0, and on CPUs 0 and 1" >&2
+    "$BIN" bench --json --payload 1048576 --iterations 200 --warmup 20 --duration 1 --in-flight 8 \
+        --handshakes 1 >"$OUT/mib.$K.json"
+    # On one CPU the echo's cipher work cannot overlap between the two ends,
+    # as in the floor it is compared with (one thread).
+    taskset -c 0 "$BIN" bench --json --payload 1048576 --iterations 200 --warmup 20 --duration 1 \
+        --in-flight 8 --handshakes 1 >"$OUT/mib-0.$K.json"
+    two_process mib-two-0 0 0 1048576
+    two_process mib-two-01 0 1 1048576
+done
 
 MODEL=$(grep -m1 'model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//')
-python3 - "$OUT" "$MODEL" "$(date -u +%Y-%m-%d)" "$(nproc)" "$ITERATIONS" "$WARMUP" <<'EOF'
+python3 - "$OUT" "$MODEL" "$(date -u +%Y-%m-%d)" "$(nproc)" "$ITERATIONS" "$WARMUP" "$RUNS" <<'EOF'
 import json, sys
-out, model, date, ncpu, iters, warm = sys.argv[1:]
+out, model, date, ncpu, iters, warm, nruns = sys.argv[1:]
+nruns = int(nruns)
 def load(name):
-    with open(f"{out}/{name}.json") as f:
-        return json.loads(f.readline())
-def r(x, d=1):
+    """Every run of one measurement, in pass order."""
+    runs = []
+    for k in range(1, nruns + 1):
+        with open(f"{out}/{name}.{k}.json") as f:
+            runs.append(json.loads(f.readline()))
+    return runs
+def med(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    h = len(xs) // 2
+    return xs[h] if len(xs) % 2 else (xs[h - 1] + xs[h]) / 2
+def r(xs, d=1):
+    """The median of the runs' values."""
+    x = med(xs)
     return "-" if x is None else f"{x:,.{d}f}"
-def ratio(a, b):
-    return "-" if not a or not b else f"**{a / b:.2f}×**"
+def ratio(pairs):
+    """The median of the per-run ratios a / b, with their range."""
+    rs = sorted(a / b for a, b in pairs if a and b)
+    if not rs:
+        return "-"
+    spread = f" ({rs[0]:.2f}–{rs[-1]:.2f})" if len(rs) > 1 else ""
+    return f"**{med(rs):.2f}×**{spread}"
+def col(runs, *path):
+    vals = []
+    for j in runs:
+        for p in path:
+            j = None if j is None else j.get(p)
+        vals.append(j)
+    return vals
 
 one = [("one runtime, unpinned", "one"), ("one runtime, `0`", "one-0"),
        ("`--split`, `0`", "split-0"), ("`--split`, `0,1`", "split-01")]
 two = [("two processes, `0`", "two-0"), ("two processes, `0` \\| `1`", "two-01")]
 
+runs_note = (f"each figure the median of {nruns} runs, each ratio the median of the "
+             f"per-run ratios (lowest–highest)" if nruns > 1 else "one run")
 print(f"Measured on {model} ({ncpu} CPUs), {date}, release build, 32-byte payload, "
-      f"{int(iters):,} round trips after {int(warm):,} warm-up "
+      f"{int(iters):,} round trips after {int(warm):,} warm-up; {runs_note} "
       f"(`bash scripts/bench-readme.sh`).\n")
 print("| placement | baseline p50 / p99 µs | PLAIN p50 / p99 µs | PLAIN ÷ baseline | "
-      "VTS p50 / p99 µs | VTS ÷ baseline | CPU µs/call baseline / PLAIN / VTS |")
-print("|---|---|---|---|---|---|---|")
+      "VTS p50 / p99 µs | VTS ÷ baseline | CPU µs/call baseline / PLAIN / VTS | PLAIN CPU ÷ baseline "
+      "| PLAIN p99 ÷ p50 |")
+print("|---|---|---|---|---|---|---|---|---|")
 for label, name in one:
-    j = load(name)
-    print(f"| {label} | {r(j['baseline_rtt_us_p50'])} / {r(j['baseline_rtt_us_p99'])} "
-          f"| {r(j['plain_rtt_us_p50'])} / {r(j['plain_rtt_us_p99'])} "
-          f"| {ratio(j['plain_rtt_us_p50'], j['baseline_rtt_us_p50'])} "
-          f"| {r(j['vts_rtt_us_p50'])} / {r(j['vts_rtt_us_p99'])} "
-          f"| {ratio(j['vts_rtt_us_p50'], j['baseline_rtt_us_p50'])} "
-          f"| {r(j['baseline_cpu_us_per_call'])} / {r(j['plain_cpu_us_per_call'])} "
-          f"/ {r(j['vts_cpu_us_per_call'])} |")
+    js = load(name)
+    c = lambda k: col(js, k)
+    print(f"| {label} | {r(c('baseline_rtt_us_p50'))} / {r(c('baseline_rtt_us_p99'))} "
+          f"| {r(c('plain_rtt_us_p50'))} / {r(c('plain_rtt_us_p99'))} "
+          f"| {ratio(zip(c('plain_rtt_us_p50'), c('baseline_rtt_us_p50')))} "
+          f"| {r(c('vts_rtt_us_p50'))} / {r(c('vts_rtt_us_p99'))} "
+          f"| {ratio(zip(c('vts_rtt_us_p50'), c('baseline_rtt_us_p50')))} "
+          f"| {r(c('baseline_cpu_us_per_call'))} / {r(c('plain_cpu_us_per_call'))} "
+          f"/ {r(c('vts_cpu_us_per_call'))} "
+          f"| {ratio(zip(c('plain_cpu_us_per_call'), c('baseline_cpu_us_per_call')))} "
+          f"| {ratio(zip(c('plain_rtt_us_p99'), c('plain_rtt_us_p50')))} |")
 def both_cpu(phase):
     c, s = phase["client_cpu_us_per_call"], phase["server_cpu_us_per_call"]
     return None if s is None else c + s
 for label, name in two:
-    b = load(f"{name}-baseline")["sequential"]
-    p = load(name)["sequential"]
-    print(f"| {label} | {r(b['latency_us']['p50'])} / {r(b['latency_us']['p99'])} "
-          f"| {r(p['latency_us']['p50'])} / {r(p['latency_us']['p99'])} "
-          f"| {ratio(p['latency_us']['p50'], b['latency_us']['p50'])} | - | - "
-          f"| {r(both_cpu(b))} / {r(both_cpu(p))} / - |")
+    bs = [j["sequential"] for j in load(f"{name}-baseline")]
+    ps = [j["sequential"] for j in load(name)]
+    lat = lambda runs, q: [x["latency_us"][q] for x in runs]
+    bc, pc = [both_cpu(x) for x in bs], [both_cpu(x) for x in ps]
+    print(f"| {label} | {r(lat(bs, 'p50'))} / {r(lat(bs, 'p99'))} "
+          f"| {r(lat(ps, 'p50'))} / {r(lat(ps, 'p99'))} "
+          f"| {ratio(zip(lat(ps, 'p50'), lat(bs, 'p50')))} | - | - "
+          f"| {r(bc)} / {r(pc)} / - | {ratio(zip(pc, bc))} "
+          f"| {ratio(zip(lat(ps, 'p99'), lat(ps, 'p50')))} |")
 
 print()
 print("| placement | PLAIN pipelined (64 in flight) | VTS pipelined | "
       "VTS connections/s | TLS connections/s |")
 print("|---|---|---|---|---|")
 for label, name in one:
-    j = load(name)
-    print(f"| {label} | {r(j['plain_pipelined_calls_per_s'], 0)} calls/s "
-          f"({r(j['plain_pipelined_cpu_us_per_call'])} µs CPU/call) "
-          f"| {r(j['vts_pipelined_calls_per_s'], 0)} calls/s "
-          f"({r(j['vts_pipelined_cpu_us_per_call'])} µs CPU/call) "
-          f"| {r(j['vts_handshakes_per_s'], 0)} | {r(j['tls_handshakes_per_s'], 0)} |")
+    js = load(name)
+    c = lambda k: col(js, k)
+    print(f"| {label} | {r(c('plain_pipelined_calls_per_s'), 0)} calls/s "
+          f"({r(c('plain_pipelined_cpu_us_per_call'))} µs CPU/call) "
+          f"| {r(c('vts_pipelined_calls_per_s'), 0)} calls/s "
+          f"({r(c('vts_pipelined_cpu_us_per_call'))} µs CPU/call) "
+          f"| {r(c('vts_handshakes_per_s'), 0)} | {r(c('tls_handshakes_per_s'), 0)} |")
 for label, name in two:
-    c = load(name)["concurrent"]
-    print(f"| {label} | {r(c['calls_per_s'], 0)} calls/s "
-          f"({r(both_cpu(c))} µs CPU/call) | - | - | - |")
+    cs = [j["concurrent"] for j in load(name)]
+    print(f"| {label} | {r([x['calls_per_s'] for x in cs], 0)} calls/s "
+          f"({r([both_cpu(x) for x in cs])} µs CPU/call) | - | - | - |")
 
 print()
 print("| 1 MiB echo | baseline p50 µs | PLAIN p50 µs | PLAIN ÷ baseline | VTS p50 µs | VTS cipher+MAC floor µs | VTS ÷ floor |")
 print("|---|---|---|---|---|---|---|")
 for label, name in [("one runtime, unpinned", "mib"), ("one runtime, `0`", "mib-0")]:
-    j = load(name)
-    print(f"| {label} | {r(j['baseline_rtt_us_p50'], 0)} "
-          f"| {r(j['plain_rtt_us_p50'], 0)} "
-          f"| {ratio(j['plain_rtt_us_p50'], j['baseline_rtt_us_p50'])} "
-          f"| {r(j['vts_rtt_us_p50'], 0)} | {r(j['vts_crypto_floor_us'], 0)} "
-          f"| {ratio(j['vts_rtt_us_p50'], j['vts_crypto_floor_us'])} |")
+    js = load(name)
+    c = lambda k: col(js, k)
+    print(f"| {label} | {r(c('baseline_rtt_us_p50'), 0)} "
+          f"| {r(c('plain_rtt_us_p50'), 0)} "
+          f"| {ratio(zip(c('plain_rtt_us_p50'), c('baseline_rtt_us_p50')))} "
+          f"| {r(c('vts_rtt_us_p50'), 0)} | {r(c('vts_crypto_floor_us'), 0)} "
+          f"| {ratio(zip(c('vts_rtt_us_p50'), c('vts_crypto_floor_us')))} |")
 for label, name in [("two processes, `0`", "mib-two-0"), ("two processes, `0` \\| `1`", "mib-two-01")]:
-    b = load(name + "-baseline")["sequential"]["latency_us"]["p50"]
-    p = load(name)["sequential"]["latency_us"]["p50"]
-    print(f"| {label} | {r(b, 0)} | {r(p, 0)} | {ratio(p, b)} | - | - | - |")
+    b = [j["sequential"]["latency_us"]["p50"] for j in load(name + "-baseline")]
+    p = [j["sequential"]["latency_us"]["p50"] for j in load(name)]
+    print(f"| {label} | {r(b, 0)} | {r(p, 0)} | {ratio(zip(p, b))} | - | - | - |")
 EOF
 
 if [ "$IDLE_LINKS" != 0 ]; then
