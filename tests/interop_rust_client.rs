@@ -124,11 +124,11 @@ fn bytes(v: &[u8]) -> Value {
 
 /// A base-10 VFloat (Python `Decimal`): `digits × 10^exp`.
 fn decimal(digits: i64, exp: i64) -> Value {
-    Entity::VFloat(VFloat {
+    Entity::VFloat(Box::new(VFloat {
         digits: BigInt::from(digits),
         base: BigInt::from(10),
         exp: BigInt::from(exp),
-    })
+    }))
 }
 
 fn tuple(v: Vec<Value>) -> Value {

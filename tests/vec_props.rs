@@ -37,11 +37,11 @@ fn leaf(refs: bool) -> BoxedStrategy<Entity> {
             prop_oneof![Just(10u32), 3u32..9, 11u32..1000],
             bigint()
         )
-            .prop_map(|(digits, base, exp)| Entity::VFloat(VFloat {
+            .prop_map(|(digits, base, exp)| Entity::VFloat(Box::new(VFloat {
                 digits,
                 base: base.into(),
                 exp
-            })),
+            }))),
         prop::collection::vec(any::<u8>(), 0..300).prop_map(|b| Entity::Bytes(Bytes::from(b))),
         ".{0,20}".prop_map(Entity::String),
     ];

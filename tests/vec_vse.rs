@@ -113,7 +113,7 @@ fn arrays_decode_to_tuples() {
         v.array_as_tuple(),
         Some(Entity::Tuple(vec![
             Entity::Float(1.5),
-            Entity::VFloat(seven)
+            Entity::VFloat(Box::new(seven))
         ]))
     );
 }

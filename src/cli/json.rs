@@ -115,7 +115,7 @@ fn object_to_value(map: &Map<String, Json>) -> Result<Value, JsonError> {
                     ints.next().unwrap_or_else(|| err("missing base"))?,
                     ints.next().unwrap_or_else(|| err("missing exp"))?,
                 );
-                Ok(Value::VFloat(VFloat { digits, base, exp }))
+                Ok(Value::VFloat(Box::new(VFloat { digits, base, exp })))
             }
             _ => err("\"vfloat\" must be [digits, base, exp]"),
         },
@@ -361,11 +361,11 @@ mod tests {
     #[test]
     fn decimals() {
         let d = |digits: i64, exp: i64| {
-            to_json_line(&Value::VFloat(VFloat {
+            to_json_line(&Value::VFloat(Box::new(VFloat {
                 digits: digits.into(),
                 base: 10.into(),
                 exp: exp.into(),
-            }))
+            })))
         };
         assert_eq!(d(125, -2), "1.25");
         assert_eq!(d(5, -3), "0.005");
@@ -388,20 +388,20 @@ mod tests {
         // The largest exact one is still digit for digit.
         let edge: BigInt = (BigInt::from(1) << MAX_EXACT_INT_BITS) - 1;
         assert_eq!(to_json_line(&Value::int(edge.clone())), edge.to_string());
-        let v = Value::VFloat(VFloat {
+        let v = Value::VFloat(Box::new(VFloat {
             digits: huge.clone(),
             base: 10.into(),
             exp: (-5).into(),
-        });
+        }));
         assert_eq!(
             to_json_line(&v),
             "{\"vfloat\":[\"<int of 8388608 bits, 0xffffffffffffffff…>\",10,-5]}"
         );
-        let v = Value::VFloat(VFloat {
+        let v = Value::VFloat(Box::new(VFloat {
             digits: 3.into(),
             base: 10.into(),
             exp: -huge,
-        });
+        }));
         let line = to_json_line(&v);
         assert!(line.len() < 100, "{line}");
     }

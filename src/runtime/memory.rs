@@ -425,7 +425,11 @@ pub(crate) fn value_cost<R>(e: &Entity<R>) -> usize {
     let slot = std::mem::size_of::<Entity<R>>();
     match e {
         Entity::BigInt(v) => v.bits().div_ceil(8) as usize,
-        Entity::VFloat(v) => (v.digits.bits() + v.base.bits() + v.exp.bits()).div_ceil(8) as usize,
+        // Boxed (so that every other entity is 40 bytes, not 104).
+        Entity::VFloat(v) => {
+            std::mem::size_of::<crate::vec::VFloat>()
+                + (v.digits.bits() + v.base.bits() + v.exp.bits()).div_ceil(8) as usize
+        }
         Entity::Bytes(b) => b.len(),
         Entity::String(s) => s.capacity(),
         Entity::Tuple(items) | Entity::Exception(items) => {

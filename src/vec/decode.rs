@@ -470,7 +470,10 @@ impl Decoder {
         // the value is built (also for one that turns out to fit an `i64`).
         macro_rules! check_big_leaf {
             () => {{
-                let heap = std::mem::size_of::<Entity>() + at + 3 * 8;
+                // A VFloat's three `BigInt`s are boxed on their own (the
+                // entity stays 40 bytes): charged for integers too.
+                let heap =
+                    std::mem::size_of::<Entity>() + std::mem::size_of::<VFloat>() + at + 3 * 8;
                 if heap > allowance {
                     return Ok(Parsed::OverAllowance(heap));
                 }
@@ -636,11 +639,11 @@ fn vfloat(digits: RawPosint<'_>, base: BigInt, exp: RawPosint<'_>) -> Entity {
             }
         }
     }
-    Entity::VFloat(VFloat {
+    Entity::VFloat(Box::new(VFloat {
         digits: digits.signed_bigint(),
         base,
         exp: exp.signed_bigint(),
-    })
+    }))
 }
 
 /// The double `d × 2^e` if `(d, e)` is exactly what [`float_parts`] gives for it.

@@ -207,11 +207,11 @@ mod tests {
             dbg,
             "Tuple([BigInt(<int of 8388608 bits, 0xffffffffffffffff…>), Int(1)])"
         );
-        let f = Entity::<()>::VFloat(VFloat {
+        let f = Entity::<()>::VFloat(Box::new(VFloat {
             digits: v.clone(),
             base: BigInt::from(10),
             exp: -v.clone(),
-        });
+        }));
         assert!(format!("{f:?}").len() < 200, "{f:?}");
         let vse = VseValue::<()>::ArrayOfVInteger(vec![v, BigInt::from(7)]);
         assert_eq!(

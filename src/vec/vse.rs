@@ -367,7 +367,7 @@ impl<R: Clone> VseValue<R> {
 fn vfloat_entity<R>(f: &VFloat) -> Entity<R> {
     match f.to_f64_exact() {
         Some(x) => Entity::Float(x),
-        None => Entity::VFloat(f.clone()),
+        None => Entity::VFloat(Box::new(f.clone())),
     }
 }
 
