@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use versile::demo::{Echoer, SimpleGateway};
 use versile::object::ConnectionInfo;
-use versile::runtime::{connect_link, LinkOptions};
+use versile::runtime::{connect_link, LinkHandle, LinkOptions};
 use versile::{CallError, LocalObject, ObjectBuilder, RemoteObject, Value};
 
 async fn pair(server_gw: LocalObject, client_gw: LocalObject) -> (RemoteObject, RemoteObject) {
@@ -152,12 +152,17 @@ impl<IO: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for ReadSpy<IO> {
     }
 }
 
-#[tokio::test]
-async fn read_buffer_is_released_after_a_large_message() {
-    // A link that received a 4 MiB message must not keep a read buffer
-    // that size while it idles (found by examples/soak: idle links held
-    // the size of their largest message each).
-    use std::sync::atomic::Ordering;
+/// A client link to a `SimpleGateway` server whose reads are spied on
+/// (`ReadSpy`, disarmed).
+struct SpiedLinks {
+    gw: RemoteObject,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    max_offered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Both links' handles, kept so that the links stay up.
+    _links: [LinkHandle; 2],
+}
+
+async fn spied_links() -> SpiedLinks {
     let (a, b) = tokio::io::duplex(1 << 16);
     let spy = ReadSpy {
         inner: a,
@@ -171,7 +176,7 @@ async fn read_buffer_is_released_after_a_large_message() {
         ConnectionInfo::default(),
         LinkOptions::default(),
     ));
-    let (_client_link, gw) = connect_link(
+    let (client_link, gw) = connect_link(
         b,
         ObjectBuilder::new(()).build(),
         ConnectionInfo::default(),
@@ -179,7 +184,27 @@ async fn read_buffer_is_released_after_a_large_message() {
     )
     .await
     .expect("client handshake");
-    let (_server_link, _) = server.await.unwrap().expect("server handshake");
+    let (server_link, _) = server.await.unwrap().expect("server handshake");
+    SpiedLinks {
+        gw,
+        armed,
+        max_offered,
+        _links: [client_link, server_link],
+    }
+}
+
+#[tokio::test]
+async fn read_buffer_is_released_after_a_large_message() {
+    // A link that received a 4 MiB message must not keep a read buffer
+    // that size while it idles (found by examples/soak: idle links held
+    // the size of their largest message each).
+    use std::sync::atomic::Ordering;
+    let SpiedLinks {
+        gw,
+        armed,
+        max_offered,
+        _links,
+    } = spied_links().await;
     let big = Value::from(vec![7u8; 4 << 20]);
     let call = tokio::time::timeout(Duration::from_secs(30), gw.call("echo", (big.clone(),)));
     assert_eq!(call.await.unwrap().unwrap(), big);
@@ -204,28 +229,12 @@ async fn a_large_entity_is_read_into_a_buffer_of_its_size() {
     // size in one step; its last bytes must not double it again (that was
     // an 8 MiB allocation and a 4 MiB copy per entity, issue #8).
     use std::sync::atomic::Ordering;
-    let (a, b) = tokio::io::duplex(1 << 16);
-    let spy = ReadSpy {
-        inner: a,
-        armed: Default::default(),
-        max_offered: Default::default(),
-    };
-    let (armed, max_offered) = (spy.armed.clone(), spy.max_offered.clone());
-    let server = tokio::spawn(connect_link(
-        spy,
-        SimpleGateway::new(),
-        ConnectionInfo::default(),
-        LinkOptions::default(),
-    ));
-    let (_client_link, gw) = connect_link(
-        b,
-        ObjectBuilder::new(()).build(),
-        ConnectionInfo::default(),
-        LinkOptions::default(),
-    )
-    .await
-    .expect("client handshake");
-    let (_server_link, _) = server.await.unwrap().expect("server handshake");
+    let SpiedLinks {
+        gw,
+        armed,
+        max_offered,
+        _links,
+    } = spied_links().await;
     let big = Value::from(vec![7u8; 4 << 20]);
     armed.store(true, Ordering::SeqCst);
     for _ in 0..2 {
