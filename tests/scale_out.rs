@@ -85,21 +85,26 @@ async fn haproxy_send_proxy_v2_balances_and_passes_real_addresses() {
         links.push((link, gw));
     }
 
-    // Both instances served clients (roundrobin: half each).
+    // Both instances served clients, and every client is one live link on
+    // one of them. Not exactly half each: HAProxy's roundrobin is not strict
+    // across its threads, and the listening probe above may or may not take
+    // a turn (CI saw 5 and 3).
+    let mut total = 0.0;
     for (name, m) in [("first", &m1), ("second", &m2)] {
         let (code, page) = http_get(m, "/metrics");
         assert_eq!(code, 200);
         let links_active = metric(&page, "versile_links_active");
-        assert_eq!(
-            links_active,
-            (CLIENTS / 2) as f64,
-            "{name} instance: live links\n{page}"
-        );
         assert!(
-            metric(&page, "versile_calls_received_total") >= CLIENTS as f64,
-            "{page}"
+            links_active >= 1.0,
+            "{name} instance served no client\n{page}"
+        );
+        total += links_active;
+        assert!(
+            metric(&page, "versile_calls_received_total") >= 2.0 * links_active,
+            "{name} instance: every client made two calls\n{page}"
         );
     }
+    assert_eq!(total, CLIENTS as f64, "every client is one live link");
 
     // A direct connection without the header is refused and counted.
     let (ok, _, _) = versile_call(&[&format!("vop://{a1}/"), "echo", "1"]);
