@@ -26,7 +26,11 @@
 # of the per-run ratios (each run against its own baseline), with the
 # lowest and highest in brackets.
 #
-# Environment: RUNS (3), ITERATIONS (20000), WARMUP (2000), DURATION (3 s, the
+# In one process, the baseline and PLAIN sequential phases alternate in
+# ROUNDS rounds (`versile bench --rounds`), each on new connections, so
+# that neither runs alone in a cold process or on one unlucky connection.
+#
+# Environment: RUNS (3), ROUNDS (10), ITERATIONS (20000), WARMUP (2000), DURATION (3 s, the
 # pipelined phases), HANDSHAKES (200), IDLE_LINKS (15000 per transport;
 # 0 skips the idle links; needs `ulimit -n` above it, raised here to
 # 20000 if the hard limit allows; 15,000 VTS links take 1–2 minutes of
@@ -37,6 +41,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
+ROUNDS=${ROUNDS:-10}
 ITERATIONS=${ITERATIONS:-20000}
 WARMUP=${WARMUP:-2000}
 DURATION=${DURATION:-3}
@@ -96,7 +101,7 @@ stop() {
     wait "$1" 2>/dev/null || true
 }
 
-seq_args=(--iterations "$ITERATIONS" --warmup "$WARMUP")
+seq_args=(--iterations "$ITERATIONS" --warmup "$WARMUP" --rounds "$ROUNDS")
 
 # two_process NAME SERVER_CPU CLIENT_CPU [PAYLOAD]: writes NAME.$K.json
 # and NAME-baseline.$K.json.
@@ -134,20 +139,20 @@ for K in $(seq "$RUNS"); do
     two_process two-01 0 1
 
     echo "1 MiB echo: one runtime, unpinned and on CPU 0; two processes on CPU 0, and on CPUs 0 and 1" >&2
-    "$BIN" bench --json --payload 1048576 --iterations 200 --warmup 20 --duration 1 --in-flight 8 \
+    "$BIN" bench --json --payload 1048576 --iterations 200 --warmup 20 --rounds "$ROUNDS" --duration 1 --in-flight 8 \
         --handshakes 1 >"$OUT/mib.$K.json"
     # On one CPU the echo's cipher work cannot overlap between the two ends,
     # as in the floor it is compared with (one thread).
-    taskset -c 0 "$BIN" bench --json --payload 1048576 --iterations 200 --warmup 20 --duration 1 \
+    taskset -c 0 "$BIN" bench --json --payload 1048576 --iterations 200 --warmup 20 --rounds "$ROUNDS" --duration 1 \
         --in-flight 8 --handshakes 1 >"$OUT/mib-0.$K.json"
     two_process mib-two-0 0 0 1048576
     two_process mib-two-01 0 1 1048576
 done
 
 MODEL=$(grep -m1 'model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//')
-python3 - "$OUT" "$MODEL" "$(date -u +%Y-%m-%d)" "$(nproc)" "$ITERATIONS" "$WARMUP" "$RUNS" <<'EOF'
+python3 - "$OUT" "$MODEL" "$(date -u +%Y-%m-%d)" "$(nproc)" "$ITERATIONS" "$WARMUP" "$RUNS" "$ROUNDS" <<'EOF'
 import json, sys
-out, model, date, ncpu, iters, warm, nruns = sys.argv[1:]
+out, model, date, ncpu, iters, warm, nruns, rounds = sys.argv[1:]
 nruns = int(nruns)
 def load(name):
     """Every run of one measurement, in pass order."""
@@ -188,7 +193,8 @@ two = [("two processes, `0`", "two-0"), ("two processes, `0` \\| `1`", "two-01")
 runs_note = (f"each figure the median of {nruns} runs, each ratio the median of the "
              f"per-run ratios (lowest–highest)" if nruns > 1 else "one run")
 print(f"Measured on {model} ({ncpu} CPUs), {date}, release build, 32-byte payload, "
-      f"{int(iters):,} round trips after {int(warm):,} warm-up; {runs_note} "
+      f"{int(iters):,} round trips in {rounds} rounds, each after {int(warm):,} warm-up "
+      f"(in one process, baseline and PLAIN rounds alternate); {runs_note} "
       f"(`bash scripts/bench-readme.sh`).\n")
 print("| placement | baseline p50 / p99 µs | PLAIN p50 / p99 µs | PLAIN ÷ baseline | "
       "VTS p50 / p99 µs | VTS ÷ baseline | CPU µs/call baseline / PLAIN / VTS | PLAIN CPU ÷ baseline "

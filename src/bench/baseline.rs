@@ -10,16 +10,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::split::ServerThread;
-use super::{Measured, Phase};
+use super::Phase;
 
-/// Sequential round trips: `warmup` untimed, then `iterations` timed.
+/// Sequential round trips on a new connection: `warmup` untimed, then
+/// `iterations` timed into `phase` (resumed for them, paused after).
 pub async fn ping_pong(
     request_len: usize,
     response_len: usize,
     warmup: usize,
     iterations: usize,
     split: bool,
-) -> io::Result<Measured> {
+    phase: &mut Phase,
+) -> io::Result<()> {
     let serve = move |listener: TcpListener| async move {
         let (mut s, _) = listener.accept().await?;
         s.set_nodelay(true)?;
@@ -48,10 +50,9 @@ pub async fn ping_pong(
     c.set_nodelay(true)?;
     let req = vec![0x5au8; request_len];
     let mut resp = vec![0u8; response_len];
-    let mut phase = Phase::start();
     for i in 0..warmup + iterations {
         if i == warmup {
-            phase = Phase::start();
+            phase.resume();
         }
         let t = Instant::now();
         c.write_all(&req).await?;
@@ -60,13 +61,13 @@ pub async fn ping_pong(
             phase.sample(t.elapsed());
         }
     }
-    let phase = phase.finish(iterations as u64);
+    phase.pause();
     drop(c);
     match server {
         Server::Task(t) => t.await.map_err(io::Error::other)??,
         Server::Thread(t) => t.stop().await,
     }
-    Ok(phase)
+    Ok(())
 }
 
 enum Server {

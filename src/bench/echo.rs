@@ -156,23 +156,26 @@ async fn echo_once(gateway: &RemoteObject, payload: &Bytes) -> io::Result<()> {
     }
 }
 
-/// Sequential `echo(payload)` round trips.
+/// Sequential `echo(payload)` round trips: `warmup` untimed, then
+/// `iterations` timed into `phase` (resumed for them, paused after).
 pub async fn sequential(
     gateway: &RemoteObject,
     payload: &Bytes,
     warmup: usize,
     iterations: usize,
-) -> io::Result<Measured> {
+    phase: &mut Phase,
+) -> io::Result<()> {
     for _ in 0..warmup {
         echo_once(gateway, payload).await?;
     }
-    let mut phase = Phase::start();
+    phase.resume();
     for _ in 0..iterations {
         let t = Instant::now();
         echo_once(gateway, payload).await?;
         phase.sample(t.elapsed());
     }
-    Ok(phase.finish(iterations as u64))
+    phase.pause();
+    Ok(())
 }
 
 /// Keep `in_flight` calls outstanding on one link for `duration`; every

@@ -18,8 +18,11 @@
 //!    ([`wire_sizes`]), so both measurements move the same bytes;
 //! 2. PLAIN echo: `Server` + `VopLayer::insecure()` + an `Echoer` gateway,
 //!    `Client` over one link, sequential `echo(payload)` calls;
-//! 3. pipelined: `in_flight` echo calls outstanding on that one link for
-//!    `duration`;
+//!    (with `rounds` above 1, phases 1 and 2 alternate that many times,
+//!    each round on new connections with its own warm-up, and their
+//!    samples are merged);
+//! 3. pipelined: `in_flight` echo calls outstanding on that one link (the
+//!    last round's) for `duration`;
 //! 4. VTS echo: phases 2 and 3 again over VTS (`VtsLayer` with a 2048-bit
 //!    key generated before the phase, the client pinning it; the suite is
 //!    the default preference, AES-256-CBC with SHA-1 VHMAC);
@@ -82,6 +85,12 @@ pub struct BenchOptions {
     /// runtime) instead of as tasks of the caller's runtime, so the two
     /// ends can be placed on different CPUs.
     pub split: bool,
+    /// Rounds the baseline and PLAIN sequential phases alternate in, each
+    /// round on new connections with its own warm-up and an equal share
+    /// of `iterations` (1: baseline, then PLAIN). Default 5: a phase that
+    /// runs first in a cold process, or on one unlucky connection, would
+    /// otherwise decide the ratio (issue #8).
+    pub rounds: usize,
 }
 
 impl Default for BenchOptions {
@@ -94,6 +103,7 @@ impl Default for BenchOptions {
             duration: Duration::from_secs(3),
             handshakes: 200,
             split: false,
+            rounds: 5,
         }
     }
 }
@@ -109,6 +119,9 @@ pub struct BenchReport {
     pub response_bytes: usize,
     /// Timed sequential round trips per phase ([`BenchOptions::iterations`]).
     pub iterations: usize,
+    /// Rounds the baseline and PLAIN sequential phases alternated in
+    /// ([`BenchOptions::rounds`]).
+    pub rounds: usize,
     /// Untimed round trips before each sequential phase.
     pub warmup: usize,
     /// Calls kept outstanding in the pipelined phases.
@@ -184,6 +197,7 @@ impl BenchReport {
             "request_bytes": self.request_bytes,
             "response_bytes": self.response_bytes,
             "iterations": self.iterations,
+            "rounds": self.rounds,
             "warmup": self.warmup,
             "in_flight": self.in_flight,
             "runtime": self.runtime,
@@ -228,12 +242,13 @@ impl fmt::Display for BenchReport {
         writeln!(
             f,
             "versile bench: loopback, payload {} B (call {} B, result {} B on the wire), \
-             {} iterations after {} warm-up",
+             {} iterations after {} warm-up, in {} round(s)",
             self.payload_bytes,
             self.request_bytes,
             self.response_bytes,
             self.iterations,
-            self.warmup
+            self.warmup,
+            self.rounds
         )?;
         writeln!(
             f,
@@ -339,35 +354,58 @@ async fn run_phases(options: BenchOptions) -> std::io::Result<BenchReport> {
             .map(|i| (i % 251) as u8)
             .collect::<Vec<u8>>(),
     );
-    // A msg_id from the middle of the run sizes the messages (ids grow).
-    let (request_bytes, response_bytes) =
-        wire_sizes(&payload, (options.warmup + iterations / 2) as i64);
-
+    // Baseline and PLAIN sequential round trips alternate in rounds, each
+    // on a new connection (and a new link), so that both sample the same
+    // states of the machine: with large payloads the kernel's copies
+    // dominate, and their speed changes from one connection to the next
+    // (docs/performance.md, "Large messages").
     let split = options.split;
-    let base = baseline::ping_pong(
-        request_bytes,
-        response_bytes,
-        options.warmup,
-        iterations,
-        split,
-    )
-    .await?;
-
-    let setup = echo::EchoSetup::start(split).await?;
-    let result = async {
-        let seq = echo::sequential(&setup.gateway, &payload, options.warmup, iterations).await?;
-        let pipe = echo::pipelined(
-            &setup.gateway,
-            &payload,
-            options.in_flight,
-            options.duration,
+    let rounds = options.rounds.clamp(1, iterations);
+    // A msg_id from the middle of a round sizes the messages (ids grow,
+    // from 1 on each new link).
+    let (request_bytes, response_bytes) =
+        wire_sizes(&payload, (options.warmup + iterations / rounds / 2) as i64);
+    let (mut base, mut seq) = (Phase::paused(), Phase::paused());
+    let mut last_setup = None;
+    for round in 0..rounds {
+        let timed = iterations * (round + 1) / rounds - iterations * round / rounds;
+        baseline::ping_pong(
+            request_bytes,
+            response_bytes,
+            options.warmup,
+            timed,
+            split,
+            &mut base,
         )
         .await?;
-        Ok::<_, std::io::Error>((seq, pipe))
+        let setup = echo::EchoSetup::start(split).await?;
+        let done =
+            echo::sequential(&setup.gateway, &payload, options.warmup, timed, &mut seq).await;
+        if done.is_err() || round + 1 < rounds {
+            setup.stop().await;
+            done?;
+        } else {
+            last_setup = Some(setup);
+        }
     }
+    let (base, seq) = (
+        base.finish(iterations as u64),
+        seq.finish(iterations as u64),
+    );
+
+    // Pipelined on the last round's link.
+    let Some(setup) = last_setup else {
+        return Err(std::io::Error::other("no sequential round ran"));
+    };
+    let pipe = echo::pipelined(
+        &setup.gateway,
+        &payload,
+        options.in_flight,
+        options.duration,
+    )
     .await;
     setup.stop().await;
-    let (seq, pipe) = result?;
+    let pipe = pipe?;
 
     // VTS: key generation is not timed.
     let key = tokio::task::spawn_blocking(crate::vts::RsaKeyPair::generate_default)
@@ -376,7 +414,16 @@ async fn run_phases(options: BenchOptions) -> std::io::Result<BenchReport> {
         .map_err(std::io::Error::other)?;
     let setup = echo::EchoSetup::start_vts(key.clone(), split).await?;
     let result = async {
-        let seq = echo::sequential(&setup.gateway, &payload, options.warmup, iterations).await?;
+        let mut seq = Phase::paused();
+        echo::sequential(
+            &setup.gateway,
+            &payload,
+            options.warmup,
+            iterations,
+            &mut seq,
+        )
+        .await?;
+        let seq = seq.finish(iterations as u64);
         let pipe = echo::pipelined(
             &setup.gateway,
             &payload,
@@ -413,6 +460,7 @@ async fn run_phases(options: BenchOptions) -> std::io::Result<BenchReport> {
         request_bytes,
         response_bytes,
         iterations,
+        rounds,
         warmup: options.warmup,
         in_flight: options.in_flight,
         runtime: runtime.to_owned(),
@@ -474,11 +522,15 @@ pub fn wire_sizes(payload: &Bytes, msg_id: i64) -> (usize, usize) {
     (size(&call), size(&result))
 }
 
-/// One phase in progress: latency samples and the CPU/wall clocks at start.
+/// One phase in progress: latency samples, and the CPU and wall time of
+/// the stretches it was running (a phase measured in rounds pauses between
+/// them, for the set-up and warm-up of the next round).
 struct Phase {
     latency: Recorder,
-    started: Instant,
-    cpu: Option<Duration>,
+    cpu: Duration,
+    wall: Duration,
+    /// Wall clock and process CPU time when the running stretch began.
+    running: Option<(Instant, Option<Duration>)>,
 }
 
 /// What a phase measured.
@@ -489,11 +541,34 @@ struct Measured {
 }
 
 impl Phase {
-    fn start() -> Phase {
+    /// A phase that is not running yet ([`resume`](Self::resume) starts it).
+    fn paused() -> Phase {
         Phase {
             latency: Recorder::new(),
-            cpu: process_cpu_time(),
-            started: Instant::now(),
+            cpu: Duration::ZERO,
+            wall: Duration::ZERO,
+            running: None,
+        }
+    }
+
+    fn start() -> Phase {
+        let mut phase = Phase::paused();
+        phase.resume();
+        phase
+    }
+
+    fn resume(&mut self) {
+        if self.running.is_none() {
+            self.running = Some((Instant::now(), process_cpu_time()));
+        }
+    }
+
+    fn pause(&mut self) {
+        if let Some((started, cpu)) = self.running.take() {
+            self.wall += started.elapsed();
+            if let (Some(a), Some(b)) = (cpu, process_cpu_time()) {
+                self.cpu += b.saturating_sub(a);
+            }
         }
     }
 
@@ -501,16 +576,12 @@ impl Phase {
         self.latency.record(d);
     }
 
-    fn finish(self, calls: u64) -> Measured {
-        let wall = self.started.elapsed();
-        let cpu = match (self.cpu, process_cpu_time()) {
-            (Some(a), Some(b)) => b.saturating_sub(a),
-            _ => Duration::ZERO,
-        };
+    fn finish(mut self, calls: u64) -> Measured {
+        self.pause();
         Measured {
             latency: self.latency.summary(),
-            cpu_us_per_call: per_call_us(cpu, calls),
-            calls_per_s: calls as f64 / wall.as_secs_f64(),
+            cpu_us_per_call: per_call_us(self.cpu, calls),
+            calls_per_s: calls as f64 / self.wall.as_secs_f64(),
         }
     }
 }
@@ -547,6 +618,7 @@ mod tests {
                 duration: Duration::from_millis(200),
                 handshakes: 3,
                 split,
+                rounds: 3,
             }),
         )
         .await
@@ -558,6 +630,7 @@ mod tests {
         assert!(report.request_bytes > 16 && report.response_bytes > 16);
         let json = report.to_json();
         assert_eq!(json["iterations"], 200);
+        assert_eq!(json["rounds"], 3);
         assert!(report.to_string().contains("PLAIN echo"));
         assert!(report.vts_rtt_us_p50 > 0.0);
         assert!(report.vts_pipelined_calls_per_s > 0.0);

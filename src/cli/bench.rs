@@ -75,6 +75,15 @@ pub struct BenchArgs {
     /// different CPUs (and `taskset -c 0` on the same one). Without a VRI.
     #[arg(long, conflicts_with_all = ["target", "connect", "baseline_server", "baseline_connect"])]
     split: bool,
+    /// Alternate the baseline and the PLAIN sequential phase this many
+    /// times, each round on new connections with its own --warmup and an
+    /// equal share of --iterations, so both sample the same machine states
+    /// (large payloads: the kernel's copies vary from one connection to
+    /// the next). Without a VRI
+    #[arg(long, value_name = "N", default_value_t = BenchOptions::default().rounds,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
+          conflicts_with_all = ["target", "connect", "baseline_server", "baseline_connect"])]
+    rounds: usize,
     /// Full VTS connections to time (bounded by --duration too). Without a
     /// VRI.
     #[arg(long, value_name = "N", default_value_t = BenchOptions::default().handshakes)]
@@ -141,6 +150,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
         duration: args.duration,
         handshakes: args.handshakes,
         split: args.split,
+        rounds: args.rounds,
     };
     match rt.block_on(versile::bench::run(options)) {
         Ok(report) => {
