@@ -178,6 +178,10 @@ def ratio(pairs):
         return "-"
     spread = f" ({rs[0]:.2f}–{rs[-1]:.2f})" if len(rs) > 1 else ""
     return f"**{med(rs):.2f}×**{spread}"
+def tail(pairs):
+    """The median of the per-run ratios a / b, plain: for context."""
+    rs = [a / b for a, b in pairs if a and b]
+    return "-" if not rs else f"{med(rs):.2f}×"
 def col(runs, *path):
     vals = []
     for j in runs:
@@ -198,8 +202,8 @@ print(f"Measured on {model} ({ncpu} CPUs), {date}, release build, 32-byte payloa
       f"(`bash scripts/bench-readme.sh`).\n")
 print("| placement | baseline p50 / p99 µs | PLAIN p50 / p99 µs | PLAIN ÷ baseline | "
       "VTS p50 / p99 µs | VTS ÷ baseline | CPU µs/call baseline / PLAIN / VTS | PLAIN CPU ÷ baseline "
-      "| PLAIN p99 ÷ p50 |")
-print("|---|---|---|---|---|---|---|---|---|")
+      "| PLAIN p99 ÷ p50 | baseline p99 ÷ p50 |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for label, name in one:
     js = load(name)
     c = lambda k: col(js, k)
@@ -211,7 +215,8 @@ for label, name in one:
           f"| {r(c('baseline_cpu_us_per_call'))} / {r(c('plain_cpu_us_per_call'))} "
           f"/ {r(c('vts_cpu_us_per_call'))} "
           f"| {ratio(zip(c('plain_cpu_us_per_call'), c('baseline_cpu_us_per_call')))} "
-          f"| {ratio(zip(c('plain_rtt_us_p99'), c('plain_rtt_us_p50')))} |")
+          f"| {ratio(zip(c('plain_rtt_us_p99'), c('plain_rtt_us_p50')))} "
+          f"| {tail(zip(c('baseline_rtt_us_p99'), c('baseline_rtt_us_p50')))} |")
 def both_cpu(phase):
     c, s = phase["client_cpu_us_per_call"], phase["server_cpu_us_per_call"]
     return None if s is None else c + s
@@ -224,7 +229,8 @@ for label, name in two:
           f"| {r(lat(ps, 'p50'))} / {r(lat(ps, 'p99'))} "
           f"| {ratio(zip(lat(ps, 'p50'), lat(bs, 'p50')))} | - | - "
           f"| {r(bc)} / {r(pc)} / - | {ratio(zip(pc, bc))} "
-          f"| {ratio(zip(lat(ps, 'p99'), lat(ps, 'p50')))} |")
+          f"| {ratio(zip(lat(ps, 'p99'), lat(ps, 'p50')))} "
+          f"| {tail(zip(lat(bs, 'p99'), lat(bs, 'p50')))} |")
 
 print()
 print("| placement | PLAIN pipelined (64 in flight) | VTS pipelined | "

@@ -19,7 +19,7 @@
 use crate::vol::queue::InlineFirstQueue;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use num_bigint::BigInt;
 
 use crate::vec::{self, Decoder, DecoderConfig, EncodeConfig, Entity, StrCodec, WireRef};
@@ -29,6 +29,7 @@ use crate::vol::tables::{ExportKey, ExportTable, Exported, ImportTable, TableLim
 use crate::vol::LinkError;
 
 mod handshake;
+mod output_pool;
 mod timers;
 
 /// A reference as the application side of the link sees it.
@@ -304,14 +305,18 @@ impl<L: Clone + ExportKey> Link<L> {
 
     /// Mark `n` bytes of [`pending_output`](Self::pending_output) as written.
     pub fn consume_output(&mut self, n: usize) {
-        let _ = self.out.split_to(n.min(self.out.len()));
+        // `advance`, not `split_to`: splitting would turn the buffer into a
+        // shared one, an allocation per message (issue #8).
+        self.out.advance(n.min(self.out.len()));
     }
 
-    /// Drop the output buffer if everything in it was written, so that its
-    /// allocation (as large as the largest batch) is not kept.
+    /// Let the output buffer go if everything in it was written, so that
+    /// its allocation (as large as the largest batch) is not kept by the
+    /// link; a small one goes to this thread's spare for the next message
+    /// (`output_pool`).
     pub fn release_output_buffer(&mut self) {
-        if self.out.is_empty() {
-            self.out = BytesMut::new();
+        if self.out.is_empty() && self.out.capacity() > 0 {
+            output_pool::give(std::mem::take(&mut self.out), FIRST_OUTPUT_CAPACITY);
         }
     }
 
@@ -859,7 +864,10 @@ impl<L: Clone + ExportKey> Link<L> {
     /// (three or four reallocations per small message).
     fn reserve_first_output(&mut self) {
         if self.out.capacity() == 0 {
-            self.out.reserve(FIRST_OUTPUT_CAPACITY);
+            match output_pool::take() {
+                Some(spare) => self.out = spare,
+                None => self.out.reserve(FIRST_OUTPUT_CAPACITY),
+            }
         }
     }
 }
