@@ -287,11 +287,29 @@ tuple_conversions!(8; A, B, C, D, E, F, G, H);
 pub trait IntoArgs {
     /// The arguments in order, without the method name.
     fn into_args(self) -> Vec<Value>;
+
+    /// `head` (the method name, for a call) followed by the arguments, in
+    /// one vector. The provided version builds [`into_args`](Self::into_args)
+    /// first; tuples and `()` allocate once, at the right size.
+    fn into_args_after<const N: usize>(self, head: [Value; N]) -> Vec<Value>
+    where
+        Self: Sized,
+    {
+        let args = self.into_args();
+        let mut all = Vec::with_capacity(N + args.len());
+        all.extend(head);
+        all.extend(args);
+        all
+    }
 }
 
 impl IntoArgs for () {
     fn into_args(self) -> Vec<Value> {
         Vec::new()
+    }
+
+    fn into_args_after<const N: usize>(self, head: [Value; N]) -> Vec<Value> {
+        head.into()
     }
 }
 
@@ -308,6 +326,16 @@ macro_rules! tuple_args {
             fn into_args(self) -> Vec<Value> {
                 let ($($name,)+) = self;
                 vec![$($name.into()),+]
+            }
+
+            #[allow(non_snake_case)]
+            fn into_args_after<const N: usize>(self, head: [Value; N]) -> Vec<Value> {
+                let ($($name,)+) = self;
+                let tail: [Value; _] = [$($name.into()),+];
+                let mut all = Vec::with_capacity(N + tail.len());
+                all.extend(head);
+                all.extend(tail);
+                all
             }
         }
     };
@@ -472,6 +500,23 @@ mod tests {
     use crate::vec::WireRef;
 
     type E = Entity<WireRef>;
+
+    #[test]
+    fn arguments_follow_the_head_in_one_vector() {
+        let head = || [Value::from("m")];
+        let all = (1, "two").into_args_after(head());
+        assert_eq!(
+            all,
+            vec![Value::from("m"), Value::from(1), Value::from("two")]
+        );
+        assert_eq!(all.capacity(), 3, "one allocation of the right size");
+        assert_eq!(().into_args_after(head()), vec![Value::from("m")]);
+        let v = vec![Value::from(true)];
+        assert_eq!(
+            v.into_args_after([Value::None, Value::from("n")]),
+            vec![Value::None, Value::from("n"), Value::from(true)]
+        );
+    }
 
     #[test]
     fn round_trips() {

@@ -100,11 +100,7 @@ impl RemoteObject {
 
 /// `head` followed by `args`, in one allocation of the right size.
 fn with_head<const N: usize>(head: [Value; N], args: impl IntoArgs) -> Vec<Value> {
-    let args = args.into_args();
-    let mut all = Vec::with_capacity(N + args.len());
-    all.extend(head);
-    all.extend(args);
-    all
+    args.into_args_after(head)
 }
 
 impl PartialEq for RemoteObject {
