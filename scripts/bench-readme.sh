@@ -171,16 +171,19 @@ def r(xs, d=1):
     """The median of the runs' values."""
     x = med(xs)
     return "-" if x is None else f"{x:,.{d}f}"
+def ratios(pairs):
+    """The per-run ratios a / b, sorted (runs missing a figure left out)."""
+    return sorted(a / b for a, b in pairs if a and b)
 def ratio(pairs):
     """The median of the per-run ratios a / b, with their range."""
-    rs = sorted(a / b for a, b in pairs if a and b)
+    rs = ratios(pairs)
     if not rs:
         return "-"
     spread = f" ({rs[0]:.2f}–{rs[-1]:.2f})" if len(rs) > 1 else ""
     return f"**{med(rs):.2f}×**{spread}"
 def tail(pairs):
     """The median of the per-run ratios a / b, plain: for context."""
-    rs = [a / b for a, b in pairs if a and b]
+    rs = ratios(pairs)
     return "-" if not rs else f"{med(rs):.2f}×"
 def col(runs, *path):
     vals = []

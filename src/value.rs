@@ -295,12 +295,19 @@ pub trait IntoArgs {
     where
         Self: Sized,
     {
-        let args = self.into_args();
-        let mut all = Vec::with_capacity(N + args.len());
-        all.extend(head);
-        all.extend(args);
-        all
+        head_then(head, self.into_args().into_iter())
     }
+}
+
+/// `head` followed by `tail`, in one allocation of the right size.
+fn head_then<const N: usize>(
+    head: [Value; N],
+    tail: impl ExactSizeIterator<Item = Value>,
+) -> Vec<Value> {
+    let mut all = Vec::with_capacity(N + tail.len());
+    all.extend(head);
+    all.extend(tail);
+    all
 }
 
 impl IntoArgs for () {
@@ -331,11 +338,7 @@ macro_rules! tuple_args {
             #[allow(non_snake_case)]
             fn into_args_after<const N: usize>(self, head: [Value; N]) -> Vec<Value> {
                 let ($($name,)+) = self;
-                let tail: [Value; _] = [$($name.into()),+];
-                let mut all = Vec::with_capacity(N + tail.len());
-                all.extend(head);
-                all.extend(tail);
-                all
+                head_then(head, [$($name.into()),+].into_iter())
             }
         }
     };

@@ -193,29 +193,36 @@ async fn spied_links() -> SpiedLinks {
     }
 }
 
+impl SpiedLinks {
+    /// Record the server's reads from now on.
+    fn arm(&self) {
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The largest read buffer the server offered while armed.
+    fn max_offered(&self) -> usize {
+        self.max_offered.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 #[tokio::test]
 async fn read_buffer_is_released_after_a_large_message() {
     // A link that received a 4 MiB message must not keep a read buffer
     // that size while it idles (found by examples/soak: idle links held
     // the size of their largest message each).
-    use std::sync::atomic::Ordering;
-    let SpiedLinks {
-        gw,
-        armed,
-        max_offered,
-        _links,
-    } = spied_links().await;
+    let spy = spied_links().await;
+    let gw = &spy.gw;
     let big = Value::from(vec![7u8; 4 << 20]);
     let call = tokio::time::timeout(Duration::from_secs(30), gw.call("echo", (big.clone(),)));
     assert_eq!(call.await.unwrap().unwrap(), big);
-    armed.store(true, Ordering::SeqCst);
+    spy.arm();
     for _ in 0..3 {
         assert_eq!(
             gw.call("echo", ("small",)).await.unwrap(),
             Value::from("small")
         );
     }
-    let offered = max_offered.load(Ordering::SeqCst);
+    let offered = spy.max_offered();
     assert!(offered > 0, "the server read while armed");
     assert!(
         offered <= 256 * 1024,
@@ -228,20 +235,15 @@ async fn a_large_entity_is_read_into_a_buffer_of_its_size() {
     // Once part of a 4 MiB entity is here, the read buffer grows to its
     // size in one step; its last bytes must not double it again (that was
     // an 8 MiB allocation and a 4 MiB copy per entity, issue #8).
-    use std::sync::atomic::Ordering;
-    let SpiedLinks {
-        gw,
-        armed,
-        max_offered,
-        _links,
-    } = spied_links().await;
+    let spy = spied_links().await;
+    let gw = &spy.gw;
     let big = Value::from(vec![7u8; 4 << 20]);
-    armed.store(true, Ordering::SeqCst);
+    spy.arm();
     for _ in 0..2 {
         let call = tokio::time::timeout(Duration::from_secs(30), gw.call("echo", (big.clone(),)));
         assert_eq!(call.await.unwrap().unwrap(), big);
     }
-    let offered = max_offered.load(Ordering::SeqCst);
+    let offered = spy.max_offered();
     assert!(
         offered > 1 << 20 && offered < 4 << 20,
         "the server offered a {offered}-byte read for the rest of a 4 MiB entity"

@@ -43,13 +43,16 @@ impl RemoteObject {
     /// # Ok(()) }
     /// ```
     pub async fn call(&self, method: &str, args: impl IntoArgs) -> Result<Value, CallError> {
-        self.call_raw(CallKind::Normal, with_head([Value::from(method)], args))
-            .await
+        self.call_raw(
+            CallKind::Normal,
+            args.into_args_after([Value::from(method)]),
+        )
+        .await
     }
 
     /// Call a meta method: sends `(None, name, args...)` (`docs/protocol/vol.md` §4.3).
     pub async fn meta(&self, name: &str, args: impl IntoArgs) -> Result<Value, CallError> {
-        let all = with_head([Entity::None, Value::from(name)], args);
+        let all = args.into_args_after([Entity::None, Value::from(name)]);
         self.call_raw(CallKind::Normal, all).await
     }
 
@@ -57,7 +60,7 @@ impl RemoteObject {
     pub fn notify(&self, method: &str, args: impl IntoArgs) -> Result<(), CallError> {
         self.send(
             CallKind::NoReturn,
-            with_head([Value::from(method)], args),
+            args.into_args_after([Value::from(method)]),
             None,
         )
     }
@@ -96,11 +99,6 @@ impl RemoteObject {
     pub fn id(&self) -> i64 {
         self.0.id
     }
-}
-
-/// `head` followed by `args`, in one allocation of the right size.
-fn with_head<const N: usize>(head: [Value; N], args: impl IntoArgs) -> Vec<Value> {
-    args.into_args_after(head)
 }
 
 impl PartialEq for RemoteObject {
