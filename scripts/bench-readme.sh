@@ -17,6 +17,12 @@
 #     two processes on CPUs 0 and 1 with its two-process baseline
 #   idle links: server RSS per established idle PLAIN and VTS link
 #     (`cargo bench --bench idle_links`, IDLE_LINKS links each)
+#   slow calls' timing: scripts/tail-timeline.py on the two-process CPU 0
+#     runs' --latency-log (pass 1), the periods the slow calls keep
+#   hiccups: how often the machine takes CPU 0 and CPU 1 away from a
+#     spinning thread (`versile bench --hiccups`, HICCUP_SECONDS each), the
+#     floor under the tails; the first table's last column estimates from
+#     it the share of PLAIN calls that meet one
 #
 # Needs a machine with at least 2 CPUs, `taskset` (util-linux) and python3
 # (for the tables). Release build. About 5 minutes after the build (RUNS=3).
@@ -32,7 +38,7 @@
 #
 # Environment: RUNS (3), ROUNDS (10), ITERATIONS (20000), WARMUP (2000), DURATION (3 s, the
 # pipelined phases), HANDSHAKES (200), IDLE_LINKS (15000 per transport;
-# 0 skips the idle links; needs `ulimit -n` above it, raised here to
+# 0 skips the idle links; HICCUP_SECONDS (2) per CPU per pass; needs `ulimit -n` above it, raised here to
 # 20000 if the hard limit allows; 15,000 VTS links take 1–2 minutes of
 # RSA on 2 CPUs), OUT (a directory for the raw JSON;
 # default: a temporary one, removed at the end), VERSILE (a versile binary
@@ -47,6 +53,7 @@ WARMUP=${WARMUP:-2000}
 DURATION=${DURATION:-3}
 HANDSHAKES=${HANDSHAKES:-200}
 IDLE_LINKS=${IDLE_LINKS:-15000}
+HICCUP_SECONDS=${HICCUP_SECONDS:-2}
 
 if [ -n "${VERSILE:-}" ]; then
     BIN=$VERSILE
@@ -113,12 +120,13 @@ two_process() {
         taskset -c "$scpu" "$BIN" serve --insecure --threads 1 --listen 127.0.0.1:0
     taskset -c "$ccpu" "$BIN" bench --json --insecure --threads 1 --server-pid "$PID" \
         --payload "$payload" --iterations "$iters" --warmup "$warm" --duration "$dur" \
-        "vop://$ADDR/echo" >"$OUT/$name.$K.json"
+        --latency-log "$OUT/$name.$K.calls" "vop://$ADDR/echo" >"$OUT/$name.$K.json"
     stop "$PID"
     start "$name-baseline-server" "listening on tcp://" \
         taskset -c "$scpu" "$BIN" bench --baseline-server 127.0.0.1:0 --threads 1
     taskset -c "$ccpu" "$BIN" bench --json --threads 1 --server-pid "$PID" \
         --payload "$payload" --iterations "$iters" --warmup "$warm" \
+        --latency-log "$OUT/$name-baseline.$K.calls" \
         --baseline-connect "$ADDR" >"$OUT/$name-baseline.$K.json"
     stop "$PID"
 }
@@ -147,6 +155,10 @@ for K in $(seq "$RUNS"); do
         --in-flight 8 --handshakes 1 >"$OUT/mib-0.$K.json"
     two_process mib-two-0 0 0 1048576
     two_process mib-two-01 0 1 1048576
+
+    echo "hiccups: a thread spinning on CPU 0, then on CPU 1" >&2
+    taskset -c 0 "$BIN" bench --hiccups --duration "$HICCUP_SECONDS" --json >"$OUT/hiccups-0.$K.json"
+    taskset -c 1 "$BIN" bench --hiccups --duration "$HICCUP_SECONDS" --json >"$OUT/hiccups-1.$K.json"
 done
 
 MODEL=$(grep -m1 'model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//')
@@ -196,6 +208,19 @@ def col(runs, *path):
 one = [("one runtime, unpinned", "one"), ("one runtime, `0`", "one-0"),
        ("`--split`, `0`", "split-0"), ("`--split`, `0,1`", "split-01")]
 two = [("two processes, `0`", "two-0"), ("two processes, `0` \\| `1`", "two-01")]
+hiccups = {cpu: load(f"hiccups-{cpu}") for cpu in (0, 1)}
+rate = {cpu: med(col(js, "gaps_per_s")) for cpu, js in hiccups.items()}
+# Where a round trip keeps one CPU busy from end to end (both ends on CPU
+# 0; unpinned, one worker runs both), a call meets a hiccup with about the
+# probability rate × duration; across two CPUs the ends also sleep, so no
+# estimate is printed there.
+one_cpu_rate = {"one": (rate[0] + rate[1]) / 2, "one-0": rate[0], "split-0": rate[0],
+                "two-0": rate[0]}
+def meets(name, p50s):
+    x = med(p50s)
+    if name not in one_cpu_rate or x is None:
+        return "-"
+    return f"{one_cpu_rate[name] * x / 1e4:.2f} %"
 
 runs_note = (f"each figure the median of {nruns} runs, each ratio the median of the "
              f"per-run ratios (lowest–highest)" if nruns > 1 else "one run")
@@ -205,8 +230,8 @@ print(f"Measured on {model} ({ncpu} CPUs), {date}, release build, 32-byte payloa
       f"(`bash scripts/bench-readme.sh`).\n")
 print("| placement | baseline p50 / p99 µs | PLAIN p50 / p99 µs | PLAIN ÷ baseline | "
       "VTS p50 / p99 µs | VTS ÷ baseline | CPU µs/call baseline / PLAIN / VTS | PLAIN CPU ÷ baseline "
-      "| PLAIN p99 ÷ p50 | baseline p99 ÷ p50 |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+      "| PLAIN p99 ÷ p50 | baseline p99 ÷ p50 | PLAIN calls meeting a hiccup (est.) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for label, name in one:
     js = load(name)
     c = lambda k: col(js, k)
@@ -219,7 +244,8 @@ for label, name in one:
           f"/ {r(c('vts_cpu_us_per_call'))} "
           f"| {ratio(zip(c('plain_cpu_us_per_call'), c('baseline_cpu_us_per_call')))} "
           f"| {ratio(zip(c('plain_rtt_us_p99'), c('plain_rtt_us_p50')))} "
-          f"| {tail(zip(c('baseline_rtt_us_p99'), c('baseline_rtt_us_p50')))} |")
+          f"| {tail(zip(c('baseline_rtt_us_p99'), c('baseline_rtt_us_p50')))} "
+          f"| {meets(name, c('plain_rtt_us_p50'))} |")
 def both_cpu(phase):
     c, s = phase["client_cpu_us_per_call"], phase["server_cpu_us_per_call"]
     return None if s is None else c + s
@@ -233,7 +259,8 @@ for label, name in two:
           f"| {ratio(zip(lat(ps, 'p50'), lat(bs, 'p50')))} | - | - "
           f"| {r(bc)} / {r(pc)} / - | {ratio(zip(pc, bc))} "
           f"| {ratio(zip(lat(ps, 'p99'), lat(ps, 'p50')))} "
-          f"| {tail(zip(lat(bs, 'p99'), lat(bs, 'p50')))} |")
+          f"| {tail(zip(lat(bs, 'p99'), lat(bs, 'p50')))} "
+          f"| {meets(name, lat(ps, 'p50'))} |")
 
 print()
 print("| placement | PLAIN pipelined (64 in flight) | VTS pipelined | "
@@ -267,7 +294,26 @@ for label, name in [("two processes, `0`", "mib-two-0"), ("two processes, `0` \\
     b = [j["sequential"]["latency_us"]["p50"] for j in load(name + "-baseline")]
     p = [j["sequential"]["latency_us"]["p50"] for j in load(name)]
     print(f"| {label} | {r(b, 0)} | {r(p, 0)} | {ratio(zip(p, b))} | - | - | - |")
+
+print()
+print(f"Hiccups: a thread spinning for {hiccups[0][0]['seconds']:.0f} s, gaps between "
+      f"clock readings above {hiccups[0][0]['threshold_us']:.0f} µs "
+      "(`versile bench --hiccups`):\n")
+print("| CPU | hiccups/s | mean µs | p99 µs | max µs | time lost |")
+print("|---|---|---|---|---|---|")
+for cpu, js in hiccups.items():
+    print(f"| {cpu} | {r(col(js, 'gaps_per_s'), 0)} | {r(col(js, 'mean_gap_us'))} "
+          f"| {r(col(js, 'gap_us', 'p99'))} | {r(col(js, 'gap_us', 'max'))} "
+          f"| {r(col(js, 'lost_percent'), 2)} % |")
 EOF
+
+echo
+echo "When the slow calls came (two processes on CPU 0, pass 1; \`scripts/tail-timeline.py\`):"
+echo
+echo '```'
+python3 scripts/tail-timeline.py "$OUT/two-0-baseline.1.calls" "$OUT/two-0.1.calls" |
+    sed "s|$OUT/||"
+echo '```'
 
 if [ "$IDLE_LINKS" != 0 ]; then
     echo "idle links: $IDLE_LINKS PLAIN and $IDLE_LINKS VTS links against versile serve" >&2

@@ -71,6 +71,45 @@ fn assert_phases(report: &serde_json::Value, transport: &str) {
     }
 }
 
+/// A `--latency-log` path of this test process's own, removed on drop.
+struct LogPath(std::path::PathBuf);
+
+impl LogPath {
+    fn new(name: &str) -> Self {
+        LogPath(
+            std::env::temp_dir().join(format!("versile-bench-{}-{name}.log", std::process::id())),
+        )
+    }
+
+    fn arg(&self) -> &str {
+        self.0.to_str().expect("temp paths here are UTF-8")
+    }
+
+    /// The log holds `calls` lines after its header, in start order, each
+    /// a positive latency.
+    fn assert_calls(&self, calls: usize) {
+        let text = std::fs::read_to_string(&self.0).expect("the log was written");
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("# start_us latency_us"));
+        let rows: Vec<(f64, f64)> = lines
+            .map(|l| {
+                let (s, t) = l.split_once(' ').expect("two columns");
+                (s.parse().unwrap(), t.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(rows.len(), calls, "the timed calls, not the warm-up");
+        assert_eq!(rows[0].0, 0.0, "times from the first timed call");
+        assert!(rows.windows(2).all(|w| w[0].0 + w[0].1 <= w[1].0 + 1.0));
+        assert!(rows.iter().all(|r| r.1 > 0.0));
+    }
+}
+
+impl Drop for LogPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// `versile serve ARGS --listen 127.0.0.1:0`: (process, address,
 /// fingerprint line if any).
 fn serve(args: &[&str]) -> (VersileServe, String, Option<String>) {
@@ -86,10 +125,19 @@ fn plain_against_our_server_on_one_thread() {
     let (mut server, addr, _) = serve(&["--insecure", "--threads", "1"]);
     let pid = server.pid().to_string();
     let vri = format!("vop://{addr}/echo");
-    let mut args = vec!["--insecure", "--server-pid", &pid, &vri];
+    let log = LogPath::new("plain");
+    let mut args = vec![
+        "--insecure",
+        "--server-pid",
+        &pid,
+        "--latency-log",
+        log.arg(),
+        &vri,
+    ];
     args.extend_from_slice(&SHORT);
     let report = bench_json(&args);
     assert_phases(&report, "PLAIN");
+    log.assert_calls(50);
     assert_eq!(report["method"], "echo");
     assert_eq!(report["server_pid"].as_u64(), Some(server.pid() as u64));
     assert!(report["sequential"]["server_cpu_us_per_call"]
@@ -194,7 +242,10 @@ fn two_process_tcp_baseline() {
     );
     let addr = server.wait_for("listening on tcp://");
     let pid = server.pid().to_string();
+    let log = LogPath::new("baseline");
     let report = bench_json(&[
+        "--latency-log",
+        log.arg(),
         "--baseline-connect",
         &addr,
         "--iterations",
@@ -213,6 +264,7 @@ fn two_process_tcp_baseline() {
     let seq = &report["sequential"];
     assert!(seq["latency_us"]["p50"].as_f64().unwrap() > 0.0);
     assert!(seq["server_cpu_us_per_call"].as_f64().is_some());
+    log.assert_calls(200);
     server.signal("-TERM");
     let (status, stderr) = server.wait_exit(PROC_LIMIT);
     assert!(status.success(), "baseline server exit {status}\n{stderr}");

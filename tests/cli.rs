@@ -477,3 +477,49 @@ fn bench_json_is_one_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--rounds"));
 }
+
+#[test]
+fn bench_hiccups_measures_the_machine() {
+    let out = run_versile(&["bench", "--hiccups", "--duration", "0.2", "--json"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert!(v["seconds"].as_f64().is_some_and(|s| s >= 0.2), "{v}");
+    assert!(v["readings"].as_u64().is_some_and(|n| n > 1_000), "{v}");
+    assert!(v["gaps_per_s"].as_f64().is_some_and(|r| r >= 0.0), "{v}");
+    assert!(
+        v["lost_percent"]
+            .as_f64()
+            .is_some_and(|p| (0.0..=100.0).contains(&p)),
+        "{v}"
+    );
+    assert_eq!(v["threshold_us"], 5.0, "{v}");
+
+    // Nothing to spin for, or a threshold without the mode: usage errors.
+    for args in [
+        &["bench", "--hiccups", "--duration", "0"][..],
+        &["bench", "--hiccup-threshold", "10"][..],
+        &["bench", "--hiccups", "--hiccup-threshold", "0"][..],
+        &["bench", "--hiccups", "vop://127.0.0.1:1/echo"][..],
+        // The latency log is for two-process runs.
+        &["bench", "--latency-log", "/dev/null"][..],
+    ] {
+        let out = run_versile(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+    // A log that cannot be created fails before anything is measured.
+    let out = run_versile(&[
+        "bench",
+        "--latency-log",
+        "/nonexistent-versile-dir/calls.log",
+        "--baseline-connect",
+        "127.0.0.1:1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot create"));
+}

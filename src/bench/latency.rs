@@ -4,7 +4,8 @@
 //! ~200 KiB however long the run; [`Recorder::summary`] reads the
 //! percentiles every report quotes (p50, p90, p99, p99.9, max) in µs.
 
-use std::time::Duration;
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
@@ -96,6 +97,61 @@ impl Latency {
     }
 }
 
+/// Every timed call of a sequential phase in order: when it started, from
+/// the first one's start, and how long it took (`versile bench
+/// --latency-log`). A histogram says how slow the tail is; this says *when*
+/// the slow calls came, so a period (a 4 ms kernel tick, a 10 ms host
+/// timer) shows up: `scripts/tail-timeline.py` looks for one. 32 bytes a
+/// call, so it is off unless asked for.
+#[derive(Clone, Default)]
+pub struct CallLog {
+    origin: Option<Instant>,
+    calls: Vec<(Duration, Duration)>,
+}
+
+impl CallLog {
+    /// An empty log with room for `calls` entries.
+    pub fn with_capacity(calls: usize) -> Self {
+        CallLog {
+            origin: None,
+            calls: Vec::with_capacity(calls),
+        }
+    }
+
+    /// One call that started at `started` and took `took`.
+    pub fn push(&mut self, started: Instant, took: Duration) {
+        let origin = *self.origin.get_or_insert(started);
+        self.calls
+            .push((started.saturating_duration_since(origin), took));
+    }
+
+    /// Calls logged.
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Whether nothing was logged.
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// `start_us latency_us` a line, after a `#` header line.
+    pub fn write_to(&self, mut out: impl Write) -> io::Result<()> {
+        writeln!(out, "# start_us latency_us")?;
+        for (start, took) in &self.calls {
+            let us = |d: &Duration| d.as_nanos() as f64 / 1000.0;
+            writeln!(out, "{:.3} {:.3}", us(start), us(took))?;
+        }
+        out.flush()
+    }
+}
+
+impl std::fmt::Debug for CallLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CallLog({} calls)", self.calls.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +182,22 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.count(), 3);
         assert!(a.summary().max_us >= 59_000_000.0);
+    }
+
+    #[test]
+    fn call_log_lines_start_from_the_first_call() {
+        let mut log = CallLog::with_capacity(2);
+        assert!(log.is_empty());
+        let t0 = Instant::now();
+        log.push(t0, Duration::from_micros(20));
+        log.push(t0 + Duration::from_micros(25), Duration::from_nanos(40_500));
+        assert_eq!(log.len(), 2);
+        let mut out = Vec::new();
+        log.write_to(&mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "# start_us latency_us\n0.000 20.000\n25.000 40.500\n"
+        );
+        assert_eq!(format!("{log:?}"), "CallLog(2 calls)");
     }
 }

@@ -45,6 +45,7 @@
 mod baseline;
 mod cpu;
 mod echo;
+mod hiccups;
 mod latency;
 mod remote;
 mod split;
@@ -60,7 +61,8 @@ use crate::vec::{encode, EncodeConfig, Entity, WireRef};
 use crate::vol::message::{code, envelope};
 
 pub use cpu::{allowed_cpus, cpu_time_of, process_cpu_time};
-pub use latency::{Latency, Recorder};
+pub use hiccups::{measure_hiccups, HiccupOptions, HiccupReport};
+pub use latency::{CallLog, Latency, Recorder};
 pub use remote::{run_remote, PhaseReport, RemoteBenchError, RemoteOptions, RemoteReport};
 pub use tcp_remote::{ping_pong_client, ping_pong_server, PingPongOptions, PingPongReport};
 

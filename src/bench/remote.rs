@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::{cpu_time_of, per_call_us, process_cpu_time, round2, Latency, Recorder};
+use super::{cpu_time_of, per_call_us, process_cpu_time, round2, CallLog, Latency, Recorder};
 use crate::client::{Client, ClientError};
 use crate::object::{CallError, RemoteObject};
 use crate::runtime::LinkHandle;
@@ -58,6 +58,9 @@ pub struct RemoteOptions {
     pub timeout: Duration,
     /// Server process to read CPU time from (`/proc/PID`).
     pub server_pid: Option<u32>,
+    /// Keep every sequential call's start and latency
+    /// ([`PhaseReport::call_log`]).
+    pub log_calls: bool,
 }
 
 impl Default for RemoteOptions {
@@ -72,6 +75,7 @@ impl Default for RemoteOptions {
             method: "echo".to_owned(),
             timeout: Duration::from_secs(30),
             server_pid: None,
+            log_calls: false,
         }
     }
 }
@@ -120,6 +124,8 @@ pub struct PhaseReport {
     pub client_cpu_us_per_call: f64,
     /// The server's CPU time per call (with a server pid).
     pub server_cpu_us_per_call: Option<f64>,
+    /// Every timed call, in order (sequential phases, when asked for).
+    pub call_log: Option<CallLog>,
 }
 
 impl PhaseReport {
@@ -496,6 +502,7 @@ impl Clocks {
             latency: tally.latency.summary(),
             client_cpu_us_per_call: per_call_us(client, calls),
             server_cpu_us_per_call: server.map(|s| per_call_us(s, calls)),
+            call_log: None,
         }
     }
 }
@@ -506,6 +513,9 @@ async fn sequential(
     options: &RemoteOptions,
 ) -> PhaseReport {
     let mut tally = Tally::default();
+    let mut log = options
+        .log_calls
+        .then(|| CallLog::with_capacity(options.iterations));
     let mut clocks = Clocks::start(options.server_pid);
     let total = options.warmup + options.iterations;
     for i in 0..total {
@@ -516,8 +526,12 @@ async fn sequential(
         let t = Instant::now();
         match call.once(object).await {
             Outcome::Echoed => {
-                tally.latency.record(t.elapsed());
+                let took = t.elapsed();
+                tally.latency.record(took);
                 tally.calls += 1;
+                if let Some(log) = log.as_mut().filter(|_| i >= options.warmup) {
+                    log.push(t, took);
+                }
             }
             Outcome::Failed(e) => tally.error(e),
             Outcome::Lost(e) => {
@@ -526,7 +540,10 @@ async fn sequential(
             }
         }
     }
-    clocks.finish(tally, 1, 1)
+    PhaseReport {
+        call_log: log,
+        ..clocks.finish(tally, 1, 1)
+    }
 }
 
 async fn concurrent(

@@ -24,7 +24,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use super::remote::PhaseReport;
-use super::{allowed_cpus, cpu_time_of, per_call_us, process_cpu_time, wire_sizes, Recorder};
+use super::{
+    allowed_cpus, cpu_time_of, per_call_us, process_cpu_time, wire_sizes, CallLog, Recorder,
+};
 
 /// Largest request or response the baseline server accepts: 16 MiB, room
 /// for the largest payload the README measures (1 MiB) with margin, while
@@ -100,6 +102,9 @@ pub struct PingPongOptions {
     pub timeout: Duration,
     /// Server process to read CPU time from (`/proc/PID`).
     pub server_pid: Option<u32>,
+    /// Keep every round trip's start and latency
+    /// ([`PhaseReport::call_log`]).
+    pub log_calls: bool,
 }
 
 /// The two-process baseline's result.
@@ -170,6 +175,9 @@ pub async fn ping_pong_client(addr: &str, options: PingPongOptions) -> io::Resul
     let req = vec![0x5au8; request];
     let mut resp = vec![0u8; response];
     let mut latency = Recorder::new();
+    let mut log = options
+        .log_calls
+        .then(|| CallLog::with_capacity(options.iterations));
     let mut start = (Instant::now(), process_cpu_time(), server_cpu(&options));
     for i in 0..options.warmup + options.iterations {
         if i == options.warmup {
@@ -184,7 +192,11 @@ pub async fn ping_pong_client(addr: &str, options: PingPongOptions) -> io::Resul
         tokio::time::timeout(options.timeout, round_trip)
             .await
             .map_err(|_| timeout("round trip"))??;
-        latency.record(t.elapsed());
+        let took = t.elapsed();
+        latency.record(took);
+        if let Some(log) = log.as_mut().filter(|_| i >= options.warmup) {
+            log.push(t, took);
+        }
     }
     let wall = start.0.elapsed();
     let calls = options.iterations as u64;
@@ -209,6 +221,7 @@ pub async fn ping_pong_client(addr: &str, options: PingPongOptions) -> io::Resul
             latency: latency.summary(),
             client_cpu_us_per_call: per_call_us(client, calls),
             server_cpu_us_per_call: server.map(|s| per_call_us(s, calls)),
+            call_log: log,
         },
     })
 }
@@ -249,12 +262,15 @@ mod tests {
                 warmup: 5,
                 timeout: Duration::from_secs(10),
                 server_pid: Some(std::process::id()),
+                log_calls: true,
             },
         )
         .await
         .unwrap();
         server.abort();
         assert_eq!(report.sequential.calls, 50);
+        let log = report.sequential.call_log.as_ref().expect("asked for");
+        assert_eq!(log.len(), 50, "the timed calls only, not the warm-up");
         assert!(report.request_bytes > 64 && report.response_bytes > 64);
         assert!(report.sequential.latency.p50_us > 0.0);
         assert!(report.sequential.server_cpu_us_per_call.is_some());

@@ -1,4 +1,4 @@
-//! `versile bench`: four modes, chosen by the arguments.
+//! `versile bench`: five modes, chosen by the arguments.
 //!
 //! * no VRI: [`versile::bench::run`], everything in this process (raw TCP
 //!   baseline, PLAIN and VTS echo, handshakes), and print its report;
@@ -8,7 +8,10 @@
 //! * `--baseline-server ADDR` / `--baseline-connect ADDR`: the two ends of
 //!   the two-process raw TCP ping-pong ([`versile::bench::ping_pong_server`]),
 //!   for comparing with `versile serve` + `versile bench VRI` under the same
-//!   CPU placement.
+//!   CPU placement;
+//! * `--hiccups`: no network at all; [`versile::bench::measure_hiccups`]
+//!   spins on one thread and reports how often the machine took the CPU
+//!   away, the floor under every placement's tail.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -16,8 +19,8 @@ use std::time::Duration;
 
 use clap::Args;
 use versile::bench::{
-    ping_pong_client, ping_pong_server, run_remote, BenchOptions, PingPongOptions,
-    RemoteBenchError, RemoteOptions,
+    measure_hiccups, ping_pong_client, ping_pong_server, run_remote, BenchOptions, CallLog,
+    HiccupOptions, PingPongOptions, RemoteBenchError, RemoteOptions,
 };
 use versile::client::Client;
 use versile::vri::Vri;
@@ -47,7 +50,8 @@ use super::{fail, parse_secs, runtime, runtime_with_threads, EXIT_FAILURE, EXIT_
     versile bench --insecure vop://127.0.0.1:4433/echo      # against that server\n  \
     versile bench --insecure --connections 4 --in-flight 16 --duration 5 --iterations 0 vop://127.0.0.1:4433/text/echo/\n  \
     versile bench --baseline-server 127.0.0.1:4500 &       # two-process TCP baseline\n  \
-    versile bench --baseline-connect 127.0.0.1:4500\n\n\
+    versile bench --baseline-connect 127.0.0.1:4500\n  \
+    taskset -c 0 versile bench --hiccups --duration 2       # this CPU's interruptions\n\n\
 Exit status: 0 success, 1 failure (or, with a VRI, any call that failed), 2 usage error.")]
 pub struct BenchArgs {
     /// Print one line of JSON instead of a table.
@@ -126,9 +130,35 @@ pub struct BenchArgs {
     /// sizes for --payload.
     #[arg(long, value_name = "ADDR", conflicts_with_all = ["target", "connect"])]
     baseline_connect: Option<String>,
+
+    /// Measure this machine instead: spin on one thread for --duration and
+    /// report how often and how long the CPU was taken away (gaps between
+    /// clock readings above --hiccup-threshold). Run it under the same
+    /// `taskset` as the benchmark whose tails it explains.
+    #[arg(long, conflicts_with_all = ["target", "connect", "baseline_server", "baseline_connect", "split"])]
+    hiccups: bool,
+    /// With a VRI or --baseline-connect: write every timed sequential call
+    /// to FILE, `start_us latency_us` a line, to see *when* the slow ones
+    /// came (`scripts/tail-timeline.py FILE` looks for a period).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["baseline_server", "hiccups"])]
+    latency_log: Option<std::path::PathBuf>,
+    /// With --hiccups: the shortest gap, in µs, that counts.
+    #[arg(long, value_name = "MICROS", default_value_t = 5, requires = "hiccups",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    hiccup_threshold: u64,
 }
 
 pub fn run(args: BenchArgs) -> ExitCode {
+    if args.hiccups {
+        return hiccups(&args);
+    }
+    let remote_mode = args.target.is_some() || args.connect.is_some();
+    if args.latency_log.is_some() && !remote_mode && args.baseline_connect.is_none() {
+        return fail(
+            EXIT_USAGE,
+            "--latency-log needs a VRI or --baseline-connect (two-process runs)",
+        );
+    }
     if let Some(addr) = args.baseline_server.clone() {
         return with_runtime(args.threads, baseline_server(addr));
     }
@@ -165,6 +195,22 @@ pub fn run(args: BenchArgs) -> ExitCode {
     }
 }
 
+fn hiccups(args: &BenchArgs) -> ExitCode {
+    if args.duration.is_zero() {
+        return fail(EXIT_USAGE, "--hiccups needs a --duration above 0");
+    }
+    let report = measure_hiccups(HiccupOptions {
+        duration: args.duration,
+        threshold: Duration::from_micros(args.hiccup_threshold),
+    });
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{report}");
+    }
+    ExitCode::SUCCESS
+}
+
 fn with_runtime(threads: usize, work: impl std::future::Future<Output = ExitCode>) -> ExitCode {
     match runtime_with_threads(threads) {
         Ok(rt) => rt.block_on(work),
@@ -187,9 +233,18 @@ async fn remote(vri: Vri, args: BenchArgs) -> ExitCode {
         method: args.method.clone(),
         timeout: args.timeout,
         server_pid: args.server_pid,
+        log_calls: args.latency_log.is_some(),
+    };
+    let log_file = match LatencyLogFile::create(args.latency_log.as_deref()) {
+        Ok(f) => f,
+        Err(code) => return code,
     };
     match run_remote(Client::new(config), vri, options).await {
         Ok(report) => {
+            let log = report.sequential.as_ref().and_then(|s| s.call_log.as_ref());
+            if let Err(code) = log_file.write(log) {
+                return code;
+            }
             if args.json {
                 println!("{}", report.to_json());
             } else {
@@ -256,9 +311,17 @@ async fn baseline_connect(addr: String, args: BenchArgs) -> ExitCode {
         warmup: args.warmup,
         timeout: args.timeout,
         server_pid: args.server_pid,
+        log_calls: args.latency_log.is_some(),
+    };
+    let log_file = match LatencyLogFile::create(args.latency_log.as_deref()) {
+        Ok(f) => f,
+        Err(code) => return code,
     };
     match ping_pong_client(&addr, options).await {
         Ok(report) => {
+            if let Err(code) = log_file.write(report.sequential.call_log.as_ref()) {
+                return code;
+            }
             if args.json {
                 println!("{}", report.to_json());
             } else {
@@ -267,5 +330,36 @@ async fn baseline_connect(addr: String, args: BenchArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(EXIT_FAILURE, format!("baseline against {addr} failed: {e}")),
+    }
+}
+
+/// The `--latency-log` file, created before the run so that a bad path
+/// fails at once rather than after the measurement.
+struct LatencyLogFile(Option<(std::path::PathBuf, std::fs::File)>);
+
+impl LatencyLogFile {
+    fn create(path: Option<&std::path::Path>) -> Result<Self, ExitCode> {
+        let Some(path) = path else {
+            return Ok(LatencyLogFile(None));
+        };
+        match std::fs::File::create(path) {
+            Ok(f) => Ok(LatencyLogFile(Some((path.to_owned(), f)))),
+            Err(e) => Err(fail(
+                EXIT_FAILURE,
+                format!("cannot create {}: {e}", path.display()),
+            )),
+        }
+    }
+
+    fn write(self, log: Option<&CallLog>) -> Result<(), ExitCode> {
+        let (Some((path, file)), Some(log)) = (self.0, log) else {
+            return Ok(());
+        };
+        log.write_to(std::io::BufWriter::new(file)).map_err(|e| {
+            fail(
+                EXIT_FAILURE,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })
     }
 }
