@@ -111,17 +111,32 @@ stop() {
 seq_args=(--iterations "$ITERATIONS" --warmup "$WARMUP" --rounds "$ROUNDS")
 
 # two_process NAME SERVER_CPU CLIENT_CPU [PAYLOAD]: writes NAME.$K.json
-# and NAME-baseline.$K.json.
+# and NAME-baseline.$K.json. Ours first in odd passes, the baseline first
+# in even ones, so that neither always runs on the machine the other left.
 two_process() {
     local name=$1 scpu=$2 ccpu=$3 payload=${4:-32}
     local iters=$ITERATIONS warm=$WARMUP dur=$DURATION
     if [ "$payload" -gt 65536 ]; then iters=200 warm=20 dur=0; fi
+    if [ $((K % 2)) -eq 1 ]; then
+        two_process_ours
+        two_process_baseline
+    else
+        two_process_baseline
+        two_process_ours
+    fi
+}
+
+# The two halves of two_process (they read its locals).
+two_process_ours() {
     start "$name-serve" "listening on vop://" \
         taskset -c "$scpu" "$BIN" serve --insecure --threads 1 --listen 127.0.0.1:0
     taskset -c "$ccpu" "$BIN" bench --json --insecure --threads 1 --server-pid "$PID" \
         --payload "$payload" --iterations "$iters" --warmup "$warm" --duration "$dur" \
         --latency-log "$OUT/$name.$K.calls" "vop://$ADDR/echo" >"$OUT/$name.$K.json"
     stop "$PID"
+}
+
+two_process_baseline() {
     start "$name-baseline-server" "listening on tcp://" \
         taskset -c "$scpu" "$BIN" bench --baseline-server 127.0.0.1:0 --threads 1
     taskset -c "$ccpu" "$BIN" bench --json --threads 1 --server-pid "$PID" \
