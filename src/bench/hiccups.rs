@@ -6,10 +6,10 @@
 //! hundred times a clock read) is time the thread did not run: a timer
 //! interrupt, another task, the hypervisor. On the 2-vCPU VMs these figures
 //! come from, the kernel's 250 Hz tick alone costs 30–60 µs every 4 ms
-//! (`docs/performance.md`, "Tails"), which is what bounds a 20 µs round
-//! trip's p99: a call meets a hiccup with a probability of about
-//! `gaps_per_s` × its duration, and once that passes 1 %, p99 is a call
-//! with a hiccup in it, whatever the code does.
+//! (`docs/performance.md`, "Tails: what the machine takes"), which is what
+//! bounds a 20 µs round trip's p99: a call meets a hiccup with a
+//! probability of about `gaps_per_s` × its duration, and once that passes
+//! 1 %, p99 is a call with a hiccup in it, whatever the code does.
 //!
 //! Run it under the same `taskset` as the benchmark it explains; it
 //! measures whichever CPU the scheduler gives this thread.
