@@ -325,7 +325,7 @@ EOF
 echo
 echo "When the slow calls came (two processes on CPU 0, pass 1; \`scripts/tail-timeline.py\`):"
 echo
-echo '```'
+echo '```text'
 python3 scripts/tail-timeline.py "$OUT/two-0-baseline.1.calls" "$OUT/two-0.1.calls" |
     sed "s|$OUT/||"
 echo '```'
