@@ -27,7 +27,7 @@ pub(crate) struct RemoteInner {
 impl Drop for RemoteInner {
     fn drop(&mut self) {
         // Ignored if the link is gone: then nothing is left to release.
-        let _ = self.link.tx.unbounded_send(Command::Release {
+        let _ = self.link.send(Command::Release {
             id: self.id,
             generation: self.generation,
         });
@@ -80,13 +80,12 @@ impl RemoteObject {
     ) -> Result<(), CallError> {
         self.0
             .link
-            .tx
-            .unbounded_send(Command::Call(Box::new(OutgoingCall {
+            .send(Command::Call(OutgoingCall {
                 target: self.0.id,
                 kind,
                 args,
                 reply,
-            })))
+            }))
             .map_err(|_| CallError::Link(LinkError::Closed))
     }
 

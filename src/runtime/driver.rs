@@ -1,6 +1,6 @@
 //! The link task: moves bytes between a stream and a sans-IO [`Link`], runs
 //! incoming calls as tasks, and serves [`LinkHandle`]s and
-//! [`RemoteObject`]s through a command channel.
+//! [`RemoteObject`]s through its command queue (`commands.rs`).
 //!
 //! One future polls everything in turn — commands, the socket's read and
 //! write sides, the timers — so the link state needs no lock and every
@@ -21,11 +21,9 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::future::Either;
 use futures::FutureExt;
-use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
@@ -35,7 +33,9 @@ use versile_middleware::{ConnectionSignals, LinkCounters};
 
 use super::call_span::CallSpan;
 use super::calls::{BudgetTurn, CallExecution, CallLimits, CallPermit, CallTasks, Episode};
-use super::handle::{CallResponse, CloseReason, Command, LinkHandle, LinkShutdown, OutgoingCall};
+use super::handle::{
+    CallResponse, CloseReason, Command, CommandReceiver, LinkHandle, LinkShutdown, OutgoingCall,
+};
 use super::memory::{Admit, Buffers, Charge, LinkAccount, MemoryLimits};
 use super::spare_read_buffer;
 use crate::object::call_metrics::CallOutcome;
@@ -137,7 +137,7 @@ pub(crate) struct LinkDriver<IO> {
     io: IO,
     link: Link<LocalObject>,
     handle: LinkHandle,
-    rx: mpsc::UnboundedReceiver<Command>,
+    rx: CommandReceiver,
     /// Per-link call limits (`LinkOptions::calls`; its shared budget
     /// moved into `budget`).
     calls: CallLimits,
@@ -221,13 +221,13 @@ const POLL_BUDGET: usize = 64;
 impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     /// A driver for the link over `io`, offering `gateway` to the peer;
     /// `handle` is the link's handle and `rx` the receiving end of its
-    /// command channel. `on_established` is called once, when the VOL
+    /// command queue. `on_established` is called once, when the VOL
     /// handshake completes or fails. Nothing happens until [`run`](Self::run).
     pub(crate) fn new(
         io: IO,
         gateway: LocalObject,
         handle: LinkHandle,
-        rx: mpsc::UnboundedReceiver<Command>,
+        rx: CommandReceiver,
         options: LinkOptions,
         on_established: Option<OnEstablished>,
     ) -> Self {
@@ -355,6 +355,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         // it, else dropped (they free it).
         self.park_released_read_buffer();
         self.released_rbuf = None;
+        self.rx.trim();
         self.account.settle(self.buffers(self.rbuf.capacity()));
         self.report();
         r
@@ -414,12 +415,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         }
     }
 
-    /// Handle every command waiting in the channel (from handles, remote
+    /// Handle every command waiting in the queue (from handles, remote
     /// objects and call tasks); its `Pending` registers the waker.
     /// Returns whether there was any.
     fn command_step(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<bool, Step> {
         let mut received = false;
-        while let Poll::Ready(Some(cmd)) = self.rx.poll_next_unpin(cx) {
+        while let Poll::Ready(cmd) = self.rx.poll_recv(cx) {
             self.on_command(cmd, now)?;
             received = true;
         }
@@ -812,7 +813,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                     kind,
                     args,
                     reply,
-                } = *call;
+                } = call;
                 let args = args.into_iter().map(|a| self.export_value(a)).collect();
                 match self.link.call(target, kind, args) {
                     Ok(msg_id) => {
@@ -887,7 +888,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                         }
                         // Nobody wants the peer's gateway: release it now
                         // (`docs/protocol/vol.md` §5.2), in order with what follows, not
-                        // through our own command channel.
+                        // through our own command queue.
                         None => self.link.release(peer_gateway).map_err(fail)?,
                     }
                 }
@@ -1017,7 +1018,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             }
             CallExecution::Task => Box::pin(async move { target.call(Call { ctx, args }).await }),
         };
-        let tx = self.handle.tx.clone();
+        let link = self.handle.clone();
         self.tasks.spawn(permit, async move {
             // Held until the call's task ends, however it ends (an abort
             // drops it too).
@@ -1032,7 +1033,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                 .await
                 .unwrap_or_else(|_| Err(CallError::failed("method panicked")));
             call_span.finish(CallOutcome::of(&outcome));
-            let _ = tx.unbounded_send(Command::Respond(Box::new(CallResponse {
+            let _ = link.send(Command::Respond(Box::new(CallResponse {
                 call_id,
                 kind,
                 outcome,
@@ -1127,9 +1128,9 @@ impl<IO> Drop for LinkDriver<IO> {
 }
 
 /// Whether a round receives commands. Only the first round of a wake-up
-/// does: its `poll_next` that ends `Pending` registers the waker, so a
+/// does: its `poll_recv` that ends `Pending` registers the waker, so a
 /// command sent later (by a handle, a call task, or this task dropping a
-/// proxy) wakes the link again; polling the channel in every round would
+/// proxy) wakes the link again; polling the queue in every round would
 /// only re-register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Commands {

@@ -3,9 +3,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use futures::channel::mpsc;
 use tokio::sync::{oneshot, Notify};
 
+use super::commands::CommandQueue;
 use crate::object::{CallContext, CallError, ConnectionInfo, ContextState};
 use crate::value::Value;
 use crate::vol::{CallId, CallKind};
@@ -25,15 +25,12 @@ pub enum CloseReason {
     Error(crate::vol::LinkError),
 }
 
-/// Messages from handles and call tasks to the link task.
-///
-/// Calls and responses are boxed, so that the channel's queue nodes stay
-/// small. The channel is `futures`' (a node per message), not tokio's,
-/// which allocates a block of 32 commands and a cache-padded state up
-/// front and keeps them for the link's lifetime: with the unboxed enum
-/// 5.6 KiB per link, idle or not (issue #8).
+/// Messages from handles and call tasks to the link task, through its
+/// [`CommandQueue`] (which keeps at most a few slots while the link
+/// waits). A call is inline, one allocation fewer per call; the rarer
+/// responses of call tasks are boxed, so that a slot stays 56 bytes.
 pub(crate) enum Command {
-    Call(Box<OutgoingCall>),
+    Call(OutgoingCall),
     Respond(Box<CallResponse>),
     Release { id: i64, generation: u64 },
     Shutdown(LinkShutdown),
@@ -67,6 +64,8 @@ pub(crate) struct LinkShared {
     /// returned is never started, even when the task was mid-poll and
     /// would only see the command in its next wake-up.
     pub(crate) stop_requested: AtomicBool,
+    /// Commands for the link task (`LinkHandle::send`).
+    pub(crate) commands: CommandQueue,
 }
 
 /// Why the link closed, once it has: set once by the link task, awaited by
@@ -128,23 +127,31 @@ pub enum LinkShutdown {
 /// close, read its context. Holding it does not keep the link open.
 #[derive(Clone)]
 pub struct LinkHandle {
-    pub(crate) tx: mpsc::UnboundedSender<Command>,
     pub(crate) shared: Arc<LinkShared>,
 }
 
 static NEXT_LINK_ID: AtomicU64 = AtomicU64::new(1);
 
 impl LinkHandle {
-    pub(crate) fn new(info: ConnectionInfo) -> (Self, mpsc::UnboundedReceiver<Command>) {
-        let (tx, rx) = mpsc::unbounded();
+    /// A new link's handle; its driver takes the commands through the
+    /// [`CommandReceiver`], which closes the queue when dropped.
+    pub(crate) fn new(info: ConnectionInfo) -> (Self, CommandReceiver) {
         let shared = Arc::new(LinkShared {
             id: NEXT_LINK_ID.fetch_add(1, Ordering::Relaxed),
             info,
             state: Mutex::default(),
             closed: ClosedState::new(),
             stop_requested: AtomicBool::new(false),
+            commands: CommandQueue::new(),
         });
-        (LinkHandle { tx, shared }, rx)
+        let rx = CommandReceiver(shared.clone());
+        (LinkHandle { shared }, rx)
+    }
+
+    /// Queue a command for the link task; `Err` gives it back if the link
+    /// task has gone.
+    pub(crate) fn send(&self, command: Command) -> Result<(), Command> {
+        self.shared.commands.send(command)
     }
 
     /// A process-unique number for this link.
@@ -164,7 +171,7 @@ impl LinkHandle {
     /// Shut the link down (`docs/protocol/vol.md` §7.2), as [`LinkShutdown`] says. A
     /// forced shutdown after a graceful one escalates.
     pub fn shutdown(&self, how: LinkShutdown) {
-        let _ = self.tx.unbounded_send(Command::Shutdown(how));
+        let _ = self.send(Command::Shutdown(how));
         // After the send: whoever sees the flag finds the command queued.
         self.shared.stop_requested.store(true, Ordering::Release);
     }
@@ -177,6 +184,29 @@ impl LinkHandle {
     /// Wait until the link has closed; returns why.
     pub async fn closed(&self) -> CloseReason {
         self.shared.closed.wait().await
+    }
+}
+
+/// The link task's end of its [`CommandQueue`]: dropping it (with the
+/// driver) closes the queue, so later sends fail and queued calls see the
+/// link closed.
+pub(crate) struct CommandReceiver(Arc<LinkShared>);
+
+impl CommandReceiver {
+    /// The next command (see [`CommandQueue::poll_recv`]).
+    pub(crate) fn poll_recv(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Command> {
+        self.0.commands.poll_recv(cx)
+    }
+
+    /// Free the queue's spare slots while the link waits.
+    pub(crate) fn trim(&self) {
+        self.0.commands.trim();
+    }
+}
+
+impl Drop for CommandReceiver {
+    fn drop(&mut self) {
+        self.0.commands.close();
     }
 }
 

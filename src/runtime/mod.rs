@@ -9,6 +9,7 @@
 
 pub(crate) mod call_span;
 mod calls;
+mod commands;
 pub(crate) mod driver;
 mod handle;
 mod io;

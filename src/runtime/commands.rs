@@ -1,0 +1,208 @@
+//! The link's command queue: [`LinkHandle`](super::LinkHandle)s, remote
+//! objects and call tasks push [`Command`]s, the link's driver takes them.
+//!
+//! It lives inside the link's shared state (no `Arc` of its own) and is a
+//! `VecDeque` under a mutex plus the driver's waker: a command costs no
+//! allocation while the deque has room, where `futures`' unbounded channel
+//! allocated a queue node per command, and `tokio`'s kept a block of 32
+//! slots for the link's lifetime (issue #8: an idle link must stay small).
+//! The deque keeps at most [`KEPT_SLOTS`] slots once the driver has
+//! emptied it, so an idle link holds at most that much, and one that never
+//! received a command nothing.
+//!
+//! Commands are only ever dropped outside the lock: dropping one may drop
+//! a remote object, whose release is itself a command.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use futures::task::AtomicWaker;
+
+use super::handle::Command;
+
+/// Slots the deque keeps when it is emptied (more are freed): enough for a
+/// caller's call and a release in flight without a reallocation each time.
+pub(crate) const KEPT_SLOTS: usize = 4;
+
+/// Commands for one link's driver (see the module docs).
+pub(crate) struct CommandQueue {
+    queue: Mutex<Queue>,
+    driver: AtomicWaker,
+}
+
+#[derive(Default)]
+struct Queue {
+    commands: VecDeque<Command>,
+    /// The driver has gone: nothing is taken any more.
+    closed: bool,
+}
+
+impl CommandQueue {
+    pub(crate) fn new() -> Self {
+        CommandQueue {
+            queue: Mutex::default(),
+            driver: AtomicWaker::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic while holding the lock leaves the queue consistent (a
+        // push or a pop either happened or did not).
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queue `command` and wake the driver; `Err` gives it back if the
+    /// driver has gone.
+    pub(crate) fn send(&self, command: Command) -> Result<(), Command> {
+        {
+            let mut q = self.lock();
+            if q.closed {
+                return Err(command);
+            }
+            q.commands.push_back(command);
+        }
+        self.driver.wake();
+        Ok(())
+    }
+
+    /// The next command; `Pending` registers the driver's waker, so a
+    /// command sent after it wakes the driver.
+    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Command> {
+        if let Some(c) = self.lock().commands.pop_front() {
+            return Poll::Ready(c);
+        }
+        // Registered before the second look: a `send` in between finds
+        // the new waker, or its command is found here.
+        self.driver.register(cx.waker());
+        match self.lock().commands.pop_front() {
+            Some(c) => Poll::Ready(c),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Free the deque's slots beyond [`KEPT_SLOTS`] if it is empty (the
+    /// driver calls this when it goes back to waiting).
+    pub(crate) fn trim(&self) {
+        let spare = {
+            let mut q = self.lock();
+            if !q.commands.is_empty() || q.commands.capacity() <= KEPT_SLOTS {
+                return;
+            }
+            std::mem::take(&mut q.commands)
+        };
+        drop(spare);
+    }
+
+    /// The driver has gone: later sends fail, and the commands still
+    /// queued are dropped (their callers see the link closed).
+    pub(crate) fn close(&self) {
+        let queued = {
+            let mut q = self.lock();
+            q.closed = true;
+            std::mem::take(&mut q.commands)
+        };
+        drop(queued);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::handle::OutgoingCall;
+    use crate::runtime::LinkShutdown;
+    use crate::vol::CallKind;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+    use tokio::sync::oneshot::error::TryRecvError;
+
+    /// A waker that counts its wake-ups.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn release(id: i64) -> Command {
+        Command::Release { id, generation: 0 }
+    }
+
+    fn id_of(c: Command) -> i64 {
+        match c {
+            Command::Release { id, .. } => id,
+            _ => -1,
+        }
+    }
+
+    #[test]
+    fn commands_come_out_in_order_and_a_send_wakes_the_waiting_driver() {
+        let q = CommandQueue::new();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(q.poll_recv(&mut cx).is_pending());
+        q.send(release(1)).map_err(|_| ()).unwrap();
+        q.send(release(2)).map_err(|_| ()).unwrap();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "woken once: registered once"
+        );
+        let Poll::Ready(a) = q.poll_recv(&mut cx) else {
+            panic!("queued")
+        };
+        let Poll::Ready(b) = q.poll_recv(&mut cx) else {
+            panic!("queued")
+        };
+        assert_eq!((id_of(a), id_of(b)), (1, 2));
+        assert!(q.poll_recv(&mut cx).is_pending());
+        q.send(Command::Shutdown(LinkShutdown::Graceful))
+            .map_err(|_| ())
+            .unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn after_close_sends_fail_and_queued_commands_are_dropped() {
+        let q = CommandQueue::new();
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let call = Command::Call(OutgoingCall {
+            target: 1,
+            kind: CallKind::Normal,
+            args: Vec::new(),
+            reply: Some(tx),
+        });
+        q.send(call).map_err(|_| ()).unwrap();
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)), "queued");
+        q.close();
+        // The queued call was dropped: its caller sees the link closed.
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Closed)));
+        assert!(q.send(release(3)).is_err(), "the driver has gone");
+    }
+
+    #[test]
+    fn trim_keeps_a_few_slots_and_frees_the_rest() {
+        let q = CommandQueue::new();
+        for i in 0..64 {
+            q.send(release(i)).map_err(|_| ()).unwrap();
+        }
+        q.trim();
+        assert!(
+            q.lock().commands.capacity() >= 64,
+            "not while it holds commands"
+        );
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        while q.poll_recv(&mut cx).is_ready() {}
+        q.trim();
+        assert_eq!(q.lock().commands.capacity(), 0);
+        q.send(release(1)).map_err(|_| ()).unwrap();
+        let _ = q.poll_recv(&mut cx);
+        q.trim();
+        assert!(q.lock().commands.capacity() <= KEPT_SLOTS);
+        assert!(q.lock().commands.capacity() > 0, "a small deque is kept");
+    }
+}
