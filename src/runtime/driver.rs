@@ -26,7 +26,7 @@ use futures::future::Either;
 use futures::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 use tokio_util::io::poll_read_buf;
 use tracing::Instrument;
 use versile_middleware::{ConnectionSignals, LinkCounters};
@@ -36,6 +36,7 @@ use super::calls::{BudgetTurn, CallExecution, CallLimits, CallPermit, CallTasks,
 use super::handle::{
     CallResponse, CloseReason, Command, CommandReceiver, LinkHandle, LinkShutdown, OutgoingCall,
 };
+use super::link_timer::LinkTimer;
 use super::memory::{Admit, Buffers, Charge, LinkAccount, MemoryLimits};
 use super::spare_read_buffer;
 use crate::object::call_metrics::CallOutcome;
@@ -178,7 +179,7 @@ pub(crate) struct LinkDriver<IO> {
     /// Armed only while there is a deadline (the VOL handshake, keep-alive,
     /// a drain): a registered timer costs every park of the runtime a
     /// look at the timer wheel, and its allocation stays with the link.
-    timer: Option<Pin<Box<Sleep>>>,
+    timer: Option<LinkTimer>,
     /// What the link did, for its [`LinkOutcome`] and the middleware.
     counters: LinkCounters,
     /// Middleware signals to fire (established, activity), with the
@@ -537,13 +538,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             self.timer = None;
             return Ok(false);
         };
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if deadline < timer.deadline() {
-            timer.as_mut().reset(deadline);
+        let timer = self.timer.get_or_insert_with(|| LinkTimer {
+            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+            registered: None,
+        });
+        if deadline < timer.sleep.deadline() {
+            timer.reset(deadline);
         }
-        if timer.as_mut().poll(cx).is_pending() {
+        if timer.poll(cx, now).is_pending() {
             return Ok(false);
         }
         self.link.handle_timeout(now.into_std()).map_err(fail)?;
@@ -563,7 +565,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
                     now + Duration::from_secs(3600)
                 };
                 if let Some(timer) = self.timer.as_mut() {
-                    timer.as_mut().reset(at);
+                    timer.reset(at);
                 }
             }
         }

@@ -13,6 +13,7 @@ mod commands;
 pub(crate) mod driver;
 mod handle;
 mod io;
+mod link_timer;
 pub mod memory;
 mod spare_read_buffer;
 
