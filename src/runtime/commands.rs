@@ -14,6 +14,7 @@
 //! a remote object, whose release is itself a command.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -29,6 +30,12 @@ pub(crate) const KEPT_SLOTS: usize = 4;
 pub(crate) struct CommandQueue {
     queue: Mutex<Queue>,
     driver: AtomicWaker,
+    /// The deque's length, written under the lock: the driver's polls of
+    /// an empty queue (most of them) read it instead of locking.
+    queued: AtomicUsize,
+    /// The deque has more than [`KEPT_SLOTS`] slots (written under the
+    /// lock), so that `trim` locks only when it has something to free.
+    spilled: AtomicBool,
 }
 
 #[derive(Default)]
@@ -43,6 +50,8 @@ impl CommandQueue {
         CommandQueue {
             queue: Mutex::default(),
             driver: AtomicWaker::new(),
+            queued: AtomicUsize::new(0),
+            spilled: AtomicBool::new(false),
         }
     }
 
@@ -61,21 +70,39 @@ impl CommandQueue {
                 return Err(command);
             }
             q.commands.push_back(command);
+            self.queued.store(q.commands.len(), Ordering::Release);
+            if q.commands.capacity() > KEPT_SLOTS {
+                self.spilled.store(true, Ordering::Relaxed);
+            }
         }
+        // After the length is stored: a driver that registered and then
+        // found the queue empty is woken here.
         self.driver.wake();
         Ok(())
+    }
+
+    fn pop(&self) -> Option<Command> {
+        let mut q = self.lock();
+        let c = q.commands.pop_front();
+        self.queued.store(q.commands.len(), Ordering::Release);
+        c
     }
 
     /// The next command; `Pending` registers the driver's waker, so a
     /// command sent after it wakes the driver.
     pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Command> {
-        if let Some(c) = self.lock().commands.pop_front() {
-            return Poll::Ready(c);
+        if self.queued.load(Ordering::Acquire) > 0 {
+            if let Some(c) = self.pop() {
+                return Poll::Ready(c);
+            }
         }
         // Registered before the second look: a `send` in between finds
         // the new waker, or its command is found here.
         self.driver.register(cx.waker());
-        match self.lock().commands.pop_front() {
+        if self.queued.load(Ordering::Acquire) == 0 {
+            return Poll::Pending;
+        }
+        match self.pop() {
             Some(c) => Poll::Ready(c),
             None => Poll::Pending,
         }
@@ -84,11 +111,15 @@ impl CommandQueue {
     /// Free the deque's slots beyond [`KEPT_SLOTS`] if it is empty (the
     /// driver calls this when it goes back to waiting).
     pub(crate) fn trim(&self) {
+        if !self.spilled.load(Ordering::Relaxed) {
+            return;
+        }
         let spare = {
             let mut q = self.lock();
             if !q.commands.is_empty() || q.commands.capacity() <= KEPT_SLOTS {
                 return;
             }
+            self.spilled.store(false, Ordering::Relaxed);
             std::mem::take(&mut q.commands)
         };
         drop(spare);
@@ -100,6 +131,8 @@ impl CommandQueue {
         let queued = {
             let mut q = self.lock();
             q.closed = true;
+            self.queued.store(0, Ordering::Release);
+            self.spilled.store(false, Ordering::Relaxed);
             std::mem::take(&mut q.commands)
         };
         drop(queued);
@@ -204,5 +237,54 @@ mod tests {
         q.trim();
         assert!(q.lock().commands.capacity() <= KEPT_SLOTS);
         assert!(q.lock().commands.capacity() > 0, "a small deque is kept");
+    }
+
+    #[test]
+    fn no_command_and_no_wake_up_is_lost_between_threads() {
+        const SENDERS: i64 = 4;
+        const EACH: i64 = 10_000;
+        let q = Arc::new(CommandQueue::new());
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|t| {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    for i in 0..EACH {
+                        q.send(release(t * EACH + i)).map_err(|_| ()).unwrap();
+                    }
+                })
+            })
+            .collect();
+        // The driver's side: blocks on each command with a real waker, so
+        // a lost wake-up hangs it (bounded below).
+        let receiver = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                let mut sum = 0i64;
+                for _ in 0..SENDERS * EACH {
+                    let c = futures::executor::block_on(std::future::poll_fn(|cx| q.poll_recv(cx)));
+                    sum += id_of(c);
+                }
+                sum
+            })
+        };
+        for s in senders {
+            s.join().unwrap();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !receiver.is_finished() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the receiver hangs: a lost wake-up"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let n = SENDERS * EACH;
+        assert_eq!(
+            receiver.join().unwrap(),
+            n * (n - 1) / 2,
+            "every command, once"
+        );
+        q.trim();
+        assert!(q.lock().commands.capacity() <= KEPT_SLOTS);
     }
 }
