@@ -159,6 +159,11 @@ mod tests {
         }
     }
 
+    /// Queue `c`, which must be taken (`Command` is not `Debug`).
+    fn push(q: &CommandQueue, c: Command) {
+        assert!(q.send(c).is_ok(), "the queue is open");
+    }
+
     fn release(id: i64) -> Command {
         Command::Release { id, generation: 0 }
     }
@@ -177,8 +182,8 @@ mod tests {
         let waker = Waker::from(count.clone());
         let mut cx = Context::from_waker(&waker);
         assert!(q.poll_recv(&mut cx).is_pending());
-        q.send(release(1)).map_err(|_| ()).unwrap();
-        q.send(release(2)).map_err(|_| ()).unwrap();
+        push(&q, release(1));
+        push(&q, release(2));
         assert_eq!(
             count.0.load(Ordering::SeqCst),
             1,
@@ -192,9 +197,7 @@ mod tests {
         };
         assert_eq!((id_of(a), id_of(b)), (1, 2));
         assert!(q.poll_recv(&mut cx).is_pending());
-        q.send(Command::Shutdown(LinkShutdown::Graceful))
-            .map_err(|_| ())
-            .unwrap();
+        push(&q, Command::Shutdown(LinkShutdown::Graceful));
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
     }
 
@@ -208,7 +211,7 @@ mod tests {
             args: Vec::new(),
             reply: Some(tx),
         });
-        q.send(call).map_err(|_| ()).unwrap();
+        push(&q, call);
         assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)), "queued");
         q.close();
         // The queued call was dropped: its caller sees the link closed.
@@ -220,7 +223,7 @@ mod tests {
     fn trim_keeps_a_few_slots_and_frees_the_rest() {
         let q = CommandQueue::new();
         for i in 0..64 {
-            q.send(release(i)).map_err(|_| ()).unwrap();
+            push(&q, release(i));
         }
         q.trim();
         assert!(
@@ -232,7 +235,7 @@ mod tests {
         while q.poll_recv(&mut cx).is_ready() {}
         q.trim();
         assert_eq!(q.lock().commands.capacity(), 0);
-        q.send(release(1)).map_err(|_| ()).unwrap();
+        push(&q, release(1));
         let _ = q.poll_recv(&mut cx);
         q.trim();
         assert!(q.lock().commands.capacity() <= KEPT_SLOTS);
@@ -249,7 +252,7 @@ mod tests {
                 let q = q.clone();
                 std::thread::spawn(move || {
                     for i in 0..EACH {
-                        q.send(release(t * EACH + i)).map_err(|_| ()).unwrap();
+                        push(&q, release(t * EACH + i));
                     }
                 })
             })

@@ -538,11 +538,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
             self.timer = None;
             return Ok(false);
         };
-        let timer = self.timer.get_or_insert_with(|| LinkTimer {
-            sleep: Box::pin(tokio::time::sleep_until(deadline)),
-            registered: None,
-        });
-        if deadline < timer.sleep.deadline() {
+        let timer = self.timer.get_or_insert_with(|| LinkTimer::new(deadline));
+        if deadline < timer.deadline() {
             timer.reset(deadline);
         }
         if timer.poll(cx, now).is_pending() {

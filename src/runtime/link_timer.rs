@@ -11,14 +11,26 @@ use tokio::time::{Instant, Sleep};
 
 /// The link's one timer, with the waker its last pending poll registered.
 pub(crate) struct LinkTimer {
-    pub(crate) sleep: Pin<Box<Sleep>>,
+    sleep: Pin<Box<Sleep>>,
     /// Set while that registration stands (until the deadline moves or the
     /// timer fires): polling again with the same waker before the deadline
     /// only repeats it, a few hundred instructions per round of a busy link.
-    pub(crate) registered: Option<Waker>,
+    registered: Option<Waker>,
 }
 
 impl LinkTimer {
+    /// A timer for `deadline`, not registered yet.
+    pub(crate) fn new(deadline: Instant) -> Self {
+        LinkTimer {
+            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+            registered: None,
+        }
+    }
+
+    pub(crate) fn deadline(&self) -> Instant {
+        self.sleep.deadline()
+    }
+
     pub(crate) fn reset(&mut self, deadline: Instant) {
         self.sleep.as_mut().reset(deadline);
         self.registered = None;
@@ -73,10 +85,7 @@ mod tests {
     #[tokio::test]
     async fn a_new_waker_or_deadline_registers_again_and_the_deadline_fires() {
         let start = Instant::now();
-        let mut timer = LinkTimer {
-            sleep: Box::pin(tokio::time::sleep_until(start + Duration::from_millis(20))),
-            registered: None,
-        };
+        let mut timer = LinkTimer::new(start + Duration::from_millis(20));
         let (a, wa) = counter();
         let (b, wb) = counter();
         assert!(timer
