@@ -142,22 +142,13 @@ impl CommandQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::counting_waker::counting_waker;
     use crate::runtime::handle::OutgoingCall;
     use crate::runtime::LinkShutdown;
     use crate::vol::CallKind;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    use std::task::{Wake, Waker};
+    use std::task::Waker;
     use tokio::sync::oneshot::error::TryRecvError;
-
-    /// A waker that counts its wake-ups.
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     /// Queue `c`, which must be taken (`Command` is not `Debug`).
     fn push(q: &CommandQueue, c: Command) {
@@ -178,17 +169,12 @@ mod tests {
     #[test]
     fn commands_come_out_in_order_and_a_send_wakes_the_waiting_driver() {
         let q = CommandQueue::new();
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         assert!(q.poll_recv(&mut cx).is_pending());
         push(&q, release(1));
         push(&q, release(2));
-        assert_eq!(
-            count.0.load(Ordering::SeqCst),
-            1,
-            "woken once: registered once"
-        );
+        assert_eq!(count.get(), 1, "woken once: registered once");
         let Poll::Ready(a) = q.poll_recv(&mut cx) else {
             panic!("queued")
         };
@@ -198,7 +184,7 @@ mod tests {
         assert_eq!((id_of(a), id_of(b)), (1, 2));
         assert!(q.poll_recv(&mut cx).is_pending());
         push(&q, Command::Shutdown(LinkShutdown::Graceful));
-        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert_eq!(count.get(), 2);
     }
 
     #[test]

@@ -64,30 +64,15 @@ impl LinkTimer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::task::Wake;
+    use crate::runtime::counting_waker::counting_waker;
     use std::time::Duration;
-
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn counter() -> (Arc<Count>, Waker) {
-        let c = Arc::new(Count(AtomicUsize::new(0)));
-        (c.clone(), Waker::from(c))
-    }
 
     #[tokio::test]
     async fn a_new_waker_or_deadline_registers_again_and_the_deadline_fires() {
         let start = Instant::now();
         let mut timer = LinkTimer::new(start + Duration::from_millis(20));
-        let (a, wa) = counter();
-        let (b, wb) = counter();
+        let (a, wa) = counting_waker();
+        let (b, wb) = counting_waker();
         assert!(timer
             .poll(&mut Context::from_waker(&wa), start)
             .is_pending());
@@ -109,8 +94,8 @@ mod tests {
             .is_pending());
 
         tokio::time::sleep(Duration::from_millis(30)).await;
-        assert_eq!(b.0.load(Ordering::SeqCst), 1, "the registered waker fired");
-        assert_eq!(a.0.load(Ordering::SeqCst), 0);
+        assert_eq!(b.get(), 1, "the registered waker fired");
+        assert_eq!(a.get(), 0);
         let now = Instant::now();
         assert!(timer.poll(&mut Context::from_waker(&wb), now).is_ready());
         assert!(timer.registered.is_none());

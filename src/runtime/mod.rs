@@ -10,6 +10,8 @@
 pub(crate) mod call_span;
 mod calls;
 mod commands;
+#[cfg(test)]
+mod counting_waker;
 pub(crate) mod driver;
 mod handle;
 mod io;
