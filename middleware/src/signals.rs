@@ -13,10 +13,12 @@
 //!   its protocol handshake is complete,
 //! * calls [`report`](ConnectionSignals::report) with its running counters
 //!   (bytes, calls, calls in flight) whenever they change,
-//! * watches [`close_requested`](ConnectionSignals::close_requested) and
-//!   closes the connection gracefully when a layer asks.
+//! * watches [`close_requested`](ConnectionSignals::close_requested) (or
+//!   polls [`poll_close_requested`](ConnectionSignals::poll_close_requested))
+//!   and closes the connection gracefully when a layer asks.
 //!
-//! Everything is a few atomics, two `OnceLock`s and one `Notify`: reporting
+//! Everything is a few atomics, two `OnceLock`s, one `Notify` and the
+//! closing task's waker: reporting
 //! costs no lock and no allocation, and an idle connection's signals stay
 //! small (two `watch` channels were 0.7 KiB per connection, issue #8). A terminal service that ignores the signals
 //! still works; the layers then see a connection that never establishes
@@ -24,7 +26,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
+use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -61,6 +65,8 @@ struct Shared {
     close: OnceLock<&'static str>,
     /// Woken when `established_at` or `close` is set.
     changed: Notify,
+    /// The task polling [`ConnectionSignals::poll_close_requested`].
+    close_waker: AtomicWaker,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     calls_received: AtomicU64,
@@ -88,6 +94,7 @@ impl ConnectionSignals {
                 established_at: OnceLock::new(),
                 close: OnceLock::new(),
                 changed: Notify::new(),
+                close_waker: AtomicWaker::new(),
                 bytes_in: AtomicU64::new(0),
                 bytes_out: AtomicU64::new(0),
                 calls_received: AtomicU64::new(0),
@@ -130,22 +137,70 @@ impl ConnectionSignals {
 
     /// Report the running counters (absolute values, not deltas). Any
     /// change of bytes counts as traffic; any change of calls as call
-    /// activity.
+    /// activity. One task reports (the terminal service's).
     pub fn report(&self, c: LinkCounters) {
+        let (traffic, calls) = self.store_counters(c);
+        if traffic || calls {
+            self.stamp(traffic, calls, Instant::now());
+        }
+    }
+
+    /// [`report`](Self::report), with the time the caller has already read
+    /// (a link reads the clock once per wake-up; activity stamps serve
+    /// timeouts of seconds).
+    pub fn report_at(&self, c: LinkCounters, now: Instant) {
+        let (traffic, calls) = self.store_counters(c);
+        self.stamp(traffic, calls, now);
+    }
+
+    /// Store `c`; whether traffic and whether call activity changed. One
+    /// reporter, so a load and a store per counter: no atomic
+    /// read-modify-write (six locked instructions on every wake-up of every
+    /// link, `docs/performance.md` in the versile crate).
+    fn store_counters(&self, c: LinkCounters) -> (bool, bool) {
         let s = &*self.shared;
-        let now = Instant::now();
-        let traffic = (s.bytes_in.swap(c.bytes_in, Ordering::Relaxed) != c.bytes_in)
-            | (s.bytes_out.swap(c.bytes_out, Ordering::Relaxed) != c.bytes_out);
-        let calls = (s.calls_received.swap(c.calls_received, Ordering::Relaxed)
-            != c.calls_received)
-            | (s.calls_sent.swap(c.calls_sent, Ordering::Relaxed) != c.calls_sent)
-            | (s.call_errors.swap(c.call_errors, Ordering::Relaxed) != c.call_errors)
-            | (s.calls_in_flight.swap(c.calls_in_flight, Ordering::Relaxed) != c.calls_in_flight);
+        let set = |slot: &AtomicU64, v: u64| {
+            let changed = slot.load(Ordering::Relaxed) != v;
+            if changed {
+                slot.store(v, Ordering::Relaxed);
+            }
+            changed
+        };
+        let traffic = set(&s.bytes_in, c.bytes_in) | set(&s.bytes_out, c.bytes_out);
+        let calls = set(&s.calls_received, c.calls_received)
+            | set(&s.calls_sent, c.calls_sent)
+            | set(&s.call_errors, c.call_errors)
+            | set(&s.calls_in_flight, c.calls_in_flight);
+        (traffic, calls)
+    }
+
+    fn stamp(&self, traffic: bool, calls: bool, now: Instant) {
+        if !(traffic || calls) {
+            return;
+        }
+        let nanos = self.nanos(now);
         if traffic {
-            self.touch(&s.last_traffic, now);
+            self.shared.last_traffic.fetch_max(nanos, Ordering::Relaxed);
         }
         if calls {
-            self.touch(&s.last_call, now);
+            self.shared.last_call.fetch_max(nanos, Ordering::Relaxed);
+        }
+    }
+
+    /// Poll form of [`close_requested`](Self::close_requested), for a
+    /// terminal service that polls it on every wake-up of its connection:
+    /// registering the same waker again costs two atomic operations, where
+    /// the future takes the `Notify`'s lock on every poll. One task polls
+    /// it (it keeps one waker).
+    pub fn poll_close_requested(&self, cx: &mut Context<'_>) -> Poll<&'static str> {
+        if let Some(reason) = self.close_request() {
+            return Poll::Ready(reason);
+        }
+        self.shared.close_waker.register(cx.waker());
+        // A request between the check and the registration woke no one.
+        match self.close_request() {
+            Some(reason) => Poll::Ready(reason),
+            None => Poll::Pending,
         }
     }
 
@@ -232,6 +287,7 @@ impl ConnectionSignals {
     /// first reason wins.
     pub fn request_close(&self, reason: &'static str) {
         if self.shared.close.set(reason).is_ok() {
+            self.shared.close_waker.wake();
             self.shared.changed.notify_waiters();
         }
     }
@@ -242,10 +298,15 @@ impl ConnectionSignals {
     }
 
     fn touch(&self, slot: &AtomicU64, now: Instant) {
+        slot.fetch_max(self.nanos(now), Ordering::Relaxed);
+    }
+
+    /// `now` as nanoseconds after creation, the stamps' unit.
+    fn nanos(&self, now: Instant) -> u64 {
         let nanos = now
             .saturating_duration_since(self.shared.created)
             .as_nanos();
-        slot.fetch_max(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Relaxed);
+        u64::try_from(nanos).unwrap_or(u64::MAX)
     }
 
     fn at(&self, slot: &AtomicU64) -> Instant {
@@ -278,6 +339,45 @@ mod tests {
         assert_eq!(s.last_traffic(), t0 + Duration::from_secs(1));
         assert_eq!(s.last_call_activity(), t0 + Duration::from_secs(2));
         assert_eq!(s.counters().calls_in_flight, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn report_at_stamps_the_given_time_and_only_on_change() {
+        let s = ConnectionSignals::new();
+        let t0 = s.created();
+        let c = LinkCounters {
+            bytes_out: 5,
+            calls_sent: 1,
+            ..Default::default()
+        };
+        s.report_at(c, t0 + Duration::from_secs(3));
+        assert_eq!(s.last_traffic(), t0 + Duration::from_secs(3));
+        assert_eq!(s.last_call_activity(), t0 + Duration::from_secs(3));
+        // Nothing changed: no stamp moves.
+        s.report_at(c, t0 + Duration::from_secs(9));
+        assert_eq!(s.last_traffic(), t0 + Duration::from_secs(3));
+        assert_eq!(s.counters(), c);
+    }
+
+    #[tokio::test]
+    async fn poll_close_requested_wakes_the_polling_task() {
+        let s = ConnectionSignals::new();
+        let waiter = tokio::spawn({
+            let s = s.clone();
+            async move { std::future::poll_fn(|cx| s.poll_close_requested(cx)).await }
+        });
+        tokio::task::yield_now().await;
+        // A change that is not a close request leaves it waiting.
+        s.mark_established(None);
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        s.request_close("idle");
+        s.request_close("other");
+        let reason = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken")
+            .expect("join");
+        assert_eq!(reason, "idle");
     }
 
     #[tokio::test]

@@ -287,12 +287,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         self
     }
 
-    fn report(&self) {
+    fn report(&self, now: Instant) {
         if let Some((s, _)) = &self.signals {
-            s.report(LinkCounters {
+            let counters = LinkCounters {
                 calls_in_flight: (self.in_flight + self.queued.len() + self.pending.len()) as u64,
                 ..self.counters
-            });
+            };
+            s.report_at(counters, now);
         }
     }
 
@@ -309,18 +310,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     where
         IO: Send,
     {
-        let mut close_requested: Option<BoxFuture<'static, ()>> =
-            self.signals.as_ref().map(|(s, _)| {
-                let s = s.clone();
-                async move {
-                    let _reason = s.close_requested().await;
-                }
-                .boxed()
-            });
+        let mut watch_close = self.signals.is_some();
         std::future::poll_fn(move |cx| {
-            if let Some(close) = close_requested.as_mut() {
-                if close.poll_unpin(cx).is_ready() {
-                    close_requested = None;
+            if watch_close {
+                let requested = match &self.signals {
+                    Some((s, _)) => s.poll_close_requested(cx).is_ready(),
+                    None => false,
+                };
+                if requested {
+                    watch_close = false;
                     self.handle.shutdown(LinkShutdown::Graceful);
                 }
             }
@@ -351,22 +349,23 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     }
 
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
-        let r = self.poll_rounds(cx);
+        // One clock reading per wake-up, not per round: a round trip takes
+        // several rounds, and the timestamps only feed keep-alive, drain
+        // deadlines and activity stamps (seconds), where a few µs of
+        // staleness do not matter.
+        let now = Instant::now();
+        let r = self.poll_rounds(cx, now);
         // Not kept while the link waits: parked if the entities let go of
         // it, else dropped (they free it).
         self.park_released_read_buffer();
         self.released_rbuf = None;
         self.rx.trim();
         self.account.settle(self.buffers(self.rbuf.capacity()));
-        self.report();
+        self.report(now);
         r
     }
 
-    fn poll_rounds(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
-        // One clock reading per wake-up, not per round: a round trip takes
-        // several rounds, and the timestamps only feed keep-alive and drain
-        // deadlines (seconds), where a few µs of staleness do not matter.
-        let now = Instant::now();
+    fn poll_rounds(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<CloseReason> {
         for round in 0..POLL_BUDGET {
             let commands = if round == 0 {
                 Commands::Receive

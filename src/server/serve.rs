@@ -1,11 +1,12 @@
 //! The accept loop and the [`Server`] handle (`docs/protocol/vop-service.md` §5.5).
 
 use crate::runtime::LinkShutdown;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -560,13 +561,28 @@ async fn serve_connection<S>(
     S::Error: Into<BoxError>,
 {
     let _slot = slot;
-    tokio::select! {
-        r = svc.oneshot(conn) => {
-            if let Err(e) = r {
-                debug!(%peer, error = %e.into(), "connection ended with an error");
-            }
+    let mut served = std::pin::pin!(svc.oneshot(conn));
+    let mut stop = std::pin::pin!(force.cancelled());
+    let mut registered: Option<Waker> = None;
+    let served = std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = served.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
         }
-        _ = force.cancelled() => {}
+        // The token's future takes its lock on every poll, and this task
+        // wakes on every message of the link: it is polled again only for
+        // a new waker, or once cancelled (a cancellation wakes the waker
+        // its last poll registered).
+        let known = registered.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+        if force.is_cancelled() || !known {
+            if stop.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            registered = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    });
+    if let Some(Err(e)) = served.await {
+        debug!(%peer, error = %e.into(), "connection ended with an error");
     }
 }
 
