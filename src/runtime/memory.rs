@@ -176,6 +176,11 @@ impl LinkMemory {
         self.used.load(Ordering::Relaxed)
     }
 
+    /// What is left of the reserve (charged to this link only).
+    fn free_reserve(&self) -> usize {
+        self.reserve.saturating_sub(self.used())
+    }
+
     /// Move this link's usage from `from` to `to` bytes; `force` for memory
     /// that is already spent. Each successful step moves the shared budget
     /// by exactly the change of [`over`](Self::over), so the shared total is
@@ -349,6 +354,18 @@ impl LinkAccount {
         let room = reachable
             .saturating_sub(base)
             .clamp(MIN_ROOM.max(need), ROOM_STEP.max(need));
+        // Room taken from the shared budget when the link's reserve has
+        // enough was charged to it and given back on every wake-up of
+        // every link: two updates of the one counter all links share
+        // (`docs/performance.md`, "Sixth round"). Within the reserve while
+        // what the decoder needs fits there; beyond it (a large entity)
+        // as before.
+        let in_reserve = (self.memory.free_reserve() + self.buffers.amount()).saturating_sub(base);
+        let room = if in_reserve >= MIN_ROOM.max(need) {
+            room.min(in_reserve)
+        } else {
+            room
+        };
         match self.buffers.try_resize(base + room) {
             Ok(()) => {
                 self.resume();
@@ -484,5 +501,48 @@ mod tests {
         drop(spent);
         drop(cb);
         assert_eq!((b.used(), l.process.used()), (0, 0));
+    }
+
+    fn small_read(decoding: usize, wanted: Option<usize>) -> Buffers {
+        Buffers {
+            read_buffer: 4096,
+            unsent: 0,
+            decoding,
+            wanted,
+        }
+    }
+
+    #[test]
+    fn room_comes_from_the_reserve_while_it_fits() {
+        let l = limits(4 << 20, 256 << 10, 64 << 20);
+        let mut account = LinkAccount::new(&l, 1);
+        // An ordinary read: room within the reserve, the shared budget
+        // untouched, and nothing left charged once settled.
+        let Admit::Read { decoder_room } = account.admit(small_read(0, None), false) else {
+            panic!("refused");
+        };
+        assert_eq!(decoder_room, (256 << 10) - 4096);
+        assert_eq!(l.process.used(), 0);
+        account.settle(small_read(0, None));
+        assert_eq!(account.memory.used(), 4096);
+        // Other charges of the link (a running call's arguments) leave
+        // less of the reserve.
+        let call = account.memory.charge_spent(100 << 10);
+        let Admit::Read { decoder_room } = account.admit(small_read(0, None), false) else {
+            panic!("refused");
+        };
+        assert_eq!(decoder_room, (156 << 10) - 4096);
+        assert_eq!(l.process.used(), 0);
+        drop(call);
+        // A decoder that needs more than the reserve holds gets it, and
+        // up to a room step, from the shared budget.
+        let wanted = 600 << 10;
+        let Admit::Read { decoder_room } = account.admit(small_read(0, Some(wanted)), false) else {
+            panic!("refused");
+        };
+        assert_eq!(decoder_room, ROOM_STEP);
+        assert!(l.process.used() > 0);
+        account.settle(small_read(0, None));
+        assert_eq!(l.process.used(), 0);
     }
 }
