@@ -312,15 +312,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     {
         let mut watch_close = self.signals.is_some();
         std::future::poll_fn(move |cx| {
-            if watch_close {
-                let requested = match &self.signals {
-                    Some((s, _)) => s.poll_close_requested(cx).is_ready(),
-                    None => false,
-                };
-                if requested {
-                    watch_close = false;
-                    self.handle.shutdown(LinkShutdown::Graceful);
-                }
+            let requested = watch_close
+                && self
+                    .signals
+                    .as_ref()
+                    .is_some_and(|(s, _)| s.poll_close_requested(cx).is_ready());
+            if requested {
+                watch_close = false;
+                self.handle.shutdown(LinkShutdown::Graceful);
             }
             self.poll_drive(cx).map(|reason| self.finish(reason))
         })
@@ -422,14 +421,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
 
     /// Handle every command waiting in the queue (from handles, remote
     /// objects and call tasks); its `Pending` registers the waker.
-    /// Returns whether there was any.
-    fn command_step(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<bool, Step> {
-        let mut received = false;
+    fn command_step(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<(), Step> {
         while let Poll::Ready(cmd) = self.rx.poll_recv(cx) {
             self.on_command(cmd, now)?;
-            received = true;
         }
-        Ok(received)
+        Ok(())
     }
 
     /// Apply the authorizer's verdict once it has one
