@@ -115,6 +115,18 @@ pub trait BlockTransform: Send {
     /// Transform `data` (a multiple of the input block size) and append the
     /// result to `out`.
     fn transform(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), VtsError>;
+    /// Transform `out[start..]` where it lies: the sealer frames a message
+    /// straight into the output buffer and encrypts it there, without a
+    /// copy of its own (`docs/performance.md`, "Seventh round"). The
+    /// default moves the tail out and back, for transforms whose output
+    /// blocks differ in size.
+    fn transform_tail(&mut self, out: &mut Vec<u8>, start: usize) -> Result<(), VtsError> {
+        if start > out.len() {
+            return Err(VtsError::BadLength);
+        }
+        let data = out.split_off(start);
+        self.transform(&data, out)
+    }
 }
 
 /// Which way a symmetric transform runs.
@@ -185,7 +197,14 @@ where
         }
         let start = out.len();
         out.extend_from_slice(data);
-        let buf = &mut out[start..];
+        self.transform_tail(out, start)
+    }
+
+    fn transform_tail(&mut self, out: &mut Vec<u8>, start: usize) -> Result<(), VtsError> {
+        let buf = out.get_mut(start..).ok_or(VtsError::BadLength)?;
+        if !buf.len().is_multiple_of(self.block) {
+            return Err(VtsError::BadLength);
+        }
         match &mut self.inner {
             Inner::Ofb { cipher, register } => {
                 for chunk in buf.chunks_exact_mut(self.block) {

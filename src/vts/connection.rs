@@ -172,8 +172,7 @@ impl VtsConnection {
         // message (§3.7: do not replicate the Python stall).
         if let Phase::Open(rl) = &mut self.phase {
             let mut got_record = false;
-            while let Some(p) = rl.open(buf)? {
-                self.plaintext_in.extend_from_slice(&p);
+            while rl.open_into(buf, &mut self.plaintext_in)?.is_some() {
                 got_record = true;
             }
             if got_record && self.wait_for_peer_record {

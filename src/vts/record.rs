@@ -91,6 +91,28 @@ impl RecordLayer {
         Ok(record)
     }
 
+    /// [`open`](Self::open), appending the record's plaintext to `out`
+    /// (one copy fewer); `Some` holds its length. Nothing is appended on an
+    /// error.
+    pub fn open_into(
+        &mut self,
+        buf: &mut BytesMut,
+        out: &mut BytesMut,
+    ) -> Result<Option<usize>, VtsError> {
+        let start = out.len();
+        let opened = self.opener.open_into(buf, out)?;
+        if let Some(n) = opened {
+            match count(self.received, n, self.limit) {
+                Ok(total) => self.received = total,
+                Err(e) => {
+                    out.truncate(start);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(opened)
+    }
+
     /// Whether a record has been partly received (for EOF handling).
     pub fn has_partial(&self) -> bool {
         self.opener.has_partial()
