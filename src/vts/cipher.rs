@@ -115,18 +115,13 @@ pub trait BlockTransform: Send {
     /// Transform `data` (a multiple of the input block size) and append the
     /// result to `out`.
     fn transform(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), VtsError>;
-    /// Transform `out[start..]` where it lies: the sealer frames a message
-    /// straight into the output buffer and encrypts it there, without a
-    /// copy of its own (`docs/performance.md`, "Seventh round"). The
-    /// default moves the tail out and back, for transforms whose output
-    /// blocks differ in size.
-    fn transform_tail(&mut self, out: &mut Vec<u8>, start: usize) -> Result<(), VtsError> {
-        if start > out.len() {
-            return Err(VtsError::BadLength);
-        }
-        let data = out.split_off(start);
-        self.transform(&data, out)
-    }
+    /// Transform `buf` where it lies (a multiple of the block size): the
+    /// sealer encrypts a frame built in the output buffer, and the opener
+    /// decrypts a record in the buffer its plaintext goes to, without
+    /// copies of their own (`docs/performance.md`, "Seventh round"). Only
+    /// for transforms whose output blocks are as long as their input
+    /// blocks, as every symmetric one's.
+    fn transform_in_place(&mut self, buf: &mut [u8]) -> Result<(), VtsError>;
 }
 
 /// Which way a symmetric transform runs.
@@ -197,11 +192,10 @@ where
         }
         let start = out.len();
         out.extend_from_slice(data);
-        self.transform_tail(out, start)
+        self.transform_in_place(&mut out[start..])
     }
 
-    fn transform_tail(&mut self, out: &mut Vec<u8>, start: usize) -> Result<(), VtsError> {
-        let buf = out.get_mut(start..).ok_or(VtsError::BadLength)?;
+    fn transform_in_place(&mut self, buf: &mut [u8]) -> Result<(), VtsError> {
         if !buf.len().is_multiple_of(self.block) {
             return Err(VtsError::BadLength);
         }

@@ -77,18 +77,6 @@ pub(crate) fn unframe(
     framed: &[u8],
     block: usize,
 ) -> Result<Vec<u8>, VtsError> {
-    let plaintext = unframed(hash, mac_key, seq, framed, block)?;
-    Ok(framed[plaintext].to_vec())
-}
-
-/// [`unframe`], but where the plaintext lies in `framed` (no copy).
-fn unframed(
-    hash: HashAlg,
-    mac_key: &[u8],
-    seq: u64,
-    framed: &[u8],
-    block: usize,
-) -> Result<std::ops::Range<usize>, VtsError> {
     let l = hash.output_len();
     if framed.len() < 2 {
         return Err(VtsError::BadLength);
@@ -99,11 +87,28 @@ fn unframed(
         return Err(VtsError::BadLength);
     }
     let (body, mac) = framed.split_at(total - l);
-    let expect = vhmac(hash, mac_key, &[&min_be(seq), body]);
-    if !bool::from(expect.ct_eq(mac)) {
-        return Err(VtsError::BadMac);
+    check_mac(hash, mac_key, seq, &[body], mac)?;
+    Ok(body[2..2 + plen].to_vec())
+}
+
+/// Compare `mac` with the VHMAC of `minBE(seq)` and `parts`, in constant time.
+fn check_mac(
+    hash: HashAlg,
+    mac_key: &[u8],
+    seq: u64,
+    parts: &[&[u8]],
+    mac: &[u8],
+) -> Result<(), VtsError> {
+    let seq = min_be(seq);
+    let mut input: Vec<&[u8]> = Vec::with_capacity(1 + parts.len());
+    input.push(&seq);
+    input.extend_from_slice(parts);
+    let expect = vhmac(hash, mac_key, &input);
+    if bool::from(expect.ct_eq(mac)) {
+        Ok(())
+    } else {
+        Err(VtsError::BadMac)
     }
-    Ok(2..2 + plen)
 }
 
 /// Seals messages in one direction (§2.5 Seal).
@@ -141,7 +146,7 @@ impl Sealer {
             self.t.block_len(),
             out,
         )?;
-        if let Err(e) = self.t.transform_tail(out, start) {
+        if let Err(e) = self.t.transform_in_place(&mut out[start..]) {
             // Never leave plaintext where ciphertext goes to the wire.
             out.truncate(start);
             return Err(e);
@@ -184,51 +189,45 @@ impl Opener {
     /// Open the next message from the front of `buf`: `Ok(None)` if it is
     /// incomplete (its bytes may have been consumed into the opener).
     pub fn open(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<u8>>, VtsError> {
-        let mut plaintext = Vec::new();
+        let mut plaintext = BytesMut::new();
         Ok(self
-            .open_with(buf, |p| plaintext.extend_from_slice(p))?
-            .map(|_| plaintext))
+            .open_into(buf, &mut plaintext)?
+            .map(|_| plaintext.to_vec()))
     }
 
-    /// [`open`](Self::open), appending the plaintext to `out` (one copy
-    /// from the decrypted frame, where `open`'s vector and its caller's
-    /// append were two); `Some` holds its length.
+    /// [`open`](Self::open), appending the plaintext to `out`; `Some` holds
+    /// its length. The record after its first block is decrypted in `out`
+    /// itself and cut to the plaintext once its MAC checks: one copy of
+    /// the ciphertext, where a frame of its own and a copy of its
+    /// plaintext were two more. Nothing stays appended on an error.
     pub fn open_into(
         &mut self,
         buf: &mut BytesMut,
         out: &mut BytesMut,
     ) -> Result<Option<usize>, VtsError> {
-        self.open_with(buf, |p| out.extend_from_slice(p))
-    }
-
-    /// Open the next message and hand its plaintext to `take`.
-    fn open_with(
-        &mut self,
-        buf: &mut BytesMut,
-        take: impl FnOnce(&[u8]),
-    ) -> Result<Option<usize>, VtsError> {
         let b = self.t.block_len();
-        let bo = self.t.out_block_len();
+        let l = self.hash.output_len();
         if self.partial.is_none() {
-            if buf.len() < bo {
+            if buf.len() < b {
                 return Ok(None);
             }
-            let mut first = Vec::with_capacity(b);
-            self.t.transform(&buf[..bo], &mut first)?;
-            buf.advance(bo);
-            if first.len() < 2 {
+            // In-place decryption needs ciphertext blocks as long as
+            // plaintext ones (every symmetric transform's).
+            if self.t.out_block_len() != b || b < 2 {
                 return Err(VtsError::BadLength);
             }
+            let mut first = Vec::with_capacity(b);
+            self.t.transform(&buf[..b], &mut first)?;
+            buf.advance(b);
             let plen = usize::from(u16::from_be_bytes([first[0], first[1]])) + 1;
             // Cap the declared length at our own limit before waiting for
             // it (§10 #7).
             if plen > self.max_plaintext {
                 return Err(VtsError::BadLength);
             }
-            let l = self.hash.output_len();
             let total = 2 + plen + pad_len(plen, l, b) + l;
-            let remaining = (total / b) * bo - bo;
-            self.partial = Some((first, remaining));
+            let rest = total.checked_sub(b).ok_or(VtsError::BadLength)?;
+            self.partial = Some((first, rest));
         }
         let Some((_, remaining)) = &self.partial else {
             return Ok(None);
@@ -237,16 +236,36 @@ impl Opener {
         if buf.len() < remaining {
             return Ok(None);
         }
-        let Some((mut framed, _)) = self.partial.take() else {
+        let Some((first, _)) = self.partial.take() else {
             return Ok(None);
         };
-        self.t.transform(&buf[..remaining], &mut framed)?;
+        // `out` gets the frame after LEN2: P || PAD || MAC.
+        let plen = usize::from(u16::from_be_bytes([first[0], first[1]])) + 1;
+        let start = out.len();
+        out.extend_from_slice(&first[2..]);
+        out.extend_from_slice(&buf[..remaining]);
         buf.advance(remaining);
-        let plaintext = unframed(self.hash, &self.mac_key, self.seq, &framed, b)?;
+        let body_end = out.len() - l;
+        let checked = self
+            .t
+            .transform_in_place(&mut out[start + b - 2..])
+            .and_then(|()| {
+                let (body, mac) = out[start..].split_at(body_end - start);
+                check_mac(
+                    self.hash,
+                    &self.mac_key,
+                    self.seq,
+                    &[&first[..2], body],
+                    mac,
+                )
+            });
+        if let Err(e) = checked {
+            out.truncate(start);
+            return Err(e);
+        }
+        out.truncate(start + plen);
         self.seq += 1;
-        let len = plaintext.len();
-        take(&framed[plaintext]);
-        Ok(Some(len))
+        Ok(Some(plen))
     }
 
     /// Whether part of a message has been consumed.
