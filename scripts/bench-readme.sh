@@ -35,8 +35,12 @@
 # In one process, the baseline and PLAIN sequential phases alternate in
 # ROUNDS rounds (`versile bench --rounds`), each on new connections, so
 # that neither runs alone in a cold process or on one unlucky connection.
+# In two processes, each run takes its calls from PAIRS fresh server and
+# client pairs (ours and the baseline alternating), merged by
+# scripts/merge-pairs.py: a pair keeps one latency mode for its whole run
+# on these VMs, and one pair's mode would be the run's figure.
 #
-# Environment: RUNS (3), ROUNDS (10), ITERATIONS (20000), WARMUP (2000), DURATION (3 s, the
+# Environment: RUNS (3), ROUNDS (10), PAIRS (3), ITERATIONS (20000), WARMUP (2000), DURATION (3 s, the
 # pipelined phases), HANDSHAKES (200), IDLE_LINKS (15000 per transport;
 # 0 skips the idle links; HICCUP_SECONDS (2) per CPU per pass; needs `ulimit -n` above it, raised here to
 # 20000 if the hard limit allows; 15,000 VTS links take 1–2 minutes of
@@ -48,6 +52,7 @@ cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
 ROUNDS=${ROUNDS:-10}
+PAIRS=${PAIRS:-3}
 ITERATIONS=${ITERATIONS:-20000}
 WARMUP=${WARMUP:-2000}
 DURATION=${DURATION:-3}
@@ -111,28 +116,39 @@ stop() {
 seq_args=(--iterations "$ITERATIONS" --warmup "$WARMUP" --rounds "$ROUNDS")
 
 # two_process NAME SERVER_CPU CLIENT_CPU [PAYLOAD]: writes NAME.$K.json
-# and NAME-baseline.$K.json. Ours first in odd passes, the baseline first
-# in even ones, so that neither always runs on the machine the other left.
+# and NAME-baseline.$K.json, each merged from PAIRS fresh server and
+# client processes sharing the run's calls (scripts/merge-pairs.py): a
+# pair keeps one latency mode for its whole run on these VMs. Ours first
+# in odd pairs of odd passes (and so on), so that neither always runs on
+# the machine the other left. Only the first pair of ours runs the
+# pipelined phase.
 two_process() {
     local name=$1 scpu=$2 ccpu=$3 payload=${4:-32}
     local iters=$ITERATIONS warm=$WARMUP dur=$DURATION
     if [ "$payload" -gt 65536 ]; then iters=200 warm=20 dur=0; fi
-    if [ $((K % 2)) -eq 1 ]; then
-        two_process_ours
-        two_process_baseline
-    else
-        two_process_baseline
-        two_process_ours
-    fi
+    iters=$(((iters + PAIRS - 1) / PAIRS))
+    local P
+    for P in $(seq "$PAIRS"); do
+        if [ $(((K + P) % 2)) -eq 0 ]; then
+            two_process_ours
+            two_process_baseline
+        else
+            two_process_baseline
+            two_process_ours
+        fi
+        dur=0
+    done
+    python3 scripts/merge-pairs.py "$OUT/$name.$K" "$PAIRS"
+    python3 scripts/merge-pairs.py "$OUT/$name-baseline.$K" "$PAIRS"
 }
 
-# The two halves of two_process (they read its locals).
+# The two halves of one pair of two_process (they read its locals).
 two_process_ours() {
     start "$name-serve" "listening on vop://" \
         taskset -c "$scpu" "$BIN" serve --insecure --threads 1 --listen 127.0.0.1:0
     taskset -c "$ccpu" "$BIN" bench --json --insecure --threads 1 --server-pid "$PID" \
         --payload "$payload" --iterations "$iters" --warmup "$warm" --duration "$dur" \
-        --latency-log "$OUT/$name.$K.calls" "vop://$ADDR/echo" >"$OUT/$name.$K.json"
+        --latency-log "$OUT/$name.$K.p$P.calls" "vop://$ADDR/echo" >"$OUT/$name.$K.p$P.json"
     stop "$PID"
 }
 
@@ -141,8 +157,8 @@ two_process_baseline() {
         taskset -c "$scpu" "$BIN" bench --baseline-server 127.0.0.1:0 --threads 1
     taskset -c "$ccpu" "$BIN" bench --json --threads 1 --server-pid "$PID" \
         --payload "$payload" --iterations "$iters" --warmup "$warm" \
-        --latency-log "$OUT/$name-baseline.$K.calls" \
-        --baseline-connect "$ADDR" >"$OUT/$name-baseline.$K.json"
+        --latency-log "$OUT/$name-baseline.$K.p$P.calls" \
+        --baseline-connect "$ADDR" >"$OUT/$name-baseline.$K.p$P.json"
     stop "$PID"
 }
 
@@ -323,7 +339,7 @@ for cpu, js in hiccups.items():
 EOF
 
 echo
-echo "When the slow calls came (two processes on CPU 0, pass 1; \`scripts/tail-timeline.py\`):"
+echo "When the slow calls came (two processes on CPU 0, pass 1, first pair; \`scripts/tail-timeline.py\`):"
 echo
 echo '```text'
 python3 scripts/tail-timeline.py "$OUT/two-0-baseline.1.calls" "$OUT/two-0.1.calls" |
