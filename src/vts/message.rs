@@ -87,23 +87,14 @@ pub(crate) fn unframe(
         return Err(VtsError::BadLength);
     }
     let (body, mac) = framed.split_at(total - l);
-    check_mac(hash, mac_key, seq, &[body], mac)?;
+    check_mac(hash, mac_key, &[&min_be(seq), body], mac)?;
     Ok(body[2..2 + plen].to_vec())
 }
 
-/// Compare `mac` with the VHMAC of `minBE(seq)` and `parts`, in constant time.
-fn check_mac(
-    hash: HashAlg,
-    mac_key: &[u8],
-    seq: u64,
-    parts: &[&[u8]],
-    mac: &[u8],
-) -> Result<(), VtsError> {
-    let seq = min_be(seq);
-    let mut input: Vec<&[u8]> = Vec::with_capacity(1 + parts.len());
-    input.push(&seq);
-    input.extend_from_slice(parts);
-    let expect = vhmac(hash, mac_key, &input);
+/// Compare `mac` with the VHMAC of `parts` (`minBE(seq)` first), in
+/// constant time.
+fn check_mac(hash: HashAlg, mac_key: &[u8], parts: &[&[u8]], mac: &[u8]) -> Result<(), VtsError> {
+    let expect = vhmac(hash, mac_key, parts);
     if bool::from(expect.ct_eq(mac)) {
         Ok(())
     } else {
@@ -251,13 +242,8 @@ impl Opener {
             .transform_in_place(&mut out[start + b - 2..])
             .and_then(|()| {
                 let (body, mac) = out[start..].split_at(body_end - start);
-                check_mac(
-                    self.hash,
-                    &self.mac_key,
-                    self.seq,
-                    &[&first[..2], body],
-                    mac,
-                )
+                let seq = min_be(self.seq);
+                check_mac(self.hash, &self.mac_key, &[&seq, &first[..2], body], mac)
             });
         if let Err(e) = checked {
             out.truncate(start);

@@ -84,11 +84,10 @@ impl RecordLayer {
 
     /// Open the next record from `buf`; `Ok(None)` if incomplete.
     pub fn open(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<u8>>, VtsError> {
-        let record = self.opener.open(buf)?;
-        if let Some(r) = &record {
-            self.received = count(self.received, r.len(), self.limit)?;
-        }
-        Ok(record)
+        let mut plaintext = BytesMut::new();
+        Ok(self
+            .open_into(buf, &mut plaintext)?
+            .map(|_| plaintext.to_vec()))
     }
 
     /// [`open`](Self::open), appending the record's plaintext to `out`
