@@ -87,6 +87,71 @@ async fn handshake_client_key_and_1mib() {
 }
 
 #[tokio::test]
+async fn a_large_write_yields_between_pieces_and_is_read_in_large_pieces() {
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+    struct CountingWaker(AtomicUsize);
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    tokio::time::timeout(T, async {
+        // Room for everything: the stream never waits for its peer, so
+        // each `Pending` is the stream giving its worker back.
+        let (a, b) = tokio::io::duplex(4 << 20);
+        let server = tokio::spawn(VtsStream::accept(
+            b,
+            legacy_vts_config(),
+            spec_key("server"),
+        ));
+        let mut c = VtsStream::connect(a, legacy_vts_config(), Some(spec_key("client")))
+            .await
+            .expect("client");
+        let mut s = server.await.unwrap().expect("server");
+        let data: Vec<u8> = (0..1 << 20).map(|i| (i * 7 % 251) as u8).collect();
+
+        let waker = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let w = Waker::from(waker.clone());
+        let mut cx = Context::from_waker(&w);
+        let (mut sent, mut yields) = (0, 0);
+        while sent < data.len() {
+            match Pin::new(&mut c).poll_write(&mut cx, &data[sent..]) {
+                Poll::Ready(n) => sent += n.unwrap(),
+                Poll::Pending => yields += 1,
+            }
+        }
+        // 1 MiB sealed 256 KiB at a time, the worker given back in between,
+        // and woken again each time (or the writer would hang).
+        assert_eq!(yields, 3);
+        assert_eq!(waker.0.load(Ordering::Relaxed), yields);
+        c.flush().await.unwrap();
+
+        // Read in pieces of up to 256 KiB, not 16 KiB ones.
+        let mut got = vec![0u8; data.len()];
+        let (mut filled, mut reads) = (0, 0);
+        while filled < got.len() {
+            let mut buf = ReadBuf::new(&mut got[filled..]);
+            poll_fn(|cx| Pin::new(&mut s).poll_read(cx, &mut buf))
+                .await
+                .unwrap();
+            assert!(!buf.filled().is_empty(), "EOF after {filled} bytes");
+            filled += buf.filled().len();
+            reads += 1;
+        }
+        assert!(got == data);
+        assert!(reads <= 8, "{reads} reads for 1 MiB");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
 async fn vol_link_over_vts() {
     tokio::time::timeout(T, async {
         for client_key in [None, Some(spec_key("client"))] {

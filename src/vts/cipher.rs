@@ -122,6 +122,17 @@ pub trait BlockTransform: Send {
     /// for transforms whose output blocks are as long as their input
     /// blocks, as every symmetric one's.
     fn transform_in_place(&mut self, buf: &mut [u8]) -> Result<(), VtsError>;
+    /// Transform `input` into `out`, of the same length (a multiple of
+    /// the block size): the sealer encrypts the bulk of a plaintext
+    /// straight from the caller's buffer into the record. Only for
+    /// transforms whose output blocks are as long as their input blocks.
+    fn transform_into(&mut self, input: &[u8], out: &mut [u8]) -> Result<(), VtsError> {
+        if input.len() != out.len() {
+            return Err(VtsError::BadLength);
+        }
+        out.copy_from_slice(input);
+        self.transform_in_place(out)
+    }
 }
 
 /// Which way a symmetric transform runs.
@@ -231,6 +242,30 @@ where
             }
         }
         Ok(())
+    }
+
+    fn transform_into(&mut self, input: &[u8], out: &mut [u8]) -> Result<(), VtsError> {
+        if input.len() != out.len() || !input.len().is_multiple_of(self.block) {
+            return Err(VtsError::BadLength);
+        }
+        match &mut self.inner {
+            Inner::CbcEnc(c) => {
+                let (from, _) = cipher::Block::<cbc::Encryptor<C>>::slice_as_chunks(input);
+                let (to, _) = cipher::Block::<cbc::Encryptor<C>>::slice_as_chunks_mut(out);
+                c.encrypt_blocks_b2b(from, to)
+                    .map_err(|_| VtsError::BadLength)
+            }
+            Inner::CbcDec(c) => {
+                let (from, _) = cipher::Block::<cbc::Decryptor<C>>::slice_as_chunks(input);
+                let (to, _) = cipher::Block::<cbc::Decryptor<C>>::slice_as_chunks_mut(out);
+                c.decrypt_blocks_b2b(from, to)
+                    .map_err(|_| VtsError::BadLength)
+            }
+            Inner::Ofb { .. } => {
+                out.copy_from_slice(input);
+                self.transform_in_place(out)
+            }
+        }
     }
 }
 

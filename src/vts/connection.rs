@@ -6,6 +6,7 @@
 //! and out with [`read_plaintext`](VtsConnection::read_plaintext). Any
 //! error is final: close the transport (the protocol has no alerts, §7).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -34,7 +35,11 @@ pub struct VtsConnection {
     phase: Phase,
     out: Vec<u8>,
     out_pos: usize,
-    plaintext_in: BytesMut,
+    /// Received plaintext, a record's at a time: each is a part of the
+    /// buffer its record arrived in (no copy, [`RecordLayer::open_record`]).
+    plaintext_in: VecDeque<BytesMut>,
+    /// Bytes in `plaintext_in`.
+    plaintext_len: usize,
     /// Plaintext written while records may not be sent yet (handshake, or
     /// the §3.7 wait for the peer's first record).
     /// Each write stays its own record (as Python does, §4).
@@ -93,7 +98,8 @@ impl VtsConnection {
             phase,
             out,
             out_pos: 0,
-            plaintext_in: BytesMut::new(),
+            plaintext_in: VecDeque::new(),
+            plaintext_len: 0,
             held: Vec::new(),
             wait_for_peer_record: false,
             peer: None,
@@ -172,8 +178,10 @@ impl VtsConnection {
         // message (§3.7: do not replicate the Python stall).
         if let Phase::Open(rl) = &mut self.phase {
             let mut got_record = false;
-            while rl.open_into(buf, &mut self.plaintext_in)?.is_some() {
+            while let Some(plaintext) = rl.open_record(buf)? {
                 got_record = true;
+                self.plaintext_len += plaintext.len();
+                self.plaintext_in.push_back(plaintext);
             }
             if got_record && self.wait_for_peer_record {
                 self.wait_for_peer_record = false;
@@ -229,23 +237,38 @@ impl VtsConnection {
 
     /// Move received plaintext into `out`; returns the number of bytes.
     pub fn read_plaintext(&mut self, out: &mut BytesMut) -> usize {
-        let n = self.plaintext_in.len();
-        out.extend_from_slice(&self.plaintext_in.split());
+        let n = self.plaintext_len;
+        out.reserve(n);
+        while let Some(chunk) = self.take_next(usize::MAX) {
+            out.extend_from_slice(&chunk);
+        }
         n
     }
 
     /// Received plaintext not read yet.
     pub fn plaintext_available(&self) -> usize {
-        self.plaintext_in.len()
+        self.plaintext_len
     }
 
-    /// Take up to `n` bytes of received plaintext.
+    /// Take up to `n` bytes of received plaintext, from one record: call
+    /// again for more. Empty when none is left (or `n` is 0).
     pub fn take_plaintext(&mut self, n: usize) -> BytesMut {
-        if n >= self.plaintext_in.len() {
-            // All of it: no buffer stays behind while the link idles.
-            return std::mem::take(&mut self.plaintext_in);
+        self.take_next(n).unwrap_or_default()
+    }
+
+    fn take_next(&mut self, n: usize) -> Option<BytesMut> {
+        let front = self.plaintext_in.front_mut()?;
+        let chunk = if n < front.len() {
+            front.split_to(n)
+        } else {
+            self.plaintext_in.pop_front()?
+        };
+        self.plaintext_len -= chunk.len();
+        if self.plaintext_in.is_empty() {
+            // No queue stays behind while the link idles.
+            self.plaintext_in = VecDeque::new();
         }
-        self.plaintext_in.split_to(n)
+        (!chunk.is_empty()).then_some(chunk)
     }
 
     /// Bytes to send to the peer.

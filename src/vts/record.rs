@@ -10,6 +10,10 @@ use super::error::VtsError;
 use super::handshake::SessionKeys;
 use super::message::{Opener, Sealer};
 
+/// Most bytes a record adds to its plaintext: `LEN2`, `PAD` (< 16) and a
+/// MAC of up to 64 bytes (§2.5).
+const RECORD_OVERHEAD: usize = 2 + 15 + 64;
+
 /// Which side we are, for picking the direction keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -76,6 +80,10 @@ impl RecordLayer {
     /// empty record, §4).
     pub fn seal(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), VtsError> {
         self.sent = count(self.sent, data.len(), self.limit)?;
+        // Room for every record at once: growing by doubling copied what
+        // was sealed so far (`docs/performance.md`, "Eighth round").
+        let records = data.len().div_ceil(self.max_send);
+        out.reserve(data.len() + records * RECORD_OVERHEAD);
         for chunk in data.chunks(self.max_send) {
             self.sealer.seal(chunk, out)?;
         }
@@ -84,30 +92,15 @@ impl RecordLayer {
 
     /// Open the next record from `buf`; `Ok(None)` if incomplete.
     pub fn open(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<u8>>, VtsError> {
-        let mut plaintext = BytesMut::new();
-        Ok(self
-            .open_into(buf, &mut plaintext)?
-            .map(|_| plaintext.to_vec()))
+        Ok(self.open_record(buf)?.map(|p| p.to_vec()))
     }
 
-    /// [`open`](Self::open), appending the record's plaintext to `out`
-    /// (one copy fewer); `Some` holds its length. Nothing is appended on an
-    /// error.
-    pub fn open_into(
-        &mut self,
-        buf: &mut BytesMut,
-        out: &mut BytesMut,
-    ) -> Result<Option<usize>, VtsError> {
-        let start = out.len();
-        let opened = self.opener.open_into(buf, out)?;
-        if let Some(n) = opened {
-            match count(self.received, n, self.limit) {
-                Ok(total) => self.received = total,
-                Err(e) => {
-                    out.truncate(start);
-                    return Err(e);
-                }
-            }
+    /// [`open`](Self::open) without a copy: the record's plaintext is a
+    /// part of `buf`'s allocation ([`Opener::open_record`]).
+    pub fn open_record(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, VtsError> {
+        let opened = self.opener.open_record(buf)?;
+        if let Some(p) = &opened {
+            self.received = count(self.received, p.len(), self.limit)?;
         }
         Ok(opened)
     }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::config::{PeerCredentials, VtsConfig};
@@ -30,12 +30,26 @@ use super::keys::RsaKeyPair;
 use super::private_op::PrivateOps;
 use super::rsa_pool::RsaPool;
 
+// What a link's VTS stream holds, beyond what its driver charges to the
+// memory budgets: at most `MAX_PENDING_OUTPUT` + `MAX_WRITE` (plus the
+// records' overhead) of ciphertext to send, and at most `MAX_READ` read
+// ahead plus one record (65,536 bytes and its frame) received. Read ahead
+// is never more than the driver's read buffer has room for, which the
+// driver charged (SECURITY.md, resource limits).
+
 /// Stop accepting plaintext while this much ciphertext is unsent.
-const MAX_PENDING_OUTPUT: usize = 256 * 1024;
-/// Bytes read at a time.
+const MAX_PENDING_OUTPUT: usize = 64 * 1024;
+/// Smallest read (at a record boundary it goes to the stack, see below).
 const READ_CHUNK: usize = 16 * 1024;
-/// Largest plaintext taken by one `poll_write`.
-const MAX_WRITE: usize = 64 * 1024;
+/// Largest plaintext taken by one `poll_write`. Sealing a large write in
+/// one go and sending it in one syscall, instead of 64 KiB at a time, took
+/// 12 of a 1 MiB VTS echo's 17 `sendto`s per side away
+/// (`docs/performance.md`, "Eighth round").
+const MAX_WRITE: usize = 256 * 1024;
+/// Largest read: in the middle of a record or a batch of them, as much as
+/// the caller has room for up to this (16 KiB reads were 75 `recvfrom`s
+/// per MiB, and most of the kernel's time in a 1 MiB VTS echo).
+const MAX_READ: usize = 256 * 1024;
 /// Bytes read ahead while a private-key job waits (to notice a peer that
 /// closed); a real peer sends nothing then (`docs/protocol/vts.md` §3.7).
 const MAX_READ_WHILE_WAITING: usize = 16 * 1024;
@@ -53,6 +67,8 @@ pub struct VtsStream<IO> {
     conn: VtsConnection,
     rbuf: BytesMut,
     eof: bool,
+    /// Plaintext sealed since `poll_write` last returned `Pending`.
+    sealed_since_yield: usize,
 }
 
 impl<IO> VtsStream<IO>
@@ -154,6 +170,7 @@ where
             conn,
             rbuf,
             eof: false,
+            sealed_since_yield: 0,
         })
     }
 }
@@ -193,9 +210,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for VtsStream<IO> {
         let this = self.get_mut();
         loop {
             if this.conn.plaintext_available() > 0 {
-                let chunk = this.conn.take_plaintext(buf.remaining());
-                buf.put_slice(&chunk);
-                return Poll::Ready(Ok(()));
+                loop {
+                    let chunk = this.conn.take_plaintext(buf.remaining());
+                    if chunk.is_empty() {
+                        return Poll::Ready(Ok(()));
+                    }
+                    buf.put_slice(&chunk);
+                }
             }
             if this.conn.is_failed() {
                 return Poll::Ready(Err(to_io(VtsError::Failed)));
@@ -209,9 +230,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for VtsStream<IO> {
             if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
                 return Poll::Ready(Err(e));
             }
-            let n = if this.rbuf.is_empty() {
-                // Between records no buffer is held: read into the stack
-                // and keep only a partial record (idle links, issue #8).
+            let want = buf.remaining().clamp(READ_CHUNK, MAX_READ);
+            let n = if this.rbuf.is_empty() && want == READ_CHUNK {
+                // Between records, with a caller that expects little (an
+                // idle link): no buffer is held. Read into the stack and
+                // keep only a partial record (issue #8).
                 this.rbuf = BytesMut::new();
                 let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
                 let mut read = ReadBuf::uninit(&mut chunk);
@@ -219,11 +242,18 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for VtsStream<IO> {
                 this.rbuf.extend_from_slice(read.filled());
                 read.filled().len()
             } else {
-                this.rbuf.reserve(READ_CHUNK);
+                // Records are opened where they lie in `rbuf`; once the
+                // caller has copied them out, `reserve` takes the same
+                // allocation back (moving a partial record to its start),
+                // as long as the partial record and the read fit in it:
+                // a new allocation per read faulted its pages in again.
+                let room = want.saturating_sub(this.rbuf.len()).max(READ_CHUNK);
+                this.rbuf.reserve(room);
+                let mut room = (&mut this.rbuf).limit(room);
                 ready!(tokio_util::io::poll_read_buf(
                     Pin::new(&mut this.io),
                     cx,
-                    &mut this.rbuf
+                    &mut room
                 ))?
             };
             if n == 0 {
@@ -245,10 +275,27 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for VtsStream<IO> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.conn.pending_output().len() >= MAX_PENDING_OUTPUT {
-            ready!(this.poll_drain(cx))?;
+        if this.conn.pending_output().len() >= MAX_PENDING_OUTPUT
+            && this.poll_drain(cx)?.is_pending()
+        {
+            this.sealed_since_yield = 0;
+            return Poll::Pending;
+        }
+        if this.sealed_since_yield >= MAX_WRITE {
+            // Sealing is the costliest work a task does here (about 0.4 ms
+            // per 256 KiB with AES-256-CBC and SHA-1): give the worker back
+            // between pieces of a large write, so that other tasks (the
+            // peer's end in the same runtime, other links) run in between,
+            // on another worker if one is free, instead of after the whole
+            // write (a 1 MiB VTS echo in one runtime on two CPUs: the two
+            // ends' cipher work overlaps, `docs/performance.md`, "Eighth
+            // round").
+            this.sealed_since_yield = 0;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
         }
         let n = buf.len().min(MAX_WRITE);
+        this.sealed_since_yield += n;
         this.conn.write_plaintext(&buf[..n]).map_err(to_io)?;
         // Opportunistic send; the rest goes out on flush.
         if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
