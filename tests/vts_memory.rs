@@ -126,7 +126,7 @@ async fn a_large_write_yields_between_pieces_and_is_read_in_large_pieces() {
                 Poll::Pending => yields += 1,
             }
         }
-        // 1 MiB sealed 256 KiB at a time, the worker given back in between,
+        // The worker given back after each 256 KiB sealed,
         // and woken again each time (or the writer would hang).
         assert_eq!(yields, 3);
         assert_eq!(waker.0.load(Ordering::Relaxed), yields);

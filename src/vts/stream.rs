@@ -41,11 +41,14 @@ use super::rsa_pool::RsaPool;
 const MAX_PENDING_OUTPUT: usize = 64 * 1024;
 /// Smallest read (at a record boundary it goes to the stack, see below).
 const READ_CHUNK: usize = 16 * 1024;
-/// Largest plaintext taken by one `poll_write`. Sealing a large write in
-/// one go and sending it in one syscall, instead of 64 KiB at a time, took
-/// 12 of a 1 MiB VTS echo's 17 `sendto`s per side away
-/// (`docs/performance.md`, "Eighth round").
-const MAX_WRITE: usize = 256 * 1024;
+/// Largest plaintext taken by one `poll_write`: each piece is sent as soon
+/// as it is sealed, so a peer on another CPU (or host) starts opening a
+/// large write while the rest is sealed (256 KiB pieces made a 1 MiB VTS
+/// echo across two processes on two CPUs 5–15 % slower).
+const MAX_WRITE: usize = 64 * 1024;
+/// Plaintext sealed before `poll_write` gives the worker back once (see
+/// there).
+const YIELD_AFTER: usize = 256 * 1024;
 /// Largest read: in the middle of a record or a batch of them, as much as
 /// the caller has room for up to this (16 KiB reads were 75 `recvfrom`s
 /// per MiB, and most of the kernel's time in a 1 MiB VTS echo).
@@ -281,8 +284,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for VtsStream<IO> {
             this.sealed_since_yield = 0;
             return Poll::Pending;
         }
-        if this.sealed_since_yield >= MAX_WRITE {
-            // Sealing is the costliest work a task does here (about 0.4 ms
+        if this.sealed_since_yield >= YIELD_AFTER {
+            // Sealing is the costliest work a task does here (about 0.45 ms
             // per 256 KiB with AES-256-CBC and SHA-1): give the worker back
             // between pieces of a large write, so that other tasks (the
             // peer's end in the same runtime, other links) run in between,
