@@ -9,8 +9,11 @@
 //! transport's bounded [`RsaPool`] ([`handshake_on`](VtsStream::handshake_on)),
 //! or on tokio's blocking pool for the pool-less `connect`/`accept`. After the
 //! handshake, writes are sealed into records immediately and sent on
-//! `poll_write`/`poll_flush`; `poll_shutdown` sends the TCP FIN (VTS has no
-//! close-notify, §4).
+//! `poll_write`/`poll_flush` (64 KiB at a time, the worker given back after
+//! each 256 KiB sealed); reads take as much ciphertext as the caller has
+//! room for and open the records where they lie, so that the copy into
+//! the caller's buffer is the only one the stream makes; `poll_shutdown`
+//! sends the TCP FIN (VTS has no close-notify, §4).
 
 use std::io;
 use std::mem::MaybeUninit;
