@@ -126,13 +126,7 @@ pub trait BlockTransform: Send {
     /// the block size): the sealer encrypts the bulk of a plaintext
     /// straight from the caller's buffer into the record. Only for
     /// transforms whose output blocks are as long as their input blocks.
-    fn transform_into(&mut self, input: &[u8], out: &mut [u8]) -> Result<(), VtsError> {
-        if input.len() != out.len() {
-            return Err(VtsError::BadLength);
-        }
-        out.copy_from_slice(input);
-        self.transform_in_place(out)
-    }
+    fn transform_into(&mut self, input: &[u8], out: &mut [u8]) -> Result<(), VtsError>;
 }
 
 /// Which way a symmetric transform runs.

@@ -253,11 +253,7 @@ impl Opener {
             }
             self.partial = Some((first, total));
         }
-        match &self.partial {
-            Some((_, total)) if buf.len() >= *total => {}
-            _ => return Ok(None),
-        }
-        let Some((first, total)) = self.partial.take() else {
+        let Some((first, total)) = self.partial.take_if(|(_, total)| buf.len() >= *total) else {
             return Ok(None);
         };
         // The first block was decrypted already (the chaining state is past

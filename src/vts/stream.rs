@@ -36,9 +36,9 @@ use super::rsa_pool::RsaPool;
 // What a link's VTS stream holds, beyond what its driver charges to the
 // memory budgets: at most `MAX_PENDING_OUTPUT` + `MAX_WRITE` (plus the
 // records' overhead) of ciphertext to send, and at most `MAX_READ` read
-// ahead plus one record (65,536 bytes and its frame) received. Read ahead
-// is never more than the driver's read buffer has room for, which the
-// driver charged (SECURITY.md, resource limits).
+// ahead plus one record (65,536 bytes and its frame) received. Beyond
+// `READ_CHUNK`, read ahead is never more than the driver's read buffer has
+// room for, which the driver charged (SECURITY.md, resource limits).
 
 /// Stop accepting plaintext while this much ciphertext is unsent.
 const MAX_PENDING_OUTPUT: usize = 64 * 1024;
