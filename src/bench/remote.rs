@@ -412,9 +412,15 @@ enum Outcome {
 }
 
 impl EchoCall {
-    async fn once(&self, object: &RemoteObject) -> Outcome {
+    /// The call's outcome and how long its answer took: timed when the
+    /// answer arrives, before it is compared with the payload (the raw TCP
+    /// baseline does not compare either).
+    async fn once(&self, object: &RemoteObject) -> (Outcome, Duration) {
+        let start = Instant::now();
         let call = object.call(&self.method, (Value::Bytes(self.payload.clone()),));
-        match tokio::time::timeout(self.timeout, call).await {
+        let answer = tokio::time::timeout(self.timeout, call).await;
+        let took = start.elapsed();
+        let outcome = match answer {
             Ok(Ok(Entity::Bytes(b))) if b == self.payload => Outcome::Echoed,
             Ok(Ok(other)) => Outcome::Failed(format!(
                 "{} returned {}, not the payload",
@@ -424,7 +430,8 @@ impl EchoCall {
             Ok(Err(e @ CallError::Link(_))) => Outcome::Lost(e.to_string()),
             Ok(Err(e)) => Outcome::Failed(e.to_string()),
             Err(_) => Outcome::Lost(format!("no answer within {:?}", self.timeout)),
-        }
+        };
+        (outcome, took)
     }
 }
 
@@ -525,16 +532,15 @@ async fn sequential(
         }
         let t = Instant::now();
         match call.once(object).await {
-            Outcome::Echoed => {
-                let took = t.elapsed();
+            (Outcome::Echoed, took) => {
                 tally.latency.record(took);
                 tally.calls += 1;
                 if let Some(log) = log.as_mut().filter(|_| i >= options.warmup) {
                     log.push(t, took);
                 }
             }
-            Outcome::Failed(e) => tally.error(e),
-            Outcome::Lost(e) => {
+            (Outcome::Failed(e), _) => tally.error(e),
+            (Outcome::Lost(e), _) => {
                 tally.error(e);
                 break;
             }
@@ -586,10 +592,7 @@ async fn keep_in_flight(
     in_flight: usize,
     deadline: Instant,
 ) -> Tally {
-    let timed = |object: RemoteObject| async move {
-        let t = Instant::now();
-        (call.once(&object).await, t.elapsed())
-    };
+    let timed = |object: RemoteObject| async move { call.once(&object).await };
     let mut tally = Tally::default();
     let mut running = FuturesUnordered::new();
     for _ in 0..in_flight {

@@ -144,9 +144,13 @@ pub fn float_parts(x: f64) -> Option<(i64, i64)> {
 pub fn encode(entity: &Entity, cfg: &EncodeConfig, out: &mut BytesMut) -> Result<(), VecError> {
     let start = out.len();
     // Shallow trees (every VOL message of ordinary values) are walked
-    // recursively twice, headers then payloads, with no scratch vectors.
-    match write_headers_shallow(entity, cfg, out, 0) {
+    // recursively twice, headers then payloads, with no scratch vectors;
+    // the payloads' room is reserved once (a large byte string would
+    // otherwise be copied again as the buffer grows).
+    let mut payload_len = 0;
+    match write_headers_shallow(entity, cfg, out, 0, &mut payload_len) {
         Ok(Shallow::Done) => {
+            out.reserve(payload_len);
             write_payloads_reversed(entity, cfg, out);
             return Ok(());
         }
@@ -201,13 +205,15 @@ enum Shallow {
     TooDeep,
 }
 
-/// The headers in pre-order, recursively; gives up past [`SHALLOW_DEPTH`]
-/// or on a string that needs conversion (UTF-16).
+/// The headers in pre-order, recursively, adding the length of the payloads
+/// [`write_payloads_reversed`] will write to `payload_len`; gives up past
+/// [`SHALLOW_DEPTH`] or on a string that needs conversion (UTF-16).
 fn write_headers_shallow(
     e: &Entity,
     cfg: &EncodeConfig,
     out: &mut BytesMut,
     depth: usize,
+    payload_len: &mut usize,
 ) -> Result<Shallow, VecError> {
     if depth > SHALLOW_DEPTH {
         return Ok(Shallow::TooDeep);
@@ -221,7 +227,9 @@ fn write_headers_shallow(
             });
             encode_posint_u64(items.len() as u64, out);
             for item in items {
-                if let Shallow::TooDeep = write_headers_shallow(item, cfg, out, depth + 1)? {
+                if let Shallow::TooDeep =
+                    write_headers_shallow(item, cfg, out, depth + 1, payload_len)?
+                {
                     return Ok(Shallow::TooDeep);
                 }
             }
@@ -230,7 +238,9 @@ fn write_headers_shallow(
             out.put_u8(code::TAGGED);
             encode_posint_u64(1 + t.tags.len() as u64, out);
             for item in std::iter::once(&t.value).chain(&t.tags) {
-                if let Shallow::TooDeep = write_headers_shallow(item, cfg, out, depth + 1)? {
+                if let Shallow::TooDeep =
+                    write_headers_shallow(item, cfg, out, depth + 1, payload_len)?
+                {
                     return Ok(Shallow::TooDeep);
                 }
             }
@@ -239,16 +249,19 @@ fn write_headers_shallow(
         Entity::Bytes(b) => {
             out.put_u8(code::BYTES);
             encode_posint_u64(b.len() as u64, out);
+            *payload_len += b.len();
         }
         Entity::String(s) => match cfg.str_encoding {
             Some(StrCodec::Utf8) => {
                 out.put_u8(code::STRING);
                 encode_posint_u64(s.len() as u64, out);
+                *payload_len += s.len();
             }
             None => {
                 out.put_u8(code::STRING_ENC);
                 out.put_u8(4);
                 encode_posint_u64(s.len() as u64, out);
+                *payload_len += s.len() + b"utf8".len();
             }
             Some(StrCodec::Utf16) => return Ok(Shallow::TooDeep),
         },
@@ -480,6 +493,23 @@ mod tests {
         encode(&e, &utf16, &mut fast).unwrap();
         encode_with_stack(&e, &utf16, &mut stack).unwrap();
         assert_eq!(fast, stack);
+    }
+
+    #[test]
+    fn payloads_are_reserved_at_once() {
+        // A call: the method's name, then a large byte string, whose
+        // payload is written first (payloads go in reverse). The buffer is
+        // grown once to the whole encoding, not doubled (a copy of the
+        // large payload) for the name after it.
+        let e = Entity::Tuple(vec![
+            Entity::String("echo".into()),
+            Entity::Bytes(bytes::Bytes::from(vec![7u8; 100_000])),
+        ]);
+        for cfg in [EncodeConfig::PLAIN, EncodeConfig::LINK] {
+            let mut out = BytesMut::new();
+            encode(&e, &cfg, &mut out).unwrap();
+            assert!(out.capacity() < out.len() + 64, "{}", out.capacity());
+        }
     }
 
     #[test]
