@@ -49,6 +49,7 @@ use crate::vol::tables::{table_map, TableMap};
 use crate::vol::{
     CallId, CallKind, CallSendError, Event, Link, LinkConfig, LinkError, Outcome, Received, Ref,
 };
+use crate::vop::Transport;
 
 /// Decides whether a peer may use the link (`docs/protocol/vol.md` §2.6); runs after the
 /// peer's hello and before our handshake object is sent.
@@ -216,6 +217,13 @@ const IDLE_READ: usize = 4096;
 const EXACT_RESERVE_FACTOR: usize = 16;
 /// Unwritten output beyond which no further incoming call is started.
 const OUTPUT_HIGH_WATER: usize = 4 * 1024 * 1024;
+/// On a VTS link, byte strings of at least this many bytes are sealed
+/// from where they lie instead of being copied into the output buffer
+/// first (`Link::share_large_bytes`; `docs/performance.md`, "Ninth
+/// round"). PLAIN links copy them: the kernel's copy from the caller's
+/// buffer measured slower than from ours ("Vectored writes, measured and
+/// not kept").
+const SHARED_BYTES_FROM: usize = 64 * 1024;
 /// Rounds of work before yielding to other tasks.
 const POLL_BUDGET: usize = 64;
 
@@ -243,9 +251,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         let budget = BudgetTurn::new(calls.budget.take());
         let now = Instant::now();
         let account = LinkAccount::new(&memory, handle.id());
+        let mut link = Link::new(protocol, gateway, now.into_std());
+        if handle.context().protocol() == Some(Transport::Vts) {
+            link.share_large_bytes(Some(SHARED_BYTES_FROM));
+        }
         LinkDriver {
             io,
-            link: Link::new(protocol, gateway, now.into_std()),
+            link,
             handle,
             rx,
             calls,
@@ -777,7 +789,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
     fn buffers(&self, read_buffer: usize) -> Buffers {
         Buffers {
             read_buffer,
-            unsent: self.link.pending_output().len(),
+            unsent: self.link.pending_output_len(),
             decoding: self.link.decoder_charge(),
             wanted: self.link.memory_wanted(),
         }
@@ -936,7 +948,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         // calls keep being read until `max_unsent_output` (higher by
         // default), where reading stops too (`memory` module).
         while !self.queued.is_empty()
-            && self.link.pending_output().len() < OUTPUT_HIGH_WATER.min(self.max_unsent_output)
+            && self.link.pending_output_len() < OUTPUT_HIGH_WATER.min(self.max_unsent_output)
             && self.has_call_slot()
         {
             let Poll::Ready(permit) = self.budget.poll_permit(cx) else {

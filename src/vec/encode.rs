@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use num_bigint::BigInt;
 use num_traits::{Signed, ToPrimitive};
 
@@ -142,16 +142,54 @@ pub fn float_parts(x: f64) -> Option<(i64, i64)> {
 ///
 /// On error `out` is left exactly as it was.
 pub fn encode(entity: &Entity, cfg: &EncodeConfig, out: &mut BytesMut) -> Result<(), VecError> {
+    encode_sharing(entity, cfg, out, &mut NoSharing)
+}
+
+/// Where [`encode_sharing`] puts large byte strings instead of copying them.
+pub trait ShareBytes {
+    /// Byte strings of at least this many bytes are shared.
+    fn min_len(&self) -> usize;
+    /// Take, in order, the encoding so far (split off the output buffer;
+    /// empty right after another shared byte string) and a shared byte
+    /// string that follows it.
+    fn share(&mut self, before: Bytes, shared: Bytes);
+}
+
+struct NoSharing;
+
+impl ShareBytes for NoSharing {
+    fn min_len(&self) -> usize {
+        usize::MAX
+    }
+    fn share(&mut self, _: Bytes, _: Bytes) {}
+}
+
+/// [`encode`], except that the payloads of byte strings of at least
+/// [`ShareBytes::min_len`] bytes are not copied into `out`: at each, the
+/// encoding so far is split off `out` and handed to `sharing` with the
+/// byte string itself, and `out` goes on with what follows it. The
+/// concatenation of every piece handed over and then `out` is what
+/// [`encode`] writes. Trees deeper than the recursive walk takes copy
+/// everything.
+///
+/// On error `out` is left exactly as it was and nothing is handed over.
+pub fn encode_sharing(
+    entity: &Entity,
+    cfg: &EncodeConfig,
+    out: &mut BytesMut,
+    sharing: &mut dyn ShareBytes,
+) -> Result<(), VecError> {
     let start = out.len();
     // Shallow trees (every VOL message of ordinary values) are walked
     // recursively twice, headers then payloads, with no scratch vectors;
-    // the payloads' room is reserved once (a large byte string would
+    // the copied payloads' room is reserved once (a large byte string would
     // otherwise be copied again as the buffer grows).
+    let shared_from = sharing.min_len();
     let mut payload_len = 0;
-    match write_headers_shallow(entity, cfg, out, 0, &mut payload_len) {
+    match write_headers_shallow(entity, cfg, out, 0, (shared_from, &mut payload_len)) {
         Ok(Shallow::Done) => {
             out.reserve(payload_len);
-            write_payloads_reversed(entity, cfg, out);
+            write_payloads_reversed(entity, cfg, out, sharing);
             return Ok(());
         }
         Ok(Shallow::TooDeep) => out.truncate(start),
@@ -206,15 +244,17 @@ enum Shallow {
 }
 
 /// The headers in pre-order, recursively, adding the length of the payloads
-/// [`write_payloads_reversed`] will write to `payload_len`; gives up past
+/// [`write_payloads_reversed`] will copy (byte strings shorter than
+/// `shared_from`, strings) to `payload_len`; gives up past
 /// [`SHALLOW_DEPTH`] or on a string that needs conversion (UTF-16).
 fn write_headers_shallow(
     e: &Entity,
     cfg: &EncodeConfig,
     out: &mut BytesMut,
     depth: usize,
-    payload_len: &mut usize,
+    payloads: (usize, &mut usize),
 ) -> Result<Shallow, VecError> {
+    let (shared_from, payload_len) = payloads;
     if depth > SHALLOW_DEPTH {
         return Ok(Shallow::TooDeep);
     }
@@ -227,8 +267,9 @@ fn write_headers_shallow(
             });
             encode_posint_u64(items.len() as u64, out);
             for item in items {
+                let payloads = (shared_from, &mut *payload_len);
                 if let Shallow::TooDeep =
-                    write_headers_shallow(item, cfg, out, depth + 1, payload_len)?
+                    write_headers_shallow(item, cfg, out, depth + 1, payloads)?
                 {
                     return Ok(Shallow::TooDeep);
                 }
@@ -238,8 +279,9 @@ fn write_headers_shallow(
             out.put_u8(code::TAGGED);
             encode_posint_u64(1 + t.tags.len() as u64, out);
             for item in std::iter::once(&t.value).chain(&t.tags) {
+                let payloads = (shared_from, &mut *payload_len);
                 if let Shallow::TooDeep =
-                    write_headers_shallow(item, cfg, out, depth + 1, payload_len)?
+                    write_headers_shallow(item, cfg, out, depth + 1, payloads)?
                 {
                     return Ok(Shallow::TooDeep);
                 }
@@ -249,7 +291,9 @@ fn write_headers_shallow(
         Entity::Bytes(b) => {
             out.put_u8(code::BYTES);
             encode_posint_u64(b.len() as u64, out);
-            *payload_len += b.len();
+            if b.len() < shared_from {
+                *payload_len += b.len();
+            }
         }
         Entity::String(s) => match cfg.str_encoding {
             Some(StrCodec::Utf8) => {
@@ -281,18 +325,26 @@ fn write_headers_shallow(
 
 /// The byte-string payloads in reverse pre-order (`docs/protocol/vec.md` §2.1), for a
 /// tree `write_headers_shallow` accepted.
-fn write_payloads_reversed(e: &Entity, cfg: &EncodeConfig, out: &mut BytesMut) {
+fn write_payloads_reversed(
+    e: &Entity,
+    cfg: &EncodeConfig,
+    out: &mut BytesMut,
+    sharing: &mut dyn ShareBytes,
+) {
     match e {
         Entity::Tuple(items) | Entity::Exception(items) => {
             for item in items.iter().rev() {
-                write_payloads_reversed(item, cfg, out);
+                write_payloads_reversed(item, cfg, out, sharing);
             }
         }
         Entity::Tagged(t) => {
             for item in t.tags.iter().rev() {
-                write_payloads_reversed(item, cfg, out);
+                write_payloads_reversed(item, cfg, out, sharing);
             }
-            write_payloads_reversed(&t.value, cfg, out);
+            write_payloads_reversed(&t.value, cfg, out, sharing);
+        }
+        Entity::Bytes(b) if b.len() >= sharing.min_len() => {
+            sharing.share(out.split().freeze(), b.clone());
         }
         Entity::Bytes(b) => out.put_slice(b),
         Entity::String(s) => {

@@ -26,7 +26,9 @@ pub use decode::{
     Decoder, DecoderConfig, DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTITY_SIZE,
 };
 pub(crate) use encode::encode_int;
-pub use encode::{encode, encode_tuple_header, float_parts, EncodeConfig, StrCodec};
+pub use encode::{
+    encode, encode_sharing, encode_tuple_header, float_parts, EncodeConfig, ShareBytes, StrCodec,
+};
 pub use entity::{Entity, Tagged, VFloat, WireRef};
 pub use error::VecError;
 pub use fmt::{BoundedInt, PeerInt};

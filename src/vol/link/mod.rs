@@ -19,7 +19,7 @@
 use crate::vol::queue::InlineFirstQueue;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use num_bigint::BigInt;
 
 use crate::vec::{self, Decoder, DecoderConfig, EncodeConfig, Entity, StrCodec, WireRef};
@@ -27,8 +27,10 @@ use crate::vol::hello::{check_hello, hello_entity, Licence};
 use crate::vol::message::{self, code, CallKind, Message, Outcome};
 use crate::vol::tables::{ExportKey, ExportTable, Exported, ImportTable, TableLimits};
 use crate::vol::LinkError;
+use output::LinkOutput;
 
 mod handshake;
+mod output;
 mod output_pool;
 mod timers;
 
@@ -243,7 +245,7 @@ pub struct Link<L> {
     gateway: Option<L>,
     decoder: Decoder,
     encode: EncodeConfig,
-    out: BytesMut,
+    out: LinkOutput,
     next_msg_id: i64,
     exports: ExportTable<L>,
     imports: ImportTable,
@@ -274,8 +276,10 @@ impl<L: Clone + ExportKey> Link<L> {
             allow_refs: true,
             max_decoded_bytes: config.handshake_max_decoded_bytes,
         });
-        let mut out = BytesMut::with_capacity(FIRST_OUTPUT_CAPACITY);
-        out.extend_from_slice(vec::hello_line(Some(StrCodec::Utf8)));
+        let mut out = LinkOutput::default();
+        out.buf.reserve(FIRST_OUTPUT_CAPACITY);
+        out.buf
+            .extend_from_slice(vec::hello_line(Some(StrCodec::Utf8)));
         Link {
             config,
             phase: Phase::ExpectVecHello,
@@ -298,16 +302,33 @@ impl<L: Clone + ExportKey> Link<L> {
         }
     }
 
-    /// Bytes waiting to be written to the transport.
+    /// The next bytes to write to the transport: all of them, or the first
+    /// of the pieces shared byte strings cut them into
+    /// ([`share_large_bytes`](Self::share_large_bytes)). Empty when
+    /// everything was written.
     pub fn pending_output(&self) -> &[u8] {
-        &self.out
+        self.out.front()
+    }
+
+    /// How many bytes wait to be written, in all pieces.
+    pub fn pending_output_len(&self) -> usize {
+        self.out.len()
     }
 
     /// Mark `n` bytes of [`pending_output`](Self::pending_output) as written.
     pub fn consume_output(&mut self, n: usize) {
         // `advance`, not `split_to`: splitting would turn the buffer into a
         // shared one, an allocation per message (issue #8).
-        self.out.advance(n.min(self.out.len()));
+        self.out.consume(n);
+    }
+
+    /// Write byte strings of at least `min` bytes from where they lie
+    /// instead of copying them into the output buffer (`None`, the
+    /// default: copy them). For streams that read every byte to transform
+    /// it (VTS); the output then comes in pieces, see
+    /// [`pending_output`](Self::pending_output).
+    pub fn share_large_bytes(&mut self, min: Option<usize>) {
+        self.out.share_from(min);
     }
 
     /// Let the output buffer go if everything in it was written, so that
@@ -315,9 +336,7 @@ impl<L: Clone + ExportKey> Link<L> {
     /// link; a small one goes to this thread's spare for the next message
     /// (`output_pool`).
     pub fn release_output_buffer(&mut self) {
-        if self.out.is_empty() && self.out.capacity() > 0 {
-            output_pool::give(std::mem::take(&mut self.out), FIRST_OUTPUT_CAPACITY);
-        }
+        self.out.release_buffer(FIRST_OUTPUT_CAPACITY);
     }
 
     /// Free what is only needed while input is processed (the decoder's
@@ -330,7 +349,7 @@ impl<L: Clone + ExportKey> Link<L> {
 
     /// Take all pending output at once.
     pub fn take_output(&mut self) -> BytesMut {
-        self.out.split()
+        self.out.take_all()
     }
 
     /// The next event for the runtime, if any.
@@ -828,9 +847,10 @@ impl<L: Clone + ExportKey> Link<L> {
         let msg_id = self.next_msg_id;
         self.next_msg_id += 1;
         self.reserve_first_output();
-        let start = self.out.len();
+        let start = self.out.buf.len();
         let written = (|| {
-            let (cfg, out) = (&self.encode, &mut self.out);
+            let (cfg, output) = (&self.encode, &mut self.out);
+            let out = &mut output.buf;
             vec::encode_tuple_header(3, out);
             vec::encode_int(msg_id, out);
             vec::encode_int(code, out);
@@ -844,10 +864,13 @@ impl<L: Clone + ExportKey> Link<L> {
                     vec::encode(item, cfg, out)?;
                 }
             }
-            vec::encode(tail, cfg, out)
+            // The only part that can hold large byte strings.
+            output.encode(tail, cfg)
         })();
         if let Err(e) = written {
-            self.out.truncate(start);
+            // Nothing was shared: that happens only once all headers are
+            // written, and nothing fails after it.
+            self.out.buf.truncate(start);
             return Err(e.into());
         }
         Ok(msg_id)
@@ -855,7 +878,7 @@ impl<L: Clone + ExportKey> Link<L> {
 
     fn write_entity(&mut self, entity: &Entity) -> Result<(), LinkError> {
         self.reserve_first_output();
-        vec::encode(entity, &self.encode, &mut self.out)?;
+        self.out.encode(entity, &self.encode)?;
         Ok(())
     }
 
@@ -863,10 +886,10 @@ impl<L: Clone + ExportKey> Link<L> {
     /// fits a typical message, rather than growing from 8 bytes by doubling
     /// (three or four reallocations per small message).
     fn reserve_first_output(&mut self) {
-        if self.out.capacity() == 0 {
+        if self.out.buf.capacity() == 0 {
             match output_pool::take() {
-                Some(spare) => self.out = spare,
-                None => self.out.reserve(FIRST_OUTPUT_CAPACITY),
+                Some(spare) => self.out.buf = spare,
+                None => self.out.buf.reserve(FIRST_OUTPUT_CAPACITY),
             }
         }
     }
