@@ -83,7 +83,8 @@ pub struct BenchArgs {
     /// times, each round on new connections with its own --warmup and an
     /// equal share of --iterations, so both sample the same machine states
     /// (large payloads: the kernel's copies vary from one connection to
-    /// the next). Without a VRI
+    /// the next); the VTS sequential phase alternates with its cipher+MAC
+    /// floor likewise, on one link. Without a VRI
     #[arg(long, value_name = "N", default_value_t = BenchOptions::default().rounds,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
           conflicts_with_all = ["target", "connect", "baseline_server", "baseline_connect"])]
