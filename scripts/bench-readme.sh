@@ -193,9 +193,11 @@ for K in $(seq "$RUNS"); do
 done
 
 MODEL=$(grep -m1 'model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//')
-python3 - "$OUT" "$MODEL" "$(date -u +%Y-%m-%d)" "$(nproc)" "$ITERATIONS" "$WARMUP" "$RUNS" "$ROUNDS" <<'EOF'
+# Large transfers depend on it (BBR's pacing, docs/performance.md, "Ninth round").
+CONGESTION=$(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null || echo unknown)
+python3 - "$OUT" "$MODEL" "$(date -u +%Y-%m-%d)" "$(nproc)" "$ITERATIONS" "$WARMUP" "$RUNS" "$ROUNDS" "$CONGESTION" <<'EOF'
 import json, sys
-out, model, date, ncpu, iters, warm, nruns, rounds = sys.argv[1:]
+out, model, date, ncpu, iters, warm, nruns, rounds, congestion = sys.argv[1:]
 nruns = int(nruns)
 def load(name):
     """Every run of one measurement, in pass order."""
@@ -255,7 +257,8 @@ def meets(name, p50s):
 
 runs_note = (f"each figure the median of {nruns} runs, each ratio the median of the "
              f"per-run ratios (lowest–highest)" if nruns > 1 else "one run")
-print(f"Measured on {model} ({ncpu} CPUs), {date}, release build, 32-byte payload, "
+print(f"Measured on {model} ({ncpu} CPUs, TCP congestion control `{congestion}`), {date}, "
+      f"release build, 32-byte payload, "
       f"{int(iters):,} round trips in {rounds} rounds, each after {int(warm):,} warm-up "
       f"(in one process, baseline and PLAIN rounds alternate); {runs_note} "
       f"(`bash scripts/bench-readme.sh`).\n")
