@@ -4,7 +4,8 @@ use bytes::{Bytes, BytesMut};
 use num_bigint::{BigInt, Sign};
 use proptest::prelude::*;
 use versile::vec::{
-    encode, Decoder, DecoderConfig, EncodeConfig, Entity, StrCodec, Tagged, VFloat, WireRef,
+    encode, encode_sharing, Decoder, DecoderConfig, EncodeConfig, Entity, ShareBytes, StrCodec,
+    Tagged, VFloat, WireRef,
 };
 
 fn bigint() -> impl Strategy<Value = BigInt> {
@@ -95,8 +96,39 @@ fn encoded(e: &Entity, cfg: &EncodeConfig) -> BytesMut {
     out
 }
 
+/// What `encode_sharing` hands over, in order.
+struct Pieces {
+    min: usize,
+    pieces: Vec<(Bytes, Bytes)>,
+}
+
+impl ShareBytes for Pieces {
+    fn min_len(&self) -> usize {
+        self.min
+    }
+    fn share(&mut self, before: Bytes, shared: Bytes) {
+        self.pieces.push((before, shared));
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn shared_pieces_are_the_same_bytes(e in entity(true), (_, ecfg) in configs(), min in 0usize..300) {
+        let mut out = BytesMut::from(&b"before"[..]);
+        let mut sharing = Pieces { min, pieces: Vec::new() };
+        encode_sharing(&e, &ecfg, &mut out, &mut sharing).expect("encodable");
+        let mut joined = Vec::new();
+        for (before, shared) in &sharing.pieces {
+            prop_assert!(shared.len() >= min);
+            joined.extend_from_slice(before);
+            joined.extend_from_slice(shared);
+        }
+        joined.extend_from_slice(&out);
+        prop_assert_eq!(&joined[..6], b"before");
+        prop_assert_eq!(&joined[6..], &encoded(&e, &ecfg)[..]);
+    }
 
     #[test]
     fn round_trip(e in entity(true), (dcfg, ecfg) in configs(), tail in prop::collection::vec(any::<u8>(), 0..4)) {
