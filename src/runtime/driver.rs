@@ -217,9 +217,9 @@ const IDLE_READ: usize = 4096;
 const EXACT_RESERVE_FACTOR: usize = 16;
 /// Unwritten output beyond which no further incoming call is started.
 const OUTPUT_HIGH_WATER: usize = 4 * 1024 * 1024;
-/// On a VTS link, byte strings of at least this many bytes are sealed
-/// from where they lie instead of being copied into the output buffer
-/// first (`Link::share_large_bytes`; `docs/performance.md`, "Ninth
+/// On a VTS or TLS link, byte strings of at least this many bytes are
+/// encrypted from where they lie instead of being copied into the output
+/// buffer first (`Link::share_large_bytes`; `docs/performance.md`, "Ninth
 /// round"). PLAIN links copy them: the kernel's copy from the caller's
 /// buffer measured slower than from ours ("Vectored writes, measured and
 /// not kept").
@@ -252,7 +252,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkDriver<IO> {
         let now = Instant::now();
         let account = LinkAccount::new(&memory, handle.id());
         let mut link = Link::new(protocol, gateway, now.into_std());
-        if handle.context().protocol() == Some(Transport::Vts) {
+        if matches!(
+            handle.context().protocol(),
+            Some(Transport::Vts | Transport::Tls)
+        ) {
             link.share_large_bytes(Some(SHARED_BYTES_FROM));
         }
         LinkDriver {

@@ -325,7 +325,7 @@ impl<L: Clone + ExportKey> Link<L> {
     /// Write byte strings of at least `min` bytes from where they lie
     /// instead of copying them into the output buffer (`None`, the
     /// default: copy them). For streams that read every byte to transform
-    /// it (VTS); the output then comes in pieces, see
+    /// it (VTS, TLS); the output then comes in pieces, see
     /// [`pending_output`](Self::pending_output).
     pub fn share_large_bytes(&mut self, min: Option<usize>) {
         self.out.share_from(min);

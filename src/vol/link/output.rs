@@ -7,8 +7,9 @@
 //! and the byte string itself are queued as pieces (`vec::encode_sharing`),
 //! and the buffer goes on after them. The runtime writes the pieces in
 //! order, the front one first. Nothing on the wire changes; a stream that
-//! transforms every byte anyway (VTS seals them) reads the payload where
-//! it lies instead of from a copy (`docs/performance.md`, "Ninth round").
+//! transforms every byte anyway (VTS and TLS encrypt them) reads the
+//! payload where it lies instead of from a copy (`docs/performance.md`,
+//! "Ninth round").
 
 use std::collections::VecDeque;
 
