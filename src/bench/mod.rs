@@ -349,6 +349,12 @@ pub async fn run(options: BenchOptions) -> std::io::Result<BenchReport> {
         .map_err(std::io::Error::other)?
 }
 
+/// Round `round`'s part of `n` split over `rounds` rounds (the parts add
+/// up to `n`).
+fn round_share(n: usize, round: usize, rounds: usize) -> usize {
+    n * (round + 1) / rounds - n * round / rounds
+}
+
 async fn run_phases(options: BenchOptions) -> std::io::Result<BenchReport> {
     let iterations = options.iterations.max(1);
     let payload = Bytes::from(
@@ -370,7 +376,7 @@ async fn run_phases(options: BenchOptions) -> std::io::Result<BenchReport> {
     let (mut base, mut seq) = (Phase::paused(), Phase::paused());
     let mut last_setup = None;
     for round in 0..rounds {
-        let timed = iterations * (round + 1) / rounds - iterations * round / rounds;
+        let timed = round_share(iterations, round, rounds);
         baseline::ping_pong(
             request_bytes,
             response_bytes,
@@ -423,11 +429,10 @@ async fn run_phases(options: BenchOptions) -> std::io::Result<BenchReport> {
     let result = async {
         let mut seq = Phase::paused();
         for round in 0..rounds {
-            let share = |n: usize| n * (round + 1) / rounds - n * round / rounds;
-            let timed = share(iterations);
+            let timed = round_share(iterations, round, rounds);
             echo::sequential(&setup.gateway, &payload, options.warmup, timed, &mut seq).await?;
             floor
-                .measure(share(floor_rounds))
+                .measure(round_share(floor_rounds, round, rounds))
                 .map_err(std::io::Error::other)?;
         }
         let seq = seq.finish(iterations as u64);

@@ -412,11 +412,10 @@ enum Outcome {
 }
 
 impl EchoCall {
-    /// The call's outcome and how long its answer took: timed when the
-    /// answer arrives, before it is compared with the payload (the raw TCP
-    /// baseline does not compare either).
-    async fn once(&self, object: &RemoteObject) -> (Outcome, Duration) {
-        let start = Instant::now();
+    /// The call, made at `start`: its outcome and how long its answer
+    /// took, timed when the answer arrives, before it is compared with the
+    /// payload (the raw TCP baseline does not compare either).
+    async fn once(&self, object: &RemoteObject, start: Instant) -> (Outcome, Duration) {
         let call = object.call(&self.method, (Value::Bytes(self.payload.clone()),));
         let answer = tokio::time::timeout(self.timeout, call).await;
         let took = start.elapsed();
@@ -531,7 +530,7 @@ async fn sequential(
             clocks = Clocks::start(options.server_pid);
         }
         let t = Instant::now();
-        match call.once(object).await {
+        match call.once(object, t).await {
             (Outcome::Echoed, took) => {
                 tally.latency.record(took);
                 tally.calls += 1;
@@ -592,7 +591,7 @@ async fn keep_in_flight(
     in_flight: usize,
     deadline: Instant,
 ) -> Tally {
-    let timed = |object: RemoteObject| async move { call.once(&object).await };
+    let timed = |object: RemoteObject| async move { call.once(&object, Instant::now()).await };
     let mut tally = Tally::default();
     let mut running = FuturesUnordered::new();
     for _ in 0..in_flight {
