@@ -3,7 +3,8 @@
 //! Bytes in: [`Link::receive`] takes what the transport delivered, runs the
 //! VEC hello and the entity decoder, and turns entities into [`Event`]s
 //! (calls to run, responses to deliver, handshake progress). Bytes out: every
-//! operation appends encoded entities to an output buffer that the runtime
+//! operation appends encoded entities to the link's output (one buffer, or
+//! pieces when large byte strings are shared: `output`) that the runtime
 //! drains with [`Link::pending_output`] / [`Link::consume_output`]. Time is
 //! passed in (`now`), never read, so tests drive the link deterministically.
 //!
